@@ -1,0 +1,3 @@
+from portopt.cli.main import app
+
+app(prog_name="portopt")

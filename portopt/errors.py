@@ -1,0 +1,67 @@
+"""Typed errors. Each message says what to change; the CLI prints it and exits with code 2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class PortoptError(Exception):
+    """Base of every error portopt raises for a user's input or a solver's verdict."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input: where it is and what was expected there."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column is not None:
+            where += f", column '{self.column}'"
+        return f"{where}: {self.message}"
+
+
+class InputError(PortoptError):
+    """One or more problems in a user's file; ``problems`` lists each of them."""
+
+    def __init__(self, problems: Sequence[Problem], summary: str = "") -> None:
+        self.problems = list(problems)
+        head = summary or f"{len(self.problems)} problem(s) found"
+        super().__init__(head + "\n" + "\n".join(str(p) for p in self.problems))
+
+
+class CatalogError(InputError):
+    """The candidate catalog is malformed."""
+
+
+class ConfigError(InputError):
+    """The run configuration is malformed (unknown key, wrong type, impossible value)."""
+
+
+class ScenarioError(PortoptError):
+    """Generated scenarios hold NaN or infinity, or the engine was asked for the impossible."""
+
+
+class InfeasibleError(PortoptError):
+    """No portfolio satisfies every enabled constraint group; ``explanation`` says which gave."""
+
+    def __init__(self, message: str, explanation: list[str] | None = None) -> None:
+        self.explanation = explanation or []
+        super().__init__(message + ("\n" + "\n".join(self.explanation) if self.explanation else ""))
+
+
+class SolverError(PortoptError):
+    """Every solver in the chain failed; the message names each and why."""
+
+
+class BackendError(PortoptError):
+    """The requested backend is not available (e.g. ``cupy`` without CuPy or a device)."""

@@ -1,0 +1,121 @@
+"""The run configuration: every shipped config validates; bad keys are named by full path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from portopt.cli.main import app
+from portopt.config import RunConfig, load_config, parse_overrides
+from portopt.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_validates(path: Path) -> None:
+    cfg = load_config(path)
+    assert isinstance(cfg, RunConfig)
+
+
+def test_there_are_the_three_configs() -> None:
+    assert {p.name for p in CONFIGS} >= {"default.yaml", "stress_coercion.yaml", "gpu_large.yaml"}
+
+
+def test_default_yaml_states_the_schema_defaults() -> None:
+    # the file lists every key; the schema's own defaults are the same numbers
+    assert load_config(ROOT / "configs" / "default.yaml") == RunConfig()
+
+
+def test_dotted_override_sets_nested_value() -> None:
+    cfg = load_config(ROOT / "configs" / "default.yaml", ["model.budget_usd=4e11", "seed=7"])
+    assert cfg.model.budget_usd == 4e11
+    assert cfg.seed == 7
+
+
+def test_override_of_nested_group() -> None:
+    cfg = load_config(None, ["model.groups.recoupment.enabled=false"])
+    assert cfg.model.groups.recoupment.enabled is False
+
+
+def _problems(exc: ConfigError) -> str:
+    return "\n".join(str(p) for p in exc.problems)
+
+
+def test_unknown_key_named_by_full_path(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  groups:\n    recoupment:\n      epsilon: 0.2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(f)
+    assert "model.groups.recoupment.epsilon" in _problems(info.value)
+    assert str(f) in _problems(info.value)
+
+
+def test_wrong_type_named_by_full_path() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["scenarios.optimisation=many"])
+    assert "scenarios.optimisation" in _problems(info.value)
+
+
+def test_every_problem_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["scenarios.optimisation=-1", "model.nonsense=1", "solver.name=gurobi"])
+    text = _problems(info.value)
+    assert "scenarios.optimisation" in text
+    assert "model.nonsense" in text
+    assert "solver.name" in text
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("scenarios.correlation=[[1,0],[0,1]]", "scenarios.correlation"),
+        ("scenarios.window=[2030Q1,2029Q1]", "scenarios.window"),
+        ("scenarios.start=2026-01", "scenarios.start"),
+        ("model.min_deployment_usd=9e11", "model"),
+        ("model.groups.sector_shares.bounds.energy=[0.8,0.2]", "model.groups.sector_shares"),
+        ("model.groups.sector_shares.bounds.tourism=[0,1]", "model.groups.sector_shares"),
+        ("scenarios.backlog.sectors=[tourism]", "scenarios.backlog.sectors"),
+    ],
+)
+def test_impossible_values_rejected(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert key in _problems(info.value)
+
+
+def test_malformed_override_rejected() -> None:
+    with pytest.raises(ConfigError):
+        parse_overrides(["model.budget_usd"])
+    with pytest.raises(ConfigError):
+        parse_overrides(["=3"])
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text("model:\n  budget_usd: [1,\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(f)
+    assert "broken.yaml" in _problems(info.value)
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config("/nonexistent/config.yaml")
+    assert "no such config file" in _problems(info.value)
+
+
+def test_digest_changes_with_config() -> None:
+    assert RunConfig().digest() != load_config(None, ["seed=1"]).digest()
+
+
+def test_cli_validate_unknown_key_exits_2(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("scenarios:\n  optimisation: 100\n  turbo: true\n")
+    result = CliRunner().invoke(app, ["validate", str(f)])
+    assert result.exit_code == 2, result.output
+    assert "scenarios.turbo" in result.output
+    assert "Traceback" not in result.output
