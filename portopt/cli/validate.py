@@ -1,0 +1,80 @@
+"""``portopt validate``: check a catalog (and a run config) before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from portopt.catalog import BUNDLED, Catalog, load_catalog
+from portopt.config import SECTORS, load_config
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def command(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A folder of catalog CSVs (projects.csv, chokepoints.csv, capacity.csv), or a"
+            " YAML run config whose catalog is then checked too. Default: the bundled catalog.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Also validate this YAML run config; its catalog is checked unless PATH is given.",
+        ),
+    ] = None,
+) -> None:
+    """Check a catalog and report every problem at once (file, row, column, what was expected)."""
+    console = Console(soft_wrap=True)
+    if path is not None and path.suffix.lower() in CONFIG_SUFFIXES:
+        path, config = None, path
+    catalog_path: str | None = None if path is None else str(path)
+    if config is not None:
+        cfg = load_config(config)
+        console.print(f"config [bold]{escape(str(config))}[/] is valid (hash {cfg.digest()})")
+        if path is None:
+            catalog_path = cfg.catalog
+    _summary(console, load_catalog(catalog_path))
+
+
+def _summary(console: Console, catalog: Catalog) -> None:
+    """What was checked: projects by sector, chokepoints, capacity pairs, committed capital."""
+    p = catalog.projects
+    committed = p[p["status"] == "committed"]
+    name = "(bundled)" if catalog.source == BUNDLED else escape(catalog.source)
+    table = Table(title=f"catalog {name}")
+    for header in ("sector", "projects", "committed", "base cost $B"):
+        table.add_column(header, justify="left" if header == "sector" else "right")
+    for sector in SECTORS:
+        rows = p[p["sector"] == sector]
+        table.add_row(sector, *_counts(rows))
+    table.add_row("total", *_counts(p), style="bold")
+    console.print(table)
+    exposed = int(catalog.chokepoints["china_exposed"].sum())
+    pairs = int((catalog.capacity_matrix() > 0).sum())
+    cost = committed["base_cost_usd"].sum() / 1e9
+    fund = (committed["base_cost_usd"] * committed["min_fund_share"]).sum() / 1e9
+    console.print(
+        f"{len(catalog.chokepoints)} chokepoints ({exposed} China-exposed), {pairs} capacity pairs"
+    )
+    console.print(
+        f"committed: {len(committed)} project(s), ${cost:,.1f}B base cost,"
+        f" ${fund:,.1f}B of it from the fund"
+    )
+    console.print("[bold green]catalog OK[/]: no problems found")
+
+
+def _counts(rows: pd.DataFrame) -> tuple[str, str, str]:
+    committed = int((rows["status"] == "committed").sum())
+    cost = rows["base_cost_usd"].sum() / 1e9
+    return str(len(rows)), str(committed), f"{cost:,.1f}"
