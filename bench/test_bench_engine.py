@@ -1,0 +1,57 @@
+"""Benchmarks of the NumPy scenario engine (run with ``pytest bench -m bench``).
+
+Throughput in project-scenario-quarters per second and peak memory, each measured in a fresh
+subprocess (``bench/bench_engine.py``): the engine against the materialising baseline at
+20,000 scenarios × 60 projects × 80 quarters, and 10,000 scenarios of the bundled catalog.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import (
+    TARGET_MEMORY_RATIO,
+    TARGET_THROUGHPUT_RATIO,
+    bundled_available,
+    measure,
+)
+
+pytestmark = pytest.mark.bench
+
+SCENARIOS = 20_000
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return measure("baseline", "synthetic60", SCENARIOS)
+
+
+def test_engine_vs_materialising_baseline(benchmark, baseline):
+    engine = benchmark.pedantic(
+        measure, args=("engine", "synthetic60", SCENARIOS), rounds=1, iterations=1
+    )
+    speed = engine["throughput"] / baseline["throughput"]
+    memory = baseline["peak_mib"] / max(engine["peak_mib"], 1.0)
+    benchmark.extra_info.update(
+        {
+            "engine_psq_per_s": engine["throughput"],
+            "baseline_psq_per_s": baseline["throughput"],
+            "engine_peak_mib": engine["peak_mib"],
+            "baseline_peak_mib": baseline["peak_mib"],
+            "throughput_ratio": speed,
+            "memory_ratio": memory,
+        }
+    )
+    assert speed >= TARGET_THROUGHPUT_RATIO
+    assert memory >= TARGET_MEMORY_RATIO
+
+
+@pytest.mark.skipif(not bundled_available(), reason="the bundled catalog is not installed")
+def test_bundled_catalog_10k(benchmark):
+    result = benchmark.pedantic(measure, args=("engine", "bundled", 10_000), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)

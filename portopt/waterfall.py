@@ -1,0 +1,103 @@
+"""The MOU cash waterfall between Japan and the United States, one quarter at a time.
+
+Japan's balance :math:`J` (its Deemed Allocation Amount still owed, per dollar of base cost)
+accrues at the deemed rate, grows by the quarter's capital draw, and is paid down by half of the
+distributable cash until it is cleared; afterwards Japan gets 10%:
+
+.. math::
+    J \\leftarrow J \\, (1 + (r_t + s)/4) + d_t, \\qquad
+    j_t = \\begin{cases}
+        c_t / 2                      & J > 0,\\ c_t/2 \\le J \\quad (J \\leftarrow J - c_t/2)\\\\
+        J + 0.1\\,(c_t - 2J)         & J > 0,\\ c_t/2 > J \\quad (J \\leftarrow 0)\\\\
+        0.1\\, c_t                   & J \\le 0
+    \\end{cases},
+    \\qquad u_t = c_t - j_t .
+
+A balance left at the horizon is lost. :func:`daa_schedule` is the MOU's own statement of the
+due per period (interest on the outstanding amount plus straight-line principal), which this
+balance convention reproduces when the cash is exactly twice the due (see docs/scenario-model.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def waterfall_step(
+    balance: np.ndarray,
+    cash: np.ndarray,
+    growth: np.ndarray | float,
+    draw: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Advance Japan's balance one quarter **in place** and return ``(japan, us)`` cash.
+
+    ``balance`` is a float64 array (0-d for one project) updated to the balance after the
+    payment; ``growth`` is ``1 + (rate + spread) / 4``; ``draw`` and ``cash`` are the quarter's
+    capital draw and distributable cash. Requires ``balance >= 0`` and ``cash >= 0`` (always
+    so in the model), under which the three cases are the single expression
+    :math:`j = \\min(c/2, J) + 0.1 \\max(c - 2J, 0)`, :math:`J \\leftarrow J - \\min(c/2, J)`,
+    bitwise equal to the case-by-case formulas; every element gets the same operations, so the
+    result is the same double whatever the array's shape.
+    """
+    if balance.ndim == 0:  # one project: work on a 1-element view so every op stays an array
+        japan, us = _step(balance.reshape(1), np.reshape(cash, 1), growth, draw)
+        return japan.reshape(()), us.reshape(())
+    return _step(balance, np.asarray(cash), growth, draw)
+
+
+def _step(
+    balance: np.ndarray, cash: np.ndarray, growth: np.ndarray | float, draw: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    # With J >= 0 and cash >= 0 the three branches are one expression, bitwise:
+    #   japan = min(cash/2, J) + 0.1 max(cash - 2 J, 0),  J = J - min(cash/2, J)
+    # (J > 0, cash/2 <= J: cash/2 + 0; J > 0, cash/2 > J: J + 0.1 (cash - 2 J), J = 0;
+    #  J = 0: 0 + 0.1 cash), with no masks or branches.
+    balance *= growth
+    balance += draw
+    half = 0.5 * cash
+    paid = np.minimum(half, balance)
+    japan = np.multiply(balance, 2.0)
+    np.subtract(cash, japan, out=japan)
+    np.maximum(japan, 0.0, out=japan)
+    japan *= 0.1
+    japan += paid
+    balance -= paid
+    us = np.subtract(cash, japan, out=half)
+    return japan, us
+
+
+@dataclass(frozen=True)
+class DaaSchedule:
+    """The MOU's amortising Deemed Allocation Amount: one entry per period.
+
+    ``outstanding`` is the principal at the start of the period, ``interest`` the deemed interest
+    on it, ``principal`` the straight-line repayment, ``due = interest + principal``.
+    """
+
+    outstanding: np.ndarray
+    interest: np.ndarray
+    principal: np.ndarray
+    due: np.ndarray
+
+
+def daa_schedule(
+    principal: float, annual_rate: float, years: int, periods_per_year: int = 1
+) -> DaaSchedule:
+    """The MOU's due per period: interest on the outstanding amount plus straight-line principal.
+
+    .. math:: n = \\text{years} \\cdot \\text{periods}, \\quad
+              P_k = P (1 - k/n), \\quad
+              \\text{due}_k = P_k \\, r / \\text{periods} + P / n, \\quad k = 0 .. n-1
+
+    $10B at 5.5% over 20 years owes $0.55B + $0.50B = $1.05B in the first year.
+    """
+    n = int(years) * int(periods_per_year)
+    if n < 1:
+        raise ValueError("years and periods_per_year must give at least one period")
+    k = np.arange(n, dtype=np.float64)
+    outstanding = principal * (1.0 - k / n)
+    interest = outstanding * (annual_rate / periods_per_year)
+    repay = np.full(n, principal / n)
+    return DaaSchedule(outstanding, interest, repay, interest + repay)
