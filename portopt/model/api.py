@@ -1,0 +1,193 @@
+"""The public entry points, ``optimize`` and ``check_solution``, and their ``Allocation``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from portopt.catalog import Catalog
+from portopt.config import RunConfig
+from portopt.errors import InfeasibleError, SolverError
+from portopt.model.data import BILLION, build_data
+from portopt.model.explain import explain_infeasible, precheck
+from portopt.model.incumbent import starting_selection
+from portopt.model.problem import AllocationModel
+from portopt.model.shadow import shadow_prices
+from portopt.model.solve import SolveResult, solve_milp
+from portopt.model.terms import Solution
+from portopt.scenario_set import ScenarioSet
+
+FALLBACK_LP_S = 30.0
+"""Time limit of the LP that sizes the greedy selection when every solver failed."""
+
+
+@dataclass
+class Allocation:
+    """The chosen portfolio and how it was found.
+
+    ``y`` and ``fund_usd`` are per catalog project (catalog order, ``ids``); ``status`` is one of
+    ``optimal``, ``time_limit`` (``mip_gap`` says how far from proven), ``greedy`` (no solver
+    succeeded: the greedy incumbent, feasible, not optimised). ``shadow_prices`` are dicts with
+    group, row, unit, coverage_per_unit, binding; ``in_sample`` holds the figures on the
+    optimisation scenarios (:func:`portopt.evaluate.portfolio_figures`).
+    """
+
+    ids: list[str]
+    y: np.ndarray
+    fund_usd: np.ndarray
+    status: str
+    solver: str
+    objective: float | None
+    bound: float | None
+    mip_gap: float | None
+    timings: dict[str, float]
+    shadow_prices: list[dict[str, Any]] = field(default_factory=list)
+    binding: list[str] = field(default_factory=list)
+    in_sample: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def selected(self) -> list[str]:
+        return [i for i, y in zip(self.ids, self.y, strict=True) if y > 0.5]
+
+    @property
+    def capital_usd(self) -> float:
+        return float(self.fund_usd.sum())
+
+    def solution(self) -> Solution:
+        """(y, f in $B) in the model's units."""
+        return Solution(y=np.asarray(self.y, float), f=np.asarray(self.fund_usd, float) / BILLION)
+
+
+def optimize(
+    catalog: Catalog,
+    config: RunConfig,
+    scenarios: ScenarioSet,
+    model: AllocationModel | None = None,
+) -> Allocation:
+    """Choose and size the portfolio on the optimisation ``scenarios``.
+
+    Pass a ``model`` built earlier (same catalog and scenarios) to re-solve it with the
+    Parameter values of ``config`` (a frontier point); otherwise one is built. Raises
+    :class:`InfeasibleError` (with the groups that had to give) or :class:`SolverError`.
+    """
+    from portopt.evaluate import portfolio_figures
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if model is None:
+        model = AllocationModel(catalog, scenarios, config)
+    elif model.config != config:
+        model.update(config)
+    timings["model_data_s"] = time.perf_counter() - t0
+    lines = precheck(model, config)
+    if lines:
+        raise InfeasibleError("no portfolio satisfies every enabled constraint group", lines)
+    t0 = time.perf_counter()
+    model.variant("milp")
+    timings["model_build_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    incumbent = starting_selection(
+        model.data, config, model.enabled, getattr(model, "last_selection", None)
+    )
+    timings["incumbent_s"] = time.perf_counter() - t0
+    result = solve_milp(model, config.solver, incumbent=incumbent)
+    timings["compile_s"] = result.compile_s
+    timings["solve_s"] = result.solve_s
+    if result.status == "infeasible":
+        t0 = time.perf_counter()
+        lines = explain_infeasible(model, config)
+        timings["explain_s"] = time.perf_counter() - t0
+        raise InfeasibleError("no portfolio satisfies every enabled constraint group", lines)
+    if result.status == "error":
+        result = _greedy_fallback(model, config, incumbent, result)
+    sol = result.solution
+    assert sol is not None
+    model.last_selection = sol.y.copy()
+    t0 = time.perf_counter()
+    prices, _ = shadow_prices(model, config, sol)
+    timings["shadow_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    in_sample = portfolio_figures(catalog, config, scenarios, sol.y, sol.f * BILLION)
+    timings["in_sample_s"] = time.perf_counter() - t0
+    violations = [v for g in model.enabled for v in g.check(sol, model.data, config)]
+    return Allocation(
+        ids=model.data.ids,
+        y=sol.y,
+        fund_usd=sol.f * BILLION,
+        status=result.status,
+        solver=result.solver,
+        objective=result.objective,
+        bound=result.bound,
+        mip_gap=result.mip_gap,
+        timings=timings,
+        shadow_prices=[p.as_dict() for p in prices],
+        binding=sorted({f"{p.group}: {p.row}" for p in prices if p.binding}),
+        in_sample=in_sample,
+        notes=result.notes + [f"re-check: {v}" for v in violations],
+    )
+
+
+def _greedy_fallback(
+    model: AllocationModel, config: RunConfig, incumbent: np.ndarray, failed: SolveResult
+) -> SolveResult:
+    model.fix(incumbent)
+    # the amounts of a fixed selection are a small LP: do not starve it of the MILP's time limit
+    lp_solver = config.solver.model_copy(
+        update={"time_limit_s": max(config.solver.time_limit_s, FALLBACK_LP_S)}
+    )
+    try:
+        lp = solve_milp(model, lp_solver, kind="lp")
+    finally:
+        model.release()
+    if lp.solution is None or lp.status != "optimal":
+        raise SolverError(
+            "no solver found a portfolio within solver.time_limit_s"
+            f" ({config.solver.time_limit_s:g} s) and the greedy selection does not satisfy every"
+            " group; raise solver.time_limit_s. Solvers: " + "; ".join(failed.notes)
+        )
+    sol = Solution(y=np.round(lp.solution.y), f=lp.solution.f)
+    return SolveResult(
+        "greedy",
+        "greedy",
+        objective=model.objective_value(sol),
+        solution=sol,
+        notes=[
+            *failed.notes,
+            "every solver failed: this is the greedy incumbent (feasible, not optimised)",
+        ],
+    )
+
+
+def check_solution(
+    allocation: Allocation, catalog: Catalog, scenarios: ScenarioSet, config: RunConfig
+) -> list[str]:
+    """Every enabled group re-checked on ``allocation`` from the numbers; [] when all hold.
+
+    Besides the groups: selection and amounts consistent (``ℓ K y <= f <= h K y``), committed
+    projects in.
+    """
+    data = build_data(catalog, scenarios, config)
+    sol = allocation.solution()
+    out = []
+    tol = 1e-6 * np.maximum(1.0, data.f_max)
+    for i, pid in enumerate(data.ids):
+        if sol.y[i] > 0.5 and not data.f_min[i] - tol[i] <= sol.f[i] <= data.f_max[i] + tol[i]:
+            out.append(
+                f"amounts: {pid} receives ${sol.f[i]:.3f}B outside"
+                f" [{data.f_min[i]:.3f}, {data.f_max[i]:.3f}]"
+            )
+        if sol.y[i] < 0.5 and sol.f[i] > tol[i]:
+            out.append(f"amounts: {pid} is not selected but receives ${sol.f[i]:.3f}B")
+        if data.committed[i] and sol.y[i] < 0.5:
+            out.append(f"committed: {pid} is committed but not selected")
+    from portopt.model.groups import GROUPS
+
+    for cls in GROUPS:
+        group = cls(data, config)
+        if group.enabled(config):
+            out += group.check(sol, data, config)
+    return out

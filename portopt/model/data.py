@@ -1,0 +1,270 @@
+"""The numbers the allocation model is made of, taken from the catalog and the scenarios.
+
+Money is in **billions of dollars** inside the model (HiGHS loses its feasibility tolerance with
+coefficients near 1e10). Symbols follow DESIGN.md: ``i`` a project, ``k`` a chokepoint, ``s`` an
+optimisation scenario, ``S`` their number.
+
+Coverage of chokepoint k in scenario s by a selection y,
+
+.. math::
+
+    c_{ks}(y) = \\min\\Big(1, \\sum_i a_{iks} y_i\\Big), \\qquad
+    a_{iks} = \\frac{\\mathrm{cap}_{ik}\\,\\mathrm{online}_{is}}{\\mathrm{gap}_k},
+
+is linear in y for every pair (k, s) where it can never saturate (``Σ_i a_iks <= 1``) or where
+only one project can contribute (then ``c = min(1, a) y_i``). Only the remaining pairs, the
+*saturating* ones, need an auxiliary variable. For binary y,
+``min(1, Σ a y) = min(1, Σ min(1, a) y)``, so the aux rows use the clipped ``min(1, a)``, which
+tightens the LP relaxation at no cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from portopt.catalog import Catalog
+from portopt.config import RunConfig, quarter_index
+from portopt.scenario_set import ScenarioSet
+
+BILLION = 1e9
+COMMIT_DEADLINE_YEAR = 2028
+"""Commitments must be made by 19 January 2029: later start years count in 2028's bucket."""
+
+
+@dataclass
+class ModelData:
+    """Arrays the model terms compile from (all money in $B)."""
+
+    ids: list[str]
+    capex: np.ndarray  # (n,) base cost, $B
+    lo: np.ndarray  # (n,) min fund share
+    hi: np.ndarray  # (n,) max fund share
+    committed: np.ndarray  # (n,) bool
+    sector: np.ndarray  # (n,) sector name
+    sponsor: np.ndarray  # (n,) sponsor name
+    region: np.ndarray  # (n,) grid region
+    japan_content: np.ndarray  # (n,)
+    dc_load_mw: np.ndarray  # (n,)
+    firm_gen_mw: np.ndarray  # (n,)
+    workers: np.ndarray  # (n,) workers per year during the build
+    start_q: np.ndarray  # (n,) quarter index of the earliest start, clipped at 0
+    build_q: np.ndarray  # (n,) base build quarters
+    start_year: int  # calendar year of quarter 0
+    depends_on: list[tuple[int, int]]  # (i, j): i needs j
+    excludes: list[tuple[int, int]]  # (i, j), i < j
+    weights: np.ndarray  # (K,) chokepoint weights
+    chokepoint_ids: list[str]
+    n_scen: int
+    # coverage, pre-scaled by w_k m_ks / (S Σw) so the objective is c_lin·y + c_sat·t
+    c_lin: np.ndarray  # (n,) linear coverage coefficient per project
+    sat_rows: sp.csr_matrix  # (P, n) min(1, a_iks) of each saturating pair
+    sat_pair: np.ndarray  # (P, 2) (k, s) of each saturating pair
+    c_sat: np.ndarray  # (P,) objective coefficient of each pair's aux
+    score_lin: sp.csr_matrix  # (S, n) per-scenario score from the linear pairs (×S)
+    score_sat: sp.csr_matrix  # (S, P) per-scenario score from the aux (×S)
+    # recoupment
+    loss: np.ndarray  # (S, n) pv_draw - pv_japan per fund dollar
+    e_japan: np.ndarray  # (n,) E[pv_japan]
+    e_draw: np.ndarray  # (n,) E[pv_draw]
+    # raw numbers for exact re-evaluation
+    ratio: np.ndarray  # (n, K) cap_ik / gap_k
+    online: np.ndarray  # (S, n)
+    stress: np.ndarray  # (S, K)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def f_max(self) -> np.ndarray:
+        """Largest fund amount of each project, $B."""
+        return self.hi * self.capex
+
+    @property
+    def f_min(self) -> np.ndarray:
+        """Smallest fund amount of each project when selected, $B."""
+        return self.lo * self.capex
+
+    def build_years(self) -> dict[int, np.ndarray]:
+        """Person-years of construction work per calendar year: ``{year: (n,) array}``.
+
+        A project builds during quarters ``start_q .. start_q + build_q - 1`` and employs
+        ``workers`` people meanwhile, so a year holding ``m`` of those quarters needs
+        ``workers · m / 4`` person-years.
+        """
+        cached = self.__dict__.get("_build_years")
+        if cached is not None:
+            return cached
+        out: dict[int, np.ndarray] = {}
+        for i in range(self.n):
+            for q in range(int(self.start_q[i]), int(self.start_q[i] + self.build_q[i])):
+                year = self.start_year + q // 4
+                out.setdefault(year, np.zeros(self.n))[i] += self.workers[i] / 4.0
+        self.__dict__["_build_years"] = dict(sorted(out.items()))  # the greedy asks often
+        return self.__dict__["_build_years"]
+
+    def commitment_year(self) -> np.ndarray:
+        """Year each project's money is committed: its start year, at most 2028 (deadline)."""
+        years = self.start_year + self.start_q // 4
+        return np.minimum(years, COMMIT_DEADLINE_YEAR)
+
+
+def aligned(scenarios: ScenarioSet, catalog: Catalog, name: str) -> np.ndarray:
+    """The (S, n) field ``name`` with columns in the catalog's project order."""
+    pos = {p: j for j, p in enumerate(scenarios.project_ids)}
+    missing = [p for p in catalog.project_ids if p not in pos]
+    if missing:
+        raise ValueError(f"scenarios lack projects {missing[:5]}; regenerate them for this catalog")
+    cols = np.array([pos[p] for p in catalog.project_ids], dtype=np.int64)
+    arr = scenarios.project[name]
+    return arr if np.array_equal(cols, np.arange(arr.shape[1])) else arr[:, cols]
+
+
+def aligned_stress(scenarios: ScenarioSet, catalog: Catalog) -> np.ndarray:
+    """The (S, K) stress with columns in the catalog's chokepoint order."""
+    pos = {c: j for j, c in enumerate(scenarios.chokepoint_ids)}
+    cols = np.array([pos[c] for c in catalog.chokepoint_ids], dtype=np.int64)
+    return scenarios.stress[:, cols]
+
+
+def coverage_ratio(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """``cap_ik / gap_k`` as an (n, K) array, and the chokepoint weights (K,)."""
+    gap = catalog.chokepoints["us_gap"].astype(float).to_numpy()
+    weights = catalog.chokepoints["weight"].astype(float).to_numpy()
+    return catalog.capacity_matrix() / gap[None, :], weights
+
+
+def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
+    """Turn the catalog and the optimisation scenarios into :class:`ModelData`."""
+    p = catalog.projects
+    ids = catalog.project_ids
+    n = len(ids)
+    index = {pid: i for i, pid in enumerate(ids)}
+    start = config.scenarios.start
+
+    def col(name: str) -> np.ndarray:
+        return p[name].astype(float).to_numpy()
+
+    start_q = np.array([max(0, quarter_index(str(q), start)) for q in p["earliest_start"]])
+    deps = [
+        (index[i], index[j])
+        for i, js in zip(ids, p["depends_on"], strict=True)
+        for j in js
+        if j in index
+    ]
+    excl = sorted(
+        {
+            tuple(sorted((index[i], index[j])))
+            for i, js in zip(ids, p["excludes"], strict=True)
+            for j in js
+            if j in index
+        }
+    )
+
+    ratio, weights = coverage_ratio(catalog)
+    online = aligned(scenarios, catalog, "online_share")
+    stress = aligned_stress(scenarios, catalog)
+    S = online.shape[0]
+    scale = 1.0 / (S * weights.sum())
+
+    c_lin = np.zeros(n)
+    lin_parts, sat_parts, pairs, c_sat = [], [], [], []
+    for k in range(ratio.shape[1]):
+        who = np.flatnonzero(ratio[:, k] > 0)
+        if who.size == 0:
+            continue
+        a = online[:, who] * ratio[who, k][None, :]  # (S, m)
+        clipped = np.minimum(a, 1.0)
+        saturating = ((a > 0).sum(axis=1) >= 2) & (a.sum(axis=1) > 1.0)
+        wm = weights[k] * stress[:, k]  # (S,)
+        lin = np.where(saturating[:, None], 0.0, clipped) * wm[:, None]
+        c_lin[who] += lin.sum(axis=0) * scale
+        lin_parts.append(
+            sp.csr_matrix(
+                (lin.ravel(), (np.repeat(np.arange(S), who.size), np.tile(who, S))), shape=(S, n)
+            )
+        )
+        s_idx = np.flatnonzero(saturating)
+        if s_idx.size:
+            rows = clipped[s_idx]
+            sat_parts.append(
+                sp.csr_matrix(
+                    (
+                        rows.ravel(),
+                        (np.repeat(np.arange(s_idx.size), who.size), np.tile(who, s_idx.size)),
+                    ),
+                    shape=(s_idx.size, n),
+                )
+            )
+            pairs.append(np.column_stack([np.full(s_idx.size, k), s_idx]))
+            c_sat.append(wm[s_idx])
+    sat_rows = sp.vstack(sat_parts, format="csr") if sat_parts else sp.csr_matrix((0, n))
+    sat_rows.eliminate_zeros()
+    sat_pair = np.vstack(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    wm_sat = np.concatenate(c_sat) if c_sat else np.zeros(0)
+    P = sat_pair.shape[0]
+    score_lin = (sum(lin_parts, sp.csr_matrix((S, n))) / weights.sum()).tocsr()
+    score_sat = sp.csr_matrix(
+        (wm_sat / weights.sum(), (sat_pair[:, 1], np.arange(P))), shape=(S, P)
+    )
+
+    draw = aligned(scenarios, catalog, "pv_draw")
+    japan = aligned(scenarios, catalog, "pv_japan")
+    return ModelData(
+        ids=ids,
+        capex=col("base_cost_usd") / BILLION,
+        lo=col("min_fund_share"),
+        hi=col("max_fund_share"),
+        committed=(p["status"].astype(str) == "committed").to_numpy(),
+        sector=p["sector"].astype(str).to_numpy(),
+        sponsor=p["sponsor"].astype(str).to_numpy(),
+        region=p["grid_region"].astype(str).to_numpy(),
+        japan_content=col("japan_content"),
+        dc_load_mw=col("dc_load_mw"),
+        firm_gen_mw=col("firm_gen_mw"),
+        workers=col("workers_per_year"),
+        start_q=start_q,
+        build_q=p["build_quarters"].astype(int).to_numpy(),
+        start_year=int(start[:4]),
+        depends_on=deps,
+        excludes=[tuple(e) for e in excl],
+        weights=weights,
+        chokepoint_ids=catalog.chokepoint_ids,
+        n_scen=S,
+        c_lin=c_lin,
+        sat_rows=sat_rows,
+        sat_pair=sat_pair,
+        c_sat=wm_sat * scale,
+        score_lin=score_lin,
+        score_sat=score_sat,
+        loss=draw - japan,
+        e_japan=japan.mean(axis=0),
+        e_draw=draw.mean(axis=0),
+        ratio=ratio,
+        online=online,
+        stress=stress,
+    )
+
+
+def scores(data: ModelData, y: np.ndarray) -> np.ndarray:
+    """Exact coverage score per scenario, ``Σ_k w_k m_ks min(1, Σ_i a_iks y_i) / Σ_k w_k``."""
+    cov = np.minimum(1.0, (data.online * np.asarray(y, float)[None, :]) @ data.ratio)
+    return (cov * data.stress) @ data.weights / data.weights.sum()
+
+
+def coverage_per_scenario(
+    catalog: Catalog, scenarios: ScenarioSet, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact coverage of a selection, from the numbers (no linearisation).
+
+    Returns ``(cov, score)``: ``cov`` is (S, K) ``min(1, Σ_i a_iks y_i)``, ``score`` is (S,)
+    ``Σ_k w_k m_ks cov_ks / Σ_k w_k``.
+    """
+    ratio, weights = coverage_ratio(catalog)
+    online = aligned(scenarios, catalog, "online_share")
+    stress = aligned_stress(scenarios, catalog)
+    cov = np.minimum(1.0, (online * np.asarray(y, float)[None, :]) @ ratio)
+    return cov, (cov * stress) @ weights / weights.sum()

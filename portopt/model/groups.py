@@ -1,0 +1,842 @@
+"""The constraint groups of the allocation model (DESIGN.md), one small term each.
+
+Notation: ``y_i`` selected, ``f_i`` fund amount in $B, ``F = Σ_i f_i`` deployed capital.
+Every row is written ``lhs <= rhs`` with the user's scalar on the right, so each dual is the
+objective gained per unit the row is relaxed (nonnegative).
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from portopt.config import SECTORS, RunConfig
+from portopt.model.data import BILLION, ModelData
+from portopt.model.risk import cvar
+from portopt.model.terms import ShadowPrice, Slack, Solution, Term, Vars, dual, exceeds, money
+
+
+def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
+    """(len(names), n) 0/1 matrix: row r marks the projects labelled ``names[r]``."""
+    pos = {name: r for r, name in enumerate(names)}
+    cols = [i for i, lab in enumerate(labels) if lab in pos]
+    rows = [pos[labels[i]] for i in cols]
+    return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
+
+
+def _shadow(group: str, row: str, unit: str, value: float, binding: bool) -> ShadowPrice:
+    return ShadowPrice(group, row, unit, float(value), bool(binding))
+
+
+class Capital(Term):
+    """Budget, minimum deployment and the optional commitment cap per year.
+
+    .. math::
+
+        F \\le B, \\qquad F \\ge D_{\\min}, \\qquad
+        \\sum_{i: \\mathrm{year}_i = t} f_i \\le A \\quad (t \\le 2028)
+
+    The committed tranche is part of F (its f is fixed), so the budget is the whole $550B.
+    The commitment year is the start year, capped at 2028: the MOU's investment period ends on
+    19 January 2029.
+    """
+
+    name = "capital"
+    parameter_keys = (
+        "model.budget_usd",
+        "model.min_deployment_usd",
+        "model.groups.capital.annual_commitment_cap_usd",
+    )
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.budget = cp.Parameter(nonneg=True, name="budget")
+        self.min_dep = cp.Parameter(nonneg=True, name="min_deployment")
+        self.annual = cp.Parameter(nonneg=True, name="annual_cap")
+        self.years = sorted(set(data.commitment_year().tolist()))
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        m = config.model
+        self.budget.value = m.budget_usd / BILLION
+        self.min_dep.value = m.min_deployment_usd / BILLION
+        cap = m.groups.capital.annual_commitment_cap_usd
+        self.annual.value = (cap if cap is not None else 1e15) / BILLION
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        self.rows = {
+            "budget": v.total <= self.budget + slack.add(self.name, "budget"),
+            "min_deployment": -v.total <= -self.min_dep + slack.add(self.name, "min_deployment"),
+        }
+        year = self.data.commitment_year()
+        by_year = _indicator(year, self.years)
+        self.rows["annual_cap"] = by_year @ v.f <= self.annual + slack.add(
+            self.name, "annual_cap", len(self.years)
+        )
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        m = config.model
+        F, out = sol.f.sum(), []
+        if exceeds(F, m.budget_usd / BILLION):
+            out.append(
+                f"capital: deployed {money(F)} exceeds the budget {money(m.budget_usd / 1e9)}"
+            )
+        if exceeds(m.min_deployment_usd / BILLION, F):
+            out.append(
+                f"capital: deployed {money(F)} is below the minimum deployment"
+                f" {money(m.min_deployment_usd / 1e9)}"
+            )
+        cap = m.groups.capital.annual_commitment_cap_usd
+        if cap is not None:
+            year = data.commitment_year()
+            for t in sorted(set(year.tolist())):
+                amount = sol.f[year == t].sum()
+                if exceeds(amount, cap / BILLION):
+                    out.append(
+                        f"capital: commitments of {t} total {money(amount)}, above the"
+                        f" annual cap {money(cap / 1e9)}"
+                    )
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        d, out = self.data, []
+        committed = d.f_max[d.committed].sum()
+        if "budget" in give:
+            out.append(
+                f"capital: the budget {money(config.model.budget_usd / 1e9)} is"
+                f" {money(float(give['budget'].sum()))} short of what the other groups"
+                f" force in (committed tranche alone: {money(committed)})"
+            )
+        if "min_deployment" in give:
+            out.append(
+                f"capital: minimum deployment {money(config.model.min_deployment_usd / 1e9)}"
+                f" cannot be reached; {money(float(give['min_deployment'].sum()))} short"
+                f" (all candidates at their maximum share total {money(d.f_max.sum())})"
+            )
+        if "annual_cap" in give:
+            for t, g in zip(self.years, give["annual_cap"], strict=True):
+                if g > 1e-5:
+                    out.append(f"capital: commitments of {t} exceed the annual cap by {money(g)}")
+        return out
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        F = sol.f.sum()
+        out = [
+            _shadow(
+                self.name,
+                "budget",
+                "per extra $10B of budget",
+                10 * dual(self.rows.get("budget"))[0],
+                abs(F - config.model.budget_usd / BILLION) < 1e-6 * max(1, F),
+            ),
+            _shadow(
+                self.name,
+                "min_deployment",
+                "per $10B less minimum deployment",
+                10 * dual(self.rows.get("min_deployment"))[0],
+                config.model.min_deployment_usd > 0
+                and abs(F - config.model.min_deployment_usd / BILLION) < 1e-6 * max(1, F),
+            ),
+        ]
+        if config.model.groups.capital.annual_commitment_cap_usd is not None:
+            out.append(
+                _shadow(
+                    self.name,
+                    "annual_cap",
+                    "per extra $10B of annual cap (max year)",
+                    10 * dual(self.rows.get("annual_cap")).max(),
+                    False,
+                )
+            )
+        return out
+
+
+class Recoupment(Term):
+    """Japan's recoupment: CVaR of the PV shortfall and a floor on expected recovery.
+
+    With per-dollar loss :math:`L_{is} = \\mathrm{pvdraw}_{is} - \\mathrm{pvjapan}_{is}`
+    (Rockafellar–Uryasev, η free, u ≥ 0):
+
+    .. math::
+
+        u_s \\ge \\textstyle\\sum_i L_{is} f_i - \\eta, \\qquad
+        \\eta + \\frac{1}{(1-\\alpha) S} \\sum_s u_s \\le \\varepsilon F, \\qquad
+        \\sum_i f_i\\, \\mathbb{E}[\\mathrm{pvjapan}_i] \\ge
+        \\rho \\sum_i f_i\\, \\mathbb{E}[\\mathrm{pvdraw}_i].
+    """
+
+    name = "recoupment"
+    parameter_keys = (
+        "model.groups.recoupment.max_shortfall_share",
+        "model.groups.recoupment.min_expected_recovery",
+        "model.groups.recoupment.alpha",
+    )
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.eps = cp.Parameter(nonneg=True, name="shortfall_share")
+        self.floor = cp.Parameter(nonneg=True, name="recovery_floor")
+        self.tail = cp.Parameter(nonneg=True, name="cvar_tail_weight")
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        g = config.model.groups.recoupment
+        self.eps.value = g.max_shortfall_share
+        self.floor.value = g.min_expected_recovery or 0.0
+        self.tail.value = 1.0 / ((1.0 - g.alpha) * self.data.n_scen)
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        d = self.data
+        self.eta = cp.Variable(name="shortfall_var")
+        self.u = cp.Variable(d.n_scen, nonneg=True, name="shortfall_excess")
+        self.rows = {
+            "tail": self.u >= d.loss @ v.f - self.eta,
+            "cvar": self.eta + self.tail * cp.sum(self.u) - self.eps * v.total
+            <= slack.add(self.name, "cvar"),
+            "expected": self.floor * (d.e_draw @ v.f) - d.e_japan @ v.f
+            <= slack.add(self.name, "expected"),
+        }
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        g, F, out = config.model.groups.recoupment, sol.f.sum(), []
+        value = float(cvar(data.loss @ sol.f, g.alpha)) if F > 0 else 0.0
+        if exceeds(value, g.max_shortfall_share * F, F):
+            out.append(
+                f"recoupment: CVaR{g.alpha:.0%} of Japan's shortfall {money(value)} is"
+                f" above {g.max_shortfall_share:.0%} of capital"
+                f" ({money(g.max_shortfall_share * F)})"
+            )
+        if g.min_expected_recovery is not None:
+            got, need = data.e_japan @ sol.f, g.min_expected_recovery * (data.e_draw @ sol.f)
+            if exceeds(need, got, need):
+                out.append(
+                    f"recoupment: expected recovery {got / max(data.e_draw @ sol.f, 1e-12):.3f}"
+                    f" is below the floor {g.min_expected_recovery:.3f}"
+                )
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        g, d, out = config.model.groups.recoupment, self.data, []
+        F = max(sol.f.sum(), 1e-12)
+        if "cvar" in give:
+            per = np.array([float(cvar(d.loss[:, i], g.alpha)) for i in range(d.n)])
+            best = per.min() if d.n else 0.0
+            out.append(
+                f"recoupment: CVaR{g.alpha:.0%} of Japan's shortfall must stay within"
+                f" {g.max_shortfall_share:.1%} of capital; the portfolio forced in needs"
+                f" {(g.max_shortfall_share * F + float(give['cvar'].sum())) / F:.1%}"
+                f" (the least risky candidate alone has {best:.1%})"
+            )
+        if "expected" in give:
+            ratio = d.e_japan / np.maximum(d.e_draw, 1e-12)
+            out.append(
+                f"recoupment: expected recovery floor {g.min_expected_recovery:.2f} is out"
+                f" of reach; the best candidate recovers {ratio.max():.2f} per dollar"
+                f" drawn, the portfolio forced in"
+                f" {(d.e_japan @ sol.f) / max(d.e_draw @ sol.f, 1e-12):.2f}"
+            )
+        return out
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        g, F = config.model.groups.recoupment, sol.f.sum()
+        value = float(cvar(self.data.loss @ sol.f, g.alpha)) if F > 0 else 0.0
+        out = [
+            _shadow(
+                self.name,
+                "cvar",
+                "per point (0.01) of shortfall tolerance ε",
+                dual(self.rows.get("cvar"))[0] * 0.01 * F,
+                abs(value - g.max_shortfall_share * F) < 1e-5 * max(1, F),
+            )
+        ]
+        if g.min_expected_recovery is not None:
+            draw = self.data.e_draw @ sol.f
+            out.append(
+                _shadow(
+                    self.name,
+                    "expected",
+                    "per point (0.01) lower recovery floor",
+                    dual(self.rows.get("expected"))[0] * 0.01 * draw,
+                    abs(self.data.e_japan @ sol.f - g.min_expected_recovery * draw)
+                    < 1e-5 * max(1, draw),
+                )
+            )
+        return out
+
+
+class SectorShares(Term):
+    """Each MOU sector's share of deployed capital within its bounds.
+
+    .. math:: \\ell_j F \\le \\sum_{i \\in j} f_i \\le h_j F
+    """
+
+    name = "sector_shares"
+    parameter_keys = ("model.groups.sector_shares.bounds",)
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.sectors = list(SECTORS)
+        self.lo = cp.Parameter(len(SECTORS), nonneg=True, name="sector_min")
+        self.hi = cp.Parameter(len(SECTORS), nonneg=True, name="sector_max")
+        super().__init__(data, config)
+
+    def _bounds(self, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+        b = config.model.groups.sector_shares.bounds
+        lo = np.array([b.get(s, (0.0, 1.0))[0] for s in self.sectors])
+        hi = np.array([b.get(s, (0.0, 1.0))[1] for s in self.sectors])
+        return lo, hi
+
+    def update(self, config: RunConfig) -> None:
+        self.lo.value, self.hi.value = self._bounds(config)
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        m = _indicator(self.data.sector, self.sectors)
+        k = len(self.sectors)
+        self.rows = {
+            "max": m @ v.f - cp.multiply(self.hi, v.total) <= slack.add(self.name, "max", k),
+            "min": cp.multiply(self.lo, v.total) - m @ v.f <= slack.add(self.name, "min", k),
+        }
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        lo, hi = self._bounds(config)
+        F, out = sol.f.sum(), []
+        for j, s in enumerate(self.sectors):
+            x = sol.f[data.sector == s].sum()
+            if exceeds(x, hi[j] * F, F):
+                out.append(f"sector_shares: {s} holds {x / F:.1%} of capital, above {hi[j]:.0%}")
+            if exceeds(lo[j] * F, x, F):
+                out.append(
+                    f"sector_shares: {s} holds {x / max(F, 1e-12):.1%} of capital,"
+                    f" below {lo[j]:.0%}"
+                )
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        lo, hi = self._bounds(config)
+        d, F, out = self.data, sol.f.sum(), []
+        for j, s in enumerate(self.sectors):
+            eligible = d.f_max[d.sector == s].sum()
+            if "min" in give and give["min"][j] > 1e-5:
+                out.append(
+                    f"sector_shares: {s.replace('_', ' ')} minimum share {lo[j]:.0%} needs"
+                    f" {money(lo[j] * F)}; eligible {s.replace('_', ' ')} candidates total"
+                    f" {money(eligible)}"
+                )
+            if "max" in give and give["max"][j] > 1e-5:
+                forced = d.f_max[(d.sector == s) & d.committed].sum()
+                out.append(
+                    f"sector_shares: {s.replace('_', ' ')} maximum share {hi[j]:.0%} allows"
+                    f" {money(hi[j] * F)}; {money(hi[j] * F + give['max'][j])} is forced"
+                    f" in (committed: {money(forced)})"
+                )
+        return out
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        lo, hi = self._bounds(config)
+        F = sol.f.sum()
+        out = []
+        for row, bound, sign in (("max", hi, 1), ("min", lo, -1)):
+            duals = dual(self.rows.get(row))
+            for j, s in enumerate(self.sectors):
+                if duals.size == len(self.sectors) and duals[j] > 1e-9:
+                    x = sol.f[self.data.sector == s].sum()
+                    out.append(
+                        _shadow(
+                            self.name,
+                            f"{s} {row}",
+                            f"per point (0.01) {'more' if sign > 0 else 'less'} share",
+                            duals[j] * 0.01 * F,
+                            abs(x - bound[j] * F) < 1e-6 * F,
+                        )
+                    )
+        return out
+
+
+class JapanContent(Term):
+    """Capital-weighted Japanese content at least the floor.
+
+    .. math:: \\sum_i c_i f_i \\ge \\phi F
+    """
+
+    name = "japan_content"
+    parameter_keys = ("model.groups.japan_content.floor",)
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.floor = cp.Parameter(nonneg=True, name="japan_content_floor")
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        self.floor.value = config.model.groups.japan_content.floor
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        self.rows = {
+            "floor": self.floor * v.total - self.data.japan_content @ v.f
+            <= slack.add(self.name, "floor", scale=0.01 * max(self.data.f_max.sum(), 1))
+        }
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        F = sol.f.sum()
+        floor = config.model.groups.japan_content.floor
+        got = data.japan_content @ sol.f
+        if exceeds(floor * F, got, F):
+            return [
+                f"japan_content: capital-weighted Japanese content {got / F:.1%} is below"
+                f" the floor {floor:.0%}"
+            ]
+        return []
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        d, F = self.data, max(sol.f.sum(), 1e-12)
+        floor = config.model.groups.japan_content.floor
+        best = d.japan_content.max() if d.n else 0.0
+        return [
+            f"japan_content: floor {floor:.0%} of Japanese content is out of reach; the"
+            f" portfolio forced in reaches {(d.japan_content @ sol.f) / F:.1%}, the highest"
+            f" candidate has {best:.0%}"
+        ]
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        F = sol.f.sum()
+        floor = config.model.groups.japan_content.floor
+        return [
+            _shadow(
+                self.name,
+                "floor",
+                "per point (0.01) lower content floor",
+                dual(self.rows.get("floor"))[0] * 0.01 * F,
+                abs(self.data.japan_content @ sol.f - floor * F) < 1e-6 * max(1, F),
+            )
+        ]
+
+
+class PowerBalance(Term):
+    """Per grid region r, data-centre load selected within firm generation selected + headroom.
+
+    .. math:: \\sum_{i \\in r} (\\mathrm{dc}_i - \\mathrm{gen}_i) y_i \\le H_r   \\quad (GW)
+    """
+
+    name = "power_balance"
+    parameter_keys = (
+        "model.groups.power_balance.headroom_mw",
+        "model.groups.power_balance.default_headroom_mw",
+    )
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        need = data.dc_load_mw - data.firm_gen_mw
+        self.regions = sorted({r for r, x in zip(data.region, need, strict=True) if x != 0})
+        self.headroom = cp.Parameter(len(self.regions), nonneg=True, name="headroom_gw")
+        super().__init__(data, config)
+
+    def _headroom_mw(self, config: RunConfig) -> np.ndarray:
+        g = config.model.groups.power_balance
+        return np.array([g.headroom_mw.get(r, g.default_headroom_mw) for r in self.regions])
+
+    def update(self, config: RunConfig) -> None:
+        self.headroom.value = self._headroom_mw(config) / 1000.0
+
+    def _matrix(self) -> sp.csr_matrix:
+        m = _indicator(self.data.region, self.regions)
+        return (m @ sp.diags((self.data.dc_load_mw - self.data.firm_gen_mw) / 1000.0)).tocsr()
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        if not self.regions:
+            self.rows = {}
+            return []
+        self.rows = {
+            "regions": self._matrix() @ v.y
+            <= self.headroom + slack.add(self.name, "regions", len(self.regions))
+        }
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        out, head = [], self._headroom_mw(config)
+        for r, h in zip(self.regions, head, strict=True):
+            sel = (data.region == r) & (sol.y > 0.5)
+            load, gen = data.dc_load_mw[sel].sum(), data.firm_gen_mw[sel].sum()
+            if exceeds(load, gen + h, load):
+                out.append(
+                    f"power_balance: {r} data-centre load {load:,.0f} MW exceeds firm"
+                    f" generation {gen:,.0f} MW + headroom {h:,.0f} MW"
+                )
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        out, head = [], self._headroom_mw(config)
+        for r, h, g in zip(self.regions, head, give.get("regions", []), strict=False):
+            if g > 1e-5:
+                sel = (self.data.region == r) & (sol.y > 0.5)
+                out.append(
+                    f"power_balance: {r} needs {g * 1000:,.0f} MW more than its"
+                    f" {h:,.0f} MW headroom: forced-in data-centre load"
+                    f" {self.data.dc_load_mw[sel].sum():,.0f} MW against firm generation"
+                    f" {self.data.firm_gen_mw[sel].sum():,.0f} MW"
+                )
+        return out
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        duals = dual(self.rows.get("regions"))
+        used = self._matrix() @ sol.y if self.regions else np.zeros(0)
+        head = self._headroom_mw(config) / 1000.0
+        return [
+            _shadow(
+                self.name,
+                r,
+                "per extra GW of headroom",
+                duals[j] if j < duals.size else 0.0,
+                abs(used[j] - head[j]) < 1e-6,
+            )
+            for j, r in enumerate(self.regions)
+        ]
+
+
+class Workforce(Term):
+    """Construction person-years per region and calendar year within what is available.
+
+    .. math:: \\sum_{i \\in r} \\tfrac{w_i}{4} \\,\\#\\{q \\in \\mathrm{build}_i : \\mathrm{year}(q)
+              = t\\}\\; y_i \\le W_{rt}
+
+    (thousands of person-years inside the model). ``available_per_region_year`` is keyed by
+    region (every year) or ``REGION:YEAR``; otherwise ``default_available`` applies.
+    """
+
+    name = "workforce"
+    parameter_keys = (
+        "model.groups.workforce.available_per_region_year",
+        "model.groups.workforce.default_available",
+    )
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        rows, keys = [], []
+        for year, need in data.build_years().items():
+            for r in sorted(set(data.region[need > 0].tolist())):
+                rows.append(np.where(data.region == r, need, 0.0) / 1000.0)
+                keys.append((r, year))
+        self.keys = keys
+        self.matrix = sp.csr_matrix(np.array(rows)) if rows else sp.csr_matrix((0, data.n))
+        self.avail = cp.Parameter(len(keys), nonneg=True, name="workforce_thousands")
+        super().__init__(data, config)
+
+    def _available(self, config: RunConfig) -> np.ndarray:
+        g = config.model.groups.workforce
+        table = g.available_per_region_year
+        return np.array(
+            [table.get(f"{r}:{t}", table.get(r, g.default_available)) for r, t in self.keys],
+            dtype=float,
+        )
+
+    def update(self, config: RunConfig) -> None:
+        self.avail.value = self._available(config) / 1000.0
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        if not self.keys:
+            self.rows = {}
+            return []
+        self.rows = {
+            "region_years": self.matrix @ v.y
+            <= self.avail + slack.add(self.name, "region_years", len(self.keys))
+        }
+        return list(self.rows.values())
+
+    def holds(self, sol: Solution, config: RunConfig) -> bool:
+        if not self.keys:
+            return True
+        used = self.matrix @ (sol.y > 0.5) * 1000.0
+        return bool((used <= self._available(config) * (1 + 1e-9) + 1e-9).all())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        out, sel = [], sol.y > 0.5
+        avail = dict(zip(self.keys, self._available(config), strict=True))
+        for year, need in data.build_years().items():
+            for r in sorted(set(data.region.tolist())):
+                used = need[(data.region == r) & sel].sum()
+                limit = avail.get((r, year), np.inf)
+                if exceeds(used, limit, used):
+                    out.append(
+                        f"workforce: {r} needs {used:,.0f} person-years in {year},"
+                        f" above {limit:,.0f} available"
+                    )
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        avail = self._available(config)
+        return [
+            f"workforce: {r} in {t} needs {g * 1000:,.0f} person-years more than the"
+            f" {a:,.0f} available"
+            for (r, t), a, g in zip(self.keys, avail, give.get("region_years", []), strict=False)
+            if g > 1e-5
+        ]
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        duals = dual(self.rows.get("region_years"))
+        used = self.matrix @ sol.y if self.keys else np.zeros(0)
+        avail = self._available(config) / 1000.0
+        return [
+            _shadow(
+                self.name,
+                f"{r} {t}",
+                "per extra 1,000 person-years",
+                duals[j],
+                abs(used[j] - avail[j]) < 1e-6,
+            )
+            for j, (r, t) in enumerate(self.keys)
+            if j < duals.size and duals[j] > 1e-9
+        ]
+
+
+class Dependencies(Term):
+    """A project needing another is selected only with it: :math:`y_i \\le y_j`."""
+
+    name = "dependencies"
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        pairs = self.data.depends_on
+        if not pairs:
+            self.rows = {}
+            return []
+        m = sp.csr_matrix(
+            (
+                np.r_[np.ones(len(pairs)), -np.ones(len(pairs))],
+                (
+                    np.r_[np.arange(len(pairs)), np.arange(len(pairs))],
+                    np.r_[[i for i, _ in pairs], [j for _, j in pairs]],
+                ),
+            ),
+            shape=(len(pairs), self.data.n),
+        )
+        # a link is a fact about the projects, not a policy: give on it last
+        self.rows = {"links": m @ v.y <= slack.add(self.name, "links", len(pairs), 1e-3)}
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        return [
+            f"dependencies: {data.ids[i]} is selected without {data.ids[j]}, which it needs"
+            for i, j in data.depends_on
+            if sol.y[i] > 0.5 and sol.y[j] < 0.5
+        ]
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        d = self.data
+        return [
+            f"dependencies: {d.ids[i]} (forced in) needs {d.ids[j]}, which cannot be selected"
+            for (i, j), g in zip(d.depends_on, give.get("links", []), strict=False)
+            if g > 1e-5
+        ]
+
+
+class Exclusions(Term):
+    """Mutually exclusive projects: :math:`y_i + y_j \\le 1`."""
+
+    name = "exclusions"
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        pairs = self.data.excludes
+        if not pairs:
+            self.rows = {}
+            return []
+        m = sp.csr_matrix(
+            (
+                np.ones(2 * len(pairs)),
+                (
+                    np.r_[np.arange(len(pairs)), np.arange(len(pairs))],
+                    np.r_[[i for i, _ in pairs], [j for _, j in pairs]],
+                ),
+            ),
+            shape=(len(pairs), self.data.n),
+        )
+        self.rows = {"pairs": m @ v.y <= 1 + slack.add(self.name, "pairs", len(pairs), 1e-3)}
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        return [
+            f"exclusions: {data.ids[i]} and {data.ids[j]} exclude each other but both are selected"
+            for i, j in data.excludes
+            if sol.y[i] > 0.5 and sol.y[j] > 0.5
+        ]
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        d = self.data
+        return [
+            f"exclusions: {d.ids[i]} and {d.ids[j]} exclude each other but both are forced in"
+            for (i, j), g in zip(d.excludes, give.get("pairs", []), strict=False)
+            if g > 1e-5
+        ]
+
+
+class MaxProjects(Term):
+    """At most N projects, committed ones included: :math:`\\sum_i y_i \\le N`."""
+
+    name = "max_projects"
+    parameter_keys = ("model.groups.max_projects.limit",)
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.limit = cp.Parameter(nonneg=True, name="max_projects")
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        self.limit.value = config.model.groups.max_projects.limit
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        self.rows = {"count": cp.sum(v.y) <= self.limit + slack.add(self.name, "count")}
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        count, limit = int((sol.y > 0.5).sum()), config.model.groups.max_projects.limit
+        return (
+            [f"max_projects: {count} projects selected, above the limit {limit}"]
+            if count > limit
+            else []
+        )
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        limit = config.model.groups.max_projects.limit
+        return [
+            f"max_projects: the limit of {limit} projects is below the"
+            f" {limit + round(float(give['count'].sum()))} that must be selected"
+            f" ({int(self.data.committed.sum())} committed)"
+        ]
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        return [
+            _shadow(
+                self.name,
+                "count",
+                "per extra project allowed",
+                dual(self.rows.get("count"))[0],
+                int((sol.y > 0.5).sum()) >= config.model.groups.max_projects.limit,
+            )
+        ]
+
+
+class SponsorCap(Term):
+    """Fund dollars per sponsor at most the cap: :math:`\\sum_{i \\in p} f_i \\le C`."""
+
+    name = "sponsor_cap"
+    parameter_keys = ("model.groups.sponsor_cap.max_usd",)
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.sponsors = sorted(set(data.sponsor.tolist()))
+        self.cap = cp.Parameter(nonneg=True, name="sponsor_cap")
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        self.cap.value = config.model.groups.sponsor_cap.max_usd / BILLION
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        m = _indicator(self.data.sponsor, self.sponsors)
+        self.rows = {
+            "sponsors": m @ v.f <= self.cap + slack.add(self.name, "sponsors", len(self.sponsors))
+        }
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        cap = config.model.groups.sponsor_cap.max_usd / BILLION
+        out = []
+        for s in sorted(set(data.sponsor.tolist())):
+            x = sol.f[data.sponsor == s].sum()
+            if exceeds(x, cap):
+                out.append(f"sponsor_cap: {s} receives {money(x)}, above the cap {money(cap)}")
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        cap = config.model.groups.sponsor_cap.max_usd / BILLION
+        return [
+            f"sponsor_cap: {s} needs {money(cap + g)} (committed projects), above the cap"
+            f" {money(cap)}"
+            for s, g in zip(self.sponsors, give.get("sponsors", []), strict=False)
+            if g > 1e-5
+        ]
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        duals = dual(self.rows.get("sponsors"))
+        cap = config.model.groups.sponsor_cap.max_usd / BILLION
+        out = []
+        for j, s in enumerate(self.sponsors):
+            if j < duals.size and duals[j] > 1e-9:
+                x = sol.f[self.data.sponsor == s].sum()
+                out.append(
+                    _shadow(
+                        self.name,
+                        s,
+                        "per extra $10B of sponsor cap",
+                        10 * duals[j],
+                        abs(x - cap) < 1e-6 * max(1, cap),
+                    )
+                )
+        return out
+
+
+class ReviewCapacity(Term):
+    """New (non-committed) selections starting in quarter q at most Japan's review capacity.
+
+    .. math:: \\sum_{i \\notin \\mathrm{committed},\\ \\mathrm{start}_i = q} y_i \\le R
+    """
+
+    name = "review_capacity"
+    parameter_keys = ("model.groups.review_capacity.per_quarter",)
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        new = ~data.committed
+        self.quarters = sorted(set(data.start_q[new].tolist()))
+        labels = np.where(new, data.start_q, -1)
+        self.matrix = _indicator(labels, self.quarters)
+        self.per_quarter = cp.Parameter(nonneg=True, name="review_per_quarter")
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        self.per_quarter.value = config.model.groups.review_capacity.per_quarter
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        if not self.quarters:
+            self.rows = {}
+            return []
+        self.rows = {
+            "quarters": self.matrix @ v.y
+            <= self.per_quarter + slack.add(self.name, "quarters", len(self.quarters))
+        }
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        limit = config.model.groups.review_capacity.per_quarter
+        new = (sol.y > 0.5) & ~data.committed
+        out = []
+        for q in sorted(set(data.start_q[new].tolist())):
+            count = int((new & (data.start_q == q)).sum())
+            if count > limit:
+                out.append(
+                    f"review_capacity: {count} new projects start in quarter {q}, above {limit}"
+                )
+        return out
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        limit = config.model.groups.review_capacity.per_quarter
+        return [
+            f"review_capacity: quarter {q} needs {limit + round(g)} reviews, above {limit}"
+            for q, g in zip(self.quarters, give.get("quarters", []), strict=False)
+            if g > 1e-5
+        ]
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        duals = dual(self.rows.get("quarters"))
+        return [
+            _shadow(self.name, f"quarter {q}", "per extra review slot", duals[j], True)
+            for j, q in enumerate(self.quarters)
+            if j < duals.size and duals[j] > 1e-9
+        ]
+
+
+GROUPS: tuple[type[Term], ...] = (
+    Capital,
+    Recoupment,
+    SectorShares,
+    JapanContent,
+    PowerBalance,
+    Workforce,
+    Dependencies,
+    Exclusions,
+    MaxProjects,
+    SponsorCap,
+    ReviewCapacity,
+)
+"""Every constraint group, in the order they are compiled and reported."""

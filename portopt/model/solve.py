@@ -1,0 +1,270 @@
+"""How the allocation model reaches a solver (what it means lives in the terms).
+
+The MILP goes to HiGHS by default: CVXPY canonicalises the DPP problem once
+(``get_problem_data``; a re-solve only re-applies the Parameter values), and this module hands
+the resulting matrices to ``highspy`` itself so that it can pass HiGHS a greedy incumbent
+(``setSolution`` with the selection only: HiGHS completes the continuous part by an LP with the
+integers fixed). The solution goes back through CVXPY's inverse chain, so every variable and
+constraint of the problem has its value. cuOpt is used when ``import cuopt`` works and the
+config asks for it (``auto`` prefers it). When a solver fails the next is tried:
+cuOpt → HiGHS → SciPy's ``milp`` → the greedy incumbent, said as such.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from cvxpy import settings as cps
+
+from portopt.config import SolverConfig
+from portopt.errors import SolverError
+from portopt.model.problem import AllocationModel
+from portopt.model.terms import Solution
+
+STATUSES = ("optimal", "time_limit", "infeasible", "greedy", "error")
+
+
+@dataclass
+class SolveResult:
+    """What a solve produced, said honestly.
+
+    ``status``: ``optimal`` (within the configured MIP gap), ``time_limit`` (best portfolio found
+    in time, ``mip_gap`` the gap reached), ``infeasible``, ``greedy`` (every solver failed; the
+    greedy incumbent, feasible but not optimised) or ``error``.
+    """
+
+    status: str
+    solver: str
+    objective: float | None = None
+    bound: float | None = None
+    mip_gap: float | None = None
+    solution: Solution | None = None
+    compile_s: float = 0.0
+    solve_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def cuopt_available() -> bool:
+    """Whether NVIDIA cuOpt can be imported (never required)."""
+    try:
+        import cuopt  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def solver_chain(config: SolverConfig) -> list[str]:
+    """Solvers to try, in order, for the configured ``solver.name``."""
+    head = {
+        "auto": ["cuopt"] if cuopt_available() else [],
+        "cuopt": ["cuopt"],
+        "highs": [],
+        "highs_direct": [],
+    }[config.name]
+    return [*head, "highs", "scipy"]
+
+
+def solve_milp(
+    model: AllocationModel,
+    config: SolverConfig,
+    incumbent: np.ndarray | None = None,
+    kind: str = "milp",
+) -> SolveResult:
+    """Solve variant ``kind`` of ``model`` down the fallback chain; never raises on failure."""
+    notes: list[str] = []
+    for name in solver_chain(config):
+        try:
+            result = _SOLVERS[name](model, config, incumbent, kind)
+        except Exception as exc:  # a solver that crashes is one link of the chain, not the run
+            notes.append(f"{name} failed: {type(exc).__name__}: {exc}")
+            continue
+        result.notes = notes + result.notes
+        if result.status in ("optimal", "time_limit", "infeasible"):
+            return result
+        notes.append(f"{name} ended with status {result.status}")
+    return SolveResult("error", "none", notes=notes)
+
+
+def _highs(
+    model: AllocationModel, config: SolverConfig, incumbent: np.ndarray | None, kind: str
+) -> SolveResult:
+    import highspy as hp
+
+    variant = model.variant(kind)
+    problem = variant.problem
+    t0 = time.perf_counter()
+    data, chain, inverse = problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
+    compile_s = time.perf_counter() - t0
+    h = hp.Highs()
+    h.passModel(_highs_model(hp, data))
+    options: dict[str, Any] = {
+        "log_to_console": bool(config.verbose),
+        "output_flag": bool(config.verbose),
+        "time_limit": float(config.time_limit_s),
+        "mip_rel_gap": float(config.mip_gap),
+        "random_seed": 0,
+    }
+    if config.threads:
+        options["threads"] = int(config.threads)
+    for key, value in options.items():
+        h.setOptionValue(key, value)
+    notes = []
+    if incumbent is not None and kind != "lp":
+        cols = _columns(data, variant.vars.y)
+        status = h.setSolution(
+            len(cols), cols.astype(np.int32), np.asarray(incumbent, dtype=np.float64)
+        )
+        if status == hp.HighsStatus.kError:
+            notes.append("HiGHS rejected the greedy incumbent")
+    t1 = time.perf_counter()
+    h.run()
+    solve_s = time.perf_counter() - t1
+    info = h.getInfo()
+    model_status = h.getModelStatus().name
+    results = {
+        "solution": h.getSolution(),
+        "basis": h.getBasis(),
+        "info": info,
+        "model_status": model_status,
+        "run_time": h.getRunTime(),
+    }
+    if model_status == "kInfeasible":
+        results["dual_ray"] = h.getDualRay()
+    has_solution = info.primal_solution_status == 2
+    if model_status in ("kInfeasible", "kUnboundedOrInfeasible"):
+        return SolveResult("infeasible", "highs", compile_s=compile_s, solve_s=solve_s, notes=notes)
+    if not has_solution:
+        return SolveResult(
+            "error",
+            "highs",
+            compile_s=compile_s,
+            solve_s=solve_s,
+            notes=[*notes, f"HiGHS: {model_status} without a solution"],
+        )
+    if model_status != "kOptimal":  # a limit: the incumbent is still a valid portfolio
+        results["model_status"] = "kTimeLimit"
+    with warnings.catch_warnings():  # a time limit is reported with its gap, not as a warning
+        warnings.simplefilter("ignore", UserWarning)
+        problem.unpack_results(results, chain, inverse)
+    is_mip = kind != "lp"
+    gap = float(info.mip_gap) if is_mip else 0.0
+    # a limit hit after the gap closed (e.g. inside a sub-MIP) is still optimal within the gap
+    proven = model_status == "kOptimal" or gap <= config.mip_gap
+    status = "optimal" if proven else "time_limit"
+    if model_status != "kOptimal":
+        notes.append(f"HiGHS stopped ({model_status}) at a gap of {gap:.2%}")
+    # HiGHS minimised CVXPY's flipped objective, less a constant offset
+    bound = -(float(info.mip_dual_bound) + float(inverse[-1][cps.OFFSET])) if is_mip else None
+    return SolveResult(
+        status,
+        "highs",
+        objective=float(problem.value),
+        bound=bound,
+        mip_gap=gap,
+        solution=model.solution(kind),
+        compile_s=compile_s,
+        solve_s=solve_s,
+        notes=notes,
+    )
+
+
+def _highs_model(hp: Any, data: dict) -> Any:
+    """A ``HighsModel`` from CVXPY's conic problem data (equalities, then ``<=`` rows)."""
+    from cvxpy.reductions.solvers.conic_solvers.conic_solver import dims_to_solver_dict
+
+    inf = hp.kHighsInf
+    dims = dims_to_solver_dict(data[cps.DIMS])
+    A = sp.csc_matrix(data[cps.A])
+    b = data[cps.B]
+    n_eq = dims[cps.EQ_DIM]
+    model = hp.HighsModel()
+    lp = model.lp_
+    lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
+    lp.offset_ = 0
+    lp.col_cost_ = data[cps.C]
+    lp.row_lower_ = np.concatenate([b[:n_eq], np.full(A.shape[0] - n_eq, -inf)])
+    lp.row_upper_ = b
+    lp.a_matrix_.format_ = hp.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr
+    lp.a_matrix_.index_ = A.indices
+    lp.a_matrix_.value_ = A.data
+    lb, ub = data[cps.LOWER_BOUNDS], data[cps.UPPER_BOUNDS]
+    lower = np.full(lp.num_col_, -inf) if lb is None else np.array(lb, dtype=float)
+    upper = np.full(lp.num_col_, inf) if ub is None else np.array(ub, dtype=float)
+    ints = list(data[cps.BOOL_IDX]) + list(data[cps.INT_IDX])
+    if ints:
+        boolean = np.array(data[cps.BOOL_IDX], dtype=int)
+        lower[boolean] = np.maximum(lower[boolean], 0)
+        upper[boolean] = np.minimum(upper[boolean], 1)
+        integrality = [hp.HighsVarType.kContinuous] * lp.num_col_
+        for j in ints:
+            integrality[j] = hp.HighsVarType.kInteger
+        lp.integrality_ = integrality
+    lp.col_lower_, lp.col_upper_ = lower, upper
+    return model
+
+
+def _columns(data: dict, var: cp.Variable) -> np.ndarray:
+    """Solver columns of ``var`` (CVXPY stuffs each variable contiguously)."""
+    start = data[cps.PARAM_PROB].var_id_to_col[var.id]
+    return np.arange(start, start + var.size)
+
+
+def _scipy(
+    model: AllocationModel, config: SolverConfig, incumbent: np.ndarray | None, kind: str
+) -> SolveResult:
+    opts = {"time_limit": float(config.time_limit_s), "disp": bool(config.verbose)}
+    if kind != "lp":
+        opts["mip_rel_gap"] = float(config.mip_gap)
+    return _via_cvxpy(model, kind, "scipy", cp.SCIPY, {"scipy_options": opts})
+
+
+def _cuopt(
+    model: AllocationModel, config: SolverConfig, incumbent: np.ndarray | None, kind: str
+) -> SolveResult:
+    return _via_cvxpy(
+        model,
+        kind,
+        "cuopt",
+        "CUOPT",
+        {"time_limit": float(config.time_limit_s), "mip_relative_gap": float(config.mip_gap)},
+    )
+
+
+def _via_cvxpy(
+    model: AllocationModel, kind: str, label: str, solver: str, opts: dict[str, Any]
+) -> SolveResult:
+    problem = model.variant(kind).problem
+    t0 = time.perf_counter()
+    problem.solve(solver=solver, **opts)
+    elapsed = time.perf_counter() - t0
+    status = problem.status
+    if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+        return SolveResult("infeasible", label, solve_s=elapsed)
+    if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.USER_LIMIT) and problem.value is not None:
+        gap = 0.0 if kind == "lp" else None  # SciPy and cuOpt do not report it through CVXPY
+        return SolveResult(
+            "optimal" if status != cp.USER_LIMIT else "time_limit",
+            label,
+            objective=float(problem.value),
+            mip_gap=gap,
+            solution=model.solution(kind),
+            solve_s=elapsed,
+        )
+    return SolveResult("error", label, solve_s=elapsed, notes=[f"{label}: status {status}"])
+
+
+_SOLVERS = {"highs": _highs, "scipy": _scipy, "cuopt": _cuopt}
+
+
+def require(result: SolveResult) -> SolveResult:
+    """Raise :class:`SolverError` when no solver produced a verdict."""
+    if result.status == "error":
+        raise SolverError("no solver could solve the allocation model: " + "; ".join(result.notes))
+    return result

@@ -1,0 +1,229 @@
+"""Every constraint group: re-checked from numbers, violations caught, infeasibility explained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_model_support import synthetic_catalog, synthetic_scenarios
+
+from portopt.config import RunConfig
+from portopt.errors import InfeasibleError
+from portopt.model import Allocation, check_solution, optimize
+from portopt.model.data import BILLION, build_data
+from portopt.scenario_set import ScenarioSet
+
+
+def _cfg(model: dict | None = None) -> RunConfig:
+    return RunConfig.model_validate({"model": model or {}, "solver": {"time_limit_s": 60}})
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    catalog = synthetic_catalog(16, 6, seed=21, committed=2)
+    projects = catalog.projects
+    projects.at["p005", "depends_on"] = ("p002",)
+    projects.at["p003", "excludes"] = ("p004",)
+    projects.at["p004", "excludes"] = ("p003",)
+    return catalog, synthetic_scenarios(catalog, 300, seed=5)
+
+
+TIGHT = {
+    "budget_usd": 9e10,
+    "min_deployment_usd": 3e10,
+    "groups": {
+        "capital": {"annual_commitment_cap_usd": 4.5e10},
+        "recoupment": {"max_shortfall_share": 0.5, "min_expected_recovery": 0.85},
+        "sector_shares": {"bounds": {"metals": [0.0, 0.3], "energy": [0.05, 0.5]}},
+        "japan_content": {"floor": 0.22},
+        "power_balance": {"default_headroom_mw": 1000.0},
+        "workforce": {"default_available": 6000.0},
+        "max_projects": {"limit": 8},
+        "sponsor_cap": {"max_usd": 2.5e10},
+        "review_capacity": {"per_quarter": 2},
+    },
+}
+
+
+def test_every_group_holds_on_the_solution_and_from_parquet(inputs, tmp_path) -> None:
+    catalog, scen = inputs
+    cfg = _cfg(TIGHT)
+    allocation = optimize(catalog, cfg, scen)
+    assert allocation.status == "optimal"
+    assert not [n for n in allocation.notes if n.startswith("re-check")]
+    assert check_solution(allocation, catalog, scen, cfg) == []
+    path = tmp_path / "scenarios.parquet"
+    scen.to_parquet(path)
+    assert check_solution(allocation, catalog, ScenarioSet.from_parquet(path), cfg) == []
+    assert allocation.binding, "the tight config should bind somewhere"
+    for group in ("dependencies", "exclusions"):
+        assert group not in " ".join(check_solution(allocation, catalog, scen, cfg))
+    y = dict(zip(allocation.ids, allocation.y, strict=True))
+    assert y["p005"] <= y["p002"] and y["p003"] + y["p004"] <= 1
+
+
+def test_every_group_catches_a_violation(inputs) -> None:
+    catalog, scen = inputs
+    data = build_data(catalog, scen, RunConfig())
+    y = np.ones(data.n)
+    y[2] = 0.0  # p005 needs p002
+    f = data.f_max * y * BILLION
+    bad = Allocation(
+        ids=data.ids,
+        y=y,
+        fund_usd=f,
+        status="optimal",
+        solver="test",
+        objective=None,
+        bound=None,
+        mip_gap=None,
+        timings={},
+    )
+    cfg = _cfg(
+        {
+            "budget_usd": 1e10,
+            "groups": {
+                "capital": {"annual_commitment_cap_usd": 1e9},
+                "recoupment": {"max_shortfall_share": 0.0, "min_expected_recovery": 2.0},
+                "sector_shares": {"bounds": {"metals": [0.0, 0.01], "quantum": [0.9, 1.0]}},
+                "japan_content": {"floor": 0.99},
+                "power_balance": {"default_headroom_mw": 0.0},
+                "workforce": {"default_available": 1.0},
+                "max_projects": {"limit": 2},
+                "sponsor_cap": {"max_usd": 1e9},
+                "review_capacity": {"per_quarter": 0},
+            },
+        }
+    )
+    text = "\n".join(check_solution(bad, catalog, scen, cfg))
+    for group in (
+        "capital: deployed",
+        "capital: commitments",
+        "recoupment: CVaR",
+        "recoupment: expected",
+        "sector_shares: metals",
+        "sector_shares: quantum",
+        "japan_content",
+        "power_balance",
+        "workforce",
+        "dependencies",
+        "exclusions",
+        "max_projects",
+        "sponsor_cap",
+        "review_capacity",
+    ):
+        assert group in text, group
+    text = "\n".join(
+        check_solution(
+            bad,
+            catalog,
+            scen,
+            _cfg(
+                {
+                    "groups": {
+                        g: {"enabled": False}
+                        for g in (
+                            "capital",
+                            "recoupment",
+                            "sector_shares",
+                            "japan_content",
+                            "power_balance",
+                            "workforce",
+                            "dependencies",
+                            "exclusions",
+                            "max_projects",
+                            "sponsor_cap",
+                            "review_capacity",
+                        )
+                    }
+                }
+            ),
+        )
+    )
+    assert text == ""
+
+
+LOOSE = {"recoupment": {"max_shortfall_share": 0.9, "min_expected_recovery": None}}
+"""Recoupment loose enough for the synthetic data, so each case isolates one group."""
+
+
+def _explained(catalog, scen, model: dict) -> list[str]:
+    groups = {**LOOSE, **model.get("groups", {})}
+    with pytest.raises(InfeasibleError) as info:
+        optimize(catalog, _cfg({**model, "groups": groups}), scen)
+    assert info.value.explanation
+    assert str(info.value).startswith("no portfolio")
+    return info.value.explanation
+
+
+def test_sector_minimum_impossible(inputs) -> None:
+    lines = _explained(
+        *inputs, {"groups": {"sector_shares": {"bounds": {"pharmaceuticals": [0.9, 1.0]}}}}
+    )
+    assert any(
+        x.startswith("sector_shares: pharmaceuticals minimum share 90% needs")
+        and "eligible pharmaceuticals candidates total" in x
+        for x in lines
+    )
+
+
+def test_budget_below_committed_tranche(inputs) -> None:
+    catalog, scen = inputs
+    committed = build_data(catalog, scen, RunConfig())
+    tranche = committed.f_max[committed.committed].sum() * BILLION
+    lines = _explained(catalog, scen, {"budget_usd": tranche / 2})
+    assert lines[0].startswith("capital: the committed tranche")
+
+
+def test_recoupment_tolerance_too_tight(inputs) -> None:
+    lines = _explained(
+        *inputs,
+        {"groups": {"recoupment": {"max_shortfall_share": 0.0, "min_expected_recovery": None}}},
+    )
+    assert [x for x in lines if x.startswith("recoupment: CVaR")]
+    assert all(x.startswith("recoupment") for x in lines)
+
+
+def test_japan_content_floor_too_high(inputs) -> None:
+    lines = _explained(*inputs, {"groups": {"japan_content": {"floor": 0.95}}})
+    assert lines and all(x.startswith("japan_content") for x in lines)
+
+
+def test_power_balance_with_forced_data_centre_dependency(inputs) -> None:
+    catalog, scen = inputs
+    catalog = type(catalog)(
+        catalog.projects.copy(), catalog.chokepoints, catalog.capacity, catalog.source
+    )
+    dc = "p007"
+    catalog.projects.at[dc, "dc_load_mw"] = 4000.0
+    catalog.projects.at[dc, "firm_gen_mw"] = 0.0
+    catalog.projects.at["p000", "depends_on"] = (dc,)  # a committed project needs the campus
+    region = catalog.projects.at[dc, "grid_region"]
+    lines = _explained(catalog, scen, {"groups": {"power_balance": {"headroom_mw": {region: 0.0}}}})
+    assert any(x.startswith(f"power_balance: {region} needs") for x in lines)
+    assert not any(x.startswith("dependencies") for x in lines)
+
+
+def test_max_projects_below_committed(inputs) -> None:
+    lines = _explained(*inputs, {"groups": {"max_projects": {"limit": 1}}})
+    assert lines[0].startswith("max_projects: the limit of 1 projects is below the 2 committed")
+
+
+def test_workforce_exhausted_by_committed(inputs) -> None:
+    lines = _explained(*inputs, {"groups": {"workforce": {"default_available": 10.0}}})
+    assert lines and all(x.startswith("workforce") for x in lines)
+
+
+def test_fast_holds_agrees_with_the_recheck(inputs) -> None:
+    from portopt.model.groups import GROUPS
+    from portopt.model.terms import Solution
+
+    catalog, scen = inputs
+    cfg = _cfg(TIGHT)
+    data = build_data(catalog, scen, cfg)
+    groups = [g(data, cfg) for g in GROUPS]
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        y = (rng.random(data.n) < 0.5).astype(float)
+        sol = Solution(y=y, f=data.f_min * y)
+        for g in groups:
+            assert g.holds(sol, cfg) == (not g.check(sol, data, cfg)), g.name
