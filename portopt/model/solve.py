@@ -12,6 +12,8 @@ cuOpt → HiGHS → SciPy's ``milp`` → the greedy incumbent, said as such.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -91,6 +93,27 @@ def solve_milp(
     return SolveResult("error", "none", notes=notes)
 
 
+def new_highs() -> Any:
+    """A ``highspy.Highs`` without the banner it prints to stdout when it is created.
+
+    HiGHS writes its banner before any option can be set, so stdout's file descriptor is
+    pointed at /dev/null for the construction only.
+    """
+    import highspy as hp
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = hp.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def _highs(
     model: AllocationModel, config: SolverConfig, incumbent: np.ndarray | None, kind: str
 ) -> SolveResult:
@@ -101,7 +124,7 @@ def _highs(
     t0 = time.perf_counter()
     data, chain, inverse = problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
     compile_s = time.perf_counter() - t0
-    h = hp.Highs()
+    h = new_highs()
     h.passModel(_highs_model(hp, data))
     options: dict[str, Any] = {
         "log_to_console": bool(config.verbose),

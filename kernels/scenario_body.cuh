@@ -1,0 +1,374 @@
+// The scenario model of docs/scenario-model.md, one scenario and one project at a time.
+//
+// Plain __host__ __device__ C++ with no CUDA intrinsics: kernels/scenario.cu calls it with a
+// block per scenario and a thread per project; kernels/host_check.cu calls it serially on the
+// CPU, which is how CI checks it against the NumPy engine (portopt/engine_numpy.py) without a
+// GPU. Every formula is evaluated in the NumPy engine's order, operation by operation (its code
+// is the reference where the model page is silent), and the CUDA build runs with --fmad=false so
+// no multiply-add is fused: both builds then differ from NumPy only by the last-ulp differences
+// of exp, log, sin and cos.
+//
+// Inputs: portopt/engine_inputs.py's EngineInputs, packed by portopt/engine_cupy.py's
+// pack_inputs() into six flat buffers (the enums below follow the tuples PF_FIELDS, PI_FIELDS
+// and SCALAR_FIELDS there and the order of its ic array; keep them in step, the host-build
+// tests fail when they are not):
+//
+//   pf      double [PF_COUNT][P]   per-project doubles, one contiguous column per field, so the
+//                                  threads of a warp (consecutive projects) read coalesced
+//   pi      int32  [PI_COUNT][P]   per-project ints (the Philox entity as its uint32 bits)
+//   centity uint32 [C]             chokepoint Philox entities
+//   exposed double [C]             1.0 for a China-exposed chokepoint, else 0.0
+//   sc      double [S_DISCOUNT+H]  scalars, then chol (7x7 row-major), ou_a, ou_b, jump and
+//                                  the discount table v^(t+1)
+//   ic      int32  [I_COUNT]       integer scalars (the key as uint32 bits)
+//
+// The per-scenario market path is an array of H rows of PATH_STRIDE doubles: the six log
+// prices x_k[t] + J_k c[t], rate[t] = max(r[t], floor), and the coercion flag c[t] (0.0 or 1.0).
+#pragma once
+
+#include "philox.cuh"
+
+namespace portopt {
+
+enum ProjectDouble {
+    PF_UNIT,
+    PF_OPEX_SHARE,
+    PF_BETA,
+    PF_OFFTAKE_SHARE,
+    PF_OFFTAKE_FLOOR,
+    PF_OVERRUN_MEDIAN,
+    PF_OVERRUN_SIGMA,
+    PF_DELAY_MEDIAN,
+    PF_PERMIT_MULT,
+    PF_PERMIT_VOL,
+    PF_INTENSITY,
+    PF_FAIL_THRESHOLD,
+    PF_SPREAD,
+    PF_COUNT
+};
+
+enum ProjectInt { PI_ENTITY, PI_Q0, PI_BUILD, PI_LIFE, PI_FACTOR, PI_BACKLOG, PI_SECTOR, PI_COUNT };
+
+enum Scalar {
+    S_SOFR_THETA,
+    S_SOFR_R0,
+    S_SOFR_FLOOR,
+    S_P_START,
+    S_P_END,
+    S_TAX_RATE,
+    S_SALVAGE_SHARE,
+    S_LABOUR_DELAY_BETA,
+    S_OVERRUN_LABOUR_CORR,
+    S_OVERRUN_LABOUR_PERP,
+    S_BACKLOG_MEAN,
+    S_BACKLOG_VOL,
+    S_SECTOR_LOAD,
+    S_SECTOR_PERP,
+    S_STRESS_VOL,
+    S_STRESS_HALF_VAR,
+    S_STRESS_UPLIFT,
+    S_CHOL,                  // 49 values, L[j][k] at S_CHOL + 7 j + k
+    S_OU_A = S_CHOL + 49,    // 7 values: six factors, then SOFR
+    S_OU_B = S_OU_A + 7,     // 7 values
+    S_JUMP = S_OU_B + 7,     // 6 values
+    S_DISCOUNT = S_JUMP + 6  // H values: v^(t+1)
+};
+
+enum IntScalar { I_P, I_C, I_H, I_W0, I_W1, I_WINDOW_LEN, I_RAMP_QUARTERS, I_KEY0, I_KEY1, I_COUNT };
+
+const int N_FACTORS = 6;
+const int N_SECTORS = 8;
+const int PATH_STRIDE = 8;  // six log prices, rate, coercion flag
+const int PATH_RATE = 6;
+const int PATH_COERCED = 7;
+const u32 ENTITY_MARKET = 0u;
+const u32 ENTITY_LABOUR = 1u;
+const u32 ENTITY_SECTOR0 = 16u;
+
+// The engine's inputs as the body reads them: pointers into the packed buffers plus the
+// integer scalars unpacked once.
+struct Params {
+    const double* pf;
+    const int* pi;
+    const u32* centity;
+    const double* exposed;
+    const double* sc;
+    int P, C, H, w0, w1, window_len, ramp_quarters;
+    Key key;
+};
+
+PORTOPT_HD Params make_params(const double* pf, const int* pi, const u32* centity,
+                              const double* exposed, const double* sc, const int* ic) {
+    Params p;
+    p.pf = pf;
+    p.pi = pi;
+    p.centity = centity;
+    p.exposed = exposed;
+    p.sc = sc;
+    p.P = ic[I_P];
+    p.C = ic[I_C];
+    p.H = ic[I_H];
+    p.w0 = ic[I_W0];
+    p.w1 = ic[I_W1];
+    p.window_len = ic[I_WINDOW_LEN];
+    p.ramp_quarters = ic[I_RAMP_QUARTERS];
+    p.key.k0 = static_cast<u32>(ic[I_KEY0]);
+    p.key.k1 = static_cast<u32>(ic[I_KEY1]);
+    return p;
+}
+
+PORTOPT_HD double pfield(const Params& p, int field, int i) { return p.pf[field * p.P + i]; }
+PORTOPT_HD int pint(const Params& p, int field, int i) { return p.pi[field * p.P + i]; }
+
+// ---------------------------------------------------------------------------------------------
+// Market path. The draws run in parallel over quarters (market_shocks), the three kinds of
+// serial recursion in parallel with each other (market_chain for each factor and SOFR,
+// coercion_chain), and the coercion jumps again in parallel over quarters (add_jumps). The
+// host build calls them one after the other; the arithmetic is the same.
+
+// Quarter t's shocks b_j e_j (e_j = sum_{k<=j} L[j,k] z_k in increasing k, then times b_j) into
+// row[0..6], and the coercion uniforms: ua into row[7], ub into *ub.
+PORTOPT_HD void market_shocks(const Params& p, u32 scenario, int t, double* row, double* ub) {
+    double z[8];
+    for (u32 purpose = 0; purpose < 4; ++purpose) {
+        const Double2 n = normals(draw(p.key, scenario, ENTITY_MARKET, static_cast<u32>(t), purpose));
+        z[2 * purpose] = n.a;
+        z[2 * purpose + 1] = n.b;
+    }
+    const Double2 u = uniforms(draw(p.key, scenario, ENTITY_MARKET, static_cast<u32>(t), 4u));
+    const double* L = p.sc + S_CHOL;
+    for (int j = 0; j <= N_FACTORS; ++j) {
+        double e = L[7 * j] * z[0];
+        for (int k = 1; k <= j; ++k) e += L[7 * j + k] * z[k];
+        row[j] = e * p.sc[S_OU_B + j];
+    }
+    row[PATH_COERCED] = u.a;
+    *ub = u.b;
+}
+
+// Column j of the path, in place over the quarters: for a factor (j < 6)
+// x_j[t] = a_j x_j[t-1] + b_j e_j[t] from x_j[-1] = 0; for SOFR (j = 6)
+// r[t] = theta + a_r (r[t-1] - theta) + b_r e_6[t] from r[-1] = r0, stored as max(r, floor).
+PORTOPT_HD void market_chain(const Params& p, double* path, int j) {
+    const double a = p.sc[S_OU_A + j];
+    if (j < N_FACTORS) {
+        double x = 0.0;
+        for (int t = 0; t < p.H; ++t) {
+            double* cell = path + t * PATH_STRIDE + j;
+            x = x * a + *cell;
+            *cell = x;
+        }
+        return;
+    }
+    const double theta = p.sc[S_SOFR_THETA];
+    const double floor_rate = p.sc[S_SOFR_FLOOR];
+    double r = p.sc[S_SOFR_R0];
+    for (int t = 0; t < p.H; ++t) {
+        double* cell = path + t * PATH_STRIDE + PATH_RATE;
+        r = ((r - theta) * a + theta) + *cell;
+        *cell = r > floor_rate ? r : floor_rate;
+    }
+}
+
+struct MarketSummary {
+    double coercion_share;
+    int episodes;
+};
+
+// The coercion chain: an episode starts when ua_t < p_start (counted), goes on while
+// ub_t >= p_end. Replaces row[7] (ua) by the flag c[t] (0.0 or 1.0).
+PORTOPT_HD MarketSummary coercion_chain(const Params& p, double* path, const double* ub) {
+    bool coerced = false;
+    int episodes = 0;
+    double in_window = 0.0;
+    for (int t = 0; t < p.H; ++t) {
+        double* cell = path + t * PATH_STRIDE + PATH_COERCED;
+        const bool started = !coerced && *cell < p.sc[S_P_START];
+        coerced = coerced ? ub[t] >= p.sc[S_P_END] : started;
+        episodes += started ? 1 : 0;
+        const double c = coerced ? 1.0 : 0.0;
+        if (p.w0 <= t && t <= p.w1) in_window += c;
+        *cell = c;
+    }
+    MarketSummary m;
+    m.coercion_share = in_window / p.window_len;
+    m.episodes = episodes;
+    return m;
+}
+
+// Quarter t's log prices x_k + J_k c (after the chains).
+PORTOPT_HD void add_jumps(const Params& p, double* row) {
+    const double c = row[PATH_COERCED];
+    for (int j = 0; j < N_FACTORS; ++j) row[j] = row[j] + p.sc[S_JUMP + j] * c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-scenario draws at quarter 0: labour tightness, equipment backlog, sector factors.
+
+struct ScenarioDraws {
+    double labour;
+    double backlog;
+    double sector[N_SECTORS];
+};
+
+PORTOPT_HD ScenarioDraws scenario_draws(const Params& p, u32 scenario) {
+    ScenarioDraws d;
+    const Double2 lb = normals(draw(p.key, scenario, ENTITY_LABOUR, 0u, 0u));
+    d.labour = lb.a;
+    const double b = p.sc[S_BACKLOG_MEAN] + p.sc[S_BACKLOG_VOL] * lb.b;
+    d.backlog = b > 0.0 ? b : 0.0;
+    for (int j = 0; j < N_SECTORS; ++j)
+        d.sector[j] = normals(draw(p.key, scenario, ENTITY_SECTOR0 + j, 0u, 0u)).a;
+    return d;
+}
+
+// m_k = exp(sigma_m z0 - sigma_m^2 / 2) (1 + (uplift exposed_k) coercion_share)
+PORTOPT_HD double chokepoint_stress(const Params& p, u32 scenario, int k, double share) {
+    const double z = normals(draw(p.key, scenario, p.centity[k], 0u, 0u)).a;
+    const double m = exp(p.sc[S_STRESS_VOL] * z - p.sc[S_STRESS_HALF_VAR]);
+    return m * (p.sc[S_STRESS_UPLIFT] * p.exposed[k] * share + 1.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per project: the schedule once, then one waterfall step per quarter.
+
+struct Project {
+    // schedule
+    int q0, comp, last_draw, fq, op_last, factor;
+    bool failed;
+    double draw_amount, salvage;
+    // per-project constants read every quarter
+    double unit, opex_unit, phi, one_minus_phi, offtake_floor, beta, spread;
+    // state carried through the quarters
+    double balance, pv_draw, pv_japan, pv_us, online;
+    int zero_quarters;
+};
+
+PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const ScenarioDraws& d) {
+    const u32 entity = static_cast<u32>(pint(p, PI_ENTITY, i));
+    const Double2 n01 = normals(draw(p.key, scenario, entity, 0u, 0u));
+    const Double2 n23 = normals(draw(p.key, scenario, entity, 0u, 1u));
+    const Double2 u = uniforms(draw(p.key, scenario, entity, 0u, 2u));
+    Project s;
+
+    // M = (1 + med) exp(sigma_o (rho_ol L + sqrt(1 - rho_ol^2) z0))
+    double zeta = p.sc[S_OVERRUN_LABOUR_CORR] * d.labour + p.sc[S_OVERRUN_LABOUR_PERP] * n01.a;
+    const double overrun = (pfield(p, PF_OVERRUN_MEDIAN, i) + 1.0) *
+                           exp(zeta * pfield(p, PF_OVERRUN_SIGMA, i));
+
+    // Dc = (dm mult) exp(vol z1 + (beta_L intensity) L) + B [backlog sector], capped, floored
+    const double expo = pfield(p, PF_PERMIT_VOL, i) * n01.b +
+                        (p.sc[S_LABOUR_DELAY_BETA] * pfield(p, PF_INTENSITY, i)) * d.labour;
+    double dc = (pfield(p, PF_DELAY_MEDIAN, i) * pfield(p, PF_PERMIT_MULT, i)) * exp(expo);
+    dc += pint(p, PI_BACKLOG, i) ? d.backlog : 0.0;
+    if (dc > 1.0e6) dc = 1.0e6;  // DELAY_CAP_QUARTERS of engine_inputs.py
+    const int delay = static_cast<int>(floor(dc));
+
+    // failed = sqrt(rho) F_sector + sqrt(1 - rho) z2 < Phi^-1(p)
+    const double xf = p.sc[S_SECTOR_LOAD] * d.sector[pint(p, PI_SECTOR, i)] +
+                      p.sc[S_SECTOR_PERP] * n23.a;
+    s.failed = xf < pfield(p, PF_FAIL_THRESHOLD, i);
+
+    const int build = pint(p, PI_BUILD, i) + delay;
+    s.q0 = pint(p, PI_Q0, i);
+    s.comp = s.q0 + build;
+    int abandon = static_cast<int>(floor(u.a * static_cast<double>(build)));
+    if (abandon > build - 1) abandon = build - 1;
+    const int fq = s.q0 + abandon;
+    s.draw_amount = overrun / static_cast<double>(build);
+    s.last_draw = s.failed ? fq : s.comp - 1;
+    s.salvage = (p.sc[S_SALVAGE_SHARE] * s.draw_amount) * static_cast<double>(fq - s.q0 + 1);
+    s.fq = s.failed ? fq : -1;
+    s.op_last = s.failed ? -1 : s.comp + pint(p, PI_LIFE, i) - 1;
+    s.factor = pint(p, PI_FACTOR, i);
+
+    s.unit = pfield(p, PF_UNIT, i);
+    s.opex_unit = pfield(p, PF_OPEX_SHARE, i) * s.unit;
+    s.phi = pfield(p, PF_OFFTAKE_SHARE, i);
+    s.one_minus_phi = 1.0 - s.phi;
+    s.offtake_floor = pfield(p, PF_OFFTAKE_FLOOR, i);
+    s.beta = pfield(p, PF_BETA, i);
+    s.spread = pfield(p, PF_SPREAD, i);
+
+    s.balance = 0.0;
+    s.pv_draw = 0.0;
+    s.pv_japan = 0.0;
+    s.pv_us = 0.0;
+    s.online = 0.0;
+    s.zero_quarters = 0;
+    return s;
+}
+
+struct QuarterCash {
+    double japan, us, draw;
+};
+
+// Quarter t of project s given the market row of t (PATH_STRIDE doubles): the draw, the
+// operating cash, the MOU waterfall and the running PVs.
+PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const double* row) {
+    const double draw_t = (s.q0 <= t && t <= s.last_draw) ? s.draw_amount : 0.0;
+
+    // ramp = min(1, (t + 1 - comp) / ramp_quarters) while operating, else 0
+    double cash = 0.0;
+    double ramp = 0.0;
+    if (s.comp <= t && t <= s.op_last) {
+        // once age + 1 >= ramp_quarters the quotient is >= 1 exactly and clips to 1: skip it
+        const int age1 = t + 1 - s.comp;
+        ramp = age1 >= p.ramp_quarters
+                   ? 1.0
+                   : static_cast<double>(age1) / static_cast<double>(p.ramp_quarters);
+        // rev = (unit ramp) (Pb (1 - phi) + max(Pb, f) phi); cash = max(rev - (o unit) ramp, 0)
+        const double pb = s.factor >= 0 ? exp(row[s.factor] * s.beta) : 1.0;
+        const double floored = (pb > s.offtake_floor ? pb : s.offtake_floor) * s.phi;
+        const double price = pb * s.one_minus_phi + floored;
+        double rev = (s.unit * ramp) * price - s.opex_unit * ramp;
+        rev = rev > 0.0 ? rev : 0.0;
+        cash = rev * (1.0 - p.sc[S_TAX_RATE]);
+    }
+    if (t == s.fq) cash += s.salvage;
+    if (p.w0 <= t && t <= p.w1) s.online += ramp;
+
+    // J = J (1 + (rate + sp) / 4) + draw; paid = min(cash / 2, J);
+    // japan = 0.1 max(cash - 2 J, 0) + paid; J -= paid; us = cash - japan
+    const double growth = (s.spread + row[PATH_RATE]) * 0.25 + 1.0;
+    double balance = s.balance * growth + draw_t;
+    const double half = 0.5 * cash;
+    const double paid = half < balance ? half : balance;
+    double excess = cash - balance * 2.0;
+    excess = excess > 0.0 ? excess : 0.0;
+    QuarterCash q;
+    q.japan = excess * 0.1 + paid;
+    q.us = cash - q.japan;
+    q.draw = draw_t;
+    s.balance = balance - paid;
+
+    const double d = p.sc[S_DISCOUNT + t];
+    s.pv_japan += d * q.japan;
+    s.pv_us += d * q.us;
+    s.pv_draw += d * draw_t;
+    s.zero_quarters += s.balance <= 0.0 ? 1 : 0;
+    return q;
+}
+
+struct ProjectOut {
+    double pv_draw, pv_japan, pv_us, online_share, balance_end;
+    int recoup_q, complete_q;
+};
+
+// The balance is 0 before the first draw, positive from it to the last draw and stays 0 once
+// cleared, so the zero quarters after the start give the recoup quarter (as the NumPy engine).
+PORTOPT_HD ProjectOut project_finish(const Params& p, const Project& s) {
+    ProjectOut o;
+    o.pv_draw = s.pv_draw;
+    o.pv_japan = s.pv_japan;
+    o.pv_us = s.pv_us;
+    const int before = s.q0 < p.H ? s.q0 : p.H;
+    const int after = s.zero_quarters - before;
+    o.recoup_q = after > 0 ? p.H - after : -1;
+    o.complete_q = s.failed ? -1 : s.comp;
+    o.online_share = s.online / p.window_len;
+    o.balance_end = s.balance;
+    return o;
+}
+
+}  // namespace portopt
