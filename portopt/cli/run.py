@@ -1,0 +1,186 @@
+"""``portopt run [CONFIG] [--out DIR] [--backend B] [--seed N] [--set key=value ...]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from portopt.config import load_config
+from portopt.outputs import headline
+
+DEFAULT_CONFIG = Path("configs") / "default.yaml"
+
+
+def command(
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="YAML run configuration (default: configs/default.yaml, else the defaults)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="auto, numpy or cupy.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (Philox key).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
+    ] = None,
+) -> None:
+    """Choose the portfolio, evaluate it on fresh scenarios and write the output folder."""
+    from portopt.run import run
+
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    cfg = load_config(resolve_config(config), overrides)
+    console = Console(stderr=True)
+    with RichProgress(console) as progress:
+        result = run(cfg, out_dir=out, backend=backend, progress=progress)
+    Console().print(summary_table(result.metrics, result.allocation, result.out_dir))
+
+
+def resolve_config(path: Path | None) -> Path | None:
+    """``path``, else ``configs/default.yaml`` in the working directory or the source checkout,
+    else None (the schema's defaults)."""
+    if path is not None:
+        return path
+    checkout = Path(__file__).resolve().parents[2] / DEFAULT_CONFIG
+    for candidate in (Path.cwd() / DEFAULT_CONFIG, checkout):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _Steps(MofNCompleteColumn):
+    """``done/total`` for stages that count steps; nothing for the others."""
+
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.fields.get("steps") else Text("")
+
+
+class RichProgress:
+    """A spinner per stage, with a bar for the stages that report steps (scenario generation)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            _Steps(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is not None and self.task is not None and not self.bar.tasks[self.task].finished:
+            task = self.bar.tasks[self.task]
+            self.bar.update(self.task, description=f"{task.description} [red]failed")
+            self.bar.stop_task(self.task)
+        self.bar.__exit__(*exc)
+
+    def start(self, stage: str, label: str, total: int | None) -> None:
+        self.task = self.bar.add_task(label, total=total, steps=total is not None)
+
+    def advance(self, done: int, total: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def finish(self, stage: str, seconds: float) -> None:
+        if self.task is not None:
+            task = self.bar.tasks[self.task]
+            total = task.total if task.total is not None else 1
+            self.bar.update(self.task, completed=total, total=total)
+            self.bar.stop_task(self.task)
+
+
+def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: int = 5) -> Table:
+    """The end-of-run summary: the headline figures, the top projects, the stage timings."""
+    alpha = metrics.get("recoupment_alpha", 0.95)
+    ins = headline(metrics.get("in_sample") or {}, alpha)
+    oos = headline(metrics.get("out_of_sample") or {}, alpha)
+    table = Table(title="portopt run", show_header=False, title_justify="left")
+    table.add_column("figure", style="bold")
+    table.add_column("value")
+    gap = metrics.get("mip_gap")
+    rows = [
+        (
+            "Status",
+            f"{metrics.get('status')} ({metrics.get('solver')}"
+            + (f", MIP gap {100 * gap:.2f}%)" if gap is not None else ")"),
+        ),
+        (
+            "Capital committed",
+            f"{_b(metrics.get('capital_committed_usd'))} of"
+            f" {_b(metrics.get('budget_usd'))} ({_pct(metrics.get('capital_committed_share'))})",
+        ),
+        (
+            "Projects selected",
+            f"{metrics['projects']['selected']} of {metrics['projects']['candidates']}",
+        ),
+        (
+            "Coverage score",
+            f"{_pct(oos.get('coverage_score'), 1)} out of sample,"
+            f" {_pct(ins.get('coverage_score'), 1)} in sample",
+        ),
+        (
+            "Japan recovery ratio",
+            f"{_num(oos.get('recovery_ratio'))} (in sample {_num(ins.get('recovery_ratio'))})",
+        ),
+        (
+            "P(Japan recoups)",
+            f"{_pct(oos.get('p_recoup'))} (in sample {_pct(ins.get('p_recoup'))})",
+        ),
+        (
+            f"CVaR{round(100 * alpha)} shortfall",
+            f"{_pct(oos.get('cvar_shortfall_share'), 1)} of capital (in sample"
+            f" {_pct(ins.get('cvar_shortfall_share'), 1)})",
+        ),
+    ]
+    chosen = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
+    rows += [
+        (f"  #{j + 1} by fund", f"{r.name} ({_b(r.fund_usd)})")
+        for j, r in enumerate(chosen.head(top).itertuples(index=False))
+    ]
+    timings = metrics.get("timings_s", {})
+    rows.append(("Stage timings", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())))
+    rows.append(("Output folder", str(out_dir)))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _b(x: float | None) -> str:
+    return "-" if x is None else f"${x / 1e9:,.1f}B"
+
+
+def _pct(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+__all__ = ["command"]

@@ -1,0 +1,198 @@
+"""The output folder of a run: deterministic tables, summaries and an all-or-nothing write.
+
+Everything is written into a hidden sibling folder (``.NAME.tmp-XXXX``) and renamed into place
+with :func:`os.replace` only when every file is complete, so a run that fails at any stage leaves
+no half-written output (DESIGN.md, "Outputs of a run").
+
+The CSV files carry no timestamps and format every float with a fixed number of significant
+digits, so the same seed gives byte-identical ``allocation.csv`` and ``coverage.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from portopt.errors import ConfigError, Problem
+
+ALLOCATION_FILE = "allocation.csv"
+COVERAGE_FILE = "coverage.csv"
+METRICS_FILE = "metrics.json"
+SCENARIOS_FILE = "scenarios.parquet"
+REPORT_FILE = "report.html"
+
+SIGNIFICANT = 10
+"""Significant digits of every float written to CSV and JSON: far below solver noise, far above
+what a reader needs, and stable across platforms (``%.10g``)."""
+
+HISTOGRAM_BINS = 60
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def format_float(x: float) -> str:
+    """A float as ``%.10g`` (empty for NaN), with ``-0`` written as ``0``."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    text = f"{float(x):.{SIGNIFICANT}g}"
+    return "0" if text == "-0" else text
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` (index dropped) with fixed float formatting and ``\\n`` line ends."""
+    lines = [",".join(_csv_cell(c) for c in table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append(",".join(_csv_cell(v) for v in row))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return format_float(float(value))
+    text = "" if value is None else str(value)
+    if any(ch in text for ch in ',"\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays turned into JSON types, floats rounded to
+    :data:`SIGNIFICANT` digits and NaN/infinity written as ``null``."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        return float(format_float(x)) if math.isfinite(x) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write ``data`` as indented JSON with a trailing newline."""
+    path.write_text(json.dumps(jsonable(data), indent=2) + "\n", encoding="utf-8")
+
+
+def check_target(target: Path, overwrite: bool) -> None:
+    """Fail before any work when ``target`` exists and may not be replaced."""
+    if target.exists() and not overwrite:
+        raise ConfigError(
+            [
+                Problem(
+                    "output.dir",
+                    None,
+                    None,
+                    f"'{target}' exists; choose another folder with"
+                    " --out or set output.overwrite=true",
+                )
+            ],
+            "output folder exists",
+        )
+    if target.exists() and not target.is_dir():
+        raise ConfigError(
+            [Problem("output.dir", None, None, f"'{target}' is a file, not a folder")],
+            "output folder is a file",
+        )
+
+
+@contextmanager
+def staged_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``target``; on success rename it to ``target``.
+
+    If the body raises, the temporary folder (and any parent folder created for it) is removed
+    and ``target`` is left as it was. An existing ``target`` is replaced only when ``overwrite``:
+    it is first moved aside, then the new folder takes its name, then the old one is deleted.
+    """
+    target = Path(target)
+    check_target(target, overwrite)
+    created = _missing_parents(target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield staging
+        _publish(staging, target, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first; only the ones this run made, and only if empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _publish(staging: Path, target: Path, overwrite: bool) -> None:
+    check_target(target, overwrite)
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, aside / "old")
+    os.replace(staging, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Counts of ``values`` in ``bins`` equal bins between the 0.5th and 99.5th percentiles
+    (the extremes fold into the end bins), with the quantiles a reader quotes."""
+    lo, hi = np.quantile(values, [0.005, 0.995])
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(np.clip(values, lo, hi), bins=bins, range=(lo, hi))
+    q = np.quantile(values, QUANTILES)
+    return {
+        "edges": edges,
+        "counts": counts,
+        "mean": float(values.mean()),
+        **{f"p{round(100 * a)}": float(v) for a, v in zip(QUANTILES, q, strict=True)},
+    }
+
+
+def bands(paths: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-column P10, P50, P90 and mean of an (n, quarters) array."""
+    q = np.quantile(paths, QUANTILES, axis=0)
+    return {
+        **{f"p{round(100 * a)}": q[j] for j, a in enumerate(QUANTILES)},
+        "mean": paths.mean(axis=0),
+    }
+
+
+def headline(part: dict[str, Any], alpha: float) -> dict[str, float | None]:
+    """The four figures a reader quotes, from an ``in_sample`` or ``out_of_sample`` block of
+    metrics.json (:func:`portopt.evaluate.portfolio_figures`): mean coverage score, mean
+    recovery ratio, P(recovery ratio >= 1) and CVaR_alpha of Japan's shortfall / capital."""
+    return {
+        "coverage_score": (part.get("coverage") or {}).get("mean"),
+        "recovery_ratio": (part.get("recovery_ratio") or {}).get("mean"),
+        "p_recoup": part.get("p_recoup"),
+        "cvar_shortfall_share": part.get(f"shortfall_cvar_{alpha:g}_share"),
+    }

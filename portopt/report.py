@@ -1,0 +1,785 @@
+"""The decision report: one self-contained ``report.html`` for a committee member.
+
+The page is a pure function of a run's output folder (``allocation.csv``, ``coverage.csv``,
+``metrics.json``), so it can be re-rendered later, e.g. with the robustness core indices.
+Plotly's JavaScript is inlined once in the page head; every chart is a ``div.chart`` holding a
+plotly div and nothing is fetched from the network (no CDN, no web fonts), so the file opens
+offline.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.offline
+
+from portopt.outputs import (
+    ALLOCATION_FILE,
+    COVERAGE_FILE,
+    METRICS_FILE,
+    REPORT_FILE,
+    format_float,
+    headline,
+)
+
+JAPAN, US, DRAW, GREY = "#bc002d", "#1f4e9c", "#6b6b6b", "#9aa3ad"
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+# What each constraint group's shadow price means, for a reader who is not an optimiser.
+_MEANINGS = {
+    "capital": "The budget is fully used. The price is the coverage score another $10B of"
+    " budget would buy.",
+    "min_deployment": "The fund must deploy at least the minimum. The price is the coverage"
+    " score that $10B less of required deployment would give back.",
+    "annual_commitment": "A yearly commitment cap binds. The price is the coverage another $10B"
+    " in that year would buy.",
+    "recoupment": "Japan's risk limit binds: in the worst scenarios Japan's loss is at its cap."
+    " The price is the coverage one more point of loss tolerance (share of capital) would buy.",
+    "expected_recovery": "Japan's expected recovery floor binds. The price is the coverage one"
+    " point less of required recovery would buy.",
+    "sector_shares": "A sector's share of capital is at its bound. The price is the coverage a"
+    " one-point wider bound would buy.",
+    "japan_content": "The Japanese content floor binds. The price is the coverage a one-point"
+    " lower floor would buy.",
+    "power_balance": "Data-centre load is at the firm power available in a grid region. The price"
+    " is the coverage one more GW of headroom would buy.",
+    "workforce": "Construction workers needed in a region and year are at what is available."
+    " The price is the coverage 1,000 more workers would buy.",
+    "max_projects": "The portfolio holds the maximum number of projects. The price is the"
+    " coverage one more project would buy.",
+    "sponsor_cap": "A sponsor is at its cap. The price is the coverage another $10B for that"
+    " sponsor would buy.",
+    "review_capacity": "Japan's review capacity in a quarter is full. The price is the coverage"
+    " one more review slot would buy.",
+}
+
+
+def write_report(
+    out_dir: str | Path,
+    core_indices: pd.DataFrame | None = None,
+    path: str | Path | None = None,
+) -> Path:
+    """Render ``report.html`` from the output folder ``out_dir``; return its path.
+
+    ``core_indices`` (optional, from ``portopt robustness``): one row per project with columns
+    ``id``, ``core_index`` (share of scenario batches that select it), ``ci_low`` and
+    ``ci_high``; when given, the page gains a robustness section. ``path`` defaults to
+    ``out_dir/report.html``.
+    """
+    out_dir = Path(out_dir)
+    allocation = pd.read_csv(
+        out_dir / ALLOCATION_FILE,
+        keep_default_na=False,
+        dtype={"id": str, "name": str, "sector": str},
+    )
+    allocation["selected"] = allocation["selected"].astype(str).str.lower() == "true"
+    coverage = pd.read_csv(
+        out_dir / COVERAGE_FILE, keep_default_na=False, dtype={"id": str, "name": str}
+    )
+    metrics = json.loads((out_dir / METRICS_FILE).read_text())
+    target = Path(path) if path is not None else out_dir / REPORT_FILE
+    target.write_text(render(allocation, coverage, metrics, core_indices), encoding="utf-8")
+    return target
+
+
+def render(
+    allocation: pd.DataFrame,
+    coverage: pd.DataFrame,
+    metrics: dict[str, Any],
+    core_indices: pd.DataFrame | None = None,
+) -> str:
+    """The report page as one HTML string (see :func:`write_report`)."""
+    selected = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
+    sections = [
+        _headline(metrics),
+        _section(
+            "portfolio",
+            "The selected projects",
+            "Every project the fund finances, with the fund's money in it. Click a column"
+            " heading to sort.",
+            _projects_table(selected),
+            _chart("allocation", _allocation_figure(selected)),
+        ),
+        _section(
+            "sectors",
+            "Capital by sector",
+            "Each sector's share of the capital committed (bars) against the minimum and"
+            " maximum share the configuration allows (markers).",
+            _chart("sectors", _sector_figure(metrics)),
+        ),
+        _section(
+            "coverage",
+            "Which supply-chain chokepoints the portfolio closes",
+            "For each chokepoint, the share of the US gap the selected projects fill during"
+            " the strategic window, on scenarios the optimiser never saw. The bar is the"
+            " average; the whisker runs from the pessimistic (P10) to the optimistic (P90)"
+            " case; the dot is the middle case (P50).",
+            _chart("coverage", _coverage_figure(coverage)),
+        ),
+        _section(
+            "recovery",
+            "Does Japan get its money back?",
+            "How much Japan receives per dollar it puts in (present values at its funding"
+            " cost), across the evaluation scenarios. Right of the red line at 1.0 Japan"
+            " recoups its money with interest; left of it, it loses part of it.",
+            _chart("recovery", _recovery_figure(metrics)),
+            _chart("projects-risk", _project_risk_figure(selected)),
+        ),
+        _section(
+            "cash",
+            "Cash over time",
+            "Cash paid to Japan and to the United States each quarter, and the capital"
+            " drawn, in billions of dollars (not discounted). Lines are the middle case;"
+            " shaded bands run from P10 to P90.",
+            _chart("cash", _cash_figure(metrics)),
+        ),
+        _section(
+            "binding",
+            "What limits the portfolio",
+            "The rules that are tight at the chosen portfolio, and what loosening each"
+            " would buy in coverage score (its shadow price). Rules that are not listed"
+            " have room to spare.",
+            _binding_table(metrics.get("binding_constraints", [])),
+        ),
+    ]
+    if core_indices is not None:
+        sections.append(_robustness(core_indices, allocation))
+    sections.append(_details(metrics))
+    return _page(metrics, sections)
+
+
+# ---------------------------------------------------------------- page and generic pieces
+
+
+def _page(metrics: dict[str, Any], sections: list[str]) -> str:
+    title = "portopt decision report"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{_CSS}</style>
+<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
+</head>
+<body>
+<header><h1>US–Japan strategic investment fund: proposed portfolio</h1>
+<p class="sub">portopt {_e(metrics.get("version", ""))} · configuration
+{_e(metrics.get("config_hash", ""))} · seed {_e(metrics.get("seed", ""))}</p></header>
+<main>
+{"".join(sections)}
+</main>
+<script>{_SORT_JS}</script>
+</body>
+</html>
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _section(key: str, title: str, intro: str, *body: str) -> str:
+    return (
+        f'<section id="{key}"><h2>{_e(title)}</h2><p class="intro">{_e(intro)}</p>'
+        + "".join(body)
+        + "</section>"
+    )
+
+
+def _chart(key: str, fig: go.Figure) -> str:
+    fig.update_layout(
+        template="plotly_white",
+        margin={"l": 60, "r": 30, "t": 40, "b": 50},
+        font={"family": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+    )
+    inner = fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=f"plot-{key}", config=_PLOTLY_CONFIG
+    )
+    return f'<div class="chart" id="chart-{key}">{inner}</div>'
+
+
+def _table(
+    table_id: str,
+    headers: Sequence[tuple[str, str]],
+    rows: Iterable[Sequence[Any]],
+    sortable: bool = True,
+) -> str:
+    """An HTML table; ``headers`` are (label, kind) with kind ``text`` or ``num``; each cell
+    is (shown, sort key) or a plain value."""
+    cls = "sortable" if sortable else "plain"
+    head = "".join(
+        f'<th data-kind="{kind}" scope="col">{_e(label)}</th>' for label, kind in headers
+    )
+    body = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            shown, key = cell if isinstance(cell, tuple) else (cell, cell)
+            cells.append(f'<td data-sort="{_e(key)}">{_e(shown)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table id="{table_id}" class="{cls}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _usd_b(x: float | None) -> str:
+    return "–" if x is None else f"${x / 1e9:,.1f}B"
+
+
+def _pct(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _sector_label(sector: str) -> str:
+    return sector.replace("_", " ")
+
+
+# ---------------------------------------------------------------- headline
+
+
+def _figures(m: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    alpha = m.get("recoupment_alpha", 0.95)
+    return (
+        headline(m.get("in_sample") or {}, alpha),
+        headline(m.get("out_of_sample") or {}, alpha),
+    )
+
+
+def _headline(m: dict[str, Any]) -> str:
+    ins, oos = _figures(m)
+    alpha = m.get("recoupment_alpha", 0.95)
+    gap = m.get("mip_gap")
+    solver = f"{m.get('status', '?')} ({m.get('solver', '?')}"
+    solver += f", gap {_pct(gap, 2)})" if gap is not None else ")"
+    cards = [
+        (
+            "Capital committed",
+            _usd_b(m.get("capital_committed_usd")),
+            f"of a {_usd_b(m.get('budget_usd'))} budget ({_pct(m.get('capital_committed_share'))})",
+        ),
+        (
+            "Projects selected",
+            f"{m['projects']['selected']}",
+            f"of {m['projects']['candidates']} candidates",
+        ),
+        (
+            "Strategic coverage score",
+            _pct(oos.get("coverage_score"), 1),
+            f"weighted share of the US chokepoint gaps closed (optimiser's own scenarios:"
+            f" {_pct(ins.get('coverage_score'), 1)})",
+        ),
+        (
+            "Japan's expected recovery",
+            f"{_num(oos.get('recovery_ratio'))}×",
+            "present value Japan receives per dollar it puts in (1.0 = money back with interest)",
+        ),
+        (
+            "Chance Japan recoups",
+            _pct(oos.get("p_recoup")),
+            "share of scenarios in which the portfolio returns Japan's money with interest by"
+            " the horizon",
+        ),
+        (
+            f"Japan's loss in the worst {_pct(1 - alpha)}",
+            _pct(oos.get("cvar_shortfall_share"), 1),
+            f"of capital: average shortfall over the worst {_pct(1 - alpha)} of scenarios"
+            f" (CVaR {_pct(alpha)})",
+        ),
+        ("Solver", solver, f"objective {format_float(m.get('objective') or 0.0)}"),
+    ]
+    items = "".join(
+        f'<div class="card"><div class="label">{_e(label)}</div>'
+        f'<div class="value">{_e(value)}</div><div class="note">{_e(note)}</div>'
+        "</div>"
+        for label, value, note in cards
+    )
+    return (
+        f'<section id="headline"><h2>At a glance</h2><div class="cards">{items}</div>'
+        f"{_in_vs_out(m)}</section>"
+    )
+
+
+def _in_vs_out(m: dict[str, Any]) -> str:
+    ins, oos = _figures(m)
+    rows = []
+    for key, label, fmt in (
+        ("coverage_score", "Coverage score", lambda x: _pct(x, 1)),
+        ("recovery_ratio", "Japan's expected recovery", _num),
+        ("p_recoup", "Chance Japan recoups", _pct),
+        ("cvar_shortfall_share", "Japan's tail loss (share of capital)", lambda x: _pct(x, 1)),
+    ):
+        a, b = ins.get(key), oos.get(key)
+        diff = None if a is None or b is None else b - a
+        rows.append((label, fmt(a), fmt(b), "–" if diff is None else f"{diff:+.3f}"))
+    table = _table(
+        "in-vs-out",
+        [
+            ("Figure", "text"),
+            ("Optimiser's scenarios", "text"),
+            ("Fresh scenarios", "text"),
+            ("Difference", "text"),
+        ],
+        rows,
+        sortable=False,
+    )
+    return (
+        '<p class="intro">The optimiser chose the portfolio on one set of scenarios; the'
+        " figures above are measured on a fresh set it never saw. A large difference"
+        " would mean the choice is tuned to luck in its own scenarios.</p>" + table
+    )
+
+
+# ---------------------------------------------------------------- projects
+
+
+def _projects_table(selected: pd.DataFrame) -> str:
+    rows = [
+        (
+            r.id,
+            r.name,
+            _sector_label(r.sector),
+            (_usd_b(r.fund_usd), r.fund_usd),
+            (_pct(r.fund_share), r.fund_share),
+            (_num(r.expected_recovery_ratio), r.expected_recovery_ratio),
+            (_pct(r.p_recoup), r.p_recoup),
+            (_pct(r.expected_online_share), r.expected_online_share),
+        )
+        for r in selected.itertuples(index=False)
+    ]
+    headers = [
+        ("Id", "text"),
+        ("Project", "text"),
+        ("Sector", "text"),
+        ("Fund money", "num"),
+        ("Fund's share of the project", "num"),
+        ("Japan's expected recovery", "num"),
+        ("Chance Japan recoups", "num"),
+        ("Expected share of window online", "num"),
+    ]
+    return _table("projects", headers, rows)
+
+
+def _allocation_figure(selected: pd.DataFrame) -> go.Figure:
+    order = selected.sort_values("fund_usd")
+    fig = go.Figure()
+    for sector, part in order.groupby("sector", sort=True):
+        fig.add_bar(
+            x=part["fund_usd"] / 1e9,
+            y=part["name"],
+            orientation="h",
+            name=_sector_label(str(sector)),
+            hovertemplate="%{y}: $%{x:.1f}B<extra></extra>",
+        )
+    fig.update_layout(
+        title="Fund money per project ($B)",
+        barmode="stack",
+        height=max(320, 24 * len(order) + 120),
+        yaxis={"categoryorder": "array", "categoryarray": list(order["name"])},
+    )
+    return fig
+
+
+def _project_risk_figure(selected: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    size = (selected["fund_usd"] / max(selected["fund_usd"].max(), 1.0)) ** 0.5 * 40 + 6
+    fig.add_scatter(
+        x=selected["expected_recovery_ratio"],
+        y=selected["p_recoup"],
+        mode="markers",
+        text=selected["name"],
+        marker={"size": size, "color": JAPAN, "opacity": 0.6},
+        hovertemplate="%{text}<br>recovery %{x:.2f}, recoups in %{y:.0%}<extra></extra>",
+        name="project",
+    )
+    fig.add_vline(x=1.0, line={"color": JAPAN, "dash": "dash"})
+    fig.update_layout(
+        title="Each selected project: Japan's expected recovery and chance of"
+        " recouping (bubble size: fund money)",
+        showlegend=False,
+        xaxis_title="expected recovery (×)",
+        yaxis_title="chance of recouping",
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- sectors
+
+
+def _sector_figure(m: dict[str, Any]) -> go.Figure:
+    shares = m.get("sector_shares", {})
+    names = [_sector_label(s) for s in shares]
+    share = [v.get("share", 0.0) for v in shares.values()]
+    fig = go.Figure()
+    fig.add_bar(
+        x=names,
+        y=share,
+        name="share of capital",
+        marker_color=US,
+        customdata=[v.get("usd", 0.0) / 1e9 for v in shares.values()],
+        hovertemplate="%{x}: %{y:.1%} ($%{customdata:.1f}B)<extra></extra>",
+    )
+    for key, label, symbol in (
+        ("min", "minimum allowed", "triangle-up"),
+        ("max", "maximum allowed", "triangle-down"),
+    ):
+        fig.add_scatter(
+            x=names,
+            y=[v.get(key) for v in shares.values()],
+            mode="markers",
+            name=label,
+            marker={"symbol": symbol, "size": 13, "color": JAPAN},
+            hovertemplate="%{x}: " + label + " %{y:.0%}<extra></extra>",
+        )
+    fig.update_layout(
+        title="Share of committed capital by sector",
+        yaxis_tickformat=".0%",
+        yaxis_range=[0, 1.02],
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- coverage
+
+
+def _coverage_figure(coverage: pd.DataFrame) -> go.Figure:
+    c = coverage.iloc[::-1]
+    mean = c["expected_coverage"]
+    fig = go.Figure()
+    fig.add_bar(
+        x=mean,
+        y=c["name"],
+        orientation="h",
+        name="average",
+        marker_color=US,
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": c["p90"] - mean,
+            "arrayminus": mean - c["p10"],
+            "color": "#333",
+        },
+        customdata=c[["p10", "p90", "weight"]].to_numpy(),
+        hovertemplate="%{y}: %{x:.0%} on average (P10 %{customdata[0]:.0%}, P90"
+        " %{customdata[1]:.0%}); weight %{customdata[2]}<extra></extra>",
+    )
+    fig.add_scatter(
+        x=c["p50"],
+        y=c["name"],
+        mode="markers",
+        name="middle case (P50)",
+        marker={"color": JAPAN, "size": 8},
+    )
+    fig.update_layout(
+        title="Share of each US gap closed",
+        xaxis_tickformat=".0%",
+        xaxis_range=[0, 1.05],
+        height=max(360, 30 * len(c) + 120),
+        legend={"orientation": "h", "y": -0.12},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- recovery and cash
+
+
+def _recovery_figure(m: dict[str, Any]) -> go.Figure:
+    hist = m.get("distributions", {}).get("recovery_ratio", {"edges": [0, 1], "counts": [0]})
+    edges, counts = hist["edges"], hist["counts"]
+    total = max(sum(counts), 1)
+    mids = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+    widths = [b - a for a, b in itertools.pairwise(edges)]
+    colors = [JAPAN if x < 1.0 else US for x in mids]
+    fig = go.Figure()
+    fig.add_bar(
+        x=mids,
+        y=[c / total for c in counts],
+        width=widths,
+        marker_color=colors,
+        name="scenarios",
+        hovertemplate="recovery %{x:.2f}×: %{y:.1%} of scenarios<extra></extra>",
+    )
+    fig.add_vline(
+        x=1.0,
+        line={"color": JAPAN, "width": 2, "dash": "dash"},
+        annotation_text="break-even 1.0",
+        annotation_position="top",
+    )
+    fig.update_layout(
+        title="Japan's recovery ratio across the evaluation scenarios",
+        xaxis_title="present value received per dollar put in (×)",
+        yaxis_title="share of scenarios",
+        yaxis_tickformat=".1%",
+        bargap=0.02,
+        showlegend=False,
+        xaxis_range=[min(edges[0], 0.9), max(edges[-1], 1.1)],
+    )
+    return fig
+
+
+def _cash_figure(m: dict[str, Any]) -> go.Figure:
+    cash = m.get("distributions", {}).get("cash_per_quarter", {})
+    quarters = cash.get("quarter", [])
+    fig = go.Figure()
+    for key, label, color in (
+        ("cash_japan", "to Japan", JAPAN),
+        ("cash_us", "to the US", US),
+        ("cash_draw", "capital drawn", DRAW),
+    ):
+        band = cash.get(key)
+        if not band:
+            continue
+        scale = [v / 1e9 for v in band["p90"]], [v / 1e9 for v in band["p10"]]
+        fig.add_scatter(
+            x=quarters,
+            y=scale[0],
+            mode="lines",
+            line={"width": 0},
+            showlegend=False,
+            hoverinfo="skip",
+            legendgroup=key,
+        )
+        fig.add_scatter(
+            x=quarters,
+            y=scale[1],
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor=_rgba(color, 0.18),
+            name=f"{label}: P10–P90",
+            legendgroup=key,
+            hoverinfo="skip",
+        )
+        fig.add_scatter(
+            x=quarters,
+            y=[v / 1e9 for v in band["p50"]],
+            mode="lines",
+            name=f"{label}: median",
+            legendgroup=key,
+            line={"color": color, "width": 2, "dash": "dot" if key == "cash_draw" else "solid"},
+            hovertemplate="%{x}: $%{y:.2f}B<extra>" + label + "</extra>",
+        )
+    fig.update_layout(
+        title="Cash per quarter ($B)",
+        yaxis_title="$B per quarter",
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# ---------------------------------------------------------------- binding constraints
+
+
+def _binding_table(binding: list[dict[str, Any]]) -> str:
+    if not binding:
+        return '<p class="empty">No rule is tight: the portfolio has room on every limit.</p>'
+    rows = [
+        (
+            b.get("group", "").replace("_", " "),
+            b.get("row", ""),
+            (_shadow(b), b.get("coverage_per_unit") or 0.0),
+            b.get("meaning") or _MEANINGS.get(b.get("group", ""), ""),
+        )
+        for b in binding
+    ]
+    return _table(
+        "binding",
+        [("Rule", "text"), ("Where", "text"), ("Shadow price", "num"), ("What it means", "text")],
+        rows,
+    )
+
+
+def _shadow(b: dict[str, Any]) -> str:
+    price = b.get("coverage_per_unit")
+    if price is None:
+        return "–"
+    # the objective is the coverage score (a share), so a dual reads as percentage points
+    return f"{100 * price:+.3g} points of coverage {b.get('unit', '')}".strip()
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
+    names = dict(zip(allocation["id"], allocation["name"], strict=True))
+    chosen = set(allocation.loc[allocation["selected"], "id"])
+    c = core.sort_values("core_index", ascending=False)
+    rows = [
+        (
+            r.id,
+            names.get(r.id, r.id),
+            "yes" if r.id in chosen else "no",
+            (_pct(r.core_index), r.core_index),
+            (_pct(r.ci_low), r.ci_low),
+            (_pct(r.ci_high), r.ci_high),
+        )
+        for r in c.itertuples(index=False)
+    ]
+    table = _table(
+        "core-indices",
+        [
+            ("Id", "text"),
+            ("Project", "text"),
+            ("In this portfolio", "text"),
+            ("Core index", "num"),
+            ("95% interval, low", "num"),
+            ("95% interval, high", "num"),
+        ],
+        rows,
+    )
+    shown = c[c["core_index"] > 0].iloc[::-1]
+    fig = go.Figure()
+    fig.add_bar(
+        x=shown["core_index"],
+        y=[names.get(i, i) for i in shown["id"]],
+        orientation="h",
+        marker_color=US,
+        name="core index",
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": shown["ci_high"] - shown["core_index"],
+            "arrayminus": shown["core_index"] - shown["ci_low"],
+        },
+    )
+    fig.update_layout(
+        title="Core index: share of independent scenario batches that select each project",
+        xaxis_tickformat=".0%",
+        xaxis_range=[0, 1.05],
+        height=max(320, 24 * len(shown) + 120),
+        showlegend=False,
+    )
+    return _section(
+        "robustness",
+        "How robust is the choice?",
+        "The portfolio was re-optimised on independent batches of scenarios. A"
+        " project's core index is the share of batches that select it: near 100%,"
+        " it is chosen whatever the luck of the draw; near 0%, it is marginal.",
+        _chart("robustness", fig),
+        table,
+    )
+
+
+# ---------------------------------------------------------------- details
+
+
+def _details(m: dict[str, Any]) -> str:
+    sc = m.get("scenarios", {})
+    opt, ev = sc.get("optimisation", {}), sc.get("evaluation", {})
+    facts = [
+        ("Catalog", m.get("catalog", "")),
+        ("Optimisation scenarios", _range(opt)),
+        ("Evaluation scenarios", _range(ev)),
+        (
+            "Start quarter and horizon",
+            f"{sc.get('start', '')}, {sc.get('horizon_quarters', '')} quarters",
+        ),
+        ("Seed", m.get("seed", "")),
+        ("Scenario backend and device", f"{m.get('backend', '')} ({_device(m.get('device'))})"),
+        ("Solver and status", f"{m.get('solver', '')}: {m.get('status', '')}"),
+        (
+            "MIP gap reached (target)",
+            f"{_pct(m.get('mip_gap'), 3)} ({_pct(m.get('mip_gap_target'), 2)})",
+        ),
+        ("Objective", format_float(m.get("objective") or 0.0)),
+        ("Configuration hash", m.get("config_hash", "")),
+        ("portopt version", m.get("version", "")),
+    ]
+    facts_table = _table("details", [("Item", "text"), ("Value", "text")], facts, sortable=False)
+    timings = [(stage, (f"{sec:.2f} s", sec)) for stage, sec in m.get("timings_s", {}).items()]
+    timing_table = _table(
+        "timings", [("Stage", "text"), ("Wall time", "num")], timings, sortable=False
+    )
+    return _section(
+        "details",
+        "Scenarios, solver and timings",
+        "How the figures above were produced, for reproduction.",
+        facts_table,
+        timing_table,
+    )
+
+
+def _device(device: Any) -> str:
+    if isinstance(device, dict):
+        return ", ".join(f"{k} {v}" for k, v in device.items() if k != "backend")
+    return str(device or "")
+
+
+def _range(part: dict[str, Any]) -> str:
+    if not part:
+        return "–"
+    first, count = part.get("first", 0), part.get("count", 0)
+    return f"{count:,} (indices {first:,} to {first + count - 1:,})"
+
+
+_CSS = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+  color: #1d2430; background: #f6f7f9; line-height: 1.45; }
+header { background: #1f2a44; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0; font-size: 1.5rem; }
+header .sub { margin: 4px 0 0; opacity: .8; font-size: .9rem; }
+main { max-width: 1200px; margin: 0 auto; padding: 12px 24px 48px; }
+section { background: #fff; border-radius: 8px; padding: 16px 24px; margin: 18px 0;
+  box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+h2 { font-size: 1.2rem; margin: 4px 0 8px; }
+p.intro { color: #4a5568; margin: 0 0 12px; max-width: 80ch; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 12px;
+  margin-bottom: 16px; }
+.card { border: 1px solid #e2e6ec; border-radius: 6px; padding: 10px 12px; }
+.card .label { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em;
+  color: #5a6472; }
+.card .value { font-size: 1.45rem; font-weight: 600; margin: 2px 0; }
+.card .note { font-size: .8rem; color: #5a6472; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: 8px 0 12px; }
+th, td { border-bottom: 1px solid #e2e6ec; padding: 5px 8px; text-align: left;
+  vertical-align: top; }
+th { background: #eef1f5; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[aria-sort="ascending"]::after { content: " ▲"; }
+table.sortable th[aria-sort="descending"]::after { content: " ▼"; }
+td[data-sort] { font-variant-numeric: tabular-nums; }
+.chart { margin: 8px 0; min-height: 300px; }
+p.empty { color: #4a5568; font-style: italic; }
+"""
+
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("th").forEach(function (o) { o.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var numeric = th.dataset.kind === "num";
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
+        var c = numeric ? (parseFloat(x) || 0) - (parseFloat(y) || 0) : x.localeCompare(y);
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""

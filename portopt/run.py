@@ -1,0 +1,307 @@
+"""One run of portopt: catalog → scenarios → allocation → out-of-sample evaluation → outputs.
+
+Stages, each timed (wall seconds, ``metrics.json["timings_s"]``):
+
+1. ``catalog``: load and validate the catalog (bad input stops here, before any work);
+2. ``scenarios_optimisation``: scenarios ``[0, S_opt)``;
+3. ``optimise``: the allocation model (an infeasible configuration raises
+   :class:`~portopt.errors.InfeasibleError` with its explanation);
+4. ``scenarios_evaluation``: fresh scenarios ``[S_opt, S_opt + S_eval)``, with the chosen fund
+   dollars as portfolio weights so the engine also returns per-quarter portfolio cash;
+5. ``evaluate``: the chosen portfolio on the fresh scenarios;
+6. ``write`` and ``report``: the output folder, written to a temporary sibling and renamed into
+   place (:func:`portopt.outputs.staged_output`), so a failure at any stage leaves nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from portopt._version import __version__
+from portopt.catalog import Catalog, load_catalog
+from portopt.config import SECTORS, RunConfig
+from portopt.errors import ConfigError, Problem
+from portopt.evaluate import Evaluation, evaluate
+from portopt.model import Allocation, optimize
+from portopt.outputs import (
+    ALLOCATION_FILE,
+    COVERAGE_FILE,
+    METRICS_FILE,
+    SCENARIOS_FILE,
+    bands,
+    check_target,
+    histogram,
+    staged_output,
+    write_csv,
+    write_json,
+)
+from portopt.report import write_report
+from portopt.scenario_set import CASH_FIELDS, ScenarioSet
+from portopt.scenarios import generate_scenarios
+
+STAGES: dict[str, str] = {
+    "catalog": "Loading and checking the catalog",
+    "scenarios_optimisation": "Generating optimisation scenarios",
+    "optimise": "Choosing the portfolio",
+    "scenarios_evaluation": "Generating fresh evaluation scenarios",
+    "evaluate": "Evaluating the portfolio out of sample",
+    "write": "Writing tables and scenarios",
+    "report": "Writing the report",
+}
+"""Stage keys (as in ``metrics.json``) and what the terminal shows while each runs."""
+
+
+class RunProgress(Protocol):
+    """What :func:`run` tells a progress display (the CLI's is a rich progress bar)."""
+
+    def start(self, stage: str, label: str, total: int | None) -> None:
+        """A stage begins; ``total`` is its number of steps, or None for a spinner."""
+
+    def advance(self, done: int, total: int) -> None:
+        """``done`` of ``total`` steps of the current stage are finished."""
+
+    def finish(self, stage: str, seconds: float) -> None:
+        """The stage ended after ``seconds`` of wall time."""
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output folder, the tables it wrote and ``metrics.json``."""
+
+    out_dir: Path
+    config: RunConfig
+    allocation: pd.DataFrame
+    coverage: pd.DataFrame
+    metrics: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Stages:
+    """Times each stage into ``timings`` and forwards it to the progress display."""
+
+    def __init__(self, progress: RunProgress | None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(
+        self, stage: str, total: int | None = None, label: str | None = None
+    ) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress.start(stage, label or STAGES[stage], total)
+        t0 = time.perf_counter()
+        yield
+        self.timings[stage] = time.perf_counter() - t0
+        if self.progress is not None:
+            self.progress.finish(stage, self.timings[stage])
+
+    @property
+    def advance(self) -> Callable[[int, int], None] | None:
+        return None if self.progress is None else self.progress.advance
+
+
+def run(
+    config: RunConfig,
+    out_dir: Path | None = None,
+    backend: str | None = None,
+    progress: RunProgress | None = None,
+) -> RunResult:
+    """Run every stage and write the output folder (``out_dir``, else ``config.output.dir``).
+
+    ``backend`` overrides ``config.backend``. Raises a :class:`~portopt.errors.PortoptError`
+    for a user's mistake or an infeasible configuration; nothing is written then.
+    """
+    if backend is not None:
+        config = _with_backend(config, backend)
+    target = Path(out_dir if out_dir is not None else config.output.dir)
+    check_target(target, config.output.overwrite)
+    s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
+    if s_eval < 1:
+        raise ConfigError(
+            [
+                Problem(
+                    "scenarios.evaluation",
+                    None,
+                    None,
+                    "must be at least 1 for a run: the"
+                    " out-of-sample figures and allocation.csv come from these scenarios",
+                )
+            ],
+            "no evaluation scenarios",
+        )
+    stage = _Stages(progress)
+    t_start = time.perf_counter()
+
+    with stage("catalog"):
+        catalog = load_catalog(config.catalog)
+    with stage("scenarios_optimisation", s_opt, f"Generating {s_opt:,} optimisation scenarios"):
+        opt = generate_scenarios(
+            catalog,
+            config,
+            backend=config.backend,
+            scenarios=range(0, s_opt),
+            progress=stage.advance,
+        )
+    with stage("optimise"):
+        allocation = optimize(catalog, config, opt)
+    fund = _fund_usd(allocation, catalog)
+    with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
+        fresh = generate_scenarios(
+            catalog,
+            config,
+            backend=config.backend,
+            scenarios=range(s_opt, s_opt + s_eval),
+            weights=fund,
+            progress=stage.advance,
+        )
+    with stage("evaluate"):
+        evaluation = evaluate(allocation, catalog, config, fresh)
+        distributions = _distributions(config, fund, catalog, fresh)
+
+    with staged_output(target, config.output.overwrite) as tmp:
+        with stage("write"):
+            write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
+            write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
+            if config.output.scenarios_parquet:
+                opt.to_parquet(tmp / SCENARIOS_FILE)
+        metrics = _metrics(
+            config, catalog, allocation, evaluation, opt, fresh, distributions, stage.timings
+        )
+        write_json(metrics, tmp / METRICS_FILE)
+        if config.output.report:
+            with stage("report"):
+                write_report(tmp)
+        metrics["timings_s"] = _timings(stage.timings, t_start)
+        write_json(metrics, tmp / METRICS_FILE)
+    return RunResult(
+        target,
+        config,
+        evaluation.allocation,
+        evaluation.coverage,
+        metrics,
+        dict(metrics["timings_s"]),
+    )
+
+
+def _with_backend(config: RunConfig, backend: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate({**config.model_dump(), "backend": backend})
+    except ValueError:
+        raise ConfigError(
+            [Problem("--backend", None, None, f"'{backend}' is not one of auto, numpy, cupy")],
+            "bad backend",
+        ) from None
+
+
+def _timings(timings: dict[str, float], t_start: float) -> dict[str, float]:
+    return {**timings, "total": time.perf_counter() - t_start}
+
+
+# ---------------------------------------------------------------- what metrics.json holds
+
+
+def _fund_usd(allocation: Allocation, catalog: Catalog) -> np.ndarray:
+    """The fund's dollars per project, in the catalog's project order."""
+    if list(allocation.ids) != catalog.project_ids:
+        raise RuntimeError("the allocation's projects are not the catalog's, in its order")
+    return np.asarray(allocation.fund_usd, dtype=np.float64)
+
+
+def _distributions(
+    config: RunConfig, fund: np.ndarray, catalog: Catalog, fresh: ScenarioSet
+) -> dict[str, Any]:
+    """Japan's recovery-ratio histogram and per-quarter cash bands, for the report.
+
+    The recovery ratio of scenario s is :math:`\\sum_i f_i\\,\\mathrm{pvjapan}_{is} /
+    \\sum_i f_i\\,\\mathrm{pvdraw}_{is}`; cash bands are the P10/P50/P90 and mean over scenarios
+    of each quarter's portfolio cash (dollars, not discounted).
+    """
+    out: dict[str, Any] = {}
+    if fresh.n == 0:
+        return out
+    order = [fresh.project_ids.index(p) for p in catalog.project_ids]
+    japan = fresh.project["pv_japan"][:, order] @ fund
+    draw = fresh.project["pv_draw"][:, order] @ fund
+    ratio = np.divide(japan, draw, out=np.zeros_like(japan), where=draw > 0)
+    out["recovery_ratio"] = histogram(ratio)
+    if fresh.cash:
+        start = config.scenarios.start
+        quarters = [_quarter_label(start, t) for t in range(fresh.cash[CASH_FIELDS[0]].shape[1])]
+        out["cash_per_quarter"] = {
+            "quarter": quarters,
+            **{k: bands(fresh.cash[k]) for k in CASH_FIELDS},
+        }
+    return out
+
+
+def _quarter_label(start: str, t: int) -> str:
+    year, q = int(start[:4]), int(start[-1]) - 1 + t
+    return f"{year + q // 4}Q{q % 4 + 1}"
+
+
+def _metrics(
+    config: RunConfig,
+    catalog: Catalog,
+    allocation: Allocation,
+    evaluation: Evaluation,
+    opt: ScenarioSet,
+    fresh: ScenarioSet,
+    distributions: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """metrics.json: the evaluator's figures plus what a reader needs to trust and rerun them."""
+    fund = np.asarray(allocation.fund_usd, dtype=np.float64)
+    budget = config.model.budget_usd
+    metrics: dict[str, Any] = {
+        "version": __version__,
+        "config_hash": config.digest(),
+        "seed": config.seed,
+        "catalog": catalog.source,
+        "backend": opt.metadata.get("backend"),
+        "device": opt.metadata.get("device"),
+        **evaluation.metrics,
+        "mip_gap_target": config.solver.mip_gap,
+        "budget_usd": budget,
+        "capital_committed_share": float(fund.sum() / budget),
+        "projects": {"selected": len(allocation.selected), "candidates": len(allocation.ids)},
+        "recoupment_alpha": config.model.groups.recoupment.alpha,
+        "sector_shares": _sector_shares(config, catalog, fund),
+        "binding_constraints": [p for p in allocation.shadow_prices if p.get("binding")],
+        "notes": list(allocation.notes),
+        "model_timings_s": dict(allocation.timings),
+        "timings_s": dict(timings),
+        "scenarios": {
+            "optimisation": {"first": opt.first, "count": opt.n},
+            "evaluation": {"first": fresh.first, "count": fresh.n},
+            "start": config.scenarios.start,
+            "horizon_quarters": config.scenarios.horizon_quarters,
+            "window": list(config.scenarios.window),
+        },
+        "distributions": distributions,
+    }
+    metrics.pop("timings", None)  # the model's own timings, kept as model_timings_s
+    return metrics
+
+
+def _sector_shares(
+    config: RunConfig, catalog: Catalog, fund: np.ndarray
+) -> dict[str, dict[str, float | None]]:
+    """Each MOU sector's dollars and share of committed capital, with its configured bounds
+    (null when the sector-share group is off)."""
+    group = config.model.groups.sector_shares
+    sector = catalog.projects["sector"].astype(str).to_numpy()
+    total = max(float(fund.sum()), 1e-300)
+    out: dict[str, dict[str, float | None]] = {}
+    for s in SECTORS:
+        lo, hi = group.bounds.get(s, (0.0, 1.0)) if group.enabled else (None, None)
+        usd = float(fund[sector == s].sum())
+        out[s] = {"usd": usd, "share": usd / total, "min": lo, "max": hi}
+    return out
