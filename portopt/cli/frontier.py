@@ -1,0 +1,99 @@
+"""``portopt frontier CONFIG --vary KEY=v1,v2,... [--vary ...] [--scheduler ADDRESS]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from portopt.catalog import load_catalog
+from portopt.config import load_config
+from portopt.outputs import check_target
+
+DEFAULT_OUT = Path("runs") / "frontier"
+
+
+def command(
+    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            help="KEY=v1,v2,... over any config key; repeat for a grid (cartesian product).",
+        ),
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes of the local cluster.")
+    ] = 2,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
+    ] = None,
+) -> None:
+    """An efficient frontier or sensitivity grid: one allocation solve per point, on Dask.
+
+    Points that differ only in model Parameters (budget, recoupment tolerance, sector bounds,
+    ...) re-solve one compiled problem; the others regenerate their scenarios. Writes
+    frontier.csv and frontier.html.
+    """
+    from portopt.sweeps import cluster, frontier_points, run_frontier, write_frontier
+
+    target = out if out is not None else DEFAULT_OUT
+    points = frontier_points(config, vary, set_)
+    catalog = load_catalog(load_config(config, set_).catalog)
+    check_target(target, overwrite=True)
+    keys = list(points[0].values)
+    console = Console(stderr=True)
+    with (
+        console.status(f"Solving {len(points)} frontier points on Dask") as status,
+        cluster(scheduler, workers) as client,
+    ):
+        table = run_frontier(
+            catalog,
+            points,
+            client,
+            on_result=lambda done, total: status.update(
+                f"Solving {len(points)} frontier points on Dask: {done}/{total} tasks done"
+            ),
+        )
+    write_frontier(table, keys, target)
+    Console().print(_summary(table, keys, target))
+
+
+def _summary(table: pd.DataFrame, keys: list[str], target: Path) -> Table:
+    summary = Table(title=f"portopt frontier ({len(table)} points)", title_justify="left")
+    for key in keys:
+        summary.add_column(key.rsplit(".", 1)[-1])
+    for name in ("status", "coverage", "capital $B", "CVaR shortfall", "projects", "re-solve"):
+        summary.add_column(name)
+    for r in table.to_dict("records"):
+        summary.add_row(
+            *(f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for k in keys),
+            str(r["status"]),
+            _pct(r["coverage"]),
+            "-" if r["capital_usd"] is None else f"{r['capital_usd'] / 1e9:,.1f}",
+            _pct(r["cvar_shortfall_share"]),
+            str(r["n_selected"]),
+            "yes" if r["resolve"] else "no",
+        )
+    summary.caption = f"frontier.csv and frontier.html in {target}"
+    return summary
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+__all__ = ["command"]

@@ -1,0 +1,104 @@
+"""``portopt robustness CONFIG --batches B [--scheduler ADDRESS] [--out DIR] [--report RUN]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from portopt.catalog import load_catalog
+from portopt.config import load_config
+from portopt.errors import ConfigError, Problem
+from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
+
+DEFAULT_OUT = Path("runs") / "robustness"
+
+
+def command(
+    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    batches: Annotated[int, typer.Option("--batches", help="Independent scenario batches (>= 2).")],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="A run's output folder whose report.html gains the core indices."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes of the local cluster.")
+    ] = 2,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
+    ] = None,
+) -> None:
+    """Re-optimise on B independent scenario batches; each project's core index with its 95%
+    interval (the share of batches that select it). Writes robustness.csv, batches.csv and
+    robustness.html."""
+    from portopt.sweeps import attach_to_report, cluster, run_robustness, write_robustness
+
+    cfg = load_config(config, set_)
+    if batches < 2:
+        raise ConfigError(
+            [Problem("--batches", None, None, f"needs at least 2 batches, got {batches}")],
+            "bad --batches",
+        )
+    if report is not None and not (report / METRICS_FILE).is_file():
+        raise ConfigError(
+            [Problem("--report", None, None, f"'{report}' is not the output folder of a run")],
+            "bad --report",
+        )
+    target = out if out is not None else DEFAULT_OUT
+    check_target(target, overwrite=True)
+    catalog = load_catalog(cfg.catalog)
+    console = Console(stderr=True)
+    with (
+        console.status(f"Optimising on {batches} scenario batches on Dask") as status,
+        cluster(scheduler, workers) as client,
+    ):
+        core, per_batch = run_robustness(
+            catalog,
+            cfg,
+            batches,
+            client,
+            on_result=lambda done, total: status.update(
+                f"Optimising on {batches} scenario batches on Dask: {done}/{total} done"
+            ),
+        )
+    write_robustness(core, per_batch, target)
+    if report is not None:
+        attach_to_report(report, core)
+    Console().print(_summary(core, target, report))
+
+
+def _summary(core: pd.DataFrame, target: Path, report: Path | None) -> Table:
+    n = int(core["batches"].iloc[0])
+    table = Table(title=f"portopt robustness ({n} feasible batches)", title_justify="left")
+    for name in ("project", "class", "core index", "95% interval"):
+        table.add_column(name)
+    for r in core[core["selected_in"] > 0].to_dict("records"):
+        table.add_row(
+            r["name"],
+            r["class"],
+            f"{100 * r['core_index']:.0f}%",
+            f"{100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%",
+        )
+    caption = f"robustness.csv and robustness.html in {target}"
+    if report is not None:
+        caption += f"; core indices added to {report / REPORT_FILE}"
+    table.caption = caption
+    return table
+
+
+__all__ = ["command"]

@@ -1,0 +1,247 @@
+"""Robustness of the choice: core indices over independent scenario batches (Dask tasks).
+
+Robust Portfolio Modeling (Liesiö, Mild and Salo, 2007) calls a project's *core index* the share
+of plausible problem instances whose optimal portfolio contains it. Here the instances are B
+independent batches of optimisation scenarios: batch b re-optimises on scenario indices
+
+.. math:: [\\,S\\,(b+1),\\; S\\,(b+2)\\,), \\qquad b = 0, \\dots, B-1,
+
+with S = ``scenarios.optimisation``. The batches are disjoint from one another and from the
+run's own optimisation scenarios ``[0, S)``; since scenario s is a pure function of the seed
+and s (Philox counters), batch b is the same on any worker and in any rerun, and the batches are
+independent draws. (They may overlap the run's evaluation scenarios; no evaluation happens
+here, so that is harmless.)
+
+With k of the n feasible batches selecting project i, the core index is
+:math:`\\hat p_i = k/n`, with the Wilson score interval at 95%,
+
+.. math::
+
+    \\frac{\\hat p + \\frac{z^2}{2n} \\pm z \\sqrt{\\frac{\\hat p (1-\\hat p)}{n}
+    + \\frac{z^2}{4n^2}}}{1 + \\frac{z^2}{n}}, \\qquad z = 1.96,
+
+which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
+:math:`\\hat p \\ge 0.9` are *core*, :math:`\\hat p \\le 0.1` *exterior*, the rest *borderline*.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from portopt.catalog import Catalog
+from portopt.config import RunConfig
+from portopt.errors import InfeasibleError, SolverError
+from portopt.model import optimize
+from portopt.outputs import REPORT_FILE, staged_output, write_csv
+from portopt.scenarios import generate_scenarios
+from portopt.sweeps.cluster import gather_as_completed, submit_all
+from portopt.sweeps.html import page
+
+ROBUSTNESS_CSV = "robustness.csv"
+BATCHES_CSV = "batches.csv"
+ROBUSTNESS_HTML = "robustness.html"
+CORE, EXTERIOR = 0.9, 0.1
+Z95 = 1.959963984540054
+
+
+def batch_range(config: RunConfig, b: int) -> range:
+    """Scenario indices of batch ``b``: ``[S(b+1), S(b+2))``, S the optimisation count."""
+    s = config.scenarios.optimisation
+    return range(s * (b + 1), s * (b + 2))
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (see the module docstring)."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # the bounds are exactly 0 at k = 0 and 1 at k = n; say so rather than round to it
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def classify(core_index: float) -> str:
+    """``core`` (>= 0.9), ``exterior`` (<= 0.1) or ``borderline``."""
+    if core_index >= CORE:
+        return "core"
+    if core_index <= EXTERIOR:
+        return "exterior"
+    return "borderline"
+
+
+def solve_batch(catalog: Catalog, config: RunConfig, b: int) -> dict[str, Any]:
+    """A Dask task: generate batch ``b``'s scenarios and optimise on them."""
+    t0 = time.perf_counter()
+    scenarios = generate_scenarios(
+        catalog, config, backend=config.backend, scenarios=batch_range(config, b)
+    )
+    out: dict[str, Any] = {"batch": b, "first_scenario": batch_range(config, b).start}
+    try:
+        alloc = optimize(catalog, config, scenarios)
+    except (InfeasibleError, SolverError) as exc:
+        status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
+        return {
+            **out,
+            "status": status,
+            "y": None,
+            "fund_usd": None,
+            "objective": None,
+            "note": str(exc),
+            "seconds": time.perf_counter() - t0,
+        }
+    return {
+        **out,
+        "status": alloc.status,
+        "y": np.asarray(alloc.y, dtype=float),
+        "fund_usd": np.asarray(alloc.fund_usd, dtype=float),
+        "objective": alloc.objective,
+        "note": "; ".join(alloc.notes),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def run_robustness(
+    catalog: Catalog,
+    config: RunConfig,
+    batches: int,
+    client: Any,
+    on_result: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Optimise on ``batches`` batches on the cluster; (core-index table, per-batch table).
+
+    Raises :class:`InfeasibleError` when no batch has a feasible portfolio.
+    """
+    futures = submit_all(
+        client, solve_batch, [(catalog, config, b) for b in range(batches)], "robustness"
+    )
+    results = gather_as_completed(client, futures, on_result)
+    return core_indices(catalog, results), _batch_table(catalog, results)
+
+
+def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per project: how many feasible batches select it, its core index and interval.
+
+    Columns ``id``, ``name``, ``sector``, ``selected_in``, ``batches``, ``core_index``,
+    ``ci_low``, ``ci_high``, ``class``, ``mean_fund_usd`` (over the batches selecting it);
+    ``id``, ``core_index``, ``ci_low``, ``ci_high`` are what :func:`portopt.report.write_report`
+    takes.
+    """
+    feasible = [r for r in results if r["y"] is not None]
+    if not feasible:
+        notes = sorted({r["note"] for r in results})
+        raise InfeasibleError(
+            f"no portfolio is feasible in any of the {len(results)} batches", notes[:3]
+        )
+    y = np.stack([r["y"] for r in feasible]) > 0.5
+    fund = np.stack([r["fund_usd"] for r in feasible])
+    n = len(feasible)
+    k = y.sum(axis=0)
+    intervals = [wilson(int(c), n) for c in k]
+    p = catalog.projects
+    core = k / n
+    mean_fund = np.where(k > 0, (fund * y).sum(axis=0) / np.maximum(k, 1), 0.0)
+    return pd.DataFrame(
+        {
+            "id": catalog.project_ids,
+            "name": p["name"].astype(str).to_numpy(),
+            "sector": p["sector"].astype(str).to_numpy(),
+            "selected_in": k.astype(int),
+            "batches": n,
+            "core_index": core,
+            "ci_low": [lo for lo, _ in intervals],
+            "ci_high": [hi for _, hi in intervals],
+            "class": [classify(c) for c in core],
+            "mean_fund_usd": mean_fund,
+        }
+    ).sort_values(["core_index", "id"], ascending=[False, True], ignore_index=True)
+
+
+def _batch_table(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFrame:
+    ids = np.asarray(catalog.project_ids)
+    return pd.DataFrame(
+        {
+            "batch": [r["batch"] for r in results],
+            "first_scenario": [r["first_scenario"] for r in results],
+            "status": [r["status"] for r in results],
+            "objective": [r["objective"] for r in results],
+            "capital_usd": [
+                None if r["fund_usd"] is None else float(r["fund_usd"].sum()) for r in results
+            ],
+            "selected": ["" if r["y"] is None else ";".join(ids[r["y"] > 0.5]) for r in results],
+            "seconds": [r["seconds"] for r in results],
+        }
+    )
+
+
+def write_robustness(core: pd.DataFrame, batches: pd.DataFrame, out: Path) -> Path:
+    """``robustness.csv``, ``batches.csv`` and ``robustness.html`` into ``out``, atomically."""
+    with staged_output(Path(out)) as tmp:
+        write_csv(core, tmp / ROBUSTNESS_CSV)
+        write_csv(batches, tmp / BATCHES_CSV)
+        (tmp / ROBUSTNESS_HTML).write_text(robustness_html(core, batches), encoding="utf-8")
+    return Path(out)
+
+
+def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
+    """The robustness page: core index with its interval per project, and the table."""
+    shown = core[core["selected_in"] > 0].iloc[::-1]
+    fig = go.Figure()
+    fig.add_bar(
+        x=shown["core_index"],
+        y=shown["name"],
+        orientation="h",
+        marker_color=[
+            {"core": "#1f4e9c", "borderline": "#e0a100"}.get(c, "#9aa3ad") for c in shown["class"]
+        ],
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": shown["ci_high"] - shown["core_index"],
+            "arrayminus": shown["core_index"] - shown["ci_low"],
+        },
+    )
+    fig.update_layout(
+        title="Core index: share of independent scenario batches that select each project",
+        xaxis_tickformat=".0%",
+        xaxis_range=[0, 1.05],
+        height=max(320, 24 * len(shown) + 120),
+    )
+    n = int(core["batches"].iloc[0]) if len(core) else 0
+    return page(
+        "portopt robustness",
+        f"The portfolio was re-optimised on {len(batches)} independent batches of scenarios"
+        f" ({n} feasible). A project's core index is the share of feasible batches that select"
+        " it, with a 95% Wilson interval: core at 90% or more (chosen whatever the luck of the"
+        " draw), exterior at 10% or less, borderline between. Projects never selected are"
+        " listed in the table only.",
+        [fig],
+        core.drop(columns=["batches"]),
+    )
+
+
+def attach_to_report(run_dir: Path, core: pd.DataFrame) -> Path:
+    """Re-render ``run_dir/report.html`` with a robustness section, replacing it atomically."""
+    from portopt.report import write_report
+
+    run_dir = Path(run_dir)
+    fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_FILE}.", suffix=".tmp", dir=run_dir)
+    os.close(fd)
+    try:
+        write_report(run_dir, core_indices=core, path=tmp)
+        os.replace(tmp, run_dir / REPORT_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return run_dir / REPORT_FILE
