@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 TARGET_RATIO = 0.5
 POINTS: tuple[tuple[float, float], ...] = (
-    (5.5e11, 0.35),
-    (4.0e11, 0.35),
-    (3.0e11, 0.40),
-    (2.0e11, 0.45),
+    (5.5e11, 0.60),
+    (2.0e11, 0.62),
+    (1.2e11, 0.65),
+    (9.0e10, 0.70),
 )
 """(budget_usd, max_shortfall_share) of the points, solved in this order."""
 RELAX = (
@@ -52,9 +52,7 @@ SPLIT = ("model_build_s", "compile_s", "incumbent_s", "solve_s", "shadow_s", "in
 def _point(config: Any, budget: float, tolerance: float) -> Any:
     cfg = config.model_copy(deep=True)
     cfg.model.budget_usd = budget
-    cfg.model.groups.recoupment.max_shortfall_share = max(
-        tolerance, config.model.groups.recoupment.max_shortfall_share
-    )
+    cfg.model.groups.recoupment.max_shortfall_share = tolerance
     return cfg
 
 

@@ -144,7 +144,7 @@ def _highs(
             len(cols), cols.astype(np.int32), np.asarray(incumbent, dtype=np.float64)
         )
         if status == hp.HighsStatus.kError:
-            notes.append("HiGHS rejected the greedy incumbent")
+            notes.append("HiGHS rejected the starting incumbent")
     t1 = time.perf_counter()
     h.run()
     solve_s = time.perf_counter() - t1
