@@ -647,13 +647,36 @@ def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
         ],
         rows,
     )
-    shown = c[c["core_index"] > 0].iloc[::-1]
+    fig = core_index_figure(c[c["core_index"] > 0], names)
+    return _section(
+        "robustness",
+        "How robust is the choice?",
+        "The portfolio was re-optimised on independent batches of scenarios. A"
+        " project's core index is the share of batches that select it: near 100%,"
+        " it is chosen whatever the luck of the draw; near 0%, it is marginal.",
+        _chart("robustness", fig),
+        table,
+    )
+
+
+def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+    """Core index per project with its 95% interval, coloured by class when ``core`` has one.
+
+    ``core`` has columns ``id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``);
+    ``names`` maps ids to what the bars are labelled with.
+    """
+    shown = core.iloc[::-1]
+    colours = (
+        [{"core": US, "borderline": "#e0a100"}.get(k, "#9aa3ad") for k in shown["class"]]
+        if "class" in shown
+        else US
+    )
     fig = go.Figure()
     fig.add_bar(
         x=shown["core_index"],
         y=[names.get(i, i) for i in shown["id"]],
         orientation="h",
-        marker_color=US,
+        marker_color=colours,
         name="core index",
         error_x={
             "type": "data",
@@ -669,15 +692,7 @@ def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
         height=max(320, 24 * len(shown) + 120),
         showlegend=False,
     )
-    return _section(
-        "robustness",
-        "How robust is the choice?",
-        "The portfolio was re-optimised on independent batches of scenarios. A"
-        " project's core index is the share of batches that select it: near 100%,"
-        " it is chosen whatever the luck of the draw; near 0%, it is marginal.",
-        _chart("robustness", fig),
-        table,
-    )
+    return fig
 
 
 # ---------------------------------------------------------------- details

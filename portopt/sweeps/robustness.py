@@ -36,13 +36,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model import optimize
 from portopt.outputs import REPORT_FILE, staged_output, write_csv
+from portopt.report import core_index_figure, write_report
 from portopt.scenarios import generate_scenarios
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.sweeps.html import page
@@ -196,28 +196,8 @@ def write_robustness(core: pd.DataFrame, batches: pd.DataFrame, out: Path) -> Pa
 
 def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
     """The robustness page: core index with its interval per project, and the table."""
-    shown = core[core["selected_in"] > 0].iloc[::-1]
-    fig = go.Figure()
-    fig.add_bar(
-        x=shown["core_index"],
-        y=shown["name"],
-        orientation="h",
-        marker_color=[
-            {"core": "#1f4e9c", "borderline": "#e0a100"}.get(c, "#9aa3ad") for c in shown["class"]
-        ],
-        error_x={
-            "type": "data",
-            "symmetric": False,
-            "array": shown["ci_high"] - shown["core_index"],
-            "arrayminus": shown["core_index"] - shown["ci_low"],
-        },
-    )
-    fig.update_layout(
-        title="Core index: share of independent scenario batches that select each project",
-        xaxis_tickformat=".0%",
-        xaxis_range=[0, 1.05],
-        height=max(320, 24 * len(shown) + 120),
-    )
+    shown = core[core["selected_in"] > 0]
+    fig = core_index_figure(shown, dict(zip(shown["id"], shown["name"], strict=True)))
     n = int(core["batches"].iloc[0]) if len(core) else 0
     return page(
         "portopt robustness",
@@ -233,8 +213,6 @@ def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
 
 def attach_to_report(run_dir: Path, core: pd.DataFrame) -> Path:
     """Re-render ``run_dir/report.html`` with a robustness section, replacing it atomically."""
-    from portopt.report import write_report
-
     run_dir = Path(run_dir)
     fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_FILE}.", suffix=".tmp", dir=run_dir)
     os.close(fd)
