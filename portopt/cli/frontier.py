@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from portopt.catalog import load_catalog
+from portopt.cli.options import SchedulerOption, SetOption, WorkersOption
 from portopt.config import load_config
 from portopt.outputs import check_target
 
@@ -26,21 +27,12 @@ def command(
             help="KEY=v1,v2,... over any config key; repeat for a grid (cartesian product).",
         ),
     ],
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."
-        ),
-    ] = None,
+    scheduler: SchedulerOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Worker processes of the local cluster.")
-    ] = 2,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
-    ] = None,
+    workers: WorkersOption = 2,
+    set_: SetOption = None,
 ) -> None:
     """An efficient frontier or sensitivity grid: one allocation solve per point, on Dask.
 

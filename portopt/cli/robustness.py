@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from portopt.catalog import load_catalog
+from portopt.cli.options import SchedulerOption, SetOption, WorkersOption
 from portopt.config import load_config
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
@@ -21,12 +22,7 @@ DEFAULT_OUT = Path("runs") / "robustness"
 def command(
     config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
     batches: Annotated[int, typer.Option("--batches", help="Independent scenario batches (>= 2).")],
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."
-        ),
-    ] = None,
+    scheduler: SchedulerOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
     ] = None,
@@ -36,12 +32,8 @@ def command(
             "--report", help="A run's output folder whose report.html gains the core indices."
         ),
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Worker processes of the local cluster.")
-    ] = 2,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
-    ] = None,
+    workers: WorkersOption = 2,
+    set_: SetOption = None,
 ) -> None:
     """Re-optimise on B independent scenario batches; each project's core index with its 95%
     interval (the share of batches that select it). Writes robustness.csv, batches.csv and

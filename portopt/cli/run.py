@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from portopt.config import load_config
+from portopt.cli.options import SeedOption, SetOption, config_with_overrides
 from portopt.outputs import headline
 
 DEFAULT_CONFIG = Path("configs") / "default.yaml"
@@ -37,18 +37,13 @@ def command(
         Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
     ] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="auto, numpy or cupy.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (Philox key).")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
-    ] = None,
+    seed: SeedOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Choose the portfolio, evaluate it on fresh scenarios and write the output folder."""
     from portopt.run import run
 
-    overrides = list(set_ or [])
-    if seed is not None:
-        overrides.append(f"seed={seed}")
-    cfg = load_config(resolve_config(config), overrides)
+    cfg = config_with_overrides(resolve_config(config), set_, seed)
     console = Console(stderr=True)
     with RichProgress(console) as progress:
         result = run(cfg, out_dir=out, backend=backend, progress=progress)

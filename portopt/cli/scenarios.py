@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from portopt.config import load_config
+from portopt.cli.options import SeedOption, SetOption, config_with_overrides
 from portopt.errors import ScenarioError
 
 
@@ -34,20 +34,15 @@ def command(
         typer.Option("--scenarios", help="How many scenarios (default: scenarios.optimisation)."),
     ] = None,
     first: Annotated[int, typer.Option("--first", help="Index of the first scenario.")] = 0,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (Philox key).")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="dotted override key=value, repeatable")
-    ] = None,
+    seed: SeedOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Generate scenarios [FIRST, FIRST + N) and write them to a Parquet file."""
     from portopt.backend import resolve_backend
     from portopt.catalog import load_catalog
     from portopt.scenarios import generate_scenarios
 
-    overrides = list(set_ or [])
-    if seed is not None:
-        overrides.append(f"seed={seed}")
-    cfg = load_config(config, overrides)
+    cfg = config_with_overrides(config, set_, seed)
     n = cfg.scenarios.optimisation if scenarios is None else scenarios
     if n < 1 or first < 0:
         raise ScenarioError(

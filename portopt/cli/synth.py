@@ -1,0 +1,28 @@
+"""``portopt synth``: write a synthetic catalog that follows the bundled one (portopt/synth.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from portopt.errors import InputError, Problem
+
+
+def command(
+    projects: Annotated[int, typer.Option("--projects", help="Number of synthetic candidates.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write (replaced atomically).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same catalog).")] = 0,
+) -> None:
+    """Write a synthetic catalog whose per-sector distributions follow the bundled catalog's."""
+    from portopt.synth import write_synth
+
+    if projects < 1:
+        raise InputError([Problem("--projects", None, None, f"expected >= 1, got {projects}")])
+    if seed < 0:
+        raise InputError([Problem("--seed", None, None, f"expected >= 0, got {seed}")])
+    if out.exists() and not out.is_dir():
+        raise InputError([Problem(str(out), None, None, "is a file; expected a folder path")])
+    path = write_synth(projects, seed, out)
+    typer.echo(f"wrote a synthetic catalog of {projects} projects (seed {seed}) to {path}")
