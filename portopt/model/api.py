@@ -76,6 +76,10 @@ def optimize(
     """
     from portopt.evaluate import portfolio_figures
 
+    if config.solver.name == "highs_direct" and model is None:
+        from portopt.model.direct import optimize_direct
+
+        return optimize_direct(catalog, config, scenarios)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if model is None:

@@ -1,0 +1,622 @@
+"""The allocation model straight into HiGHS (``solver.name: highs_direct``), for large instances.
+
+Same model as :mod:`portopt.model` (DESIGN.md, money in $B), but the two terms whose size grows
+with the scenarios are *outer-approximated by cuts* instead of being written out, so the MILP has
+``2n + K`` columns and a few hundred rows whatever S is:
+
+**Coverage** (Künzi-Bay & Mayer's idea applied to the saturating coverage). For chokepoint k, with
+clipped ratios :math:`\\bar a_{iks} = \\min(1, a_{iks})` and objective weights
+:math:`c_{ks} = w_k m_{ks} / (S \\sum_k w_k)`, the saturating scenarios :math:`\\mathcal S_k`
+(two or more contributors whose clipped ratios sum above 1) contribute the concave
+
+.. math:: g_k(y) = \\sum_{s \\in \\mathcal S_k} c_{ks} \\min(1, \\bar a_{ks} \\cdot y),
+
+the other scenarios a linear term (as in ``ModelData.c_lin``). One variable :math:`\\theta_k`
+stands for :math:`g_k`, bounded above by the cuts, one per subset
+:math:`A \\subseteq \\mathcal S_k`:
+
+.. math:: \\theta_k \\le \\sum_{s \\in A} c_{ks}
+          + \\Big(\\sum_{s \\notin A} c_{ks} \\bar a_{ks}\\Big) \\cdot y ,
+
+valid for every y (``min(1, x) <= 1`` and ``<= x``) and tight at a point :math:`\\hat y` for
+:math:`A = \\{s : \\bar a_{ks} \\cdot \\hat y \\ge 1\\}`. Their intersection is the hypograph of
+:math:`g_k`, so the LP relaxation with all cuts equals the per-(k, s) auxiliary formulation's.
+
+**Recoupment CVaR** (Künzi-Bay & Mayer 2006). :math:`\\mathrm{CVaR}_\\alpha(L f) = \\max_\\pi
+\\pi^\\top L f` over :math:`0 \\le \\pi_s \\le 1/((1-\\alpha) S)`, :math:`\\sum_s \\pi_s = 1`, so
+:math:`\\mathrm{CVaR}_\\alpha(Lf) \\le \\varepsilon F` is the family of rows
+:math:`(\\pi^\\top L - \\varepsilon \\mathbf 1) f \\le 0`; the most violated one at
+:math:`\\hat f` puts the full weight on the worst scenarios of :math:`L \\hat f`.
+
+Solve: Kelley's cutting planes on the LP relaxation (cheap LPs, at most 30% of the time limit)
+until no cut is violated by more than a tolerance, then the MILP (with an incumbent passed by
+``setSolution`` when the caller gives one; by default none: HiGHS's own heuristics find one in
+well under a second on the cut model, while ``portopt.model.incumbent.greedy_selection`` costs
+O(n² S K) per exchange pass and ignores the share groups, so its selection often has no
+feasible amounts). The MILP of the cut model is a relaxation of the full model, so its dual bound is
+a valid upper bound of the true optimum; the incumbent's objective is computed exactly
+(``min(1, ·)``, exact CVaR) after its amounts are repaired, if needed, by an LP with the selection
+fixed. When the two are further apart than ``solver.mip_gap`` (a cut was missing at the MILP's
+answer), the cuts at every improving solution HiGHS found are added and the MILP is re-solved
+from the best true portfolio, until the gap is closed or the time limit is reached (HiGHS's
+lazy-constraint callback is not used: between rounds is enough, usually one or two rounds). The
+gap reported is ``(bound - objective) / objective`` with the exact objective: honest.
+
+The other groups are the model's own terms (:mod:`portopt.model.groups`), compiled by CVXPY
+into a small problem (``O(n)`` rows) whose matrices are passed to HiGHS.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from portopt.catalog import Catalog
+from portopt.config import RunConfig
+from portopt.model.data import BILLION, ModelData, aligned, aligned_stress, build_data
+from portopt.model.groups import GROUPS, Recoupment
+from portopt.model.risk import cvar
+from portopt.model.solve import _columns, _highs_model, new_highs
+from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
+from portopt.scenario_set import ScenarioSet
+
+COVERAGE_TOL = 1e-7
+"""A coverage cut is added where θ_k exceeds g_k by more than this (objective units)."""
+CVAR_TOL = 1e-6
+"""A CVaR cut is added where CVaR exceeds ε F by more than this relative to F ($B)."""
+LP_ROUNDS = 60
+
+
+@dataclass
+class _Chokepoint:
+    """The saturating part of one chokepoint's coverage: rows ā_ks (S_k × m) over ``who``."""
+
+    who: np.ndarray  # contributing projects
+    a: np.ndarray  # (S_k, m) clipped ratios in the saturating scenarios
+    c: np.ndarray  # (S_k,) objective weights c_ks
+    col: int = -1  # HiGHS column of θ_k
+
+    def value(self, y: np.ndarray) -> float:
+        return float(self.c @ np.minimum(1.0, self.a @ y[self.who]))
+
+    def cut(self, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """(constant, coefficients over ``who``) of the cut tight at ``y``."""
+        saturated = self.a @ y[self.who] >= 1.0
+        free = ~saturated
+        return float(self.c[saturated].sum()), self.c[free] @ self.a[free]
+
+
+@dataclass
+class CoverageCuts:
+    """Coverage split into a linear part and one concave g_k per saturating chokepoint."""
+
+    c_lin: np.ndarray
+    chokepoints: list[_Chokepoint] = field(default_factory=list)
+
+    @classmethod
+    def from_data(cls, d: ModelData) -> CoverageCuts:
+        scale = 1.0 / (d.n_scen * d.weights.sum())
+        c_lin = np.zeros(d.n)
+        parts = []
+        for k in range(d.ratio.shape[1]):
+            who = np.flatnonzero(d.ratio[:, k] > 0)
+            if who.size == 0:
+                continue
+            a = np.minimum(1.0, d.online[:, who] * d.ratio[who, k][None, :])
+            c = d.weights[k] * d.stress[:, k] * scale
+            sat = ((a > 0).sum(axis=1) >= 2) & (a.sum(axis=1) > 1.0)
+            c_lin[who] += c[~sat] @ a[~sat]
+            if sat.any():
+                parts.append(_Chokepoint(who, np.ascontiguousarray(a[sat]), c[sat]))
+        return cls(c_lin, parts)
+
+    def value(self, y: np.ndarray) -> float:
+        """Exact mean coverage score of a selection (same number as ``scores(d, y).mean()``)."""
+        return float(self.c_lin @ y) + sum(p.value(y) for p in self.chokepoints)
+
+
+@dataclass
+class DirectResult:
+    """What the direct solve found: the best true portfolio and an honest gap."""
+
+    status: str
+    solution: Solution | None
+    objective: float | None
+    bound: float | None
+    mip_gap: float | None
+    timings: dict[str, float]
+    rounds: int
+    cuts: int
+    notes: list[str]
+    model: DirectModel | None = None
+
+
+def scenario_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
+    """:class:`ModelData` without the per-(chokepoint, scenario) linearisation the cut model
+    does not use (at 1,000 × 50,000 it is ~100M sparse entries).
+
+    The per-project fields come from :func:`build_data` on the first scenario only; the
+    scenario fields (``loss``, ``e_japan``, ``e_draw``, ``online``, ``stress``, ``n_scen``) are
+    the full ones; the linearised coverage fields are left empty.
+    """
+    one = ScenarioSet(
+        first=scenarios.first,
+        project_ids=scenarios.project_ids,
+        chokepoint_ids=scenarios.chokepoint_ids,
+        project={k: v[:1] for k, v in scenarios.project.items()},
+        stress=scenarios.stress[:1],
+        scenario={k: v[:1] for k, v in scenarios.scenario.items()},
+    )
+    head = build_data(catalog, one, config)
+    draw = aligned(scenarios, catalog, "pv_draw")
+    japan = aligned(scenarios, catalog, "pv_japan")
+    n, S = head.n, scenarios.n
+    return replace(
+        head,
+        n_scen=S,
+        c_lin=np.zeros(n),
+        sat_rows=sp.csr_matrix((0, n)),
+        sat_pair=np.zeros((0, 2), dtype=np.int64),
+        c_sat=np.zeros(0),
+        score_lin=sp.csr_matrix((S, n)),
+        score_sat=sp.csr_matrix((S, 0)),
+        loss=draw - japan,
+        e_japan=japan.mean(axis=0),
+        e_draw=draw.mean(axis=0),
+        online=aligned(scenarios, catalog, "online_share"),
+        stress=aligned_stress(scenarios, catalog),
+    )
+
+
+class DirectModel:
+    """The cut model in one ``highspy.Highs`` instance, built once and grown by cuts.
+
+    HiGHS minimises the negated objective (so row duals read back through CVXPY's inverse
+    chain have the model's signs). ``lp_lower`` builds the LP variant instead: y relaxed to
+    ``[lp_lower, 1]`` (the shadow-price LP of :mod:`portopt.model.shadow`).
+    """
+
+    def __init__(
+        self,
+        data: ModelData,
+        cover: CoverageCuts,
+        config: RunConfig,
+        lp_lower: np.ndarray | None = None,
+    ) -> None:
+        import highspy as hp
+
+        self.hp, self.data, self.cover, self.config = hp, data, cover, config
+        self.lp_lower = lp_lower
+        self.log: list[tuple] = []
+        self.cvar_rows: list[int] = []
+        self.lp_bound = np.inf
+        self.timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self._compile_groups()
+        self.timings["compile_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self._build()
+        self.timings["model_build_s"] = time.perf_counter() - t0
+
+    @classmethod
+    def from_inputs(
+        cls, catalog: Catalog, scenarios: ScenarioSet, config: RunConfig
+    ) -> DirectModel:
+        t0 = time.perf_counter()
+        data = scenario_data(catalog, scenarios, config)
+        cover = CoverageCuts.from_data(data)
+        seconds = time.perf_counter() - t0
+        model = cls(data, cover, config)
+        model.timings = {"model_data_s": seconds, **model.timings}
+        return model
+
+    @property
+    def cuts(self) -> int:
+        return len(self.log)
+
+    # -- building ---------------------------------------------------------------------------
+    def _compile_groups(self) -> None:
+        """The model's own group terms, less the CVaR rows (cut here), compiled by CVXPY."""
+        d, config = self.data, self.config
+        f_lo = np.where(d.committed, d.f_max, 0.0)
+        if self.lp_lower is None:
+            y = cp.Variable(d.n, boolean=True, name="y")
+        else:
+            y = cp.Variable(d.n, bounds=[np.asarray(self.lp_lower, float), 1.0], name="y")
+        v = Vars(y=y, f=cp.Variable(d.n, bounds=[f_lo, d.f_max], name="f"))
+        cons = [v.f <= cp.multiply(d.f_max, v.y), v.f >= cp.multiply(d.f_min, v.y)]
+        self.groups = [g(d, config) for g in GROUPS]
+        self.groups = [g for g in self.groups if g.enabled(config)]
+        self.recoupment: Recoupment | None = None
+        for g in self.groups:
+            rows = g.compile(v, Slack(active=False))
+            if isinstance(g, Recoupment):
+                self.recoupment = g
+                rows = [g.rows["expected"]]
+            cons += rows
+        self.problem = cp.Problem(cp.Maximize(0), cons)
+        data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
+        self.base = _highs_model(self.hp, data)
+        self.base_cols, self.base_rows = self.base.lp_.num_col_, self.base.lp_.num_row_
+        self.ycol = _columns(data, v.y)
+        self.fcol = _columns(data, v.f)
+
+    def _build(self) -> None:
+        d, m = self.data, self.config.model
+        h = new_highs()
+        h.setOptionValue("output_flag", bool(self.config.solver.verbose))
+        h.setOptionValue("log_to_console", bool(self.config.solver.verbose))
+        h.setOptionValue("random_seed", 0)
+        if self.config.solver.threads:
+            h.setOptionValue("threads", int(self.config.solver.threads))
+        h.passModel(self.base)
+        committed = self.ycol[d.committed].astype(np.int32)
+        if committed.size:
+            one = np.ones(committed.size)
+            h.changeColsBounds(committed.size, committed, one, one)
+        self.tcol = np.arange(self.base_cols, self.base_cols + len(self.cover.chokepoints))
+        for p in self.cover.chokepoints:
+            h.addVar(0.0, float(p.c.sum()))
+        self.ncol = h.getNumCol()
+        cost = np.zeros(self.ncol)
+        cost[self.ycol] = self.cover.c_lin
+        tiebreak = m.recovery_tiebreak / (m.budget_usd / BILLION)
+        cost[self.fcol] = tiebreak * (d.e_japan - d.e_draw)
+        cost[self.tcol] = 1.0
+        self.cost = cost
+        h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)
+        self.h = h
+        if self.recoupment is not None:
+            g = self.config.model.groups.recoupment
+            self.alpha, self.eps = g.alpha, g.max_shortfall_share
+        self.ints = self.ycol.astype(np.int32) if self.lp_lower is None else np.zeros(0, np.int32)
+
+    # -- cuts -------------------------------------------------------------------------------
+    def add_cuts(self, cuts: list[tuple]) -> None:
+        """Add cuts ``("cov", k, const, coef)`` (θ_k - coef·y_who <= const) or
+        ``("cvar", coef)`` (coef·f <= 0) as rows."""
+        if not cuts:
+            return
+        idx, val, upper = [], [], []
+        for cut in cuts:
+            if cut[0] == "cov":
+                _, k, const, coef = cut
+                keep = coef != 0
+                who = self.cover.chokepoints[k].who[keep]
+                idx.append(np.r_[self.tcol[k], self.ycol[who]])
+                val.append(np.r_[1.0, -coef[keep]])
+                upper.append(const)
+            else:
+                self.cvar_rows.append(self.h.getNumRow() + len(upper))
+                idx.append(self.fcol)
+                val.append(cut[1])
+                upper.append(0.0)
+        starts = np.cumsum([0] + [a.size for a in idx[:-1]]).astype(np.int32)
+        flat = np.concatenate(idx).astype(np.int32)
+        self.h.addRows(
+            len(upper),
+            np.full(len(upper), -np.inf),
+            np.array(upper),
+            flat.size,
+            starts,
+            flat,
+            np.concatenate(val).astype(np.float64),
+        )
+        self.log += cuts
+
+    def coverage_cuts(self, y: np.ndarray, theta: np.ndarray | None, tol: float) -> list[tuple]:
+        """Cuts tight at ``y`` for every θ_k above g_k(y) by more than ``tol`` (all if None)."""
+        out = []
+        for k, p in enumerate(self.cover.chokepoints):
+            if theta is None or theta[k] > p.value(y) + tol:
+                out.append(("cov", k, *p.cut(y)))
+        return out
+
+    def cvar_value(self, f: np.ndarray) -> float:
+        return float(cvar(self.data.loss @ f, self.alpha)) if f.sum() > 0 else 0.0
+
+    def cvar_cut(self, f: np.ndarray) -> tuple[str, np.ndarray]:
+        """The most violated CVaR row at ``f``: worst scenarios of ``L f`` at full weight,
+        as ``("cvar", π^T L - ε)``."""
+        d = self.data
+        S = d.n_scen
+        cap = 1.0 / ((1.0 - self.alpha) * S)
+        order = np.argsort(-(d.loss @ f), kind="stable")
+        pi = np.zeros(S)
+        full = int(np.floor((1.0 - self.alpha) * S + 1e-9))
+        pi[order[:full]] = cap
+        if full < S:
+            pi[order[full]] = max(0.0, 1.0 - cap * full)
+        return ("cvar", pi @ d.loss - self.eps)
+
+    def cvar_violated(self, f: np.ndarray) -> bool:
+        if self.recoupment is None:
+            return False
+        F = f.sum()
+        return self.cvar_value(f) > self.eps * F + CVAR_TOL * max(1.0, F)
+
+    # -- solves -----------------------------------------------------------------------------
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y, f, θ) of a HiGHS column vector."""
+        x = np.asarray(x)
+        return x[self.ycol], np.maximum(x[self.fcol], 0.0), x[self.tcol]
+
+    def _set_integer(self, integer: bool) -> None:
+        if not self.ints.size:
+            return
+        kind = self.hp.HighsVarType.kInteger if integer else self.hp.HighsVarType.kContinuous
+        self.h.changeColsIntegrality(self.ints.size, self.ints, [kind] * self.ints.size)
+
+    def run(self, time_limit: float) -> str:
+        self.h.setOptionValue("time_limit", max(1.0, float(time_limit)))
+        self.h.run()
+        return self.h.getModelStatus().name
+
+    def kelley(self, deadline: float, tol_scale: float = 1.0) -> tuple[str, np.ndarray | None]:
+        """Cutting planes on the LP relaxation until no cut is violated beyond tolerance.
+
+        ``self.lp_bound`` is then the last LP's objective: an upper bound of the model's
+        optimum (HiGHS forgets it when a row is added, so it is kept here).
+        """
+        self._set_integer(False)
+        x = None
+        try:
+            for _ in range(LP_ROUNDS):
+                status = self.run(deadline - time.perf_counter())
+                if status != "kOptimal":
+                    return status, x
+                self.lp_bound = -float(self.h.getInfo().objective_function_value)
+                x = np.asarray(self.h.getSolution().col_value)
+                y, f, theta = self.split(x)
+                cuts = self.coverage_cuts(y, theta, COVERAGE_TOL * tol_scale)
+                if self.cvar_violated(f):
+                    cuts.append(self.cvar_cut(f))
+                if not cuts or time.perf_counter() > deadline:
+                    break
+                self.add_cuts(cuts)
+        finally:
+            self._set_integer(True)
+        return "kOptimal", x
+
+    def amounts(self, y: np.ndarray, deadline: float) -> np.ndarray | None:
+        """Feasible amounts for the selection ``y`` (CVaR exact), or None if there are none."""
+        y = np.round(y)
+        yc = self.ycol.astype(np.int32)
+        lp = self.h.getLp()
+        lo, hi = np.asarray(lp.col_lower_)[yc].copy(), np.asarray(lp.col_upper_)[yc].copy()
+        self.h.changeColsBounds(yc.size, yc, y, y)
+        try:
+            status, x = self.kelley(deadline, 1e9)  # coverage is fixed: only CVaR cuts matter
+        finally:
+            self.h.changeColsBounds(yc.size, yc, lo, hi)
+        if status != "kOptimal" or x is None:
+            return None
+        f = self.split(x)[1] * (y > 0.5)
+        return None if self.cvar_violated(f) else f
+
+    def full_vector(self, y: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """A column vector for ``setSolution``: θ_k at the exact g_k(y)."""
+        x = np.zeros(self.ncol)
+        x[self.ycol], x[self.fcol] = y, f
+        x[self.tcol] = [p.value(y) for p in self.cover.chokepoints]
+        return x
+
+    def true_objective(self, y: np.ndarray, f: np.ndarray) -> float:
+        return self.cover.value(y) + float(self.cost[self.fcol] @ f)
+
+
+def shadow_prices_direct(parent: DirectModel, sol: Solution, deadline: float) -> list[ShadowPrice]:
+    """Each enabled group's dual in the user's units, as :func:`portopt.model.shadow` defines
+    them (chosen projects fixed in, the others relaxed to [0, 1]), from the cut model's LP.
+
+    The LP starts from every cut the MILP used and is cut again at its own optimum until no
+    cut is violated, so its value is the full LP's; the group rows' duals come back through
+    CVXPY's inverse chain, and the CVaR row's dual is the sum of its cuts' duals (relaxing ε by
+    δ raises every cut's right-hand side by δF). Where the LP is degenerate (a kink of the
+    coverage), its duals are not unique and may differ from the auxiliary formulation's: both
+    are valid subgradients.
+    """
+    from types import SimpleNamespace
+
+    d = parent.data
+    lower = np.maximum(d.committed, sol.y > 0.5).astype(float)
+    lp = DirectModel(d, parent.cover, parent.config, lp_lower=lower)
+    lp.add_cuts(list(parent.log))
+    status, x = lp.kelley(deadline)
+    if status != "kOptimal" or x is None:
+        return []
+    solution = lp.h.getSolution()
+    row_dual = np.asarray(solution.row_dual)
+    results = {
+        "solution": SimpleNamespace(
+            col_value=np.asarray(solution.col_value)[: lp.base_cols],
+            row_dual=row_dual[: lp.base_rows],
+        ),
+        "info": lp.h.getInfo(),
+        "model_status": "kOptimal",
+        "run_time": lp.h.getRunTime(),
+    }
+    lp.problem.unpack_results(results, lp.chain, lp.inverse)
+    if lp.recoupment is not None:  # HiGHS minimised -objective: its duals are <= 0
+        lp.recoupment.rows["cvar"].save_dual_value(np.array(-row_dual[lp.cvar_rows].sum()))
+    prices: list[ShadowPrice] = []
+    for group in lp.groups:
+        prices += group.shadow(sol, parent.config)
+    return prices
+
+
+def solve_direct(
+    catalog: Catalog, scenarios: ScenarioSet, config: RunConfig, incumbent: np.ndarray | None = None
+) -> DirectResult:
+    """Build the cut model and solve it within ``config.solver`` (see the module docstring)."""
+    start = time.perf_counter()
+    deadline = start + float(config.solver.time_limit_s)
+    model = DirectModel.from_inputs(catalog, scenarios, config)
+    timings = dict(model.timings)
+    notes: list[str] = []
+    gap_target = float(config.solver.mip_gap)
+
+    t0 = time.perf_counter()
+    status, x = model.kelley(start + 0.3 * (deadline - start))
+    timings["lp_cuts_s"] = time.perf_counter() - t0
+    if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+        return DirectResult("infeasible", None, None, None, None, timings, 0, model.cuts, notes)
+    lp_bound = model.lp_bound if x is not None else None
+
+    t0 = time.perf_counter()
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    f0 = model.amounts(incumbent, deadline) if incumbent is not None else None
+    if incumbent is not None and f0 is not None:
+        y0 = np.round(incumbent)
+        best = (model.true_objective(y0, f0), y0, f0)
+        model.add_cuts(model.coverage_cuts(y0, None, 0.0))
+    elif incumbent is not None:
+        notes.append("the incumbent has no feasible amounts; HiGHS starts without it")
+    timings["incumbent_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    found: list[np.ndarray] = []
+
+    def on_solution(event: Any) -> None:  # every improving MILP solution, for the next cuts
+        found.append(np.array(event.data_out.mip_solution, copy=True))
+
+    model.h.cbMipImprovingSolution.subscribe(on_solution)
+    bound, rounds = (lp_bound if lp_bound is not None else np.inf), 0
+    while time.perf_counter() < deadline:
+        rounds += 1
+        if best is not None:
+            x0 = model.full_vector(best[1], best[2])
+            model.h.setSolution(
+                model.ncol, np.arange(model.ncol, dtype=np.int32), x0.astype(np.float64)
+            )
+        found.clear()
+        status = model.run(deadline - time.perf_counter())
+        info = model.h.getInfo()
+        if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+            if best is None:
+                timings["solve_s"] = time.perf_counter() - t0
+                return DirectResult(
+                    "infeasible", None, None, None, None, timings, rounds, model.cuts, notes
+                )
+            break
+        if np.isfinite(info.mip_dual_bound):  # HiGHS minimised -objective
+            bound = min(bound, -float(info.mip_dual_bound))
+        if info.primal_solution_status == 2:
+            found.append(np.asarray(model.h.getSolution().col_value))
+        rows = []
+        for xs in found:
+            y, f, theta = model.split(xs)
+            y = np.round(y)
+            rows += model.coverage_cuts(y, theta, COVERAGE_TOL)
+            if model.cvar_violated(f * (y > 0.5)):
+                rows.append(model.cvar_cut(f))
+                f = model.amounts(y, deadline)
+                if f is None:
+                    continue
+            f = f * (y > 0.5)
+            value = model.true_objective(y, f)
+            if best is None or value > best[0]:
+                best = (value, y, f)
+        model.add_cuts(rows)
+        if best is not None and _gap(best[0], bound) <= gap_target:
+            break
+        if not rows:  # nothing left to cut: HiGHS stopped on its own limit
+            break
+    timings["solve_s"] = time.perf_counter() - t0
+    if best is None:
+        return DirectResult(
+            "error",
+            None,
+            None,
+            None,
+            None,
+            timings,
+            rounds,
+            model.cuts,
+            [*notes, "HiGHS found no feasible portfolio in time"],
+        )
+    gap = _gap(best[0], bound)
+    status = "optimal" if gap <= gap_target + 1e-12 else "time_limit"
+    if status == "time_limit":
+        notes.append(f"highs_direct stopped at the time limit with a gap of {gap:.2%}")
+    return DirectResult(
+        status,
+        Solution(y=best[1], f=best[2]),
+        best[0],
+        float(bound) if np.isfinite(bound) else None,
+        gap,
+        timings,
+        rounds,
+        model.cuts,
+        notes,
+        model,
+    )
+
+
+def _gap(objective: float, bound: float) -> float:
+    if not np.isfinite(bound):
+        return float("inf")
+    return max(0.0, bound - objective) / max(abs(objective), 1e-10)
+
+
+def optimize_direct(catalog: Catalog, config: RunConfig, scenarios: ScenarioSet) -> Any:
+    """``portopt.model.optimize`` on the direct path: the same :class:`Allocation` back.
+
+    Cases the cut model does not cover go to the CVXPY model (with ``solver.name: highs``): a
+    positive coverage-CVaR weight, and infeasibility (whose explanation needs the slack variant)
+    or no portfolio found in time.
+    """
+    from portopt.evaluate import portfolio_figures
+    from portopt.model import Allocation, optimize
+
+    cvxpy_config = config.model_copy(deep=True)
+    cvxpy_config.solver.name = "highs"  # so a dispatch on solver.name cannot come back here
+    if config.model.coverage_cvar_weight > 0:
+        return optimize(catalog, cvxpy_config, scenarios)
+    result = solve_direct(catalog, scenarios, config)
+    if result.status in ("infeasible", "error"):
+        return optimize(catalog, cvxpy_config, scenarios)
+    sol, model = result.solution, result.model
+    assert sol is not None and model is not None
+    timings = dict(result.timings)
+    t0 = time.perf_counter()
+    prices = shadow_prices_direct(model, sol, time.perf_counter() + config.solver.time_limit_s)
+    timings["shadow_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    in_sample = portfolio_figures(catalog, config, scenarios, sol.y, sol.f * BILLION)
+    timings["in_sample_s"] = time.perf_counter() - t0
+    violations = [v for g in model.groups for v in g.check(sol, model.data, config)]
+    return Allocation(
+        ids=catalog.project_ids,
+        y=sol.y,
+        fund_usd=sol.f * BILLION,
+        status=result.status,
+        solver="highs_direct",
+        objective=result.objective,
+        bound=result.bound,
+        mip_gap=result.mip_gap,
+        timings=timings,
+        shadow_prices=[p.as_dict() for p in prices],
+        binding=sorted({f"{p.group}: {p.row}" for p in prices if p.binding}),
+        in_sample=in_sample,
+        notes=[
+            *result.notes,
+            f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts",
+            *(f"re-check: {v}" for v in violations),
+        ],
+    )
+
+
+__all__ = [
+    "CoverageCuts",
+    "DirectModel",
+    "DirectResult",
+    "optimize_direct",
+    "shadow_prices_direct",
+    "solve_direct",
+]

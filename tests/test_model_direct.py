@@ -1,0 +1,124 @@
+"""The direct HiGHS path (portopt/model/direct.py): valid cuts, and the CVXPY model's optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from portopt.catalog import load_catalog
+from portopt.config import load_config
+from portopt.model import AllocationModel, check_solution, optimize
+from portopt.model.data import build_data, scores
+from portopt.model.direct import DirectModel, optimize_direct
+from portopt.model.risk import cvar
+from portopt.model.shadow import shadow_prices
+from portopt.scenarios import generate_scenarios
+from portopt.synth import write_synth
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory):
+    folder = write_synth(24, 5, tmp_path_factory.mktemp("direct") / "cat")
+    catalog = load_catalog(folder)
+    config = load_config(
+        None,
+        {
+            "scenarios": {"optimisation": 300},
+            "solver": {"time_limit_s": 30, "mip_gap": 0.001},
+            "model": {"groups": {"max_projects": {"limit": 10}}},
+        },
+    )
+    scenarios = generate_scenarios(catalog, config, "numpy", scenarios=range(300))
+    return catalog, config, scenarios
+
+
+@pytest.fixture(scope="module")
+def model(instance) -> DirectModel:
+    catalog, config, scenarios = instance
+    return DirectModel.from_inputs(catalog, scenarios, config)
+
+
+def test_scenario_data_matches_build_data(instance, model: DirectModel) -> None:
+    catalog, config, scenarios = instance
+    full = build_data(catalog, scenarios, config)
+    light = model.data
+    assert light.n_scen == full.n_scen
+    for name in ("loss", "e_japan", "e_draw", "online", "stress", "capex", "f_min", "f_max"):
+        np.testing.assert_array_equal(getattr(light, name), getattr(full, name), err_msg=name)
+    assert light.depends_on == full.depends_on and light.excludes == full.excludes
+    # the cut model's split of the coverage is the linearised model's
+    np.testing.assert_allclose(model.cover.c_lin, full.c_lin, rtol=1e-12, atol=1e-15)
+
+
+def test_coverage_value_is_the_exact_score(model: DirectModel) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        y = (rng.random(model.data.n) < 0.4).astype(float)
+        assert model.cover.value(y) == pytest.approx(scores(model.data, y).mean(), rel=1e-12)
+
+
+def test_coverage_cuts_are_valid_and_tight(model: DirectModel) -> None:
+    rng = np.random.default_rng(1)
+    points = [(rng.random(model.data.n) < 0.5).astype(float) for _ in range(6)]
+    points.append(rng.random(model.data.n))  # a fractional point (LP relaxation)
+    assert model.cover.chokepoints, "the instance should have saturating chokepoints"
+    for p in model.cover.chokepoints:
+        for y0 in points:
+            const, coef = p.cut(y0)  # θ_k <= const + coef · y_who
+            assert const + coef @ y0[p.who] == pytest.approx(p.value(y0), rel=1e-12)
+            for y in points:
+                assert const + coef @ y[p.who] >= p.value(y) - 1e-12  # an upper bound
+
+
+def test_cvar_cut_is_the_exact_cvar_at_its_point(model: DirectModel) -> None:
+    rng = np.random.default_rng(2)
+    d = model.data
+    f0, f1 = rng.random(d.n) * d.f_max, rng.random(d.n) * d.f_max
+    coef = model.cvar_cut(f0)[1]
+    lhs = coef + model.eps  # π·L
+    assert lhs @ f0 == pytest.approx(float(cvar(d.loss @ f0, model.alpha)), rel=1e-9)
+    assert lhs @ f1 <= float(cvar(d.loss @ f1, model.alpha)) + 1e-9
+
+
+def test_same_optimum_as_the_cvxpy_model(instance) -> None:
+    catalog, config, scenarios = instance
+    direct = optimize_direct(catalog, config, scenarios)
+    reference = optimize(catalog, config, scenarios)
+    assert direct.solver == "highs_direct"
+    assert direct.status == "optimal"
+    assert check_solution(direct, catalog, scenarios, config) == []
+    gap = config.solver.mip_gap
+    assert direct.objective == pytest.approx(reference.objective, rel=2 * gap + 1e-9)
+    # each bound is above the other's portfolio: both are valid upper bounds of one optimum
+    assert direct.bound >= reference.objective * (1 - 1e-7)
+    assert reference.bound >= direct.objective * (1 - 1e-7)
+    # shadow prices as the CVXPY model defines them, at the direct path's own portfolio
+    ours = {(p["group"], p["row"]): p for p in direct.shadow_prices}
+    model = AllocationModel(catalog, scenarios, config)
+    model.variant("milp")
+    theirs, _ = shadow_prices(model, config, direct.solution())
+    assert {(p.group, p.row) for p in theirs} == set(ours)
+    for p in theirs:  # duals of a degenerate LP are not unique: same rows, signs, binding
+        mine = ours[(p.group, p.row)]
+        assert mine["binding"] == p.binding
+        assert mine["coverage_per_unit"] >= -1e-9
+        assert (abs(mine["coverage_per_unit"]) > 1e-9) == (abs(p.value) > 1e-9), p
+
+
+def test_coverage_cvar_goes_to_the_cvxpy_model(instance) -> None:
+    catalog, config, scenarios = instance
+    cfg = config.model_copy(deep=True)
+    cfg.model.coverage_cvar_weight = 0.3
+    result = optimize_direct(catalog, cfg, scenarios)
+    assert result.solver != "highs_direct"
+
+
+def test_binding_cvar_same_optimum(instance) -> None:
+    catalog, config, scenarios = instance
+    cfg = config.model_copy(deep=True)
+    cfg.model.groups.recoupment.max_shortfall_share = 0.12
+    direct = optimize_direct(catalog, cfg, scenarios)
+    reference = optimize(catalog, cfg, scenarios)
+    assert check_solution(direct, catalog, scenarios, cfg) == []
+    assert direct.objective == pytest.approx(reference.objective, rel=2 * cfg.solver.mip_gap)
+    assert any(p["group"] == "recoupment" and p["binding"] for p in direct.shadow_prices)
