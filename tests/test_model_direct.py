@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import build_small_catalog
 
 from portopt.catalog import load_catalog
 from portopt.config import load_config
-from portopt.model import AllocationModel, check_solution, optimize
+from portopt.model import AllocationModel, StructuralChange, check_solution, optimize
 from portopt.model.data import build_data, scores
-from portopt.model.direct import DirectModel, optimize_direct
+from portopt.model.direct import DirectModel, DirectSweep, optimize_direct
 from portopt.model.risk import cvar
 from portopt.model.shadow import shadow_prices
 from portopt.scenarios import generate_scenarios
+from portopt.sweeps import solve_points
 from portopt.synth import write_synth
 
 
@@ -122,3 +124,68 @@ def test_binding_cvar_same_optimum(instance) -> None:
     assert check_solution(direct, catalog, scenarios, cfg) == []
     assert direct.objective == pytest.approx(reference.objective, rel=2 * cfg.solver.mip_gap)
     assert any(p["group"] == "recoupment" and p["binding"] for p in direct.shadow_prices)
+
+
+def _at(config, budget: float, tolerance: float):
+    cfg = config.model_copy(deep=True)
+    cfg.solver.name = "highs_direct"
+    cfg.model.budget_usd = budget
+    cfg.model.groups.recoupment.max_shortfall_share = tolerance
+    return cfg
+
+
+def test_resolve_with_the_cut_pool_same_optimum_as_fresh_solves(instance) -> None:
+    catalog, config, scenarios = instance
+    points = [(5.5e11, 0.6), (2e9, 0.45), (4e9, 0.4)]  # (budget, ε): the last two bind
+    sweep = DirectSweep(catalog, scenarios, _at(config, *points[0]))
+    gap = config.solver.mip_gap
+    for i, point in enumerate(points):
+        cfg = _at(config, *point)
+        pooled = sweep.pooled
+        again = optimize(catalog, cfg, scenarios, model=sweep)
+        fresh = optimize_direct(catalog, cfg, scenarios)
+        assert again.solver == fresh.solver == "highs_direct", point
+        assert again.status == "optimal" and again.mip_gap <= gap, point
+        assert check_solution(again, catalog, scenarios, cfg) == [], point
+        assert again.objective == pytest.approx(fresh.objective, rel=2 * gap + 1e-9), point
+        # both bounds are valid: each is above the other's portfolio
+        assert again.bound >= fresh.objective * (1 - 1e-7), point
+        assert fresh.bound >= again.objective * (1 - 1e-7), point
+        assert (pooled > 0) == (i > 0)  # re-solves start from the earlier points' cuts
+        if i:
+            assert again.timings["compile_s"] < fresh.timings["compile_s"]
+    assert sweep.cvar_pool and sweep.coverage_pool
+    with pytest.raises(StructuralChange):  # a group switched off is a new model
+        off = _at(config, *points[0])
+        off.model.groups.max_projects.enabled = False
+        sweep.update(off)
+
+
+def test_direct_frontier_same_objectives_as_fresh_solves() -> None:
+    catalog = build_small_catalog()
+    config = load_config(
+        None,
+        {
+            "backend": "numpy",
+            "scenarios": {"optimisation": 24, "evaluation": 24},
+            "solver": {"name": "highs_direct", "mip_gap": 0.001},
+            "model": {
+                "groups": {
+                    "recoupment": {"max_shortfall_share": 1.0, "min_expected_recovery": None}
+                }
+            },
+        },
+    )
+    configs = []
+    for budget in (3e10, 4e9, 2e9, 1e9):
+        cfg = config.model_copy(deep=True)
+        cfg.model.budget_usd = budget
+        configs.append(cfg)
+    rows = solve_points(catalog, configs, ["model.budget_usd"])
+    assert [r["resolve"] for r in rows] == [False, True, True, True]
+    scenarios = generate_scenarios(catalog, config, "numpy", scenarios=range(24))
+    for cfg, row in zip(configs, rows, strict=True):
+        fresh = optimize(catalog, cfg, scenarios)
+        assert row["solver"] == fresh.solver == "highs_direct"
+        assert row["status"] == fresh.status == "optimal"
+        assert row["objective"] == pytest.approx(fresh.objective, rel=2e-3, abs=1e-9)

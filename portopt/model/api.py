@@ -12,6 +12,7 @@ from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model.data import BILLION, build_data
+from portopt.model.direct import DirectSweep, optimize_direct
 from portopt.model.explain import explain_infeasible, precheck
 from portopt.model.incumbent import starting_selection
 from portopt.model.problem import AllocationModel
@@ -66,20 +67,23 @@ def optimize(
     catalog: Catalog,
     config: RunConfig,
     scenarios: ScenarioSet,
-    model: AllocationModel | None = None,
+    model: AllocationModel | DirectSweep | None = None,
 ) -> Allocation:
     """Choose and size the portfolio on the optimisation ``scenarios``.
 
     Pass a ``model`` built earlier (same catalog and scenarios) to re-solve it with the
-    Parameter values of ``config`` (a frontier point); otherwise one is built. Raises
-    :class:`InfeasibleError` (with the groups that had to give) or :class:`SolverError`.
+    Parameter values of ``config`` (a frontier point); otherwise one is built. With
+    ``solver.name: highs_direct`` that is a :class:`~portopt.model.direct.DirectSweep` (the cut
+    model, its cut pool kept across points); an :class:`AllocationModel` otherwise (a model of
+    the other kind is not used). Raises :class:`InfeasibleError` (with the groups that had to
+    give) or :class:`SolverError`.
     """
     from portopt.evaluate import portfolio_figures
 
-    if config.solver.name == "highs_direct" and model is None:
-        from portopt.model.direct import optimize_direct
-
-        return optimize_direct(catalog, config, scenarios)
+    if config.solver.name == "highs_direct" and not isinstance(model, AllocationModel):
+        return optimize_direct(catalog, config, scenarios, model=model)
+    if isinstance(model, DirectSweep):
+        model = None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if model is None:

@@ -44,11 +44,25 @@ gap reported is ``(bound - objective) / objective`` with the exact objective: ho
 
 The other groups are the model's own terms (:mod:`portopt.model.groups`), compiled by CVXPY
 into a small problem (``O(n)`` rows) whose matrices are passed to HiGHS.
+
+**Re-solves** (frontier points, :class:`DirectSweep`). No cut depends on a Parameter value: a
+coverage cut depends on the scenarios only, and a CVaR row depends on ε only through its
+coefficients ``π^T L - ε 1``, so the pool of every cut found at earlier points (coverage cuts
+as they are, CVaR cuts as ``π^T L``, their rows rebuilt for the new ε) is valid at every point
+of the same catalog and scenarios. A re-solve re-applies the new Parameter values to the
+compiled groups (CVXPY's DPP cache: the ``O(n)`` rows only), reuses the compiled LP variant for
+the shadow prices, and runs the solve loop above from the previous point's selection (when it
+has feasible amounts) with the pool beside the model: each Kelley round adds, with the
+oracle's cuts, every pooled cut the LP point violates (a pooled cut becomes a row only once
+violated: adding the whole pool up front made HiGHS's root work two to three times larger on
+the bundled catalog, the rows it needs being a fraction of the pool), so most cut rounds are
+skipped. The bound stays valid (every pooled cut is), and the gap honest.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,6 +74,8 @@ from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.model.data import BILLION, ModelData, aligned, aligned_stress, build_data
 from portopt.model.groups import GROUPS, Recoupment
+from portopt.model.objective import Coverage
+from portopt.model.problem import StructuralChange
 from portopt.model.risk import cvar
 from portopt.model.solve import _columns, _highs_model, new_highs
 from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
@@ -193,6 +209,8 @@ class DirectModel:
         self.hp, self.data, self.cover, self.config = hp, data, cover, config
         self.lp_lower = lp_lower
         self.log: list[tuple] = []
+        self.pool: list[tuple] = []
+        """Valid cuts not yet rows (earlier points' cuts): :meth:`kelley` adds the violated ones."""
         self.cvar_rows: list[int] = []
         self.lp_bound = np.inf
         self.timings: dict[str, float] = {}
@@ -215,6 +233,30 @@ class DirectModel:
         model.timings = {"model_data_s": seconds, **model.timings}
         return model
 
+    def retarget(self, config: RunConfig, lp_lower: np.ndarray | None = None) -> None:
+        """The same model with the Parameter values of ``config`` and no cuts.
+
+        The groups' Parameters are re-applied through CVXPY's DPP cache (no canonicalisation)
+        and a fresh HiGHS instance gets the new rows; the caller re-adds the cuts it keeps.
+        ``config`` must differ from the compiled one in Parameter keys only
+        (:meth:`DirectSweep.update` checks). ``lp_lower``: the LP variant's new lower bounds.
+        """
+        t0 = time.perf_counter()
+        self.config = config
+        for g in self.groups:
+            g.update(config)
+        if lp_lower is not None:
+            if self.lp_lower is None:
+                raise ValueError("lp_lower re-targets the LP variant only")
+            self.lp_lower = lp_lower
+        data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
+        self.base = _highs_model(self.hp, data)
+        self.timings = {"compile_s": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        self.log, self.pool, self.cvar_rows, self.lp_bound = [], [], [], np.inf
+        self._build()
+        self.timings["model_build_s"] = time.perf_counter() - t0
+
     @property
     def cuts(self) -> int:
         return len(self.log)
@@ -226,8 +268,8 @@ class DirectModel:
         f_lo = np.where(d.committed, d.f_max, 0.0)
         if self.lp_lower is None:
             y = cp.Variable(d.n, boolean=True, name="y")
-        else:
-            y = cp.Variable(d.n, bounds=[np.asarray(self.lp_lower, float), 1.0], name="y")
+        else:  # the lower bounds are set in HiGHS (_build), so a re-target needs no compile
+            y = cp.Variable(d.n, bounds=[0.0, 1.0], name="y")
         v = Vars(y=y, f=cp.Variable(d.n, bounds=[f_lo, d.f_max], name="f"))
         cons = [v.f <= cp.multiply(d.f_max, v.y), v.f >= cp.multiply(d.f_min, v.y)]
         self.groups = [g(d, config) for g in GROUPS]
@@ -259,6 +301,10 @@ class DirectModel:
         if committed.size:
             one = np.ones(committed.size)
             h.changeColsBounds(committed.size, committed, one, one)
+        if self.lp_lower is not None:
+            yc = self.ycol.astype(np.int32)
+            lower = np.maximum(np.asarray(self.lp_lower, float), d.committed)
+            h.changeColsBounds(yc.size, yc, lower, np.ones(yc.size))
         self.tcol = np.arange(self.base_cols, self.base_cols + len(self.cover.chokepoints))
         for p in self.cover.chokepoints:
             h.addVar(0.0, float(p.c.sum()))
@@ -308,6 +354,26 @@ class DirectModel:
             np.concatenate(val).astype(np.float64),
         )
         self.log += cuts
+
+    def take_pooled(
+        self, y: np.ndarray, f: np.ndarray, theta: np.ndarray, tol_scale: float = 1.0
+    ) -> list[tuple]:
+        """The cuts of ``self.pool`` (earlier points' cuts, not yet rows) violated at the
+        point, taken out of the pool."""
+        if not self.pool:
+            return []
+        F = float(f.sum())
+        keep, out = [], []
+        for cut in self.pool:
+            if cut[0] == "cov":
+                _, k, const, coef = cut
+                who = self.cover.chokepoints[k].who
+                bad = theta[k] - const - coef @ y[who] > COVERAGE_TOL * tol_scale
+            else:
+                bad = cut[1] @ f > CVAR_TOL * max(1.0, F)
+            (out if bad else keep).append(cut)
+        self.pool = keep
+        return out
 
     def coverage_cuts(self, y: np.ndarray, theta: np.ndarray | None, tol: float) -> list[tuple]:
         """Cuts tight at ``y`` for every θ_k above g_k(y) by more than ``tol`` (all if None)."""
@@ -376,6 +442,7 @@ class DirectModel:
                 cuts = self.coverage_cuts(y, theta, COVERAGE_TOL * tol_scale)
                 if self.cvar_violated(f):
                     cuts.append(self.cvar_cut(f))
+                cuts += self.take_pooled(y, f, theta, tol_scale)
                 if not cuts or time.perf_counter() > deadline:
                     break
                 self.add_cuts(cuts)
@@ -410,7 +477,9 @@ class DirectModel:
         return self.cover.value(y) + float(self.cost[self.fcol] @ f)
 
 
-def shadow_prices_direct(parent: DirectModel, sol: Solution, deadline: float) -> list[ShadowPrice]:
+def shadow_prices_direct(
+    parent: DirectModel, sol: Solution, deadline: float, lp: DirectModel | None = None
+) -> list[ShadowPrice]:
     """Each enabled group's dual in the user's units, as :func:`portopt.model.shadow` defines
     them (chosen projects fixed in, the others relaxed to [0, 1]), from the cut model's LP.
 
@@ -419,13 +488,17 @@ def shadow_prices_direct(parent: DirectModel, sol: Solution, deadline: float) ->
     CVXPY's inverse chain, and the CVaR row's dual is the sum of its cuts' duals (relaxing ε by
     δ raises every cut's right-hand side by δF). Where the LP is degenerate (a kink of the
     coverage), its duals are not unique and may differ from the auxiliary formulation's: both
-    are valid subgradients.
+    are valid subgradients. ``lp``: an LP variant built earlier on the same data, re-targeted
+    here instead of compiling a new one (re-solves).
     """
     from types import SimpleNamespace
 
     d = parent.data
     lower = np.maximum(d.committed, sol.y > 0.5).astype(float)
-    lp = DirectModel(d, parent.cover, parent.config, lp_lower=lower)
+    if lp is None:
+        lp = DirectModel(d, parent.cover, parent.config, lp_lower=lower)
+    elif lp.log or lp.config is not parent.config or not np.array_equal(lp.lp_lower, lower):
+        lp.retarget(parent.config, lower)  # not when it was built just now for this point
     lp.add_cuts(list(parent.log))
     status, x = lp.kelley(deadline)
     if status != "kOptimal" or x is None:
@@ -455,11 +528,25 @@ def solve_direct(
 ) -> DirectResult:
     """Build the cut model and solve it within ``config.solver`` (see the module docstring)."""
     start = time.perf_counter()
-    deadline = start + float(config.solver.time_limit_s)
     model = DirectModel.from_inputs(catalog, scenarios, config)
+    return _solve(model, config, start, incumbent)
+
+
+def _solve(
+    model: DirectModel,
+    config: RunConfig,
+    start: float,
+    incumbent: np.ndarray | None = None,
+    pool: list[tuple] | None = None,
+    incumbent_name: str = "the incumbent",
+) -> DirectResult:
+    """The solve loop on a built (or re-targeted) cut model; ``pool``: valid cuts found
+    earlier, each added as a row once an LP point violates it."""
+    deadline = start + float(config.solver.time_limit_s)
     timings = dict(model.timings)
     notes: list[str] = []
     gap_target = float(config.solver.mip_gap)
+    model.pool = list(pool or [])  # rows only once violated (kelley): a smaller MILP
 
     t0 = time.perf_counter()
     status, x = model.kelley(start + 0.3 * (deadline - start))
@@ -476,7 +563,7 @@ def solve_direct(
         best = (model.true_objective(y0, f0), y0, f0)
         model.add_cuts(model.coverage_cuts(y0, None, 0.0))
     elif incumbent is not None:
-        notes.append("the incumbent has no feasible amounts; HiGHS starts without it")
+        notes.append(f"{incumbent_name} has no feasible amounts; HiGHS starts without it")
     timings["incumbent_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -564,8 +651,134 @@ def _gap(objective: float, bound: float) -> float:
     return max(0.0, bound - objective) / max(abs(objective), 1e-10)
 
 
-def optimize_direct(catalog: Catalog, config: RunConfig, scenarios: ScenarioSet) -> Any:
+class DirectSweep:
+    """What re-solves of one catalog and scenario set keep on the direct path (frontier tasks).
+
+    The scenario data and the coverage split are built once, the cut model and its LP variant
+    (shadow prices) compiled once and re-targeted per point (:meth:`DirectModel.retarget`), and
+    the pool of cuts found so far (coverage cuts, CVaR cuts as ``π^T L``) is offered back at
+    every point (``DirectModel.pool``, rows once violated): all of them are valid whatever the
+    Parameter values (module docstring). The
+    last point's selection is the next one's start when it has feasible amounts there. Pass it
+    as ``model=`` to :func:`portopt.model.optimize` with ``solver.name: highs_direct``.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        scenarios: ScenarioSet,
+        config: RunConfig,
+        sweep: Collection[str] = (),
+    ) -> None:
+        t0 = time.perf_counter()
+        self.catalog, self.scenarios, self.config = catalog, scenarios, config
+        self.sweep = set(sweep)  # accepted for AllocationModel's signature; nothing to pre-compile
+        self.data = scenario_data(catalog, scenarios, config)
+        self.cover = CoverageCuts.from_data(self.data)
+        self.milp: DirectModel | None = None
+        self.lp: DirectModel | None = None
+        self.coverage_pool: dict[tuple, tuple] = {}
+        self.cvar_pool: dict[bytes, np.ndarray] = {}
+        self.last: Solution | None = None
+        self.data_s = time.perf_counter() - t0
+
+    # -- parameters -------------------------------------------------------------------------
+    def parameter_keys(self) -> list[str]:
+        """The keys :meth:`portopt.model.AllocationModel.parameter_keys` lists for this config."""
+        keys = set(Coverage.parameter_keys)
+        terms = (
+            self.milp.groups
+            if self.milp is not None
+            else [g(self.data, self.config) for g in GROUPS]
+        )
+        for g in terms:
+            if g.enabled(self.config):
+                keys.update(g.parameter_keys)
+        return sorted(keys)
+
+    def update(self, config: RunConfig) -> None:
+        """Take ``config`` for the next solve; :class:`StructuralChange` unless only Parameter
+        keys (or keys that touch no part of the model) differ."""
+        from portopt.model.problem import IGNORED_PREFIXES, _flatten, _matches
+
+        old = _flatten(self.config.model_dump(mode="json"))
+        new = _flatten(config.model_dump(mode="json"))
+        keys = self.parameter_keys()
+        structural = sorted(
+            k
+            for k in set(old) | set(new)
+            if old.get(k) != new.get(k) and not (_matches(k, keys) or _matches(k, IGNORED_PREFIXES))
+        )
+        if structural:
+            raise StructuralChange(structural)
+        self.config = config
+
+    # -- the pool ---------------------------------------------------------------------------
+    def pool(self, model: DirectModel) -> list[tuple]:
+        """Every pooled cut in ``model``'s terms (CVaR rows for its ε)."""
+        cuts = list(self.coverage_pool.values())
+        if model.recoupment is not None:
+            cuts += [("cvar", piL - model.eps) for piL in self.cvar_pool.values()]
+        return cuts
+
+    def remember(self, model: DirectModel) -> None:
+        """Add the cuts ``model`` holds to the pool (duplicates once)."""
+        for cut in model.log:
+            if cut[0] == "cov":
+                self.coverage_pool.setdefault((cut[1], cut[2], cut[3].tobytes()), cut)
+            else:
+                piL = cut[1] + model.eps
+                self.cvar_pool.setdefault(np.round(piL, 12).tobytes(), piL)
+
+    @property
+    def pooled(self) -> int:
+        return len(self.coverage_pool) + len(self.cvar_pool)
+
+    # -- solves -----------------------------------------------------------------------------
+    def solve(self, start: float | None = None) -> DirectResult:
+        """Solve the current config: the model built or re-targeted, the pool added, the
+        previous selection as the start."""
+        start = time.perf_counter() if start is None else start
+        if self.milp is None:
+            self.milp = DirectModel(self.data, self.cover, self.config)
+            self.milp.timings = {"model_data_s": self.data_s, **self.milp.timings}
+        else:
+            self.milp.retarget(self.config)
+        model = self.milp
+        result = _solve(
+            model,
+            self.config,
+            start,
+            incumbent=None if self.last is None else self.last.y,
+            pool=self.pool(model),
+            incumbent_name="the previous point's selection",
+        )
+        self.remember(model)
+        if result.solution is not None:
+            self.last = result.solution
+        return result
+
+    def shadow_prices(self, sol: Solution, deadline: float) -> list[ShadowPrice]:
+        """:func:`shadow_prices_direct` on the re-targeted LP variant."""
+        assert self.milp is not None
+        lower = np.maximum(self.data.committed, sol.y > 0.5).astype(float)
+        if self.lp is None:
+            self.lp = DirectModel(self.data, self.cover, self.config, lp_lower=lower)
+        return shadow_prices_direct(self.milp, sol, deadline, self.lp)
+
+
+def optimize_direct(
+    catalog: Catalog,
+    config: RunConfig,
+    scenarios: ScenarioSet,
+    model: DirectSweep | None = None,
+) -> Any:
     """``portopt.model.optimize`` on the direct path: the same :class:`Allocation` back.
+
+    ``model``: a :class:`DirectSweep` of the same catalog and scenarios, re-solved with the
+    Parameter values of ``config`` (its cut pool and last selection are kept and grown);
+    :class:`StructuralChange` if ``config`` changes more than Parameters. Without it a sweep is
+    built for this solve only.
 
     Cases the cut model does not cover go to the CVXPY model (with ``solver.name: highs``): a
     positive coverage-CVaR weight, and infeasibility (whose explanation needs the slack variant)
@@ -574,23 +787,25 @@ def optimize_direct(catalog: Catalog, config: RunConfig, scenarios: ScenarioSet)
     from portopt.evaluate import portfolio_figures
     from portopt.model import Allocation, optimize
 
-    cvxpy_config = config.model_copy(deep=True)
-    cvxpy_config.solver.name = "highs"  # so a dispatch on solver.name cannot come back here
+    start = time.perf_counter()
+    if model is not None and model.config != config:
+        model.update(config)
     if config.model.coverage_cvar_weight > 0:
-        return optimize(catalog, cvxpy_config, scenarios)
-    result = solve_direct(catalog, scenarios, config)
+        return optimize(catalog, _cvxpy_config(config), scenarios)
+    sweep = model if model is not None else DirectSweep(catalog, scenarios, config)
+    result = sweep.solve(start)
     if result.status in ("infeasible", "error"):
-        return optimize(catalog, cvxpy_config, scenarios)
-    sol, model = result.solution, result.model
-    assert sol is not None and model is not None
+        return optimize(catalog, _cvxpy_config(config), scenarios)
+    sol, direct = result.solution, result.model
+    assert sol is not None and direct is not None
     timings = dict(result.timings)
     t0 = time.perf_counter()
-    prices = shadow_prices_direct(model, sol, time.perf_counter() + config.solver.time_limit_s)
+    prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
     timings["shadow_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     in_sample = portfolio_figures(catalog, config, scenarios, sol.y, sol.f * BILLION)
     timings["in_sample_s"] = time.perf_counter() - t0
-    violations = [v for g in model.groups for v in g.check(sol, model.data, config)]
+    violations = [v for g in direct.groups for v in g.check(sol, direct.data, config)]
     return Allocation(
         ids=catalog.project_ids,
         y=sol.y,
@@ -612,10 +827,17 @@ def optimize_direct(catalog: Catalog, config: RunConfig, scenarios: ScenarioSet)
     )
 
 
+def _cvxpy_config(config: RunConfig) -> RunConfig:
+    cvxpy_config = config.model_copy(deep=True)
+    cvxpy_config.solver.name = "highs"  # so a dispatch on solver.name cannot come back here
+    return cvxpy_config
+
+
 __all__ = [
     "CoverageCuts",
     "DirectModel",
     "DirectResult",
+    "DirectSweep",
     "optimize_direct",
     "shadow_prices_direct",
     "solve_direct",

@@ -5,7 +5,9 @@ that differ only in keys the compiled model takes as CVXPY Parameters (budget, r
 tolerance ε, sector bounds, ...; :data:`PARAMETER_KEYS`) share a task: the task generates its
 optimisation scenarios ``[0, S_opt)`` once, builds one :class:`~portopt.model.AllocationModel`
 and re-solves it per point with new Parameter values (DPP: CVXPY's canonicalisation is reused,
-only the parameter values are re-applied). Points that differ in any other key (a scenario
+only the parameter values are re-applied; with ``solver.name: highs_direct`` a
+:class:`~portopt.model.direct.DirectSweep` instead, whose pool of cutting planes carries over
+from point to point). Points that differ in any other key (a scenario
 parameter such as ``scenarios.coercion.rate_per_year``, the seed, a group switched on or off)
 fall in different tasks, each generating its own scenarios. Scenarios come from counter-based
 Philox streams, so every worker builds identical scenarios from the seed and no scenario data
@@ -36,6 +38,7 @@ from portopt.catalog import Catalog
 from portopt.config import RunConfig, load_config, parse_overrides
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.model import AllocationModel, StructuralChange, optimize
+from portopt.model.direct import DirectSweep
 from portopt.model.groups import GROUPS
 from portopt.model.objective import Coverage
 from portopt.model.problem import IGNORED_PREFIXES
@@ -176,8 +179,11 @@ def solve_points(
     """A Dask task: scenarios once, one model, a solve per config (re-solves after the first).
 
     ``configs`` differ only in Parameter keys (:func:`plan_tasks`); ``sweep`` names the varied
-    keys so that terms a zero value would leave out are compiled anyway. An infeasible point is
-    a row with status ``infeasible`` (not a failed task, which would be retried).
+    keys so that terms a zero value would leave out are compiled anyway. The model is an
+    :class:`AllocationModel`, or with ``solver.name: highs_direct`` a
+    :class:`~portopt.model.direct.DirectSweep` (the cut model, whose cut pool carries over from
+    point to point). An infeasible point is a row with status ``infeasible`` (not a failed
+    task, which would be retried).
     """
     first = configs[0]
     scenarios = generate_scenarios(
@@ -186,10 +192,13 @@ def solve_points(
         backend=first.backend,
         scenarios=range(first.scenarios.optimisation),
     )
-    model: AllocationModel | None = None
+    model: AllocationModel | DirectSweep | None = None
     rows = []
     for cfg in configs:
         t0 = time.perf_counter()
+        direct = cfg.solver.name == "highs_direct"
+        if model is not None and isinstance(model, DirectSweep) != direct:
+            model = None  # solver.name varied between the direct path and the CVXPY model
         resolve = model is not None
         if model is not None:
             try:
@@ -197,7 +206,8 @@ def solve_points(
             except StructuralChange:
                 model, resolve = None, False
         if model is None:
-            model = AllocationModel(catalog, scenarios, cfg, sweep=sweep)
+            kind = DirectSweep if direct else AllocationModel
+            model = kind(catalog, scenarios, cfg, sweep=sweep)
         row = _solve_point(catalog, cfg, scenarios, model)
         row["resolve"] = resolve
         row["point_s"] = time.perf_counter() - t0
@@ -206,7 +216,7 @@ def solve_points(
 
 
 def _solve_point(
-    catalog: Catalog, cfg: RunConfig, scenarios: Any, model: AllocationModel
+    catalog: Catalog, cfg: RunConfig, scenarios: Any, model: AllocationModel | DirectSweep
 ) -> dict[str, Any]:
     m = cfg.model
     row: dict[str, Any] = dict.fromkeys(FIGURES)
