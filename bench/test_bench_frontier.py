@@ -1,8 +1,8 @@
 """Benchmarks of the frontier (run with ``pytest bench/test_bench_frontier.py -m bench``).
 
-* a point's Parameter re-solve against the first solve of the compiled model, on the bundled
-  catalog with the default config's scenario count (``bench/bench_frontier.py``); target:
-  the re-solve at most half the first solve;
+* a point's Parameter re-solve against the first solve, on the direct path
+  (``solver.name: highs_direct``), on the bundled catalog with the default config's scenario
+  count (``bench/bench_frontier.py``); target: the re-solve at most half the first solve;
 * ``portopt frontier`` over 8 points (budget × recoupment tolerance) on a 2-worker
   ``LocalCluster``, end to end, on the bundled catalog.
 """
@@ -24,7 +24,9 @@ pytestmark = pytest.mark.bench
 
 
 def test_resolve_vs_first_solve(benchmark) -> None:
-    result = benchmark.pedantic(measure, rounds=1, iterations=1)
+    # the direct path carries its cut pools from point to point; the CVXPY path's re-solve is
+    # dominated by branch-and-bound (bench/RESULTS.md has both)
+    result = benchmark.pedantic(measure, kwargs={"solver": "highs_direct"}, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     assert result["ratio"] <= TARGET_RATIO, result
 
