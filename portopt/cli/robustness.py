@@ -35,9 +35,11 @@ def command(
     workers: WorkersOption = 2,
     set_: SetOption = None,
 ) -> None:
-    """Re-optimise on B independent scenario batches; each project's core index with its 95%
-    interval (the share of batches that select it). Writes robustness.csv, batches.csv and
-    robustness.html."""
+    """Re-optimise on B independent scenario batches: each project's core index.
+
+    The core index is the share of batches that select the project, with its 95% interval.
+    Writes robustness.csv, batches.csv and robustness.html.
+    """
     from portopt.sweeps import attach_to_report, cluster, run_robustness, write_robustness
 
     cfg = load_config(config, set_)
