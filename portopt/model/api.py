@@ -11,14 +11,14 @@ import numpy as np
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.errors import InfeasibleError, SolverError
-from portopt.model.data import BILLION, build_data
+from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.direct import DirectSweep, optimize_direct
 from portopt.model.explain import explain_infeasible, precheck
 from portopt.model.incumbent import starting_selection
 from portopt.model.problem import AllocationModel
 from portopt.model.shadow import shadow_prices
 from portopt.model.solve import SolveResult, solve_milp
-from portopt.model.terms import Solution
+from portopt.model.terms import ShadowPrice, Solution, Term
 from portopt.scenario_set import ScenarioSet
 
 FALLBACK_LP_S = 30.0
@@ -78,7 +78,6 @@ def optimize(
     the other kind is not used). Raises :class:`InfeasibleError` (with the groups that had to
     give) or :class:`SolverError`.
     """
-    from portopt.evaluate import portfolio_figures
 
     if config.solver.name == "highs_direct" and not isinstance(model, AllocationModel):
         return optimize_direct(catalog, config, scenarios, model=model)
@@ -118,12 +117,34 @@ def optimize(
     t0 = time.perf_counter()
     prices, _ = shadow_prices(model, config, sol)
     timings["shadow_s"] = time.perf_counter() - t0
+    return assemble(
+        catalog, config, scenarios, sol, result, model.enabled, model.data, prices, timings
+    )
+
+
+def assemble(
+    catalog: Catalog,
+    config: RunConfig,
+    scenarios: ScenarioSet,
+    sol: Solution,
+    result: Any,
+    groups: list[Term],
+    data: ModelData,
+    prices: list[ShadowPrice],
+    timings: dict[str, float],
+    notes: list[str] | None = None,
+) -> Allocation:
+    """The :class:`Allocation` of a solve: in-sample figures and every group re-checked from
+    the numbers, whichever path solved it (``result`` has status, solver, objective, bound,
+    mip_gap and notes)."""
+    from portopt.evaluate import portfolio_figures
+
     t0 = time.perf_counter()
     in_sample = portfolio_figures(catalog, config, scenarios, sol.y, sol.f * BILLION)
     timings["in_sample_s"] = time.perf_counter() - t0
-    violations = [v for g in model.enabled for v in g.check(sol, model.data, config)]
+    violations = [v for g in groups for v in g.check(sol, data, config)]
     return Allocation(
-        ids=model.data.ids,
+        ids=catalog.project_ids,
         y=sol.y,
         fund_usd=sol.f * BILLION,
         status=result.status,
@@ -135,7 +156,7 @@ def optimize(
         shadow_prices=[p.as_dict() for p in prices],
         binding=sorted({f"{p.group}: {p.row}" for p in prices if p.binding}),
         in_sample=in_sample,
-        notes=result.notes + [f"re-check: {v}" for v in violations],
+        notes=[*result.notes, *(notes or []), *(f"re-check: {v}" for v in violations)],
     )
 
 

@@ -150,6 +150,7 @@ class DirectResult:
     cuts: int
     notes: list[str]
     model: DirectModel | None = None
+    solver: str = "highs_direct"
 
 
 def scenario_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
@@ -784,8 +785,7 @@ def optimize_direct(
     positive coverage-CVaR weight, and infeasibility (whose explanation needs the slack variant)
     or no portfolio found in time.
     """
-    from portopt.evaluate import portfolio_figures
-    from portopt.model import Allocation, optimize
+    from portopt.model.api import assemble, optimize
 
     start = time.perf_counter()
     if model is not None and model.config != config:
@@ -802,28 +802,18 @@ def optimize_direct(
     t0 = time.perf_counter()
     prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
     timings["shadow_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    in_sample = portfolio_figures(catalog, config, scenarios, sol.y, sol.f * BILLION)
-    timings["in_sample_s"] = time.perf_counter() - t0
-    violations = [v for g in direct.groups for v in g.check(sol, direct.data, config)]
-    return Allocation(
-        ids=catalog.project_ids,
-        y=sol.y,
-        fund_usd=sol.f * BILLION,
-        status=result.status,
-        solver="highs_direct",
-        objective=result.objective,
-        bound=result.bound,
-        mip_gap=result.mip_gap,
-        timings=timings,
-        shadow_prices=[p.as_dict() for p in prices],
-        binding=sorted({f"{p.group}: {p.row}" for p in prices if p.binding}),
-        in_sample=in_sample,
-        notes=[
-            *result.notes,
-            f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts",
-            *(f"re-check: {v}" for v in violations),
-        ],
+    rounds = f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts"
+    return assemble(
+        catalog,
+        config,
+        scenarios,
+        sol,
+        result,
+        direct.groups,
+        direct.data,
+        prices,
+        timings,
+        [rounds],
     )
 
 
