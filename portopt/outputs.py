@@ -2,7 +2,7 @@
 
 Everything is written into a hidden sibling folder (``.NAME.tmp-XXXX``) and renamed into place
 with :func:`os.replace` only when every file is complete, so a run that fails at any stage leaves
-no half-written output (DESIGN.md, "Outputs of a run").
+no half-written output (README.md, "Outputs").
 
 The CSV files carry no timestamps and format every float with a fixed number of significant
 digits, so the same seed gives byte-identical ``allocation.csv`` and ``coverage.csv``.
