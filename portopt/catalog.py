@@ -278,25 +278,6 @@ def _split_ids(value: object) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(value).split(";") if part.strip())
 
 
-def read_tables(path: str | Path | None = None) -> Catalog:
-    """Read a catalog folder without validating it (``load_catalog`` validates first).
-
-    Cells stay strings, except ``depends_on``/``excludes`` (tuples) and ``capacity`` (floats).
-    """
-    folder = bundled_path() if path is None else Path(path)
-    projects = pd.read_csv(folder / "projects.csv", dtype=str, keep_default_na=False)
-    chokepoints = pd.read_csv(folder / "chokepoints.csv", dtype=str, keep_default_na=False)
-    capacity_long = pd.read_csv(folder / "capacity.csv", dtype=str, keep_default_na=False)
-    projects = projects.set_index("id", drop=True)
-    chokepoints = chokepoints.set_index("id", drop=True)
-    for col in ("depends_on", "excludes"):
-        projects[col] = [_split_ids(v) for v in projects[col]]
-    capacity = pd.DataFrame(0.0, index=projects.index, columns=chokepoints.index)
-    for row in capacity_long.itertuples(index=False):
-        capacity.loc[row.project_id, row.chokepoint_id] = float(row.capacity)
-    return Catalog(projects, chokepoints, capacity, BUNDLED if path is None else str(path))
-
-
 # --------------------------------------------------------------------------------------------
 # Reading a CSV file into checked rows.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -463,8 +462,3 @@ def _problems(name: str, exc: ValidationError) -> list[Problem]:
             msg = f"key '{key}': {err['msg']}{shown}"
         problems.append(Problem(name, None, None, msg))
     return problems
-
-
-def annual_to_quarterly(rate: float) -> float:
-    """The quarterly rate compounding to ``rate`` a year."""
-    return math.pow(1.0 + rate, 0.25) - 1.0
