@@ -3,7 +3,8 @@
 This is how the model reads when written the obvious way: draw every random number up front,
 build every (scenario, project, quarter) array, filter the factor paths with ``lfilter``,
 multiply the correlations in with a matrix product and reduce with ``sum``/``argmax``. It
-computes the same numbers as ``portopt.engine_numpy`` (to about 1e-12; summation orders differ)
+computes the same numbers as ``portopt.engine.numpy_engine`` (to about 1e-12; summation
+orders differ)
 at a memory cost of several arrays of ``scenarios × projects × quarters`` doubles.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from portopt.engine_inputs import DELAY_CAP_QUARTERS, EngineInputs
-from portopt.philox import normals_of_words, philox_words, uniforms_of_words
+from portopt.engine.inputs import DELAY_CAP_QUARTERS, EngineInputs
+from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
 
 
 def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:

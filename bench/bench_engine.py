@@ -50,7 +50,7 @@ def synthetic_catalog(n_projects: int = 60, seed: int = 0):
 def _inputs(case: str):
     from portopt.catalog import load_catalog
     from portopt.config import RunConfig
-    from portopt.engine_inputs import prepare_inputs
+    from portopt.engine.inputs import prepare_inputs
 
     config = RunConfig()
     catalog = synthetic_catalog(60) if case == "synthetic60" else load_catalog(None)
@@ -67,7 +67,7 @@ def child(impl: str, case: str, n: int) -> dict[str, float]:
     """Run one measurement in this process (called in a subprocess by :func:`measure`)."""
     inputs, config = _inputs(case)
     if impl == "engine":
-        from portopt import engine_numpy
+        from portopt.engine import numpy_engine as engine_numpy
 
         def go() -> object:
             return engine_numpy.run(inputs, range(n), memory_mb=config.scenarios.chunk_memory_mb)

@@ -86,10 +86,10 @@ def measure(
     """
     from portopt.catalog import load_catalog
     from portopt.config import load_config
+    from portopt.engine.generate import generate_scenarios
     from portopt.errors import InfeasibleError
     from portopt.model import AllocationModel, optimize
     from portopt.model.direct import DirectSweep
-    from portopt.scenarios import generate_scenarios
 
     sets = list(overrides) + ([f"scenarios.optimisation={scenarios}"] if scenarios else [])
     sets += [f"solver.name={solver}"] if solver else []

@@ -45,9 +45,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from portopt.catalog import load_catalog
     from portopt.config import load_config
+    from portopt.engine.generate import generate_scenarios
     from portopt.evaluate import evaluate
     from portopt.model.direct import optimize_direct
-    from portopt.scenarios import generate_scenarios
     from portopt.synth import write_synth
 
     n, S = (int(x) for x in args.child.lower().split("x"))

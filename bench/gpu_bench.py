@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from portopt import engine_numpy
 from portopt.catalog import load_catalog
 from portopt.config import RunConfig
-from portopt.engine_inputs import EngineInputs, prepare_inputs
-from portopt.scenario_set import PROJECT_FIELDS, SCENARIO_FIELDS
+from portopt.engine import numpy_engine as engine_numpy
+from portopt.engine.inputs import EngineInputs, prepare_inputs
+from portopt.engine.scenario_set import PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 
 _RAW_SLICE = 2**28
 _INPUTS: EngineInputs | None = None  # the pool workers' copy (inherited through fork)
@@ -51,15 +51,13 @@ def synthetic_inputs(projects: int, seed: int = 1) -> EngineInputs:
     return prepare_inputs(catalog, RunConfig())
 
 
-def _numpy_slice(bounds: tuple[int, int]) -> tuple[float, engine_numpy.EngineResult]:
+def _numpy_slice(bounds: tuple[int, int]) -> tuple[float, EngineResult]:
     t0 = time.perf_counter()
     out = engine_numpy.run(_INPUTS, range(*bounds))
     return time.perf_counter() - t0, out
 
 
-def numpy_all_cores(
-    inputs: EngineInputs, n: int, processes: int
-) -> tuple[float, engine_numpy.EngineResult]:
+def numpy_all_cores(inputs: EngineInputs, n: int, processes: int) -> tuple[float, EngineResult]:
     """Wall time of the NumPy engine over scenarios [0, n) on ``processes`` processes, and the
     joined result. Forked before CuPy touches the device."""
     global _INPUTS
@@ -72,7 +70,7 @@ def numpy_all_cores(
         parts = pool.map(_numpy_slice, bounds)
         wall = time.perf_counter() - t0
     results = [r for _, r in parts]
-    joined = engine_numpy.EngineResult(
+    joined = EngineResult(
         project={k: np.concatenate([r.project[k] for r in results]) for k in PROJECT_FIELDS},
         stress=np.concatenate([r.stress for r in results]),
         scenario={k: np.concatenate([r.scenario[k] for r in results]) for k in SCENARIO_FIELDS},
@@ -81,7 +79,7 @@ def numpy_all_cores(
     return wall, joined
 
 
-def compare(got: engine_numpy.EngineResult, ref: engine_numpy.EngineResult) -> tuple[bool, str]:
+def compare(got: EngineResult, ref: EngineResult) -> tuple[bool, str]:
     """(equal, worst field): discrete outputs equal, amounts within 1e-9 relative."""
     worst, name_worst = 0.0, ""
     pairs = {
@@ -111,7 +109,7 @@ def _time(fn, repeat: int) -> float:
 
 
 def time_kernel(inputs: EngineInputs, n: int, block: int, min_blocks: int, repeat: int) -> float:
-    from portopt.engine_cupy import DeviceEngine
+    from portopt.engine.cupy_engine import DeviceEngine
 
     engine = DeviceEngine(inputs, None, block, min_blocks)
     out = engine.allocate(n)
@@ -191,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     wall_np, reference = numpy_all_cores(inputs, n_check, args.processes)
     numpy_rate = n_check * p * h / wall_np
 
-    from portopt import engine_cupy
+    from portopt.engine import cupy_engine as engine_cupy
 
     device = card()
     gpu = engine_cupy.run(inputs, range(n_check))

@@ -27,8 +27,8 @@ import numpy as np
 
 from portopt.catalog import Catalog
 from portopt.config import SECTORS, RunConfig
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.data import BILLION, build_data
-from portopt.scenario_set import ScenarioSet
 
 
 @dataclass

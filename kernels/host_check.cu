@@ -6,7 +6,7 @@
 //                                                r3" in hex
 //   host_check run INPUT OUTPUT                  simulate the scenarios INPUT names
 //
-// INPUT (written by tests/test_kernels.py from portopt.engine_cupy.pack_inputs): blocks of
+// INPUT (written by tests/test_kernels.py from portopt.engine.cupy_engine.pack_inputs): blocks of
 // "NAME COUNT" followed by COUNT numbers, for pf, pi, centity, exposed, sc, ic (the buffers of
 // kernels/scenario_body.cuh), "range" (first, n) and optionally "weights". OUTPUT: the same
 // format, one block per output field (ScenarioSet's names), (scenario, project) row-major.

@@ -1,4 +1,4 @@
-// The fused scenario kernel: docs/scenario-model.md on the GPU, loaded by portopt/engine_cupy.py.
+// The fused scenario kernel: docs/scenario-model.md on the GPU, loaded by portopt/engine/cupy_engine.py.
 //
 // Launch shape: one block per scenario (a grid-stride loop lets a smaller grid cover more), a
 // block size that is a multiple of 32 (a launch parameter: 128 and 256 are the candidates; the

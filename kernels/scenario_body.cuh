@@ -2,13 +2,13 @@
 //
 // Plain __host__ __device__ C++ with no CUDA intrinsics: kernels/scenario.cu calls it with a
 // block per scenario and a thread per project; kernels/host_check.cu calls it serially on the
-// CPU, which is how CI checks it against the NumPy engine (portopt/engine_numpy.py) without a
+// CPU, which is how CI checks it against the NumPy engine (portopt/engine/numpy_engine.py) without a
 // GPU. Every formula is evaluated in the NumPy engine's order, operation by operation (its code
 // is the reference where the model page is silent), and the CUDA build runs with --fmad=false so
 // no multiply-add is fused: both builds then differ from NumPy only by the last-ulp differences
 // of exp, log, sin and cos.
 //
-// Inputs: portopt/engine_inputs.py's EngineInputs, packed by portopt/engine_cupy.py's
+// Inputs: portopt/engine/inputs.py's EngineInputs, packed by portopt/engine/cupy_engine.py's
 // pack_inputs() into six flat buffers (the enums below follow the tuples PF_FIELDS, PI_FIELDS
 // and SCALAR_FIELDS there and the order of its ic array; keep them in step, the host-build
 // tests fail when they are not):

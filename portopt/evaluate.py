@@ -25,9 +25,9 @@ import pandas as pd
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.data import aligned, aligned_stress, coverage_ratio
 from portopt.model.risk import cvar, lower_cvar
-from portopt.scenario_set import ScenarioSet
 
 CHUNK = 65_536
 """Scenarios per chunk."""

@@ -28,6 +28,8 @@ import pandas as pd
 from portopt._version import __version__
 from portopt.catalog import Catalog, load_catalog
 from portopt.config import SECTORS, RunConfig
+from portopt.engine.generate import generate_scenarios
+from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Evaluation, evaluate
 from portopt.model import Allocation, optimize
@@ -44,8 +46,6 @@ from portopt.outputs import (
     write_json,
 )
 from portopt.report import write_report
-from portopt.scenario_set import CASH_FIELDS, ScenarioSet
-from portopt.scenarios import generate_scenarios
 
 STAGES: dict[str, str] = {
     "catalog": "Loading and checking the catalog",

@@ -88,8 +88,8 @@ def test_chunking_changes_nothing(run) -> None:
 
 def test_engine_scenarios_end_to_end(small_catalog) -> None:
     """The real engine's scenarios: optimise on [0, 64), evaluate on [64, 192), re-check."""
+    from portopt.engine.generate import generate_scenarios
     from portopt.model import check_solution
-    from portopt.scenarios import generate_scenarios
 
     cfg = RunConfig.model_validate(
         {

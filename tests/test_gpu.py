@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portopt import engine_numpy
 from portopt.catalog import load_catalog
 from portopt.config import RunConfig
-from portopt.engine_inputs import prepare_inputs
-from portopt.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS
+from portopt.engine import numpy_engine as engine_numpy
+from portopt.engine.inputs import prepare_inputs
+from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 
 
 def _device() -> str | None:
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_WHY is not None, reason=_WHY 
 _INTEGER_FIELDS = ("recoup_q", "complete_q", "coercion_episodes")
 
 
-def assert_equal_engines(got: engine_numpy.EngineResult, ref: engine_numpy.EngineResult) -> None:
+def assert_equal_engines(got: EngineResult, ref: EngineResult) -> None:
     """Discrete outputs equal; amounts within 1e-9 relative (atol 1e-12)."""
     pairs = {
         **{k: (got.project[k], ref.project[k]) for k in PROJECT_FIELDS},
@@ -57,7 +57,7 @@ def bundled_inputs():
 
 
 def test_small_catalog(small_catalog) -> None:
-    from portopt import engine_cupy
+    from portopt.engine import cupy_engine as engine_cupy
 
     inputs = prepare_inputs(small_catalog, RunConfig())
     scenarios = range(4096)
@@ -65,7 +65,7 @@ def test_small_catalog(small_catalog) -> None:
 
 
 def test_bundled_catalog_with_portfolio(bundled_inputs) -> None:
-    from portopt import engine_cupy
+    from portopt.engine import cupy_engine as engine_cupy
 
     weights = np.linspace(1e8, 5e9, bundled_inputs.n_projects)
     scenarios = range(10_000, 14_096)
@@ -79,7 +79,7 @@ def test_bundled_catalog_with_portfolio(bundled_inputs) -> None:
 def test_chunks_and_block_sizes(bundled_inputs, block: int) -> None:
     """Forced small chunks (not a divisor of n) and another block size change nothing but the
     order of the portfolio sums: project outputs are bitwise those of one launch."""
-    from portopt import engine_cupy
+    from portopt.engine import cupy_engine as engine_cupy
 
     weights = np.full(bundled_inputs.n_projects, 1e9)
     scenarios = range(500, 1500)
@@ -102,7 +102,7 @@ def test_chunks_and_block_sizes(bundled_inputs, block: int) -> None:
 
 def test_long_horizon_needs_large_shared_memory(small_catalog) -> None:
     """H = 400 with a portfolio needs over 48 KiB of shared memory per block (the opt-in path)."""
-    from portopt import engine_cupy
+    from portopt.engine import cupy_engine as engine_cupy
 
     config = RunConfig.model_validate({"scenarios": {"horizon_quarters": 400}})
     inputs = prepare_inputs(small_catalog, config)
@@ -113,7 +113,7 @@ def test_long_horizon_needs_large_shared_memory(small_catalog) -> None:
 
 
 def test_generate_scenarios_on_cupy(small_catalog) -> None:
-    from portopt.scenarios import generate_scenarios
+    from portopt.engine.generate import generate_scenarios
 
     config = RunConfig()
     gpu = generate_scenarios(small_catalog, config, backend="cupy", scenarios=range(100, 612))

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from portopt import engine_numpy
 from portopt.config import RunConfig
-from portopt.engine_cupy import kernel_source, kernels_dir, pack_inputs
-from portopt.engine_inputs import EngineInputs, prepare_inputs
-from portopt.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS
+from portopt.engine import numpy_engine as engine_numpy
+from portopt.engine.cupy_engine import kernel_source, kernels_dir, pack_inputs
+from portopt.engine.inputs import EngineInputs, prepare_inputs
+from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 
 _KAT_LINES = (
     "philox4x32 10 00000000 00000000 00000000 00000000 00000000 00000000"
@@ -148,7 +148,7 @@ def _host_run(
     return _read_output(tmp / "out.txt")
 
 
-def assert_matches_numpy(got: dict[str, np.ndarray], ref: engine_numpy.EngineResult) -> None:
+def assert_matches_numpy(got: dict[str, np.ndarray], ref: EngineResult) -> None:
     """Discrete outputs equal; amounts within 1e-9 relative (atol 1e-12)."""
     expected = {
         **{k: ref.project[k] for k in PROJECT_FIELDS},
@@ -278,7 +278,7 @@ def test_engine_cupy_plumbing_with_host_kernel(
 ) -> None:
     """engine_cupy.run end to end with the host build as its kernel: arguments in the kernel's
     order, chunks to free memory (about 40 scenarios here), progress, the NumPy result's form."""
-    from portopt import engine_cupy
+    from portopt.engine import cupy_engine as engine_cupy
 
     inputs = prepare_inputs(small_catalog, RunConfig())
     free = int(40.5 * engine_cupy._bytes_per_scenario(inputs, True) / engine_cupy._MEMORY_SHARE)
@@ -308,7 +308,7 @@ def test_loader_reads_the_kernels_of_an_installed_wheel(tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "from portopt.engine_cupy import kernel_source, kernels_dir\n"
+        "from portopt.engine.cupy_engine import kernel_source, kernels_dir\n"
         "print(kernels_dir()); src = kernel_source()\n"
         "assert src.count('#line 1 ') == 3, src[:200]\n"
     )

@@ -262,7 +262,7 @@ def test_fallback_to_greedy_when_every_solver_fails(monkeypatch) -> None:
 
 def test_bundled_catalog_with_engine_scenarios() -> None:
     from portopt.catalog import load_catalog
-    from portopt.scenarios import generate_scenarios
+    from portopt.engine.generate import generate_scenarios
 
     catalog = load_catalog(None)
     cfg = RunConfig.model_validate(

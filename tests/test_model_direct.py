@@ -8,12 +8,12 @@ from conftest import build_small_catalog
 
 from portopt.catalog import load_catalog
 from portopt.config import load_config
+from portopt.engine.generate import generate_scenarios
 from portopt.model import AllocationModel, StructuralChange, check_solution, optimize
 from portopt.model.data import build_data, scores
 from portopt.model.direct import DirectModel, DirectSweep, optimize_direct
 from portopt.model.risk import cvar
 from portopt.model.shadow import shadow_prices
-from portopt.scenarios import generate_scenarios
 from portopt.sweeps import solve_points
 from portopt.synth import write_synth
 

@@ -7,10 +7,10 @@ import pytest
 from test_model_support import synthetic_catalog, synthetic_scenarios
 
 from portopt.config import RunConfig
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import InfeasibleError
 from portopt.model import Allocation, check_solution, optimize
 from portopt.model.data import BILLION, build_data
-from portopt.scenario_set import ScenarioSet
 
 
 def _cfg(model: dict | None = None) -> RunConfig:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from portopt.catalog import Catalog
 from portopt.config import SECTORS
-from portopt.scenario_set import ScenarioSet
+from portopt.engine.scenario_set import ScenarioSet
 
 REGIONS = ("PJM", "ERCOT", "MISO", "SERC")
 

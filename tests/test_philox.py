@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portopt.philox import (
-    chokepoint_entity,
-    fnv1a32,
+from portopt.catalog import chokepoint_entity, fnv1a32, project_entity
+from portopt.engine.philox import (
     key_of_seed,
     normals,
     philox4x32,
     philox_words,
-    project_entity,
     uniforms,
 )
 

@@ -11,20 +11,21 @@ import pytest
 from conftest import make_catalog, project_row, write_catalog_csv
 from typer.testing import CliRunner
 
-from portopt import engine_numpy
-from portopt.backend import resolve_backend, to_host
+from portopt.catalog import project_entity
 from portopt.config import RunConfig
-from portopt.engine_inputs import prepare_inputs
+from portopt.engine import numpy_engine as engine_numpy
+from portopt.engine.backend import resolve_backend, to_host
+from portopt.engine.generate import generate_scenarios
+from portopt.engine.inputs import prepare_inputs
+from portopt.engine.philox import key_of_seed, uniforms
+from portopt.engine.scenario_set import PROJECT_FIELDS, EngineResult, ScenarioSet
 from portopt.errors import BackendError, ScenarioError
-from portopt.philox import key_of_seed, project_entity, uniforms
-from portopt.scenario_set import PROJECT_FIELDS, ScenarioSet
-from portopt.scenarios import generate_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _equal(
-    a: ScenarioSet | engine_numpy.EngineResult,
+    a: ScenarioSet | EngineResult,
     b,
     rows_a=slice(None),
     rows_b=slice(None),

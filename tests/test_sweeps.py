@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from portopt.cli.main import app
 from portopt.config import RunConfig
+from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError
-from portopt.scenarios import generate_scenarios
 from portopt.sweeps import (
     classify,
     cluster,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portopt.waterfall import daa_schedule, waterfall_step
+from portopt.engine.waterfall import daa_schedule, waterfall_step
 
 
 def _step(balance: float, cash: float, growth: float, draw: float):

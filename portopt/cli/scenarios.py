@@ -38,9 +38,9 @@ def command(
     set_: SetOption = None,
 ) -> None:
     """Generate scenarios [FIRST, FIRST + N) and write them to a Parquet file."""
-    from portopt.backend import resolve_backend
     from portopt.catalog import load_catalog
-    from portopt.scenarios import generate_scenarios
+    from portopt.engine.backend import resolve_backend
+    from portopt.engine.generate import generate_scenarios
 
     cfg = config_with_overrides(config, set_, seed)
     n = cfg.scenarios.optimisation if scenarios is None else scenarios

@@ -10,6 +10,7 @@ import numpy as np
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.direct import DirectSweep, optimize_direct
@@ -19,7 +20,6 @@ from portopt.model.problem import AllocationModel
 from portopt.model.shadow import shadow_prices
 from portopt.model.solve import SolveResult, solve_milp
 from portopt.model.terms import ShadowPrice, Solution, Term
-from portopt.scenario_set import ScenarioSet
 
 FALLBACK_LP_S = 30.0
 """Time limit of the LP that sizes the greedy selection when every solver failed."""

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
-from portopt.scenario_set import ScenarioSet
+from portopt.engine.scenario_set import ScenarioSet
 
 BILLION = 1e9
 COMMIT_DEADLINE_YEAR = 2028

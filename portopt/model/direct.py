@@ -72,6 +72,7 @@ import scipy.sparse as sp
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.data import BILLION, ModelData, aligned, aligned_stress, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.objective import Coverage
@@ -79,7 +80,6 @@ from portopt.model.problem import StructuralChange
 from portopt.model.risk import cvar
 from portopt.model.solve import _columns, _highs_model, new_highs
 from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
-from portopt.scenario_set import ScenarioSet
 
 COVERAGE_TOL = 1e-7
 """A coverage cut is added where θ_k exceeds g_k by more than this (objective units)."""

@@ -29,12 +29,12 @@ import numpy as np
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, load_config
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.data import ModelData, build_data, scores
 from portopt.model.groups import GROUPS
 from portopt.model.objective import Coverage
 from portopt.model.risk import lower_cvar
 from portopt.model.terms import Slack, Solution, Term, Vars
-from portopt.scenario_set import ScenarioSet
 
 IGNORED_PREFIXES = (
     "solver.",

@@ -36,6 +36,7 @@ import yaml
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, load_config, parse_overrides
+from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.model import AllocationModel, StructuralChange, optimize
 from portopt.model.direct import DirectSweep
@@ -43,7 +44,6 @@ from portopt.model.groups import GROUPS
 from portopt.model.objective import Coverage
 from portopt.model.problem import IGNORED_PREFIXES
 from portopt.outputs import staged_output, write_csv
-from portopt.scenarios import generate_scenarios
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.sweeps.html import page
 

@@ -39,11 +39,11 @@ import pandas as pd
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
+from portopt.engine.generate import generate_scenarios
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model import optimize
 from portopt.outputs import REPORT_FILE, staged_output, write_csv
 from portopt.report import core_index_figure, write_report
-from portopt.scenarios import generate_scenarios
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.sweeps.html import page
 

@@ -3,7 +3,7 @@
 Scenario s depends only on the seed and s (Philox4x32-10 counters built from the scenario
 index, docs/scenario-model.md), so the shards ``[a, a + shard_size)`` can be generated on any
 workers with no coordination and joined with :meth:`ScenarioSet.concat`: the result is bitwise
-the single-process :func:`~portopt.scenarios.generate_scenarios` over the whole range.
+the single-process :func:`~portopt.engine.generate.generate_scenarios` over the whole range.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
+from portopt.engine.generate import generate_scenarios
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ScenarioError
-from portopt.scenario_set import ScenarioSet
-from portopt.scenarios import generate_scenarios
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 
 

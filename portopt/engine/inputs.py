@@ -2,8 +2,9 @@
 
 :func:`prepare_inputs` turns a typed catalog and a run configuration into :class:`EngineInputs`:
 float64, int32 and uint32 NumPy arrays (one entry per project or chokepoint, in catalog order)
-and Python scalars. Both engines read only this: the NumPy engine (``portopt/engine_numpy.py``)
-and the CUDA kernel (``portopt/engine_cupy.py`` copies the arrays to the device). Every host-side
+and Python scalars. Both engines read only this: the NumPy engine
+(``portopt/engine/numpy_engine.py``) and the CUDA kernel (``portopt/engine/cupy_engine.py``
+copies the arrays to the device). Every host-side
 derived constant (Cholesky factor, OU coefficients, Φ⁻¹(p), discount factors, square roots of
 loadings) is computed here once, so both engines start from the same doubles; the formulas that
 use them, and their evaluation order, are in docs/scenario-model.md.

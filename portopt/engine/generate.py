@@ -1,5 +1,5 @@
 """The scenario engine's front: :func:`generate_scenarios` turns a catalog and a config into a
-:class:`~portopt.scenario_set.ScenarioSet` on the chosen backend.
+:class:`~portopt.engine.scenario_set.ScenarioSet` on the chosen backend.
 
 Scenario ``s`` is the same on any backend, in any batch and on any worker (Philox counters,
 docs/scenario-model.md), so optimisation uses ``range(0, S_opt)`` and evaluation
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from portopt._version import __version__
-from portopt.backend import device_info, resolve_backend, to_host
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
-from portopt.engine_inputs import EngineInputs, prepare_inputs
+from portopt.engine import numpy_engine
+from portopt.engine.backend import device_info, resolve_backend, to_host
+from portopt.engine.inputs import EngineInputs, prepare_inputs
+from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ScenarioError
-from portopt.scenario_set import ScenarioSet
 
 ENGINE_VERSION = "1"
 """Version of the scenario model's numbers (docs/scenario-model.md); bump when they change."""
@@ -39,14 +40,15 @@ def generate_scenarios(
 ) -> ScenarioSet:
     """Simulate ``scenarios`` (default ``range(config.scenarios.optimisation)``).
 
-    ``backend`` is ``auto``, ``numpy`` or ``cupy`` (:func:`portopt.backend.resolve_backend`);
+    ``backend`` is ``auto``, ``numpy`` or ``cupy`` (:func:`portopt.engine.backend.resolve_backend`);
     ``weights`` (fund USD per project, catalog order) adds per (scenario, quarter) portfolio
     cash; ``progress(done, total)`` is called after every chunk; ``workers`` threads share the
     NumPy engine's chunks (the numbers do not depend on it). The result always passes
     :meth:`ScenarioSet.check_finite` (NaN or infinity raises :class:`ScenarioError`).
 
-    The CuPy backend is ``portopt.engine_cupy.run(inputs, scenarios, weights, progress)``,
-    imported only here; it returns the same :class:`~portopt.engine_numpy.EngineResult` fields
+    The CuPy backend is ``portopt.engine.cupy_engine.run(inputs, scenarios, weights, progress)``,
+    imported only here; it returns the same
+    :class:`~portopt.engine.scenario_set.EngineResult` fields
     (device or host arrays).
     """
     if scenarios is None:
@@ -101,10 +103,8 @@ def _run(
     workers: int,
 ) -> Any:
     if backend == "cupy":
-        engine = importlib.import_module("portopt.engine_cupy")
+        engine = importlib.import_module("portopt.engine.cupy_engine")
         return engine.run(inputs, scenarios, weights, progress)
-    from portopt import engine_numpy
-
-    return engine_numpy.run(
+    return numpy_engine.run(
         inputs, scenarios, weights, progress, memory_mb=memory_mb, workers=workers
     )

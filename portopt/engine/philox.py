@@ -22,17 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from portopt.catalog import chokepoint_entity, fnv1a32, project_entity
-
 __all__ = [
     "TWO_PI",
-    "chokepoint_entity",
-    "fnv1a32",
     "key_of_seed",
     "normals",
     "philox4x32",
     "philox_words",
-    "project_entity",
     "uniforms",
 ]
 

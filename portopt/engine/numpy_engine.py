@@ -5,22 +5,21 @@ budget; nothing of shape scenarios × projects × quarters is ever built. Every 
 feeds an output is elementwise, or an explicit accumulation in the order the model page gives
 (no BLAS, no axis reductions), so each scenario's numbers are the same double whatever the chunk
 it is computed in: bitwise invariant to chunking, batching and to the other projects in the
-catalog. The CUDA kernel (``portopt/engine_cupy.py``) reproduces this to 1e-9 relative.
+catalog. The CUDA kernel (``portopt/engine/cupy_engine.py``) reproduces this to 1e-9 relative.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 
 import numpy as np
 
-from portopt.engine_inputs import DELAY_CAP_QUARTERS, EngineInputs
+from portopt.engine.inputs import DELAY_CAP_QUARTERS, EngineInputs
+from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
+from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
+from portopt.engine.waterfall import waterfall_step
 from portopt.errors import ScenarioError
-from portopt.philox import normals_of_words, philox_words, uniforms_of_words
-from portopt.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS
-from portopt.waterfall import waterfall_step
 
 _N_FACTORS = 6
 _MARKET, _LABOUR, _SECTOR0 = 0, 1, 16
@@ -31,16 +30,6 @@ _MAX_CHUNK = 2048
 """Upper bound on a chunk: past about 2,000 scenarios the (projects, chunk) arrays spill out of
 the caches and throughput drops (measured: 1,024-2,048 best on the 2-core CI machine), so larger
 chunks only cost memory."""
-
-
-@dataclass
-class EngineResult:
-    """Outputs of :func:`run` for ``n`` scenarios (field names of ``portopt.scenario_set``)."""
-
-    project: dict[str, np.ndarray]
-    stress: np.ndarray
-    scenario: dict[str, np.ndarray]
-    cash: dict[str, np.ndarray]
 
 
 def chunk_size(inputs: EngineInputs, memory_mb: float, weighted: bool = False) -> int:

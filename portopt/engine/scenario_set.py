@@ -28,6 +28,18 @@ CASH_FIELDS = ("cash_japan", "cash_us", "cash_draw")
 
 
 @dataclass
+class EngineResult:
+    """What either engine returns for ``n`` scenarios: the arrays of :class:`ScenarioSet`
+    (fields :data:`PROJECT_FIELDS`, :data:`SCENARIO_FIELDS`, :data:`CASH_FIELDS`) as host
+    arrays, before their identity and metadata are attached."""
+
+    project: dict[str, np.ndarray]
+    stress: np.ndarray
+    scenario: dict[str, np.ndarray]
+    cash: dict[str, np.ndarray]
+
+
+@dataclass
 class ScenarioSet:
     """Scenario outcomes for scenarios ``first .. first + n - 1``.
 

@@ -1,7 +1,8 @@
 """The CUDA scenario engine: ``kernels/scenario.cu`` through CuPy, the twin of the NumPy engine.
 
-:func:`run` has the signature and the result of :func:`portopt.engine_numpy.run` (an
-:class:`~portopt.engine_numpy.EngineResult` of host arrays) and reproduces its numbers: discrete
+:func:`run` has the signature and the result of :func:`portopt.engine.numpy_engine.run` (an
+:class:`~portopt.engine.scenario_set.EngineResult` of host arrays) and reproduces its numbers:
+discrete
 outputs equal, amounts within 1e-9 relative (the kernel evaluates every formula in the NumPy
 engine's order and is compiled with ``--fmad=false``, so only the last ulp of ``exp``, ``log``,
 ``sin`` and ``cos`` differs). The kernel runs a block per scenario and a thread per project
@@ -23,10 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from portopt.engine_inputs import EngineInputs
-from portopt.engine_numpy import EngineResult
+from portopt.engine.inputs import EngineInputs
+from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 from portopt.errors import BackendError, ScenarioError
-from portopt.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS
 
 PF_FIELDS = (
     "unit",
@@ -139,7 +139,7 @@ def kernels_dir() -> Path:
     packaged = Path(str(resources.files("portopt") / "kernels"))
     if (packaged / "scenario.cu").is_file():
         return packaged
-    repo = Path(__file__).resolve().parent.parent / "kernels"
+    repo = Path(__file__).resolve().parents[2] / "kernels"
     if (repo / "scenario.cu").is_file():
         return repo
     raise BackendError(
