@@ -104,6 +104,10 @@ class Column:
     choices: tuple[str, ...] = ()
     required: bool = True
     pattern: re.Pattern[str] | None = None
+    optional: bool = False
+    """An optional column may be left out of the header; an empty cell (or a missing column)
+    means "use the default that docs/catalog-columns.md gives", typed NaN for a number and ""
+    for text. Older catalogs without the economics columns stay valid."""
 
     @cached_property
     def bounds(self) -> tuple[float, float, bool, bool]:
@@ -162,6 +166,17 @@ def _basis() -> Column:
     return Column("basis", "str", choices=BASES)
 
 
+def _opt(name: str, kind: str, interval: str = "", choices: tuple[str, ...] = ()) -> Column:
+    """An optional column: blank or absent means the default of docs/catalog-columns.md."""
+    return Column(name, kind, interval, choices, required=False, optional=True)
+
+
+DEPRECIATION = ("macrs", "straight_line")
+CREDITS = ("none", "itc", "ptc")
+AMORTISATION = ("annuity", "level")
+JBIC_FUNDING = ("usd_bonds", "yen_loans", "reserves")
+
+
 PROJECTS = Table(
     "projects.csv",
     (
@@ -197,6 +212,24 @@ PROJECTS = Table(
         Column("firm_gen_mw", "float", "[0, inf)"),
         Column("depends_on", "ids", required=False),
         Column("excludes", "ids", required=False),
+        # The economics columns (issue 10); each optional, blank = the documented default.
+        _opt("depreciation", "str", choices=DEPRECIATION),
+        _opt("tax_life_years", "float", "[1, 60]"),
+        _opt("bonus_share", "float", "[0, 1]"),
+        _opt("credit", "str", choices=CREDITS),
+        _opt("credit_rate", "float", "[0, inf)"),
+        _opt("credit_unit", "str"),
+        _opt("credit_units_per_year", "float", "[0, inf)"),
+        _opt("credit_years", "float", "[0, 60]"),
+        _opt("credit_basis", "str", choices=BASES),
+        _opt("offtake_years", "float", "[0, 100]"),
+        _opt("offtake_guarantor", "str"),
+        _opt("senior_debt_share", "float", "[0, 0.95]"),
+        _opt("senior_spread", "float", "[0, 0.2]"),
+        _opt("senior_tenor_years", "float", "[1, 40]"),
+        _opt("senior_amortisation", "str", choices=AMORTISATION),
+        _opt("jbic_funding", "str", choices=JBIC_FUNDING),
+        _opt("yen_share", "float", "[0, 1]"),
         Column("source", "str"),
         _basis(),
         _free("notes"),
@@ -314,7 +347,9 @@ def _typed(col: Column, text: str) -> tuple[Any, str | None]:
     if text == "":
         if col.kind == "ids":
             return (), None
-        if not col.required:
+        if col.optional and col.kind == "float":
+            return math.nan, None
+        if not col.required or col.optional:
             return "", None
         return None, f"empty; expected {want}"
     if col.kind in ("float", "int"):
@@ -443,7 +478,7 @@ def _read(folder: Path, table: Table, problems: list[Problem]) -> _Parsed:
         else:
             index[col] = i
     for col in table.names:
-        if col not in index:
+        if col not in index and not table[col].optional:
             problems.append(
                 Problem(name, header_line, col, f"missing column; expected {table[col].expected()}")
             )
@@ -451,6 +486,9 @@ def _read(folder: Path, table: Table, problems: list[Problem]) -> _Parsed:
     parsed.columns = tuple(c for c in table.names if c in index)
     for line, cells in records[1:]:
         row = _Row(line, {}, {c: cells[i] if i < len(cells) else "" for c, i in index.items()})
+        for col in table.columns:
+            if col.optional and col.name not in index:
+                row.values[col.name], _ = _typed(col, "")
         parsed.rows.append(row)
         if len(cells) != len(header):
             where = header[len(cells)] if len(cells) < len(header) else None
