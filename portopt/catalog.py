@@ -183,15 +183,16 @@ def _opt(name: str, kind: str, interval: str = "", choices: tuple[str, ...] = ()
     return Column(name, kind, interval, choices, required=False, optional=True)
 
 
-# Upper bounds of the numeric columns (docs/catalog-columns.md, "Bounds"). Each sits far above
-# any real project, so it refuses only mistakes, and far below float64 overflow: the model works
-# in $B, so a $1e12 cost is 1e3 there, and products with scenario multipliers stay below ~1e20.
+# Upper bounds of the numeric columns (the list at the top of docs/catalog-columns.md). Each sits
+# far above any real project, so it refuses only mistakes, and far below float64 overflow: the
+# model works in $B, where a $1e12 cost is 1e3, so its products with scenario draws stay finite.
 MONEY = "1e12"  # USD (a $1T project or $1T a year: twice the whole fund)
 QUARTERS_BUILD = "120"  # 30 years of construction (Vogtle 3 & 4 took ~15)
 YEARS_LIFE = "100"  # operating life, years (nuclear 60-80); the engine runs each project to its end
 MEGAWATTS = "1e6"  # 1,000 GW, about the whole US fleet
 WORKERS = "1e6"  # a million construction workers on one site (US construction employs ~8M)
-UNITS = "1e12"  # credited units a year (kWh, MWh, t)
+QUANTITY = "1e12"  # a gap, a capacity or credited units a year, in their own unit
+CREDIT_RATE = "1e6"  # USD per credited unit (the bundled rates run to $94,000/t)
 
 DEPRECIATION = ("macrs", "straight_line")
 CREDITS = ("none", "itc", "ptc")
@@ -239,9 +240,9 @@ PROJECTS = Table(
         _opt("tax_life_years", "float", "[1, 60]"),
         _opt("bonus_share", "float", "[0, 1]"),
         _opt("credit", "str", choices=CREDITS),
-        _opt("credit_rate", "float", "[0, 1e6]"),
+        _opt("credit_rate", "float", f"[0, {CREDIT_RATE}]"),
         _opt("credit_unit", "str"),
-        _opt("credit_units_per_year", "float", f"[0, {UNITS}]"),
+        _opt("credit_units_per_year", "float", f"[0, {QUANTITY}]"),
         _opt("credit_years", "float", "[0, 60]"),
         _opt("credit_basis", "str", choices=BASES),
         _opt("offtake_years", "float", "[0, 100]"),
@@ -264,8 +265,8 @@ CHOKEPOINTS = Table(
         Column("id", "str", pattern=ID_PATTERN),
         Column("name", "str"),
         Column("unit", "str"),
-        Column("us_gap", "float", "(0, 1e12]"),
-        Column("weight", "float", "(0, 100]"),
+        Column("us_gap", "float", f"(0, {QUANTITY}]"),
+        Column("weight", "float", "(0, 100]"),  # relative weights: 1-5 in the bundled catalog
         Column("china_exposed", "bool"),
         Column("source", "str"),
         _basis(),
@@ -278,7 +279,7 @@ CAPACITY = Table(
     (
         Column("project_id", "str"),
         Column("chokepoint_id", "str"),
-        Column("capacity", "float", "(0, 1e12]"),
+        Column("capacity", "float", f"(0, {QUANTITY}]"),
         Column("source", "str"),
         _basis(),
     ),
@@ -627,15 +628,13 @@ def _row_rules(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> It
                 f" share is fixed, but min_fund_share {lo:g} differs from"
                 f" max_fund_share {hi:g}; expected them equal",
             )
-    yield from _financing_rules(projects)
-    yield from _credit_rules(projects)
 
 
-def _financing_rules(projects: _Parsed) -> Iterable[Problem]:
+def _financing(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
     """The fund and senior lenders cannot together finance more than the whole cost."""
     for r in projects.complete("max_fund_share", "senior_debt_share"):
         hi, debt = r.values["max_fund_share"], r.values["senior_debt_share"]
-        if not math.isnan(debt) and hi + debt > 1 + 1e-12:
+        if not math.isnan(debt) and hi + debt > 1 + 1e-12:  # shares summing to 1, plus an ulp
             yield Problem(
                 projects.path,
                 r.line,
@@ -645,7 +644,7 @@ def _financing_rules(projects: _Parsed) -> Iterable[Problem]:
             )
 
 
-def _credit_rules(projects: _Parsed) -> Iterable[Problem]:
+def _credits(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
     """A credit names its basis; an investment credit is a share of cost."""
     for r in projects.complete("credit", "credit_basis", "credit_rate"):
         credit = r.values["credit"]
@@ -786,7 +785,15 @@ def _cycle_through(start: str, graph: dict[str, list[str]], group: set[str]) -> 
     return [start, start]  # unreachable for a strongly connected group of two or more
 
 
-_CHECKS: tuple[_Check, ...] = (_unique_ids, _entities, _row_rules, _references, _cycles)
+_CHECKS: tuple[_Check, ...] = (
+    _unique_ids,
+    _entities,
+    _row_rules,
+    _financing,
+    _credits,
+    _references,
+    _cycles,
+)
 
 
 def _check(path: str | Path | None) -> tuple[list[Problem], list[_Parsed]]:
