@@ -34,11 +34,22 @@ BUNDLED = "<bundled>"
 ROW_CONVENTION = "rows are line numbers in the CSV file, the header being line 1"
 
 FILES = ("projects.csv", "chokepoints.csv", "capacity.csv")
+REGIONS_FILE = "regions.csv"
 
 
 def bundled_path() -> Path:
     """The folder of the bundled catalog inside the installed package."""
     return Path(str(resources.files("portopt") / "data"))
+
+
+def grid_regions() -> tuple[str, ...]:
+    """The known grid regions: the ``id`` column of the bundled ``regions.csv``.
+
+    The table is package data, not part of a user's catalog: every catalog's ``grid_region``
+    is checked against it, so a typo cannot slip past the per-region power and workforce rules.
+    """
+    with open(bundled_path() / REGIONS_FILE, newline="", encoding="utf-8") as fh:
+        return tuple(row["id"] for row in csv.DictReader(fh))
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +93,8 @@ _STATE_CODES = (  # fifty states, DC and the inhabited territories
 )
 US_STATES = tuple(_STATE_CODES.split())
 
-_INTERVAL = re.compile(r"([\[(])\s*(-?inf|-?[\d.]+)\s*,\s*(-?inf|-?[\d.]+)\s*([\])])")
+_BOUND = r"(-?inf|-?[\d.]+(?:e[+-]?\d+)?)"
+_INTERVAL = re.compile(rf"([\[(])\s*{_BOUND}\s*,\s*{_BOUND}\s*([\])])")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
@@ -171,6 +183,17 @@ def _opt(name: str, kind: str, interval: str = "", choices: tuple[str, ...] = ()
     return Column(name, kind, interval, choices, required=False, optional=True)
 
 
+# Upper bounds of the numeric columns (the list at the top of docs/catalog-columns.md). Each sits
+# far above any real project, so it refuses only mistakes, and far below float64 overflow: the
+# model works in $B, where a $1e12 cost is 1e3, so its products with scenario draws stay finite.
+MONEY = "1e12"  # USD (a $1T project or $1T a year: twice the whole fund)
+QUARTERS_BUILD = "120"  # 30 years of construction (Vogtle 3 & 4 took ~15)
+YEARS_LIFE = "100"  # operating life, years (nuclear 60-80); the engine runs each project to its end
+MEGAWATTS = "1e6"  # 1,000 GW, about the whole US fleet
+WORKERS = "1e6"  # a million construction workers on one site (US construction employs ~8M)
+QUANTITY = "1e12"  # a gap, a capacity or credited units a year, in their own unit
+CREDIT_RATE = "1e6"  # USD per credited unit (the bundled rates run to $94,000/t)
+
 DEPRECIATION = ("macrs", "straight_line")
 CREDITS = ("none", "itc", "ptc")
 AMORTISATION = ("annuity", "level")
@@ -186,30 +209,30 @@ PROJECTS = Table(
         Column("sponsor", "str"),
         _free("japanese_partners"),
         Column("state", "str", choices=(*US_STATES, "US")),
-        Column("grid_region", "str"),
+        Column("grid_region", "str", choices=grid_regions()),
         Column("status", "str", choices=STATUSES),
-        Column("base_cost_usd", "float", "(0, inf)"),
-        Column("build_quarters", "int", "[1, inf)"),
+        Column("base_cost_usd", "float", f"(0, {MONEY}]"),
+        Column("build_quarters", "int", f"[1, {QUARTERS_BUILD}]"),
         Column("earliest_start", "quarter"),
-        Column("life_years", "int", "[1, inf)"),
-        Column("revenue_usd_per_year", "float", "[0, inf)"),
+        Column("life_years", "int", f"[1, {YEARS_LIFE}]"),
+        Column("revenue_usd_per_year", "float", f"[0, {MONEY}]"),
         Column("opex_share", "float", "[0, 1]"),
         Column("price_factor", "str", choices=PRICE_FACTORS),
         Column("price_beta", "float", "[-5, 5]"),
         Column("offtake_share", "float", "[0, 1]"),
-        Column("offtake_floor", "float", "[0, inf)"),
+        Column("offtake_floor", "float", "[0, 10]"),
         Column("overrun_median", "float", "[-0.5, 10]"),
-        Column("overrun_p90", "float"),  # >= overrun_median: a rule across columns
-        Column("delay_median_quarters", "float", "[0, inf)"),
+        Column("overrun_p90", "float", "[-0.5, 20]"),  # also >= overrun_median
+        Column("delay_median_quarters", "float", "[0, 80]"),
         Column("permitting", "str", choices=PERMITTING),
         Column("failure_prob", "float", "[0, 1]"),
-        Column("workers_per_year", "float", "[0, inf)"),
+        Column("workers_per_year", "float", f"[0, {WORKERS}]"),
         Column("japan_content", "float", "[0, 1]"),
         Column("min_fund_share", "float", "[0, 1]"),
         Column("max_fund_share", "float", "(0, 1]"),
         Column("spread", "float", "[0, 0.2]"),
-        Column("dc_load_mw", "float", "[0, inf)"),
-        Column("firm_gen_mw", "float", "[0, inf)"),
+        Column("dc_load_mw", "float", f"[0, {MEGAWATTS}]"),
+        Column("firm_gen_mw", "float", f"[0, {MEGAWATTS}]"),
         Column("depends_on", "ids", required=False),
         Column("excludes", "ids", required=False),
         # The economics columns (issue 10); each optional, blank = the documented default.
@@ -217,9 +240,9 @@ PROJECTS = Table(
         _opt("tax_life_years", "float", "[1, 60]"),
         _opt("bonus_share", "float", "[0, 1]"),
         _opt("credit", "str", choices=CREDITS),
-        _opt("credit_rate", "float", "[0, inf)"),
+        _opt("credit_rate", "float", f"[0, {CREDIT_RATE}]"),
         _opt("credit_unit", "str"),
-        _opt("credit_units_per_year", "float", "[0, inf)"),
+        _opt("credit_units_per_year", "float", f"[0, {QUANTITY}]"),
         _opt("credit_years", "float", "[0, 60]"),
         _opt("credit_basis", "str", choices=BASES),
         _opt("offtake_years", "float", "[0, 100]"),
@@ -242,8 +265,8 @@ CHOKEPOINTS = Table(
         Column("id", "str", pattern=ID_PATTERN),
         Column("name", "str"),
         Column("unit", "str"),
-        Column("us_gap", "float", "(0, inf)"),
-        Column("weight", "float", "(0, inf)"),
+        Column("us_gap", "float", f"(0, {QUANTITY}]"),
+        Column("weight", "float", "(0, 100]"),  # relative weights: 1-5 in the bundled catalog
         Column("china_exposed", "bool"),
         Column("source", "str"),
         _basis(),
@@ -256,7 +279,7 @@ CAPACITY = Table(
     (
         Column("project_id", "str"),
         Column("chokepoint_id", "str"),
-        Column("capacity", "float", "(0, inf)"),
+        Column("capacity", "float", f"(0, {QUANTITY}]"),
         Column("source", "str"),
         _basis(),
     ),
@@ -607,6 +630,43 @@ def _row_rules(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> It
             )
 
 
+def _financing(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
+    """The fund and senior lenders cannot together finance more than the whole cost."""
+    for r in projects.complete("max_fund_share", "senior_debt_share"):
+        hi, debt = r.values["max_fund_share"], r.values["senior_debt_share"]
+        if not math.isnan(debt) and hi + debt > 1 + 1e-12:  # shares summing to 1, plus an ulp
+            yield Problem(
+                projects.path,
+                r.line,
+                "senior_debt_share",
+                f"{debt:g} plus max_fund_share {hi:g} is {hi + debt:g}, more than the whole cost;"
+                " expected max_fund_share + senior_debt_share <= 1",
+            )
+
+
+def _credits(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
+    """A credit names its basis; an investment credit is a share of cost."""
+    for r in projects.complete("credit", "credit_basis", "credit_rate"):
+        credit = r.values["credit"]
+        if credit not in ("itc", "ptc"):
+            continue
+        if r.values["credit_basis"] == "":
+            yield Problem(
+                projects.path,
+                r.line,
+                "credit_basis",
+                f"empty, but credit is '{credit}'; expected fact, estimate or illustrative",
+            )
+        if credit == "itc" and r.values["credit_rate"] > 1:
+            yield Problem(
+                projects.path,
+                r.line,
+                "credit_rate",
+                f"{r.values['credit_rate']:g} is more than the whole cost; an investment credit"
+                " is a share of cost, expected a number in [0, 1]",
+            )
+
+
 def _references(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
     ids = _ids(projects)
     for column in ("depends_on", "excludes"):
@@ -725,7 +785,15 @@ def _cycle_through(start: str, graph: dict[str, list[str]], group: set[str]) -> 
     return [start, start]  # unreachable for a strongly connected group of two or more
 
 
-_CHECKS: tuple[_Check, ...] = (_unique_ids, _entities, _row_rules, _references, _cycles)
+_CHECKS: tuple[_Check, ...] = (
+    _unique_ids,
+    _entities,
+    _row_rules,
+    _financing,
+    _credits,
+    _references,
+    _cycles,
+)
 
 
 def _check(path: str | Path | None) -> tuple[list[Problem], list[_Parsed]]:

@@ -26,6 +26,7 @@ from portopt.catalog import (
     bundled_path,
     chokepoint_entity,
     fnv1a32,
+    grid_regions,
     load_catalog,
     project_entity,
     validate_catalog,
@@ -57,6 +58,19 @@ def set_cell(file: str, line: int, column: str, value: str) -> Callable[[Path], 
 
     def apply(folder: Path) -> None:
         rows = read_rows(folder, file)
+        rows[line - 1][rows[0].index(column)] = value
+        write_rows(folder, file, rows)
+
+    return apply
+
+
+def set_new_cell(file: str, line: int, column: str, value: str) -> Callable[[Path], None]:
+    """Like :func:`set_cell`, for an optional column the file may lack (added, blank elsewhere)."""
+
+    def apply(folder: Path) -> None:
+        rows = read_rows(folder, file)
+        if column not in rows[0]:
+            rows = [rows[0] + [column]] + [[*r, ""] for r in rows[1:]]
         rows[line - 1][rows[0].index(column)] = value
         write_rows(folder, file, rows)
 
@@ -113,13 +127,24 @@ def cell(file: str, line: int, column: str, value: str, phrase: str, at: str = "
     return set_cell(file, line, column, value), file, line, at or column, phrase
 
 
+def economics(line: int, phrase: str, at: str = "", **cells: str) -> Case:
+    """Write economics-column ``cells`` into one projects row; the problem is expected at ``at``
+    (the one cell's column when a single cell is written)."""
+
+    def apply(folder: Path) -> None:
+        for column, value in cells.items():
+            set_new_cell(P, line, column, value)(folder)
+
+    return apply, P, line, at or next(iter(cells)), phrase
+
+
 # rows of the good fixture: projects 2 ohio_gas (committed), 3 ai_campus (depends on ohio_gas),
 # 4 fab_az, 5 ndpr_sep, 6 ndpr_alt, 7 shipyard; chokepoints 2 firm_power .. 5 naval_hulls;
 # capacity 2..7, one pair per project.
 MUTATIONS: dict[str, Case] = {
-    "non_numeric_cost": cell(P, 4, "base_cost_usd", "abc", "> 0"),
-    "negative_cost": cell(P, 3, "base_cost_usd", "-2e9", "> 0"),
-    "zero_cost": cell(P, 7, "base_cost_usd", "0", "> 0"),
+    "non_numeric_cost": cell(P, 4, "base_cost_usd", "abc", "(0, 1e12]"),
+    "negative_cost": cell(P, 3, "base_cost_usd", "-2e9", "(0, 1e12]"),
+    "zero_cost": cell(P, 7, "base_cost_usd", "0", "(0, 1e12]"),
     "probability_above_one": cell(P, 5, "failure_prob", "1.5", "[0, 1]"),
     "share_negative": cell(P, 4, "japan_content", "-0.1", "[0, 1]"),
     "max_share_zero": cell(P, 4, "max_fund_share", "0", "(0, 1]"),
@@ -150,7 +175,7 @@ MUTATIONS: dict[str, Case] = {
     "dependency_cycle": cell(P, 2, "depends_on", "ai_campus", "ohio_gas -> ai_campus"),
     "dangling_capacity_project": cell(K, 2, "project_id", "ghost", "unknown id"),
     "dangling_capacity_chokepoint": cell(K, 4, "chokepoint_id", "rare_gas", "unknown id"),
-    "capacity_zero": cell(K, 3, "capacity", "0", "> 0"),
+    "capacity_zero": cell(K, 3, "capacity", "0", "(0, 1e12]"),
     "duplicate_project_id": cell(P, 7, "id", "fab_az", "duplicate"),
     "duplicate_chokepoint_id": cell(C, 5, "id", "firm_power", "duplicate"),
     "duplicate_capacity_pair": (append_copies(K, 2, [None]), K, 8, "project_id", "duplicate"),
@@ -159,6 +184,52 @@ MUTATIONS: dict[str, Case] = {
     "unknown_column": (add_column(C, "colour"), C, 1, "colour", "unknown column"),
     "misspelt_column": (add_column(K, "capacty"), K, 1, "capacty", "did you mean 'capacity'"),
     "short_line": (truncate_line(P, 4, 20), P, 4, "delay_median_quarters", "fields"),
+    # grid regions against regions.csv (issue 13 item 3)
+    "region_typo": cell(
+        P, 4, "grid_region", "ERCTO", "unknown value 'ERCTO' (did you mean 'ERCOT'?)"
+    ),
+    "region_lowercase": cell(P, 5, "grid_region", "pjm", "unknown value 'pjm'"),
+    "region_empty": cell(P, 6, "grid_region", "", "empty"),
+    "region_state_name": cell(P, 7, "grid_region", "Texas", "unknown value 'Texas'"),
+    # sane bounds: huge but finite numbers stop at the cell, not in the solver
+    "cost_1e308": cell(P, 3, "base_cost_usd", "1e308", "(0, 1e12]"),
+    "revenue_1e308": cell(P, 4, "revenue_usd_per_year", "1e308", "[0, 1e12]"),
+    "weight_1e308": cell(C, 3, "weight", "1e308", "(0, 100]"),
+    "gap_1e308": cell(C, 4, "us_gap", "1e308", "(0, 1e12]"),
+    "capacity_1e308": cell(K, 5, "capacity", "1e308", "(0, 1e12]"),
+    "workers_huge": cell(P, 5, "workers_per_year", "1e9", "[0, 1e6]"),
+    "dc_load_huge": cell(P, 3, "dc_load_mw", "2e6", "[0, 1e6]"),
+    "firm_gen_huge": cell(P, 2, "firm_gen_mw", "1e300", "[0, 1e6]"),
+    "build_forever": cell(P, 4, "build_quarters", "100000", "[1, 120]"),
+    "life_forever": cell(P, 6, "life_years", "1000", "[1, 100]"),
+    "delay_huge": cell(P, 7, "delay_median_quarters", "1e6", "[0, 80]"),
+    "floor_huge": cell(P, 3, "offtake_floor", "1e308", "[0, 10]"),
+    "p90_huge": cell(P, 5, "overrun_p90", "1e308", "[-0.5, 20]"),
+    # the economics columns (optional: absent from the good fixture, added by the mutation)
+    "senior_plus_fund_above_one": economics(
+        4, "max_fund_share + senior_debt_share <= 1", senior_debt_share="0.5"
+    ),
+    "senior_share_too_high": economics(5, "[0, 0.95]", senior_debt_share="0.99"),
+    "senior_tenor_too_long": economics(5, "[1, 40]", senior_tenor_years="100"),
+    "senior_spread_negative": economics(6, "[0, 0.2]", senior_spread="-0.01"),
+    "unknown_amortisation": economics(3, "unknown value 'bullet'", senior_amortisation="bullet"),
+    "unknown_credit": economics(4, "did you mean 'ptc'?", credit="ptcx"),
+    "credit_without_basis": economics(
+        4, "credit is 'itc'", at="credit_basis", credit="itc", credit_rate="0.3"
+    ),
+    "itc_above_cost": economics(
+        5, "share of cost", at="credit_rate", credit="itc", credit_rate="30", credit_basis="fact"
+    ),
+    "credit_rate_1e308": economics(6, "[0, 1e6]", credit_rate="1e308"),
+    "credit_units_negative": economics(3, "[0, 1e12]", credit_units_per_year="-1"),
+    "credit_years_too_long": economics(7, "[0, 60]", credit_years="100"),
+    "unknown_credit_basis": economics(7, "unknown value 'guess'", credit_basis="guess"),
+    "tax_life_zero": economics(2, "[1, 60]", tax_life_years="0"),
+    "bonus_above_one": economics(3, "[0, 1]", bonus_share="1.5"),
+    "unknown_depreciation": economics(4, "did you mean 'macrs'?", depreciation="macr"),
+    "offtake_years_too_long": economics(5, "[0, 100]", offtake_years="500"),
+    "unknown_jbic_funding": economics(6, "did you mean 'yen_loans'?", jbic_funding="yen_loan"),
+    "yen_share_above_one": economics(7, "[0, 1]", yen_share="2"),
 }
 
 
@@ -506,3 +577,95 @@ def test_bundled_catalog() -> None:
     result, out = invoke()
     assert result.exit_code == 0, out
     assert "catalog OK" in out
+
+
+def test_regions_table() -> None:
+    """regions.csv: unique ids, each with a name and a source; the ids are the known regions."""
+    with open(bundled_path() / "regions.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) and "OTHER" in ids
+    assert all(r["name"].strip() and r["source"].strip() for r in rows)
+    assert grid_regions() == tuple(ids)
+    assert PROJECTS["grid_region"].choices == tuple(ids)
+
+
+def max_fund_absorption(cat: Catalog) -> tuple[float, set[str]]:
+    """The most fund money any feasible selection can take, and that selection.
+
+    .. math:: \\max_{S\\ \\mathrm{feasible}} \\sum_{i \\in S} \\mathrm{hi}_i K_i
+
+    Feasible: every committed project in S, every dependency of a member in S, no two members
+    excluding each other. Only projects named in an exclusion ever need dropping (all amounts
+    are positive), so every subset of them that is kept is enumerated, the rest always kept, and
+    members whose dependencies are gone dropped until none is left.
+    """
+    p = cat.projects
+    value = p["max_fund_share"] * p["base_cost_usd"]
+    named = {i for i in p.index if p.loc[i, "excludes"]}
+    contested = sorted(named | {j for v in p["excludes"] for j in v})
+    assert len(contested) <= 20, "too many exclusions to enumerate"
+    best, chosen = -1.0, set()
+    for mask in range(1 << len(contested)):
+        kept = {j for k, j in enumerate(contested) if mask >> k & 1}
+        members = {i for i in p.index if i not in contested} | kept
+        changed = True
+        while changed:
+            missing = {i for i in members if not set(p.loc[i, "depends_on"]) <= members}
+            members -= missing
+            changed = bool(missing)
+        if any(j in members for i in members for j in p.loc[i, "excludes"]):
+            continue
+        if not set(p.index[p["status"] == "committed"]) <= members:
+            continue
+        total = float(value[list(members)].sum())
+        if total > best:
+            best, chosen = total, members
+    return best, chosen
+
+
+def test_bundled_catalog_absorbs_the_fund() -> None:
+    """At maximum fund shares, after exclusions, the catalog can take the whole $550B."""
+    cat = load_catalog()
+    best, chosen = max_fund_absorption(cat)
+    p = cat.projects
+    assert best >= 550e9, f"the catalog can absorb only ${best / 1e9:.1f}B of fund money"
+    for i in chosen:  # the selection found is feasible
+        assert set(p.loc[i, "depends_on"]) <= chosen
+        assert not set(p.loc[i, "excludes"]) & chosen
+    everything = float((p["max_fund_share"] * p["base_cost_usd"]).sum())
+    assert best < everything  # the exclusions bind: the enumeration chose
+    assert (p["max_fund_share"] + p["senior_debt_share"].fillna(0) <= 1 + 1e-12).all()
+
+
+def test_absorption_enumeration_on_a_hand_case(catalog_copy: Path) -> None:
+    """The good fixture by hand: ohio_gas 0.5 x 33.3B (committed) + ai_campus 0.8 x 20B + fab_az
+    + shipyard + the larger of the two excluding ndpr rows."""
+    cat = load_catalog(catalog_copy)
+    p = cat.projects
+    value = p["max_fund_share"] * p["base_cost_usd"]
+    exclusive = max(value["ndpr_sep"], value["ndpr_alt"])
+    expected = value[["ohio_gas", "ai_campus", "fab_az", "shipyard"]].sum() + exclusive
+    best, chosen = max_fund_absorption(cat)
+    assert best == pytest.approx(expected)
+    assert len({"ndpr_sep", "ndpr_alt"} & chosen) == 1
+
+
+def test_every_sector_has_three_candidates() -> None:
+    p = load_catalog().projects
+    candidates = p[p["status"] == "candidate"].groupby("sector").size()
+    assert all(candidates.get(s, 0) >= 3 for s in SECTORS), candidates.to_dict()
+
+
+def test_bundled_credits_and_floors_follow_the_sources() -> None:
+    """Credits name their basis; only MP's 10X plant carries a DoD floor, with its 10-year term."""
+    p = load_catalog().projects
+    credited = p[p["credit"].isin(["itc", "ptc"])]
+    assert len(credited) > 0 and (credited["credit_basis"] != "").all()
+    ptc = credited[credited["credit"] == "ptc"]
+    assert (ptc["credit_units_per_year"] > 0).all() and (ptc["credit_years"] > 0).all()
+    dod = p[p["offtake_guarantor"].str.contains("DoD")]
+    assert list(dod.index) == ["mp_materials_10x_magnets"]
+    assert dod["offtake_years"].iloc[0] == 10
+    ndpr = p[(p["price_factor"] == "ndpr") & (p["basis"] == "illustrative")]
+    assert (ndpr["offtake_floor"] == 0).all()
