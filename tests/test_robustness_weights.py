@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _runs import synthetic_folder
 from conftest import build_small_catalog, write_catalog_csv
 from typer.testing import CliRunner
 
@@ -172,14 +173,16 @@ def _robustness(client, config: Path, out: Path, *extra: str):
 def test_cli_varies_both_by_default_when_the_catalog_has_ranges(client, tmp_path: Path) -> None:
     ranged(tmp_path / "catalog", **WIDE_FIRM_POWER)
     config = _config_file(tmp_path, tmp_path / "catalog", BASE)
-    result = _robustness(client, config, tmp_path / "both")
+    run_dir = synthetic_folder(tmp_path / "run")
+    result = _robustness(client, config, tmp_path / "both", "--report", str(run_dir))
     assert result.exit_code == 0, result.output
     assert "varying both" in " ".join(result.output.split())  # rich wraps the title
     core = pd.read_csv(tmp_path / "both" / "robustness.csv", keep_default_na=False)
     assert set(core["vary"]) == {"both"}
-    page = (tmp_path / "both" / "robustness.html").read_text()
-    assert "drawn from their catalog ranges" in page
-    assert "core whatever the weights and the luck of the draw" in page
+    for page in (tmp_path / "both" / "robustness.html", run_dir / "report.html"):
+        text = page.read_text()
+        assert "drawn from their catalog ranges" in text, page
+        assert "core whatever the weights and the luck of the draw" in text, page
 
     result = _robustness(client, config, tmp_path / "weights", "--vary", "weights")
     assert result.exit_code == 0, result.output

@@ -228,7 +228,7 @@ def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
         f" Wilson interval: core at 90% or more (chosen whatever {vary.whatever}), exterior at"
         " 10% or less, borderline between. Projects never selected are listed in the table only.",
         [fig],
-        core.drop(columns=["batches"]),
+        core.drop(columns=["batches", "vary"]),  # the intro says both
     )
 
 
