@@ -610,6 +610,19 @@ def test_bundled_catalog() -> None:
     assert "catalog OK" in out
 
 
+def test_bundled_ranges_say_where_they_come_from() -> None:
+    """Every bundled range is named in its row's notes: a gap range beside the figures it comes
+    from, a weight range as a policy choice (the weights are judgements)."""
+    cat = load_catalog()
+    for column, named in (("us_gap", "Gap range {}-{}"), ("weight", "Weight range {}-{} [policy")):
+        low, high = cat.chokepoint_range(column)
+        ranged = low < high
+        assert ranged.any(), column
+        for cid, lo, hi in zip(cat.chokepoint_ids, low, high, strict=True):
+            if lo < hi:
+                assert named.format(f"{lo:,g}", f"{hi:,g}") in cat.chokepoints.at[cid, "notes"], cid
+
+
 def test_regions_table() -> None:
     """regions.csv: unique ids, each with a name and a source; the ids are the known regions."""
     with open(bundled_path() / "regions.csv", newline="", encoding="utf-8") as fh:
