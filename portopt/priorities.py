@@ -19,17 +19,19 @@ in any rerun, and adding a chokepoint changes no other chokepoint's draws.
 
 Why independent uniforms on the box. The objective divides the weighted coverage by
 :math:`\\sum_k w_k`, so only the normalised weights :math:`w / \\sum_k w_k` matter, and the
-normalised image of the box is RPM's feasible-weight set for interval statements. Uniform draws
-on the box give every feasible weight vector a positive density and keep every chokepoint inside
-the range the catalog states; a Dirichlet about the point weights would need rejection to stay
-in the box and would seldom reach its corners, where a linear objective's choice changes. A
+normalised image of the box is the set of feasible weights that the interval statements define.
+Uniform draws on the box give every feasible weight vector a positive density and keep every
+chokepoint inside the range the catalog states; a Dirichlet about the point weights would need
+rejection to stay in the box and would seldom reach its corners, the extreme statements a
+committee most wants tested. A
 degenerate range (low = high) gives the point value exactly, so a catalog without ranges
 reproduces the fixed-weight solves bit for bit. A gap range is all that the sources say, with
 nothing on where inside it the truth lies: uniform is the maximum-entropy choice on an interval.
 
 The sampled core index estimates RPM's: a project selected in every sampled instance is core
-whatever the weights *as far as the sample reaches* (an undrawn corner of the box could still
-exclude it); the Wilson interval of :mod:`portopt.sweeps.robustness` says how far that is.
+whatever the weights *as far as the sample reaches*, since an undrawn corner of the box could
+still exclude it. The Wilson interval of :mod:`portopt.sweeps.robustness` bounds the share of
+the draws that would.
 """
 
 from __future__ import annotations
