@@ -266,13 +266,21 @@ CHOKEPOINTS = Table(
         Column("name", "str"),
         Column("unit", "str"),
         Column("us_gap", "float", f"(0, {QUANTITY}]"),
+        # The ranges of uncertain priorities (issue 12); blank = the point value.
+        _opt("us_gap_low", "float", f"(0, {QUANTITY}]"),
+        _opt("us_gap_high", "float", f"(0, {QUANTITY}]"),
         Column("weight", "float", "(0, 100]"),  # relative weights: 1-5 in the bundled catalog
+        _opt("weight_low", "float", "(0, 100]"),
+        _opt("weight_high", "float", "(0, 100]"),
         Column("china_exposed", "bool"),
         Column("source", "str"),
         _basis(),
         _free("notes"),
     ),
 )
+
+RANGED = ("us_gap", "weight")
+"""The chokepoint columns that may be given as ranges: ``<column>_low`` <= point <= ``_high``."""
 
 CAPACITY = Table(
     "capacity.csv",
@@ -314,6 +322,22 @@ class Catalog:
     @property
     def chokepoint_ids(self) -> list[str]:
         return list(self.chokepoints.index)
+
+    def chokepoint_range(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` float64 arrays of a column of :data:`RANGED` (``us_gap``, ``weight``).
+
+        A blank bound, or a table without the ``<column>_low`` / ``_high`` columns, is the
+        point value, so a catalog without ranges gives ``low == high == point`` exactly.
+        """
+        point = self.chokepoints[column].to_numpy(dtype=np.float64)
+
+        def bound(name: str) -> np.ndarray:
+            if name not in self.chokepoints:
+                return point.copy()
+            values = self.chokepoints[name].to_numpy(dtype=np.float64)
+            return np.where(np.isnan(values), point, values)
+
+        return bound(f"{column}_low"), bound(f"{column}_high")
 
     def capacity_matrix(self) -> np.ndarray:
         """Capacity as a float64 (projects, chokepoints) array."""
@@ -667,6 +691,22 @@ def _credits(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iter
             )
 
 
+def _ranges(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
+    """A range holds its point value: ``<column>_low <= <column> <= <column>_high``."""
+    for point in RANGED:
+        for bound, side, outside in ((f"{point}_low", "above", 1), (f"{point}_high", "below", -1)):
+            for r in chokepoints.complete(point, bound):
+                value, edge = r.values[point], r.values[bound]
+                if outside * (edge - value) > 0:  # NaN (a blank bound) compares false
+                    yield Problem(
+                        chokepoints.path,
+                        r.line,
+                        bound,
+                        f"{edge:g} is {side} {point} {value:g};"
+                        f" expected {bound} {'<=' if outside > 0 else '>='} {point}",
+                    )
+
+
 def _references(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
     ids = _ids(projects)
     for column in ("depends_on", "excludes"):
@@ -791,6 +831,7 @@ _CHECKS: tuple[_Check, ...] = (
     _row_rules,
     _financing,
     _credits,
+    _ranges,
     _references,
     _cycles,
 )

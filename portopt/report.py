@@ -28,6 +28,7 @@ from portopt.outputs import (
     format_float,
     headline,
 )
+from portopt.priorities import vary_of
 
 JAPAN, US, DRAW, GREY = "#bc002d", "#1f4e9c", "#6b6b6b", "#9aa3ad"
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -648,12 +649,13 @@ def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
         rows,
     )
     fig = core_index_figure(c[c["core_index"] > 0], names)
+    vary = vary_of(core)
     return _section(
         "robustness",
         "How robust is the choice?",
-        "The portfolio was re-optimised on independent batches of scenarios. A"
-        " project's core index is the share of batches that select it: near 100%,"
-        " it is chosen whatever the luck of the draw; near 0%, it is marginal.",
+        f"The portfolio was re-optimised on {vary.drawn}. A project's core index is the share"
+        f" of batches that select it: near 100%, it is chosen whatever {vary.whatever};"
+        " near 0%, it is marginal.",
         _chart("robustness", fig),
         table,
     )
@@ -662,10 +664,13 @@ def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
 def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     """Core index per project with its 95% interval, coloured by class when ``core`` has one.
 
-    ``core`` has columns ``id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``);
-    ``names`` maps ids to what the bars are labelled with.
+    ``core`` has columns ``id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``, and
+    ``vary``: what the batches drew); ``names`` maps ids to what the bars are labelled with.
+    A core bar says what its project is core whatever of, e.g. "core whatever the weights".
     """
     shown = core.iloc[::-1]
+    vary = vary_of(core)
+    classes = shown["class"] if "class" in shown else [""] * len(shown)
     colours = (
         [{"core": US, "borderline": "#e0a100"}.get(k, "#9aa3ad") for k in shown["class"]]
         if "class" in shown
@@ -678,6 +683,9 @@ def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
         orientation="h",
         marker_color=colours,
         name="core index",
+        text=[f"core whatever {vary.whatever}" if k == "core" else "" for k in classes],
+        textposition="inside",
+        insidetextanchor="start",
         error_x={
             "type": "data",
             "symmetric": False,
@@ -686,7 +694,7 @@ def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
         },
     )
     fig.update_layout(
-        title="Core index: share of independent scenario batches that select each project",
+        title=f"Core index: share of the {vary.short} that select each project",
         xaxis_tickformat=".0%",
         xaxis_range=[0, 1.05],
         height=max(320, 24 * len(shown) + 120),

@@ -218,6 +218,8 @@ def _finish(
         "synthetic: the bundled gap",
     )
     ch["us_gap"] = [float(f"{g:.6g}") for g in new_gap]
+    for bound in ("us_gap_low", "us_gap_high"):  # the sources' range was for the real gap
+        ch[bound] = np.where(lowered, np.nan, ch[bound].to_numpy(float))
     ch["basis"] = "illustrative"
     ch = ch.reset_index()
     capacity["source"] = f"synthetic (portopt synth, seed {seed})"

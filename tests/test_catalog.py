@@ -127,15 +127,25 @@ def cell(file: str, line: int, column: str, value: str, phrase: str, at: str = "
     return set_cell(file, line, column, value), file, line, at or column, phrase
 
 
-def economics(line: int, phrase: str, at: str = "", **cells: str) -> Case:
-    """Write economics-column ``cells`` into one projects row; the problem is expected at ``at``
-    (the one cell's column when a single cell is written)."""
+def new_cells(file: str, line: int, phrase: str, at: str = "", **cells: str) -> Case:
+    """Write optional-column ``cells`` into one row of ``file``; the problem is expected at
+    ``at`` (the one cell's column when a single cell is written)."""
 
     def apply(folder: Path) -> None:
         for column, value in cells.items():
-            set_new_cell(P, line, column, value)(folder)
+            set_new_cell(file, line, column, value)(folder)
 
-    return apply, P, line, at or next(iter(cells)), phrase
+    return apply, file, line, at or next(iter(cells)), phrase
+
+
+def economics(line: int, phrase: str, at: str = "", **cells: str) -> Case:
+    """Economics-column ``cells`` in one projects row (see :func:`new_cells`)."""
+    return new_cells(P, line, phrase, at, **cells)
+
+
+def ranges(line: int, phrase: str, at: str = "", **cells: str) -> Case:
+    """Range-column ``cells`` in one chokepoints row (see :func:`new_cells`)."""
+    return new_cells(C, line, phrase, at, **cells)
 
 
 # rows of the good fixture: projects 2 ohio_gas (committed), 3 ai_campus (depends on ohio_gas),
@@ -230,6 +240,15 @@ MUTATIONS: dict[str, Case] = {
     "offtake_years_too_long": economics(5, "[0, 100]", offtake_years="500"),
     "unknown_jbic_funding": economics(6, "did you mean 'yen_loans'?", jbic_funding="yen_loan"),
     "yen_share_above_one": economics(7, "[0, 1]", yen_share="2"),
+    # chokepoint ranges (issue 12): optional, absent from the good fixture; firm_power's gap is
+    # 30 and its weight 1.0, leading_chips' 100000 and 1.5, ndpr_oxide's weight 1.2
+    "gap_low_above_point": ranges(2, "expected us_gap_low <= us_gap", us_gap_low="40"),
+    "gap_high_below_point": ranges(3, "expected us_gap_high >= us_gap", us_gap_high="9e4"),
+    "gap_low_zero": ranges(5, "(0, 1e12]", us_gap_low="0"),
+    "weight_low_negative": ranges(2, "(0, 100]", weight_low="-1"),
+    "weight_high_below_point": ranges(4, "1 is below weight 1.2", weight_high="1"),
+    "weight_high_1e308": ranges(3, "(0, 100]", weight_high="1e308"),
+    "weight_low_not_a_number": ranges(5, "a number", weight_low="low"),
 }
 
 
@@ -286,6 +305,18 @@ def test_good_fixture_validates_and_loads_typed() -> None:
     sub = cat.subset(["ai_campus", "fab_az"])
     assert sub.project_ids == ["ai_campus", "fab_az"]
     assert sub.projects.loc["ai_campus", "depends_on"] == ()
+
+
+def test_chokepoint_ranges_read_blank_as_the_point(catalog_copy: Path) -> None:
+    assert np.array_equal(load_catalog(GOOD).chokepoint_range("weight")[0], [1.0, 1.5, 1.2, 0.8])
+    for line, column, value in ((2, "weight_low", "0.5"), (3, "weight_high", "1.5")):
+        set_new_cell(C, line, column, value)(catalog_copy)
+    set_new_cell(C, 4, "us_gap_high", "2e4")(catalog_copy)
+    cat = load_catalog(catalog_copy)
+    low, high = cat.chokepoint_range("weight")
+    assert low.tolist() == [0.5, 1.5, 1.2, 0.8] and high.tolist() == [1.0, 1.5, 1.2, 0.8]
+    low, high = cat.chokepoint_range("us_gap")
+    assert low.tolist() == [30, 1e5, 1e4, 5] and high.tolist() == [30, 1e5, 2e4, 5]
 
 
 def test_good_fixture_cli_summary() -> None:
@@ -577,6 +608,19 @@ def test_bundled_catalog() -> None:
     result, out = invoke()
     assert result.exit_code == 0, out
     assert "catalog OK" in out
+
+
+def test_bundled_ranges_say_where_they_come_from() -> None:
+    """Every bundled range is named in its row's notes: a gap range beside the figures it comes
+    from, a weight range as a policy choice (the weights are judgements)."""
+    cat = load_catalog()
+    for column, named in (("us_gap", "Gap range {}-{}"), ("weight", "Weight range {}-{} [policy")):
+        low, high = cat.chokepoint_range(column)
+        ranged = low < high
+        assert ranged.any(), column
+        for cid, lo, hi in zip(cat.chokepoint_ids, low, high, strict=True):
+            if lo < hi:
+                assert named.format(f"{lo:,g}", f"{hi:,g}") in cat.chokepoints.at[cid, "notes"], cid
 
 
 def test_regions_table() -> None:

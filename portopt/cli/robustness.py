@@ -1,4 +1,5 @@
-"""``portopt robustness CONFIG --batches B [--scheduler ADDRESS] [--out DIR] [--report RUN]``."""
+"""``portopt robustness CONFIG --batches B [--vary scenarios|weights|both] [--scheduler ADDRESS]
+[--out DIR] [--report RUN]``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from portopt.catalog import load_catalog
+from portopt.catalog import CHOKEPOINTS, RANGED, load_catalog
 from portopt.cli.options import SchedulerOption, SetOption, WorkersOption
 from portopt.config import load_config
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
+from portopt.priorities import Mode, has_ranges
 
 DEFAULT_OUT = Path("runs") / "robustness"
 
@@ -34,11 +36,21 @@ def command(
     ] = None,
     workers: WorkersOption = 2,
     set_: SetOption = None,
+    vary: Annotated[
+        Mode | None,
+        typer.Option(
+            "--vary",
+            help="What each batch draws: its scenarios, its chokepoint weights and gaps (from"
+            " the catalog's ranges, on the run's own scenarios), or both (default: both when"
+            " the catalog has ranges, else scenarios).",
+        ),
+    ] = None,
 ) -> None:
-    """Re-optimise on B independent scenario batches: each project's core index.
+    """Re-optimise on B independent batches: each project's core index.
 
     The core index is the share of batches that select the project, with its 95% interval.
-    Writes robustness.csv, batches.csv and robustness.html.
+    A batch draws its scenarios, its chokepoint weights and gaps from the catalog's ranges, or
+    both (--vary). Writes robustness.csv, batches.csv and robustness.html.
     """
     from portopt.sweeps import attach_to_report, cluster, run_robustness, write_robustness
 
@@ -56,6 +68,23 @@ def command(
     target = out if out is not None else DEFAULT_OUT
     check_target(target, overwrite=True)
     catalog = load_catalog(cfg.catalog)
+    ranged = has_ranges(catalog)
+    vary = vary or ("both" if ranged else "scenarios")
+    if vary != "scenarios" and not ranged:
+        file = Path(catalog.source) / CHOKEPOINTS.file
+        columns = ", ".join(f"{c}_low/{c}_high" for c in RANGED)
+        raise ConfigError(
+            [
+                Problem(
+                    "--vary",
+                    None,
+                    None,
+                    f"'{vary}' draws chokepoint priorities from their ranges, but {file} gives"
+                    f" none ({columns} blank or absent); add ranges or use --vary scenarios",
+                )
+            ],
+            "bad --vary",
+        )
     console = Console(stderr=True)
     with (
         console.status(f"Optimising on {batches} scenario batches on Dask") as status,
@@ -69,6 +98,7 @@ def command(
             on_result=lambda done, total: status.update(
                 f"Optimising on {batches} scenario batches on Dask: {done}/{total} done"
             ),
+            vary=vary,
         )
     write_robustness(core, per_batch, target)
     if report is not None:
@@ -78,7 +108,10 @@ def command(
 
 def _summary(core: pd.DataFrame, target: Path, report: Path | None) -> Table:
     n = int(core["batches"].iloc[0])
-    table = Table(title=f"portopt robustness ({n} feasible batches)", title_justify="left")
+    vary = core["vary"].iloc[0]
+    table = Table(
+        title=f"portopt robustness ({n} feasible batches, varying {vary})", title_justify="left"
+    )
     for name in ("project", "class", "core index", "95% interval"):
         table.add_column(name)
     for r in core[core["selected_in"] > 0].to_dict("records"):

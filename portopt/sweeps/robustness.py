@@ -12,6 +12,12 @@ and s (Philox counters), batch b is the same on any worker and in any rerun, and
 independent draws. (They may overlap the run's evaluation scenarios; no evaluation happens
 here, so that is harmless.)
 
+The batches may also vary the chokepoint priorities (``vary``, :data:`portopt.priorities.Mode`):
+with ``weights`` or ``both``, batch b optimises on the catalog with its weights and gaps drawn
+from their ranges (:func:`portopt.priorities.sample_priorities`, keyed by the seed and b), and
+with ``weights`` every batch keeps the run's own scenarios ``[0, S)``, so the two sources of
+doubt can be told apart. The core index is then over the priorities and the scenarios together.
+
 With k of the n feasible batches selecting project i, the core index is
 :math:`\\hat p_i = k/n`, with the Wilson score interval at 95%,
 
@@ -43,6 +49,7 @@ from portopt.engine.generate import generate_scenarios
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model import optimize
 from portopt.outputs import REPORT_FILE, staged_output, write_csv
+from portopt.priorities import Mode, sample_priorities, vary_of
 from portopt.report import core_index_figure, write_report
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.sweeps.html import page
@@ -54,10 +61,11 @@ CORE, EXTERIOR = 0.9, 0.1
 Z95 = 1.959963984540054
 
 
-def batch_range(config: RunConfig, b: int) -> range:
-    """Scenario indices of batch ``b``: ``[S(b+1), S(b+2))``, S the optimisation count."""
+def batch_range(config: RunConfig, b: int, vary: Mode = "scenarios") -> range:
+    """Scenario indices of batch ``b``: ``[S(b+1), S(b+2))``, S the optimisation count; the
+    run's own ``[0, S)`` when only the weights vary."""
     s = config.scenarios.optimisation
-    return range(s * (b + 1), s * (b + 2))
+    return range(0, s) if vary == "weights" else range(s * (b + 1), s * (b + 2))
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -81,15 +89,23 @@ def classify(core_index: float) -> str:
     return "borderline"
 
 
-def solve_batch(catalog: Catalog, config: RunConfig, b: int) -> dict[str, Any]:
-    """A Dask task: generate batch ``b``'s scenarios and optimise on them."""
+def solve_batch(
+    catalog: Catalog, config: RunConfig, b: int, vary: Mode = "scenarios"
+) -> dict[str, Any]:
+    """A Dask task: generate batch ``b``'s scenarios and optimise on them, with batch ``b``'s
+    chokepoint priorities unless ``vary`` is ``scenarios``."""
     t0 = time.perf_counter()
     scenarios = generate_scenarios(
-        catalog, config, backend=config.backend, scenarios=batch_range(config, b)
+        catalog, config, backend=config.backend, scenarios=batch_range(config, b, vary)
     )
-    out: dict[str, Any] = {"batch": b, "first_scenario": batch_range(config, b).start}
+    priorities = catalog if vary == "scenarios" else sample_priorities(catalog, config.seed, b)
+    out: dict[str, Any] = {
+        "batch": b,
+        "first_scenario": batch_range(config, b, vary).start,
+        "vary": vary,
+    }
     try:
-        alloc = optimize(catalog, config, scenarios)
+        alloc = optimize(priorities, config, scenarios)
     except (InfeasibleError, SolverError) as exc:
         status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
         return {
@@ -118,13 +134,16 @@ def run_robustness(
     batches: int,
     client: Any,
     on_result: Callable[[int, int], None] | None = None,
+    vary: Mode = "scenarios",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Optimise on ``batches`` batches on the cluster; (core-index table, per-batch table).
 
-    Raises :class:`InfeasibleError` when no batch has a feasible portfolio.
+    ``vary`` (one of :data:`portopt.priorities.Mode`) says what the batches draw: scenarios,
+    chokepoint weights and gaps, or both. Raises :class:`InfeasibleError` when no batch has a
+    feasible portfolio.
     """
     futures = submit_all(
-        client, solve_batch, [(catalog, config, b) for b in range(batches)], "robustness"
+        client, solve_batch, [(catalog, config, b, vary) for b in range(batches)], "robustness"
     )
     results = gather_as_completed(client, futures, on_result)
     return core_indices(catalog, results), _batch_table(catalog, results)
@@ -133,8 +152,9 @@ def run_robustness(
 def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per project: how many feasible batches select it, its core index and interval.
 
-    Columns ``id``, ``name``, ``sector``, ``selected_in``, ``batches``, ``core_index``,
-    ``ci_low``, ``ci_high``, ``class``, ``mean_fund_usd`` (over the batches selecting it);
+    Columns ``id``, ``name``, ``sector``, ``selected_in``, ``batches``, ``vary`` (what the
+    batches drew: :data:`portopt.priorities.Mode`), ``core_index``, ``ci_low``, ``ci_high``,
+    ``class``, ``mean_fund_usd`` (over the batches selecting it);
     ``id``, ``core_index``, ``ci_low``, ``ci_high`` are what :func:`portopt.report.write_report`
     takes.
     """
@@ -159,6 +179,7 @@ def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFram
             "sector": p["sector"].astype(str).to_numpy(),
             "selected_in": k.astype(int),
             "batches": n,
+            "vary": feasible[0]["vary"],
             "core_index": core,
             "ci_low": [lo for lo, _ in intervals],
             "ci_high": [hi for _, hi in intervals],
@@ -199,15 +220,15 @@ def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
     shown = core[core["selected_in"] > 0]
     fig = core_index_figure(shown, dict(zip(shown["id"], shown["name"], strict=True)))
     n = int(core["batches"].iloc[0]) if len(core) else 0
+    vary = vary_of(core)
     return page(
         "portopt robustness",
-        f"The portfolio was re-optimised on {len(batches)} independent batches of scenarios"
-        f" ({n} feasible). A project's core index is the share of feasible batches that select"
-        " it, with a 95% Wilson interval: core at 90% or more (chosen whatever the luck of the"
-        " draw), exterior at 10% or less, borderline between. Projects never selected are"
-        " listed in the table only.",
+        f"The portfolio was re-optimised {len(batches)} times, on {vary.drawn} ({n} feasible)."
+        " A project's core index is the share of feasible batches that select it, with a 95%"
+        f" Wilson interval: core at 90% or more (chosen whatever {vary.whatever}), exterior at"
+        " 10% or less, borderline between. Projects never selected are listed in the table only.",
         [fig],
-        core.drop(columns=["batches"]),
+        core.drop(columns=["batches", "vary"]),  # the intro says both
     )
 
 
