@@ -37,7 +37,7 @@ from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
     METRICS_FILE,
-    SCENARIOS_FILE,
+    SCENARIOS_DIR,
     bands,
     check_target,
     histogram,
@@ -171,7 +171,7 @@ def run(
             write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
             write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
             if config.output.scenarios_parquet:
-                opt.to_parquet(tmp / SCENARIOS_FILE)
+                opt.to_parquet(tmp / SCENARIOS_DIR)
         metrics = _metrics(
             config, catalog, allocation, evaluation, opt, fresh, distributions, stage.timings
         )

@@ -11,8 +11,16 @@ from rich.console import Console
 from rich.table import Table
 
 from portopt.catalog import load_catalog
-from portopt.cli.options import SchedulerOption, SetOption, WorkersOption
-from portopt.config import load_config
+from portopt.cli.options import (
+    ConfigArgument,
+    JsonOption,
+    SchedulerOption,
+    SetOption,
+    WorkersOption,
+    config_with_overrides,
+    print_json,
+    sweep_progress,
+)
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
 
@@ -20,7 +28,7 @@ DEFAULT_OUT = Path("runs") / "robustness"
 
 
 def command(
-    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    config: ConfigArgument,
     batches: Annotated[int, typer.Option("--batches", help="Independent scenario batches (>= 2).")],
     scheduler: SchedulerOption = None,
     out: Annotated[
@@ -34,15 +42,23 @@ def command(
     ] = None,
     workers: WorkersOption = 2,
     set_: SetOption = None,
+    json_: JsonOption = False,
 ) -> None:
     """Re-optimise on B independent scenario batches: each project's core index.
 
     The core index is the share of batches that select the project, with its 95% interval.
     Writes robustness.csv, batches.csv and robustness.html.
     """
-    from portopt.sweeps import attach_to_report, cluster, run_robustness, write_robustness
+    from portopt.sweeps import (
+        attach_to_report,
+        cluster,
+        dashboard_link,
+        run_robustness,
+        status_counts,
+        write_robustness,
+    )
 
-    cfg = load_config(config, set_)
+    cfg = config_with_overrides(config, set_)
     if batches < 2:
         raise ConfigError(
             [Problem("--batches", None, None, f"needs at least 2 batches, got {batches}")],
@@ -56,29 +72,30 @@ def command(
     target = out if out is not None else DEFAULT_OUT
     check_target(target, overwrite=True)
     catalog = load_catalog(cfg.catalog)
-    console = Console(stderr=True)
-    with (
-        console.status(f"Optimising on {batches} scenario batches on Dask") as status,
-        cluster(scheduler, workers) as client,
-    ):
-        core, per_batch = run_robustness(
-            catalog,
-            cfg,
-            batches,
-            client,
-            on_result=lambda done, total: status.update(
-                f"Optimising on {batches} scenario batches on Dask: {done}/{total} done"
-            ),
-        )
+    with cluster(scheduler, workers) as client:
+        label = f"Optimising on {batches} scenario batches"
+        with sweep_progress(label, batches, dashboard_link(client)) as on_result:
+            core, per_batch = run_robustness(catalog, cfg, batches, client, on_result=on_result)
     write_robustness(core, per_batch, target)
     if report is not None:
         attach_to_report(report, core)
-    Console().print(_summary(core, target, report))
+    counts = status_counts(per_batch)
+    if json_:
+        print_json(
+            {
+                "batches": per_batch["status"].value_counts().to_dict(),
+                "core": core.loc[core["class"] == "core", "id"].tolist(),
+                "borderline": core.loc[core["class"] == "borderline", "id"].tolist(),
+                "out_dir": target,
+                "report": None if report is None else report / REPORT_FILE,
+            }
+        )
+    else:
+        Console().print(_summary(core, counts, target, report))
 
 
-def _summary(core: pd.DataFrame, target: Path, report: Path | None) -> Table:
-    n = int(core["batches"].iloc[0])
-    table = Table(title=f"portopt robustness ({n} feasible batches)", title_justify="left")
+def _summary(core: pd.DataFrame, counts: str, target: Path, report: Path | None) -> Table:
+    table = Table(title=f"portopt robustness ({counts})", title_justify="left")
     for name in ("project", "class", "core index", "95% interval"):
         table.add_column(name)
     for r in core[core["selected_in"] > 0].to_dict("records"):

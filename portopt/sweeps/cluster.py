@@ -109,3 +109,11 @@ def gather_as_completed(
         if on_result is not None:
             on_result(done, len(futures))
     return results
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The address of the cluster's dashboard, or None when it runs none."""
+    try:
+        return client.dashboard_link or None
+    except (KeyError, AttributeError):  # distributed looks it up in the scheduler's services
+        return None
