@@ -26,6 +26,7 @@ from portopt.cli.options import (
     print_json,
 )
 from portopt.errors import InputError, Problem
+from portopt.memory import check_fits, scenarios_estimate
 from portopt.outputs import staged_output
 
 
@@ -60,6 +61,8 @@ def command(
         raise InputError(problems, "bad scenario range")
     chosen = resolve_backend(backend or cfg.backend)  # fail before any work
     catalog = load_catalog(cfg.catalog)
+    estimate = scenarios_estimate(n, len(catalog.project_ids), len(catalog.chokepoint_ids))
+    check_fits(estimate, f"--scenarios {n}")
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
