@@ -474,17 +474,15 @@ def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     node[last] = value
 
 
-def parse_overrides(items: list[str] | None, flag: str = "--set") -> list[Override]:
-    """``["model.budget_usd=4e11", ...]`` as :class:`Override` s; values are parsed as YAML.
-
-    ``flag`` names the command-line option they came from, for the messages.
-    """
+def parse_overrides(items: list[str] | None) -> list[Override]:
+    """``--set`` items (``["model.budget_usd=4e11", ...]``) as :class:`Override` s, each named
+    ``--set KEY=VALUE`` in messages; values are parsed as YAML."""
     out, problems = [], []
     for item in items or []:
         parsed = split_assignment(item)
         if parsed is None:
             problems.append(
-                Problem(flag, None, None, f"'{item}' is not KEY=VALUE with a dotted key")
+                Problem("--set", None, None, f"'{item}' is not KEY=VALUE with a dotted key")
             )
             continue
         key, raw = parsed
@@ -492,9 +490,9 @@ def parse_overrides(items: list[str] | None, flag: str = "--set") -> list[Overri
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        out.append(Override(key, value, f"{flag} {item}"))
+        out.append(Override(key, value, f"--set {item}"))
     if problems:
-        raise ConfigError(problems, f"bad {flag} override")
+        raise ConfigError(problems, "bad --set override")
     return out
 
 
