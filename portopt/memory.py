@@ -34,19 +34,19 @@ MIB = 2**20
 BASE_BYTES = 300 * MIB
 """M_0: peak RSS of a run of 2,000 + 2,000 scenarios of the bundled catalog is 267 MiB
 (``/usr/bin/time -v portopt run default --set scenarios.optimisation=2000 --set
-scenarios.evaluation=2000``), rounded up."""
+scenarios.evaluation=2000 --set solver.name=highs_direct --set output.report=false --set
+output.scenarios_parquet=false``), rounded up."""
 CUT_MODEL_BYTES = 32
 """m_P of ``solver.name: highs_direct`` (the cut model), per (scenario, project): peak RSS grows
-by 71 B per (scenario, project) from 2,000 to 20,000 optimisation scenarios of the bundled
-catalog (274 to 352 MiB; ``/usr/bin/time -v portopt run default --set
-scenarios.optimisation=20000 --set scenarios.evaluation=2000 --set solver.name=highs_direct``),
-48 B of it the scenarios themselves; rounded up."""
+by 73 B per (scenario, project) from 2,000 to 20,000 optimisation scenarios of the bundled
+catalog (267 to 344 MiB; the command of :data:`BASE_BYTES` with
+``scenarios.optimisation=20000``), 48 B of it the scenarios themselves; rounded up."""
 CVXPY_MODEL_BYTES = 800
 """m_P of the CVXPY model (every other solver), per (scenario, project): its rows grow as
 scenarios × (chokepoints + 1); peak RSS is 632 MiB at 10,000 optimisation scenarios of the
-bundled catalog, 358 MiB above the 2,000-scenario run, 751 B per (scenario, project) beyond the
-scenarios' own 48 B (the same command with ``scenarios.optimisation=10000`` and the default
-solver); rounded up."""
+bundled catalog, 365 MiB above the 2,000-scenario run, 736 B per (scenario, project) beyond the
+scenarios' own 48 B (the command of :data:`BASE_BYTES` with ``scenarios.optimisation=10000``
+and the default solver); rounded up."""
 
 
 @dataclass(frozen=True)
