@@ -45,8 +45,8 @@ CVXPY_MODEL_BYTES = 800
 """m_P of the CVXPY model (every other solver), per (scenario, project): its rows grow as
 scenarios × (chokepoints + 1); peak RSS is 632 MiB at 10,000 optimisation scenarios of the
 bundled catalog, 365 MiB above the highs_direct 2,000-scenario run (an upper bound on the
-growth), 736 B per (scenario, project) beyond the scenarios' own 48 B (the command of :data:`BASE_BYTES` with ``scenarios.optimisation=10000``
-and the default solver); rounded up."""
+growth), 736 B per (scenario, project) beyond the scenarios' own 48 B (the command of
+:data:`BASE_BYTES` with ``scenarios.optimisation=10000`` and the default solver); rounded up."""
 
 
 @dataclass(frozen=True)
