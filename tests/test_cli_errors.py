@@ -194,6 +194,11 @@ BAD_COMMANDS = [
     ("unknown-bundled", ["validate", "--config", "no_such_name"], "no_such_name"),
     ("no-evaluation", ["run", "default", "--set", "scenarios.evaluation=0"], "scenarios.eval"),
     ("no-scenarios", ["scenarios", "default", "--out", "x", "--scenarios", "0"], "--scenarios"),
+    (
+        "past-last-index",
+        ["scenarios", "default", "--out", "x", "--first", "4294967290", "--scenarios", "10"],
+        "--first",
+    ),
     ("one-batch", ["robustness", "default", "--batches", "1"], "--batches"),
     ("vary-without-values", ["frontier", "default", "--vary", "model.budget_usd"], "--vary"),
     (

@@ -29,6 +29,9 @@ from portopt.errors import InputError, Problem
 from portopt.memory import check_fits, scenarios_estimate
 from portopt.outputs import staged_output
 
+SCENARIO_INDICES = 2**32
+"""Scenario indices are Philox counters of 32 bits (docs/scenario-model.md)."""
+
 
 def command(
     config: ConfigArgument,
@@ -57,6 +60,10 @@ def command(
         for flag, value, low in (("--scenarios", n, 1), ("--first", first, 0))
         if value < low
     ]
+    if first + n > SCENARIO_INDICES:
+        problems.append(
+            Problem("--first", None, None, f"{first} + {n} scenarios passes the last index 2^32")
+        )
     if problems:
         raise InputError(problems, "bad scenario range")
     chosen = resolve_backend(backend or cfg.backend)  # fail before any work
