@@ -1,4 +1,4 @@
-"""``portopt scenarios CONFIG --out FILE [--backend B] [--scenarios N] [--first I] [--seed N]``."""
+"""``portopt scenarios CONFIG --out DIR [--backend B] [--scenarios N] [--first I] [--seed N]``."""
 
 from __future__ import annotations
 
