@@ -7,11 +7,15 @@ grounding in ``portopt/data/README.md`` and ``docs/scenario-model.md``.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import yaml
@@ -227,6 +231,18 @@ class ScenarioConfig(_Strict):
             raise ValueError("correlation is not positive semi-definite")
         return v
 
+    @model_validator(mode="after")
+    def _window_inside_span(self) -> ScenarioConfig:
+        first, last = self.window_quarters()
+        if first < 0 or last >= self.horizon_quarters:
+            raise ValueError(
+                f"window {self.window[0]}-{self.window[1]} (quarters {first} to {last} from"
+                f" start {self.start}) must lie inside the simulated span, quarters 0 to"
+                f" {self.horizon_quarters - 1} (horizon_quarters {self.horizon_quarters});"
+                " move the window or lengthen the horizon"
+            )
+        return self
+
     def window_quarters(self) -> tuple[int, int]:
         """The strategic window as [first, last] quarter indices from ``start`` (inclusive)."""
         return quarter_index(self.window[0], self.start), quarter_index(self.window[1], self.start)
@@ -370,31 +386,111 @@ class RunConfig(_Strict):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """Turn ``["model.budget_usd=4e11", ...]`` into a nested dict; values are parsed as YAML."""
-    out: dict[str, Any] = {}
-    problems = []
+CONFIG_SUFFIX = ".yaml"
+
+
+def configs_dir() -> Path:
+    """The example configs: ``portopt/configs`` in an installed wheel, else the repository's
+    ``configs/`` (an editable install)."""
+    packaged = Path(str(resources.files("portopt") / "configs"))
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "configs"
+
+
+def bundled_configs() -> dict[str, Path]:
+    """The example configs by name (``default``, ``gpu_large``, ...)."""
+    return {p.stem: p for p in sorted(configs_dir().glob(f"*{CONFIG_SUFFIX}"))}
+
+
+def find_config(arg: str | Path) -> Path:
+    """``arg`` as a config file: a path to a file, else the name of a bundled config.
+
+    Raises :class:`ConfigError` naming the bundled configs when it is neither.
+    """
+    path = Path(arg)
+    if path.is_file():
+        return path
+    bundled = bundled_configs()
+    name = path.name.removesuffix(CONFIG_SUFFIX)
+    if str(arg) in (name, name + CONFIG_SUFFIX) and name in bundled:
+        return bundled[name]
+    raise ConfigError(
+        [
+            Problem(
+                str(arg),
+                None,
+                None,
+                "no such config file, nor a bundled config of that name; the bundled ones are"
+                f" {', '.join(bundled)} (write one out with `portopt init-config NAME`)",
+            )
+        ],
+        "config not found",
+    )
+
+
+DEFAULTS = "<defaults>"
+"""The source named for a value no file or override set: the schema's own default."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """One dotted assignment onto the configuration and where it came from.
+
+    ``source`` is what a problem with it is reported against, e.g. ``--set seed=7``.
+    """
+
+    key: str
+    value: Any
+    source: str
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.key.split("."))
+
+
+def split_assignment(item: str) -> tuple[str, str] | None:
+    """``"a.b=raw"`` as ``("a.b", "raw")``; None unless it is KEY=VALUE with a dotted key."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        return None
+    return key, raw
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``tree[a][b][c] = value`` for ``key = "a.b.c"``, creating missing sections.
+
+    Raises :class:`ValueError` when a part of ``key`` already holds a value, not a section.
+    """
+    node = tree
+    *head, last = key.split(".")
+    for depth, part in enumerate(head):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            held = ".".join(head[: depth + 1])
+            raise ValueError(
+                f"'{held}' holds a value ({type(node).__name__}), not a section:"
+                f" '{key}' cannot set a key inside it"
+            )
+    node[last] = value
+
+
+def parse_overrides(items: list[str] | None) -> list[Override]:
+    """``--set`` items (``["model.budget_usd=4e11", ...]``) as :class:`Override` s, each named
+    ``--set KEY=VALUE`` in messages; values are parsed as YAML."""
+    out, problems = [], []
     for item in items or []:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
+        parsed = split_assignment(item)
+        if parsed is None:
             problems.append(
                 Problem("--set", None, None, f"'{item}' is not KEY=VALUE with a dotted key")
             )
             continue
+        key, raw = parsed
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                problems.append(Problem("--set", None, None, f"'{key}' sets inside a value"))
-                break
-        else:
-            node[parts[-1]] = value
+        out.append(Override(key, value, f"--set {item}"))
     if problems:
         raise ConfigError(problems, "bad --set override")
     return out
@@ -410,36 +506,48 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_config(
-    path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None
-) -> RunConfig:
-    """Read a YAML config (or the schema's defaults), apply dotted overrides and validate.
+def _leaves(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for k, v in tree.items():
+        path = (*prefix, str(k))
+        if isinstance(v, dict) and v:
+            yield from _leaves(v, path)
+        else:
+            yield path
 
-    Raises :class:`ConfigError` naming every bad key by its full dotted path.
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str | Override] | dict[str, Any] | None = None,
+) -> RunConfig:
+    """Read a YAML config, apply dotted overrides, and validate, all over the schema's defaults.
+
+    Both the file and the overrides merge into the defaults key by key: setting one field of a
+    group leaves its siblings at their defaults (or at the file's values). ``overrides`` are
+    ``KEY=VALUE`` strings (from ``--set``), :class:`Override` s, or a nested dict.
+
+    Raises :class:`ConfigError` naming every bad key by its full dotted path and its source:
+    the file, or the ``--set KEY=VALUE`` that set it, with "did you mean" for a misspelt key.
     """
-    name = str(path) if path is not None else "<defaults>"
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError([Problem(name, None, None, "no such config file")])
+    name = str(path) if path is not None else DEFAULTS
+    data = _read_yaml(path) if path is not None else {}
+    sources: dict[tuple[str, ...], str] = dict.fromkeys(_leaves(data), name)
+    merged = _merge(RunConfig().model_dump(), data)
+    problems = []
+    for item in _as_overrides(overrides):
         try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            row = mark.line + 1 if mark is not None else None
-            raise ConfigError([Problem(name, row, None, f"not valid YAML: {exc}")]) from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError([Problem(name, None, None, "the top level must be a mapping")])
-        data = loaded
-    over = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
-    data = _merge(data, over)
+            set_dotted(merged, item.key, item.value)
+        except ValueError as exc:
+            problems.append(Problem(item.source, None, None, str(exc)))
+            continue
+        value = item.value
+        leaves = _leaves(value, item.path) if isinstance(value, dict) and value else [item.path]
+        sources.update(dict.fromkeys(leaves, item.source))
+    if problems:
+        raise ConfigError(problems, "bad override")
     try:
-        cfg = RunConfig.model_validate(data)
+        cfg = RunConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_problems(name, exc), f"{name}: invalid configuration") from None
+        raise ConfigError(_problems(sources, name, exc), "invalid configuration") from None
     if cfg.catalog is not None and path is not None and not Path(cfg.catalog).is_absolute():
         # a relative catalog path is relative to the config file, or to the working directory
         candidate = Path(path).parent / cfg.catalog
@@ -448,17 +556,86 @@ def load_config(
     return cfg
 
 
-def _problems(name: str, exc: ValidationError) -> list[Problem]:
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    name, p = str(path), Path(path)
+    if not p.is_file():
+        raise ConfigError([Problem(name, None, None, "no such config file")])
+    try:
+        loaded = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        row = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(name, row, None, f"not valid YAML: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(name, None, None, f"cannot be read: {exc}")]) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError([Problem(name, None, None, "the top level must be a mapping")])
+    return loaded
+
+
+def _as_overrides(overrides: Sequence[str | Override] | dict[str, Any] | None) -> list[Override]:
+    if isinstance(overrides, dict):
+        return [
+            Override(".".join(leaf), _get(overrides, leaf), "overrides")
+            for leaf in _leaves(overrides)
+        ]
+    strings = [o for o in overrides or [] if isinstance(o, str)]
+    parsed = iter(parse_overrides(strings))
+    return [next(parsed) if isinstance(o, str) else o for o in overrides or []]
+
+
+def _get(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        tree = tree[part]
+    return tree
+
+
+def _source(sources: dict[tuple[str, ...], str], loc: tuple[str, ...], name: str) -> str:
+    """Who set the value at ``loc``: the longest source path above it, else every source below
+    it (a check on a whole section), else the file."""
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in sources:
+            return sources[loc[:depth]]
+    below = {s for path, s in sources.items() if path[: len(loc)] == loc}
+    flags = sorted(s for s in below if s != name)
+    return " and ".join(flags) if flags else name
+
+
+def _field_names(loc: tuple[str, ...]) -> list[str]:
+    """The schema's field names of the section at ``loc`` (empty when it is not a section)."""
+    node: Any = RunConfig
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field_info = node.model_fields.get(part)
+            if field_info is None:
+                return []
+            node = field_info.annotation
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+        else:
+            return []
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _problems(
+    sources: dict[tuple[str, ...], str], name: str, exc: ValidationError
+) -> list[Problem]:
     problems = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc)
         if err["type"] == "extra_forbidden":
             msg = f"unknown key '{key}'"
+            close = difflib.get_close_matches(loc[-1], _field_names(loc[:-1]), n=1)
+            if close:
+                msg += f"; did you mean '{'.'.join((*loc[:-1], close[0]))}'?"
         elif err["type"] == "missing":
             msg = f"missing key '{key}'"
         else:
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
             msg = f"key '{key}': {err['msg']}{shown}"
-        problems.append(Problem(name, None, None, msg))
+        problems.append(Problem(_source(sources, loc, name), None, None, msg))
     return problems

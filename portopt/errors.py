@@ -1,15 +1,26 @@
-"""Typed errors. Each message says what to change; the CLI prints it and exits with code 2."""
+"""Typed errors. Each message says what to change; the CLI prints it and exits with the error's
+``exit_code``:
+
+- :data:`EXIT_BAD_INPUT` (2): a malformed catalog, config, ``--set`` override or option, or a
+  missing file;
+- :data:`EXIT_INFEASIBLE` (3): a well-formed configuration that no portfolio satisfies;
+- :data:`EXIT_INTERNAL` (4): the solver or the scenario engine failed, or portopt hit a bug.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+EXIT_BAD_INPUT = 2
+EXIT_INFEASIBLE = 3
+EXIT_INTERNAL = 4
+
 
 class PortoptError(Exception):
     """Base of every error portopt raises for a user's input or a solver's verdict."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)
@@ -50,9 +61,13 @@ class ConfigError(InputError):
 class ScenarioError(PortoptError):
     """Generated scenarios hold NaN or infinity, or the engine was asked for the impossible."""
 
+    exit_code = EXIT_INTERNAL
+
 
 class InfeasibleError(PortoptError):
     """No portfolio satisfies every enabled constraint group; ``explanation`` says which gave."""
+
+    exit_code = EXIT_INFEASIBLE
 
     def __init__(self, message: str, explanation: list[str] | None = None) -> None:
         self.explanation = explanation or []
@@ -61,6 +76,8 @@ class InfeasibleError(PortoptError):
 
 class SolverError(PortoptError):
     """Every solver in the chain failed; the message names each and why."""
+
+    exit_code = EXIT_INTERNAL
 
 
 class BackendError(PortoptError):

@@ -11,8 +11,12 @@ For selection y and fund dollars f, per scenario s:
 Reported: the distribution of the coverage score c (mean, P10/P50/P90, lower-tail CVaR),
 Japan's recovery ratio R (mean, P10/P50/P90), P(R >= 1) (recouped by the horizon in PV),
 CVaR_alpha(L) / Σf, each chokepoint's coverage, per project P(recoup_q >= 0), E[recovery] and
-E[online share], and the gap between in-sample and out-of-sample figures. Scenarios are read
-in chunks so a million-scenario set never needs (scenarios × projects × chokepoints) memory.
+E[online share], and the gap between in-sample and out-of-sample figures.
+
+The scenarios arrive in blocks (:meth:`Aggregates.add`), each folded into running aggregates
+and then dropped, so a million evaluation scenarios never need (scenarios × projects) memory:
+what is kept per scenario is c_s, the two sums of R_s, each chokepoint's coverage and, when the
+engine was given the portfolio, its cash per quarter; quantiles are taken over those, exactly.
 """
 
 from __future__ import annotations
@@ -30,16 +34,90 @@ from portopt.model.data import aligned, aligned_stress, coverage_ratio
 from portopt.model.risk import cvar, lower_cvar
 
 CHUNK = 65_536
-"""Scenarios per chunk."""
+"""Scenarios per chunk inside a block."""
+KEPT_DTYPE = np.float32
+"""Precision of the per-(scenario, chokepoint) coverage and per-(scenario, quarter) cash kept
+for quantiles: they are shown to three or four digits, and half the memory of float64."""
 
 
 @dataclass
 class Evaluation:
-    """Tables for allocation.csv and coverage.csv and the figures for metrics.json."""
+    """Tables for allocation.csv and coverage.csv, the figures for metrics.json, and the
+    per-scenario aggregates they came from (for the report's distributions)."""
 
     allocation: pd.DataFrame
     coverage: pd.DataFrame
     metrics: dict[str, Any]
+    aggregates: Aggregates
+
+
+class Aggregates:
+    """What the evaluation keeps of the scenarios it has seen, fed one block at a time.
+
+    Per scenario s (rows in scenario order): the coverage score :math:`c_s`,
+    :math:`\\sum_i f_i\\,\\mathrm{pvjapan}_{is}` (``japan``), :math:`\\sum_i f_i\\,
+    \\mathrm{pvdraw}_{is}` (``draw``), each chokepoint's coverage :math:`\\min(1, \\sum_i
+    a_{iks} y_i)` (``cov``) and the portfolio's cash per quarter (``cash``, when the engine was
+    given weights). Per project: sums over scenarios of :math:`[\\mathrm{recoup\\_q} \\ge 0]`,
+    the online share, pvjapan and pvdraw. Memory is ``n`` × (3 + K + 3 H) values, whatever the
+    blocks.
+    """
+
+    def __init__(
+        self, catalog: Catalog, y: np.ndarray, f: np.ndarray, n: int, chunk: int = CHUNK
+    ) -> None:
+        self.catalog, self.chunk = catalog, chunk
+        self.y = np.asarray(y, dtype=float)
+        self.f = np.asarray(f, dtype=float)
+        self.ratio, self.weights = coverage_ratio(catalog)
+        self.score, self.japan, self.draw = np.empty(n), np.empty(n), np.empty(n)
+        self.cov = np.empty((n, self.ratio.shape[1]), dtype=KEPT_DTYPE)
+        self.cash: dict[str, np.ndarray] = {}
+        p = len(self.y)
+        self.recouped, self.online = np.zeros(p), np.zeros(p)
+        self.pv_japan, self.pv_draw = np.zeros(p), np.zeros(p)
+        self.first: int | None = None
+        self.n = 0
+
+    def add(self, scenarios: ScenarioSet) -> None:
+        """Fold the next block of scenarios in (blocks must follow one another)."""
+        if self.first is None:
+            self.first = scenarios.first
+        elif scenarios.first != self.first + self.n:
+            raise ValueError(
+                f"blocks must be consecutive: expected scenario {self.first + self.n},"
+                f" got {scenarios.first}"
+            )
+        if self.n + scenarios.n > len(self.score):
+            raise ValueError(f"more than the {len(self.score)} scenarios this was sized for")
+        online_all = aligned(scenarios, self.catalog, "online_share")
+        stress_all = aligned_stress(scenarios, self.catalog)
+        japan_all = aligned(scenarios, self.catalog, "pv_japan")
+        draw_all = aligned(scenarios, self.catalog, "pv_draw")
+        recoup_all = aligned(scenarios, self.catalog, "recoup_q")
+        for a in range(0, scenarios.n, self.chunk):
+            b = min(scenarios.n, a + self.chunk)
+            rows = slice(self.n + a, self.n + b)
+            online = online_all[a:b]
+            cov = np.minimum(1.0, (online * self.y[None, :]) @ self.ratio)
+            self.cov[rows] = cov
+            self.score[rows] = (cov * stress_all[a:b]) @ self.weights / self.weights.sum()
+            self.japan[rows] = japan_all[a:b] @ self.f
+            self.draw[rows] = draw_all[a:b] @ self.f
+            self.recouped += (recoup_all[a:b] >= 0).sum(axis=0)
+            self.online += online.sum(axis=0)
+            self.pv_japan += japan_all[a:b].sum(axis=0)
+            self.pv_draw += draw_all[a:b].sum(axis=0)
+        for name, paths in scenarios.cash.items():
+            if name not in self.cash:
+                self.cash[name] = np.empty((len(self.score), paths.shape[1]), dtype=KEPT_DTYPE)
+            self.cash[name][self.n : self.n + scenarios.n] = paths
+        self.n += scenarios.n
+
+    def recovery(self) -> np.ndarray:
+        """Japan's recovery ratio :math:`R_s` per scenario seen (0 where nothing was drawn)."""
+        japan, draw = self.japan[: self.n], self.draw[: self.n]
+        return np.divide(japan, draw, out=np.zeros_like(japan), where=draw > 0)
 
 
 def _quantiles(x: np.ndarray) -> dict[str, float]:
@@ -52,41 +130,6 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
     }
 
 
-def _per_scenario(
-    catalog: Catalog, scenarios: ScenarioSet, y: np.ndarray, f: np.ndarray, chunk: int
-) -> dict[str, np.ndarray]:
-    ratio, weights = coverage_ratio(catalog)
-    n = scenarios.n
-    out = {
-        "score": np.empty(n),
-        "japan": np.empty(n),
-        "draw": np.empty(n),
-        "cov": np.empty((n, ratio.shape[1]), dtype=np.float32),
-        "recouped": np.zeros(len(y)),
-        "online": np.zeros(len(y)),
-        "pv_japan": np.zeros(len(y)),
-        "pv_draw": np.zeros(len(y)),
-    }
-    online_all = aligned(scenarios, catalog, "online_share")
-    stress_all = aligned_stress(scenarios, catalog)
-    japan_all = aligned(scenarios, catalog, "pv_japan")
-    draw_all = aligned(scenarios, catalog, "pv_draw")
-    recoup_all = aligned(scenarios, catalog, "recoup_q")
-    for a in range(0, n, chunk):
-        b = min(n, a + chunk)
-        online = online_all[a:b]
-        cov = np.minimum(1.0, (online * y[None, :]) @ ratio)
-        out["cov"][a:b] = cov
-        out["score"][a:b] = (cov * stress_all[a:b]) @ weights / weights.sum()
-        out["japan"][a:b] = japan_all[a:b] @ f
-        out["draw"][a:b] = draw_all[a:b] @ f
-        out["recouped"] += (recoup_all[a:b] >= 0).sum(axis=0)
-        out["online"] += online.sum(axis=0)
-        out["pv_japan"] += japan_all[a:b].sum(axis=0)
-        out["pv_draw"] += draw_all[a:b].sum(axis=0)
-    return out
-
-
 def portfolio_figures(
     catalog: Catalog,
     config: RunConfig,
@@ -96,38 +139,26 @@ def portfolio_figures(
     chunk: int = CHUNK,
 ) -> dict[str, Any]:
     """The scalar figures of a portfolio on ``scenarios`` (money in USD)."""
-    figures, _ = _figures(catalog, config, scenarios, y, fund_usd, chunk)
-    return figures
+    aggregates = Aggregates(catalog, y, fund_usd, scenarios.n, chunk)
+    aggregates.add(scenarios)
+    return _figures(config, aggregates)
 
 
-def _figures(
-    catalog: Catalog,
-    config: RunConfig,
-    scenarios: ScenarioSet,
-    y: np.ndarray,
-    fund_usd: np.ndarray,
-    chunk: int,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    y = np.asarray(y, dtype=float)
-    f = np.asarray(fund_usd, dtype=float)
-    per = _per_scenario(catalog, scenarios, y, f, chunk)
-    capital = f.sum()
-    recovery = (
-        per["japan"] / np.where(per["draw"] > 0, per["draw"], np.nan)
-        if capital > 0
-        else np.full(scenarios.n, np.nan)
-    )
-    recovery = np.nan_to_num(recovery, nan=0.0)
+def _figures(config: RunConfig, agg: Aggregates) -> dict[str, Any]:
+    capital = agg.f.sum()
+    n = agg.n
+    score, japan, draw = agg.score[:n], agg.japan[:n], agg.draw[:n]
+    recovery = agg.recovery() if capital > 0 else np.zeros(n)
     alpha = config.model.groups.recoupment.alpha
     beta = config.model.coverage_cvar_alpha
-    shortfall = per["draw"] - per["japan"]
-    figures = {
-        "scenarios": int(scenarios.n),
-        "first_scenario": int(scenarios.first),
+    shortfall = draw - japan
+    return {
+        "scenarios": int(n),
+        "first_scenario": int(agg.first or 0),
         "capital_usd": float(capital),
         "coverage": {
-            **_quantiles(per["score"]),
-            f"cvar_low_{beta:g}": float(lower_cvar(per["score"], beta)),
+            **_quantiles(score),
+            f"cvar_low_{beta:g}": float(lower_cvar(score, beta)),
         },
         "recovery_ratio": _quantiles(recovery),
         "p_recoup": float((recovery >= 1.0).mean()) if capital > 0 else 0.0,
@@ -136,21 +167,31 @@ def _figures(
         else 0.0,
         "expected_shortfall_share": float(shortfall.mean() / capital) if capital > 0 else 0.0,
     }
-    return figures, per
 
 
 def evaluate(
     allocation: Any, catalog: Catalog, config: RunConfig, scenarios: ScenarioSet, chunk: int = CHUNK
 ) -> Evaluation:
-    """The allocation on fresh ``scenarios`` (indices after the optimisation set).
+    """The allocation on fresh ``scenarios`` (indices after the optimisation set), in memory.
 
     ``allocation`` is a :class:`portopt.model.Allocation` (``y``, ``fund_usd``, ``in_sample``
-    and the solve's status, solver, objective, gap, timings, shadow prices).
+    and the solve's status, solver, objective, gap, timings, shadow prices). For scenarios that
+    arrive in blocks, fold each into :class:`Aggregates` and call :func:`evaluation_of`.
     """
-    y = np.asarray(allocation.y, dtype=float)
-    f = np.asarray(allocation.fund_usd, dtype=float)
-    figures, per = _figures(catalog, config, scenarios, y, f, chunk)
-    n = max(scenarios.n, 1)
+    aggregates = Aggregates(catalog, allocation.y, allocation.fund_usd, scenarios.n, chunk)
+    aggregates.add(scenarios)
+    return evaluation_of(allocation, catalog, config, aggregates)
+
+
+def evaluation_of(
+    allocation: Any, catalog: Catalog, config: RunConfig, agg: Aggregates
+) -> Evaluation:
+    """The tables and figures of ``allocation`` from the aggregates of every scenario seen."""
+    if agg.n != len(agg.score):
+        raise ValueError(f"only {agg.n} of the {len(agg.score)} scenarios were folded in")
+    y, f = agg.y, agg.f
+    figures = _figures(config, agg)
+    n = max(agg.n, 1)
     p = catalog.projects
     base = p["base_cost_usd"].astype(float).to_numpy()
     table = pd.DataFrame(
@@ -161,19 +202,16 @@ def evaluate(
             "selected": y > 0.5,
             "fund_usd": np.round(f, 2),
             "fund_share": np.round(f / base, 6),
-            "expected_recovery_ratio": np.round(
-                per["pv_japan"] / np.maximum(per["pv_draw"], 1e-300), 6
-            ),
-            "p_recoup": np.round(per["recouped"] / n, 6),
-            "expected_online_share": np.round(per["online"] / n, 6),
+            "expected_recovery_ratio": np.round(agg.pv_japan / np.maximum(agg.pv_draw, 1e-300), 6),
+            "p_recoup": np.round(agg.recouped / n, 6),
+            "expected_online_share": np.round(agg.online / n, 6),
         }
     )
-    _, weights = coverage_ratio(catalog)
-    cov = per["cov"].astype(np.float64)
+    cov = agg.cov[: agg.n].astype(np.float64)
     q = (
         np.quantile(cov, [0.1, 0.5, 0.9], axis=0)
-        if scenarios.n
-        else np.full((3, len(weights)), np.nan)
+        if agg.n
+        else np.full((3, len(agg.weights)), np.nan)
     )
     coverage = pd.DataFrame(
         {
@@ -181,7 +219,7 @@ def evaluate(
             "name": catalog.chokepoints["name"].astype(str).to_numpy()
             if "name" in catalog.chokepoints
             else catalog.chokepoint_ids,
-            "weight": weights,
+            "weight": agg.weights,
             "expected_coverage": np.round(cov.mean(axis=0), 6),
             "p10": np.round(q[0], 6),
             "p50": np.round(q[1], 6),
@@ -207,7 +245,7 @@ def evaluate(
         "shadow_prices": list(getattr(allocation, "shadow_prices", [])),
         "timings": dict(getattr(allocation, "timings", {})),
     }
-    return Evaluation(table, coverage, metrics)
+    return Evaluation(table, coverage, metrics, agg)
 
 
 def _gaps(inside: dict[str, Any], outside: dict[str, Any]) -> dict[str, float]:

@@ -2,10 +2,13 @@
 
 Everything is written into a hidden sibling folder (``.NAME.tmp-XXXX``) and renamed into place
 with :func:`os.replace` only when every file is complete, so a run that fails at any stage leaves
-no half-written output (README.md, "Outputs").
+no half-written output (README.md, "Outputs"). A run that was killed leaves its staging folder
+behind; the next run into the same folder removes it (:func:`remove_stale_staging`). Folders and
+files get the permissions the umask gives, as any other program's would.
 
 The CSV files carry no timestamps and format every float with a fixed number of significant
-digits, so the same seed gives byte-identical ``allocation.csv`` and ``coverage.csv``.
+digits, so the same seed gives byte-identical ``allocation.csv`` and ``coverage.csv``. A text
+cell that a spreadsheet would run as a formula gets a leading ``'`` (:func:`spreadsheet_safe`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,12 +32,18 @@ from portopt.errors import ConfigError, Problem
 ALLOCATION_FILE = "allocation.csv"
 COVERAGE_FILE = "coverage.csv"
 METRICS_FILE = "metrics.json"
-SCENARIOS_FILE = "scenarios.parquet"
+SCENARIOS_DIR = "scenarios"
 REPORT_FILE = "report.html"
 
 SIGNIFICANT = 10
 """Significant digits of every float written to CSV and JSON: far below solver noise, far above
 what a reader needs, and stable across platforms (``%.10g``)."""
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
+Injection")."""
+STAGING_MARK = ".portopt-staging"
+"""The file inside each staging folder that says it is portopt's, and which process made it."""
 
 HISTOGRAM_BINS = 60
 QUANTILES = (0.1, 0.5, 0.9)
@@ -62,10 +72,16 @@ def _csv_cell(value: Any) -> str:
         return str(int(value))
     if isinstance(value, float | np.floating):
         return format_float(float(value))
-    text = "" if value is None else str(value)
-    if any(ch in text for ch in ',"\n'):
+    text = spreadsheet_safe("" if value is None else str(value))
+    if any(ch in text for ch in ',"\n\r'):
         text = '"' + text.replace('"', '""') + '"'
     return text
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading ``'`` when it starts like a formula (:data:`FORMULA_STARTS`), so
+    that a spreadsheet shows it as text instead of running it."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def jsonable(value: Any) -> Any:
@@ -123,12 +139,14 @@ def staged_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     If the body raises, the temporary folder (and any parent folder created for it) is removed
     and ``target`` is left as it was. An existing ``target`` is replaced only when ``overwrite``:
     it is first moved aside, then the new folder takes its name, then the old one is deleted.
+    Staging folders that a killed run left next to ``target`` are removed first.
     """
     target = Path(target)
     check_target(target, overwrite)
     created = _missing_parents(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_staging(target)
+    staging = _staging_folder(target, "tmp")
     try:
         yield staging
         _publish(staging, target, overwrite)
@@ -142,6 +160,76 @@ def staged_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary file name beside ``path``; on success rename the file to ``path``.
+
+    If the body raises, the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove the staging folders of killed runs next to ``target``; the folders removed.
+
+    Only folders named like portopt's (``.NAME.tmp-*``, ``.NAME.old-*``) that hold its
+    :data:`STAGING_MARK` are touched, and only when the process that made them is gone and
+    they are older than now: a run still writing next to ``target`` keeps its folder.
+    """
+    target = Path(target)
+    now = time.time()
+    removed = []
+    for kind in ("tmp", "old"):
+        for folder in target.parent.glob(f".{target.name}.{kind}-*"):
+            mark = folder / STAGING_MARK
+            if not mark.is_file() or folder.stat().st_mtime >= now or _alive(mark):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _staging_folder(target: Path, kind: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-", dir=target.parent))
+    os.chmod(folder, 0o777 & ~_umask())  # mkdtemp makes the folder private
+    (folder / STAGING_MARK).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    return folder
+
+
+def _alive(mark: Path) -> bool:
+    """Whether the process named in a staging mark still runs (unreadable: assume it does)."""
+    try:
+        pid = int(mark.read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _missing_parents(folder: Path) -> list[Path]:
     missing = []
     while not folder.exists():
@@ -152,10 +240,11 @@ def _missing_parents(folder: Path) -> list[Path]:
 
 def _publish(staging: Path, target: Path, overwrite: bool) -> None:
     check_target(target, overwrite)
+    (staging / STAGING_MARK).unlink()
     if not target.exists():
         os.replace(staging, target)
         return
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    aside = _staging_folder(target, "old")
     os.replace(target, aside / "old")
     os.replace(staging, target)
     shutil.rmtree(aside, ignore_errors=True)

@@ -7,10 +7,15 @@ Stages, each timed (wall seconds, ``metrics.json["timings_s"]``):
 3. ``optimise``: the allocation model (an infeasible configuration raises
    :class:`~portopt.errors.InfeasibleError` with its explanation);
 4. ``scenarios_evaluation``: fresh scenarios ``[S_opt, S_opt + S_eval)``, with the chosen fund
-   dollars as portfolio weights so the engine also returns per-quarter portfolio cash;
-5. ``evaluate``: the chosen portfolio on the fresh scenarios;
+   dollars as portfolio weights so the engine also returns per-quarter portfolio cash,
+   generated a block at a time (:func:`portopt.memory.evaluation_block`) and each folded into
+   the evaluation's running aggregates (:class:`portopt.evaluate.Aggregates`), then dropped;
+5. ``evaluate``: the chosen portfolio's figures and tables from those aggregates;
 6. ``write`` and ``report``: the output folder, written to a temporary sibling and renamed into
    place (:func:`portopt.outputs.staged_output`), so a failure at any stage leaves nothing.
+
+Before the first scenario, the run estimates its memory (:mod:`portopt.memory`) and refuses,
+with the estimate and the limit, when it would not fit.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ from portopt.config import SECTORS, RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
-from portopt.evaluate import Evaluation, evaluate
+from portopt.evaluate import Aggregates, Evaluation, evaluation_of
+from portopt.memory import check_fits, evaluation_block, run_estimate
 from portopt.model import Allocation, optimize
 from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
     METRICS_FILE,
-    SCENARIOS_FILE,
+    SCENARIOS_DIR,
     bands,
     check_target,
     histogram,
@@ -142,6 +148,10 @@ def run(
 
     with stage("catalog"):
         catalog = load_catalog(config.catalog)
+    check_fits(
+        run_estimate(config, len(catalog.project_ids), len(catalog.chokepoint_ids)),
+        f"scenarios.optimisation={s_opt}, scenarios.evaluation={s_eval}",
+    )
     with stage("scenarios_optimisation", s_opt, f"Generating {s_opt:,} optimisation scenarios"):
         opt = generate_scenarios(
             catalog,
@@ -153,27 +163,22 @@ def run(
     with stage("optimise"):
         allocation = optimize(catalog, config, opt)
     fund = _fund_usd(allocation, catalog)
+    aggregates = Aggregates(catalog, allocation.y, fund, s_eval)
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
-        fresh = generate_scenarios(
-            catalog,
-            config,
-            backend=config.backend,
-            scenarios=range(s_opt, s_opt + s_eval),
-            weights=fund,
-            progress=stage.advance,
-        )
+        for block in _evaluation_blocks(catalog, config, fund, stage.advance):
+            aggregates.add(block)
     with stage("evaluate"):
-        evaluation = evaluate(allocation, catalog, config, fresh)
-        distributions = _distributions(config, fund, catalog, fresh)
+        evaluation = evaluation_of(allocation, catalog, config, aggregates)
+        distributions = _distributions(config, aggregates)
 
     with staged_output(target, config.output.overwrite) as tmp:
         with stage("write"):
             write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
             write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
             if config.output.scenarios_parquet:
-                opt.to_parquet(tmp / SCENARIOS_FILE)
+                opt.to_parquet(tmp / SCENARIOS_DIR)
         metrics = _metrics(
-            config, catalog, allocation, evaluation, opt, fresh, distributions, stage.timings
+            config, catalog, allocation, evaluation, opt, distributions, stage.timings
         )
         write_json(metrics, tmp / METRICS_FILE)
         if config.output.report:
@@ -215,29 +220,42 @@ def _fund_usd(allocation: Allocation, catalog: Catalog) -> np.ndarray:
     return np.asarray(allocation.fund_usd, dtype=np.float64)
 
 
-def _distributions(
-    config: RunConfig, fund: np.ndarray, catalog: Catalog, fresh: ScenarioSet
-) -> dict[str, Any]:
+def _evaluation_blocks(
+    catalog: Catalog,
+    config: RunConfig,
+    fund: np.ndarray,
+    advance: Callable[[int, int], None] | None,
+) -> Iterator[ScenarioSet]:
+    """The evaluation scenarios ``[S_opt, S_opt + S_eval)``, one block at a time."""
+    s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
+    size = evaluation_block(config, len(catalog.project_ids), len(catalog.chokepoint_ids))
+    for first in range(s_opt, s_opt + s_eval, size):
+        done = first - s_opt
+        yield generate_scenarios(
+            catalog,
+            config,
+            backend=config.backend,
+            scenarios=range(first, min(s_opt + s_eval, first + size)),
+            weights=fund,
+            progress=None if advance is None else lambda d, _, done=done: advance(done + d, s_eval),
+        )
+
+
+def _distributions(config: RunConfig, aggregates: Aggregates) -> dict[str, Any]:
     """Japan's recovery-ratio histogram and per-quarter cash bands, for the report.
 
     The recovery ratio of scenario s is :math:`\\sum_i f_i\\,\\mathrm{pvjapan}_{is} /
     \\sum_i f_i\\,\\mathrm{pvdraw}_{is}`; cash bands are the P10/P50/P90 and mean over scenarios
     of each quarter's portfolio cash (dollars, not discounted).
     """
-    out: dict[str, Any] = {}
-    if fresh.n == 0:
-        return out
-    order = [fresh.project_ids.index(p) for p in catalog.project_ids]
-    japan = fresh.project["pv_japan"][:, order] @ fund
-    draw = fresh.project["pv_draw"][:, order] @ fund
-    ratio = np.divide(japan, draw, out=np.zeros_like(japan), where=draw > 0)
-    out["recovery_ratio"] = histogram(ratio)
-    if fresh.cash:
+    out: dict[str, Any] = {"recovery_ratio": histogram(aggregates.recovery())}
+    cash = aggregates.cash
+    if cash:
         start = config.scenarios.start
-        quarters = [_quarter_label(start, t) for t in range(fresh.cash[CASH_FIELDS[0]].shape[1])]
+        quarters = [_quarter_label(start, t) for t in range(cash[CASH_FIELDS[0]].shape[1])]
         out["cash_per_quarter"] = {
             "quarter": quarters,
-            **{k: bands(fresh.cash[k]) for k in CASH_FIELDS},
+            **{k: bands(cash[k][: aggregates.n]) for k in CASH_FIELDS},
         }
     return out
 
@@ -253,7 +271,6 @@ def _metrics(
     allocation: Allocation,
     evaluation: Evaluation,
     opt: ScenarioSet,
-    fresh: ScenarioSet,
     distributions: dict[str, Any],
     timings: dict[str, float],
 ) -> dict[str, Any]:
@@ -280,7 +297,10 @@ def _metrics(
         "timings_s": dict(timings),
         "scenarios": {
             "optimisation": {"first": opt.first, "count": opt.n},
-            "evaluation": {"first": fresh.first, "count": fresh.n},
+            "evaluation": {
+                "first": config.scenarios.optimisation,
+                "count": config.scenarios.evaluation,
+            },
             "start": config.scenarios.start,
             "horizon_quarters": config.scenarios.horizon_quarters,
             "window": list(config.scenarios.window),

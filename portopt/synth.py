@@ -38,9 +38,6 @@ a suffix).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +52,7 @@ from portopt.catalog import (
     project_entity,
 )
 from portopt.config import SECTORS, quarter_index
+from portopt.outputs import staged_output
 
 COST_SIGMA = 0.35
 REVENUE_SIGMA = 0.15
@@ -238,19 +236,7 @@ def write_synth(
     """Write a synthetic catalog folder at ``out`` atomically (temporary folder, then rename)."""
     target = Path(out)
     tables = synth_tables(projects, seed, template)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged_output(target) as tmp:
         for name, table in zip(("projects", "chokepoints", "capacity"), tables, strict=True):
             table.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old.{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from portopt.cli.main import app
-from portopt.config import RunConfig, load_config, parse_overrides
+from portopt.config import RunConfig, bundled_configs, find_config, load_config, parse_overrides
 from portopt.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +119,33 @@ def test_cli_validate_unknown_key_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "scenarios.turbo" in result.output
     assert "Traceback" not in result.output
+
+
+def test_overrides_merge_into_defaults_key_by_key(tmp_path: Path) -> None:
+    # overriding one volatility keeps the federal multiplier at its default, 1.5 (not 1.0)
+    cfg = load_config(None, ["scenarios.permitting.federal.vol=0.7"])
+    assert cfg.scenarios.permitting["federal"].vol == 0.7
+    assert cfg.scenarios.permitting["federal"].multiplier == 1.5
+    assert cfg.scenarios.permitting["state"] == RunConfig().scenarios.permitting["state"]
+    f = tmp_path / "c.yaml"
+    f.write_text("scenarios:\n  factors:\n    power:\n      vol: 0.3\n")
+    from_file = load_config(f, ["scenarios.factors.power.reversion=0.9"])
+    power = from_file.scenarios.factors["power"]
+    assert (power.vol, power.reversion) == (0.3, 0.9)
+    assert power.coercion_jump == RunConfig().scenarios.factors["power"].coercion_jump
+    assert from_file.scenarios.factors["gas"] == RunConfig().scenarios.factors["gas"]
+
+
+def test_later_override_wins_and_is_named() -> None:
+    assert load_config(None, ["seed=1", "seed=2"]).seed == 2
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["seed=1", "seed=-2"])
+    assert _problems(info.value).startswith("--set seed=-2: key 'seed'")
+
+
+def test_bundled_config_by_name() -> None:
+    assert load_config(find_config("gpu_large")) == load_config(ROOT / "configs" / "gpu_large.yaml")
+    assert set(bundled_configs()) == {p.stem for p in CONFIGS}
+    with pytest.raises(ConfigError) as info:
+        find_config("gpu_largest")
+    assert "default, gpu_large, stress_coercion" in _problems(info.value)

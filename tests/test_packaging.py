@@ -1,8 +1,11 @@
-"""Packaging: the conda environment matches pyproject, the wheel carries the CUDA sources,
-importing portopt needs no CuPy and prints nothing, the CLI answers --help and --version."""
+"""Packaging: the conda environment matches pyproject, the wheel carries the CUDA sources and
+the example configs and runs from its own files, importing portopt needs no CuPy and prints
+nothing, the CLI answers --help and --version."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +32,8 @@ def test_environment_yml_has_every_runtime_dependency() -> None:
     missing = [r for r in project["dependencies"] if _name(r) not in conda]
     assert not missing, f"environment.yml lacks {missing}"
     assert "cupy" in conda, "environment.yml is for CUDA boxes: it should bring CuPy"
+    (cuda,) = [d for d in env["dependencies"] if isinstance(d, str) and _name(d) == "cuda-version"]
+    assert cuda.replace(" ", "") == "cuda-version>=12.0,<13", "the cuda12 extra's CUDA line"
     for extra in ("pytest", "pytest-benchmark", "hypothesis", "ruff"):
         assert extra in conda
 
@@ -60,16 +65,75 @@ def test_cli_help_and_version() -> None:
     assert "validate" in out.stdout
 
 
-@pytest.mark.slow
-def test_wheel_carries_kernels_and_data(tmp_path: Path) -> None:
+def test_license_is_mit() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"}
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "the portopt authors" in text
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)],
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("portopt-*.whl")
+    (built,) = folder.glob("portopt-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_wheel_carries_kernels_data_configs_and_license(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "portopt/kernels/scenario.cu" in names
     assert "portopt/kernels/philox.cuh" in names
     assert "portopt/data/projects.csv" in names
     assert "portopt/data/README.md" in names
+    shipped = {p.name for p in (ROOT / "configs").glob("*.yaml")}
+    assert {f"portopt/configs/{name}" for name in shipped} <= names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+
+
+@pytest.mark.slow
+def test_runs_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    """Unpacked away from the checkout, the wheel alone writes out and runs a bundled config."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), wheel],
+        check=True,
+        capture_output=True,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "160"}
+
+    def portopt_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "portopt", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import portopt; print(portopt.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(site)
+    written = portopt_cli("init-config", "gpu_large")
+    assert written.returncode == 0, written.stderr
+    shipped = (ROOT / "configs" / "gpu_large.yaml").read_text()
+    assert (work / "gpu_large.yaml").read_text() == shipped
+    small = ["--set", "scenarios.optimisation=60", "--set", "scenarios.evaluation=60"]
+    done = portopt_cli("run", "stress_coercion", "--out", "out", "--json", *small)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["out_dir"] == "out" and (work / "out" / "metrics.json").is_file()

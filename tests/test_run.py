@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,11 @@ from portopt.outputs import staged_output, write_csv
 
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
 
-FILES = ("allocation.csv", "coverage.csv", "metrics.json", "scenarios.parquet", "report.html")
+FILES = ("allocation.csv", "coverage.csv", "metrics.json", "scenarios", "report.html")
+TIMING_FIELDS = ("timings_s", "model_timings_s")
+"""The fields of metrics.json that hold wall times, the only ones two runs may differ in."""
+REPORT_TIMINGS = re.compile(r'<table id="timings".*?</table>', re.S)
+"""The report's table of stage wall times."""
 STAGES = (
     "catalog",
     "scenarios_optimisation",
@@ -89,11 +94,30 @@ def test_writes_the_five_files(small_runs: dict[str, Path]) -> None:
         assert leftovers(out) == []
 
 
-def test_same_seed_gives_byte_identical_tables(small_runs: dict[str, Path]) -> None:
-    for name in ("allocation.csv", "coverage.csv"):
-        assert (small_runs["a"] / name).read_bytes() == (small_runs["b"] / name).read_bytes()
-    other = (small_runs["other_seed"] / "metrics.json").read_text()
-    assert json.loads(other)["seed"] == 12
+def _without_timings(path: Path) -> bytes:
+    if path.name == "metrics.json":
+        metrics = json.loads(path.read_text())
+        for name in TIMING_FIELDS:
+            assert name in metrics
+            metrics.pop(name)
+        return json.dumps(metrics, sort_keys=True).encode()
+    if path.name == "report.html":
+        text, found = REPORT_TIMINGS.subn("", path.read_text())
+        assert found == 1, "the report's timings table was not found"
+        return text.encode()
+    return path.read_bytes()
+
+
+def test_same_seed_gives_byte_identical_files(small_runs: dict[str, Path]) -> None:
+    a, b = small_runs["a"], small_runs["b"]
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert Path("scenarios", "projects.parquet") in files
+    for name in files:
+        assert _without_timings(a / name) == _without_timings(b / name), name
+    other = small_runs["other_seed"]
+    assert json.loads((other / "metrics.json").read_text())["seed"] == 12
+    assert (other / "allocation.csv").read_bytes() != (a / "allocation.csv").read_bytes()
 
 
 def test_allocation_table(small_runs: dict[str, Path]) -> None:
@@ -173,11 +197,11 @@ def test_default_run(default_run: Any) -> None:
     assert default_run.metrics["scenarios"]["evaluation"]["first"] == 2000
 
 
-# ---------------------------------------------------------------- bad input: exit 2, nothing
+# ------------------------------------------- bad input: exit 2, infeasible: exit 3, nothing
 
 
-def _fails_cleanly(result: Any, out: Path, *needles: str) -> None:
-    assert result.exit_code == 2, result.output
+def _fails_cleanly(result: Any, out: Path, *needles: str, code: int = 2) -> None:
+    assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     for needle in needles:
         assert needle in result.output
@@ -218,7 +242,7 @@ def test_infeasible_config_is_explained(small_config: Path, tmp_path: Path) -> N
         "--set",
         "model.groups.max_projects.limit=1",
     )
-    _fails_cleanly(result, out, "no portfolio satisfies", "max_projects")
+    _fails_cleanly(result, out, "no portfolio satisfies", "max_projects", code=3)
     assert not out.parent.exists(), "the parent folder made for the output was left behind"
 
 
@@ -234,7 +258,7 @@ def test_existing_folder_without_overwrite(small_config: Path, tmp_path: Path) -
 # ---------------------------------------------------------------- a failure mid-run
 
 
-@pytest.mark.parametrize("stage", ["portopt.run.evaluate", "portopt.run.write_report"])
+@pytest.mark.parametrize("stage", ["portopt.run.evaluation_of", "portopt.run.write_report"])
 def test_failure_mid_run_leaves_no_output(
     stage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,10 +323,9 @@ def test_no_evaluation_scenarios(small_config: Path, tmp_path: Path) -> None:
 def test_default_config_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from portopt.cli.run import resolve_config
 
-    assert resolve_config(tmp_path / "mine.yaml") == tmp_path / "mine.yaml"
+    assert resolve_config("mine.yaml") == "mine.yaml"
     monkeypatch.chdir(tmp_path)
-    checkout = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
-    assert resolve_config(None) == (checkout if checkout.is_file() else None)
+    assert resolve_config(None) == "default"  # the bundled default
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "default.yaml").write_text("seed: 1\n")
     assert resolve_config(None) == tmp_path / "configs" / "default.yaml"

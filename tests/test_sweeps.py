@@ -27,6 +27,7 @@ from portopt.errors import ConfigError
 from portopt.sweeps import (
     classify,
     cluster,
+    dashboard_link,
     frontier_points,
     generate_sharded,
     parse_vary,
@@ -34,6 +35,7 @@ from portopt.sweeps import (
     run_frontier,
     run_robustness,
     solve_points,
+    status_counts,
     wilson,
     write_frontier,
 )
@@ -239,6 +241,31 @@ def test_robustness_core_indices_with_intervals(client) -> None:
     pd.testing.assert_frame_equal(core, again)  # reproducible batch by batch
 
 
+def test_status_counts_say_how_each_batch_ended() -> None:
+    batches = pd.DataFrame({"status": ["optimal"] * 17 + ["time_limit"] * 3})
+    assert status_counts(batches) == (
+        "20 batches: 17 optimal, 3 stopped at the time limit (feasible, not proven optimal)"
+    )
+    mixed = pd.DataFrame({"status": ["infeasible", "optimal", "error"]})
+    assert status_counts(mixed) == "3 batches: 1 optimal, 1 infeasible, 1 solver error"
+
+
+def test_dashboard_link_when_there_is_one(client) -> None:
+    class Served:
+        dashboard_link = "http://10.0.0.5:8787/status"
+
+        def scheduler_info(self) -> dict:
+            return {"services": {"dashboard": 8787}}
+
+    class Bare(Served):
+        def scheduler_info(self) -> dict:
+            return {"services": {}}
+
+    assert dashboard_link(Served()) == "http://10.0.0.5:8787/status"
+    assert dashboard_link(Bare()) is None
+    assert dashboard_link(client) == client.dashboard_link
+
+
 def test_robustness_cli_on_a_running_scheduler_updates_the_report(
     client, config_file: Path, tmp_path: Path
 ) -> None:
@@ -262,6 +289,9 @@ def test_robustness_cli_on_a_running_scheduler_updates_the_report(
         ],
     )
     assert result.exit_code == 0, result.output
+    statuses = pd.read_csv(out / "batches.csv")["status"]
+    assert status_counts(pd.DataFrame({"status": statuses})) in result.output
+    assert "4/4" in result.output  # the progress bar counts batches
     core = pd.read_csv(out / "robustness.csv", keep_default_na=False)
     assert {"id", "core_index", "ci_low", "ci_high", "class"} <= set(core.columns)
     assert (out / "robustness.html").read_text().count('class="chart"') == 1

@@ -11,15 +11,23 @@ from rich.console import Console
 from rich.table import Table
 
 from portopt.catalog import load_catalog
-from portopt.cli.options import SchedulerOption, SetOption, WorkersOption
-from portopt.config import load_config
+from portopt.cli.options import (
+    ConfigArgument,
+    JsonOption,
+    SchedulerOption,
+    SetOption,
+    WorkersOption,
+    print_json,
+    sweep_progress,
+)
+from portopt.config import find_config
 from portopt.outputs import check_target
 
 DEFAULT_OUT = Path("runs") / "frontier"
 
 
 def command(
-    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    config: ConfigArgument,
     vary: Annotated[
         list[str],
         typer.Option(
@@ -33,6 +41,7 @@ def command(
     ] = None,
     workers: WorkersOption = 2,
     set_: SetOption = None,
+    json_: JsonOption = False,
 ) -> None:
     """An efficient frontier or sensitivity grid: one allocation solve per point, on Dask.
 
@@ -40,32 +49,37 @@ def command(
     ...) re-solve one compiled problem; the others regenerate their scenarios. Writes
     frontier.csv and frontier.html.
     """
-    from portopt.sweeps import cluster, frontier_points, run_frontier, write_frontier
+    from portopt.sweeps import (
+        cluster,
+        dashboard_link,
+        frontier_points,
+        plan_tasks,
+        run_frontier,
+        write_frontier,
+    )
 
     target = out if out is not None else DEFAULT_OUT
-    points = frontier_points(config, vary, set_)
-    catalog = load_catalog(load_config(config, set_).catalog)
+    path = find_config(config)
+    points = frontier_points(path, vary, set_)
+    catalog = load_catalog(points[0].config.catalog)
     check_target(target, overwrite=True)
     keys = list(points[0].values)
-    console = Console(stderr=True)
-    with (
-        console.status(f"Solving {len(points)} frontier points on Dask") as status,
-        cluster(scheduler, workers) as client,
-    ):
-        table = run_frontier(
-            catalog,
-            points,
-            client,
-            on_result=lambda done, total: status.update(
-                f"Solving {len(points)} frontier points on Dask: {done}/{total} tasks done"
-            ),
-        )
+    with cluster(scheduler, workers) as client:
+        label = f"Solving {len(points)} frontier points (tasks done)"
+        tasks = len(plan_tasks(points))
+        with sweep_progress(label, tasks, dashboard_link(client)) as on_result:
+            table = run_frontier(catalog, points, client, on_result=on_result)
     write_frontier(table, keys, target)
-    Console().print(_summary(table, keys, target))
+    counts = table["status"].value_counts().to_dict()
+    if json_:
+        print_json({"points": len(table), "status": counts, "out_dir": target})
+    else:
+        Console().print(_summary(table, keys, counts, target))
 
 
-def _summary(table: pd.DataFrame, keys: list[str], target: Path) -> Table:
-    summary = Table(title=f"portopt frontier ({len(table)} points)", title_justify="left")
+def _summary(table: pd.DataFrame, keys: list[str], counts: dict[str, int], target: Path) -> Table:
+    shown = ", ".join(f"{n} {status}" for status, n in counts.items())
+    summary = Table(title=f"portopt frontier ({len(table)} points: {shown})", title_justify="left")
     for key in keys:
         summary.add_column(key.rsplit(".", 1)[-1])
     for name in ("status", "coverage", "capital $B", "CVaR shortfall", "projects", "re-solve"):

@@ -5,26 +5,29 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from portopt._version import __version__
-from portopt.errors import PortoptError
+from portopt.errors import EXIT_INTERNAL, PortoptError
 
 app = typer.Typer(
     name="portopt",
     help="Select and size projects for the US-Japan strategic investment fund.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
 
-COMMANDS = ("validate", "scenarios", "run", "frontier", "robustness", "synth")
+COMMANDS = ("validate", "init-config", "scenarios", "run", "frontier", "robustness", "synth")
+debug_mode = {"on": False}
+"""Whether ``--debug`` was given: an internal error then prints its traceback."""
 
 
 def _version(value: bool) -> None:
@@ -38,36 +41,59 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an internal error (exit code 4), print its traceback."
+    ),
 ) -> None:
-    """portopt: which candidate projects to finance, and with how much."""
+    """portopt: which candidate projects to finance, and with how much.
+
+    Exit codes: 0 done; 2 bad input (catalog, config, --set override, option, missing file);
+    3 infeasible configuration; 4 internal error (solver or engine failure, or a bug).
+    """
+    debug_mode["on"] = debug
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a PortoptError into its message on stderr and exit code 2, never a traceback."""
+    """Turn an error into one message on stderr and its exit code, never a traceback.
+
+    A :class:`PortoptError` exits with its own code (2 or 3, or 4 for a solver or engine
+    failure); any other exception is a bug in portopt: one line saying so, exit code 4, and the
+    traceback only under ``--debug``.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except PortoptError as exc:
-            err_console.print(
-                Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True
-            )
+            _print_error(str(exc))
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(code=130) from None
+        except Exception as exc:
+            if debug_mode["on"]:
+                err_console.print(traceback.format_exc(), highlight=False, markup=False)
+            hint = "Please report it" if debug_mode["on"] else "Rerun with --debug and report it"
+            _print_error(
+                f"internal error (a bug in portopt): {type(exc).__name__}: {exc}. {hint}"
+                " with the command you ran."
+            )
+            raise typer.Exit(code=EXIT_INTERNAL) from None
 
     return wrapper
 
 
+def _print_error(message: str) -> None:
+    err_console.print(
+        Text("error: ", style="bold red") + Text(message), highlight=False, soft_wrap=True
+    )
+
+
 for _name in COMMANDS:
-    try:
-        _module = importlib.import_module(f"portopt.cli.{_name}")
-    except ModuleNotFoundError as _exc:  # build phase: a command not written yet
-        if _exc.name != f"portopt.cli.{_name}":
-            raise
-        continue
+    _module = importlib.import_module(f"portopt.cli.{_name.replace('-', '_')}")
     app.command(_name)(user_errors(_module.command))
 
 

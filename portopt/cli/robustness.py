@@ -12,8 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from portopt.catalog import CHOKEPOINTS, RANGED, load_catalog
-from portopt.cli.options import SchedulerOption, SetOption, WorkersOption
-from portopt.config import load_config
+from portopt.cli.options import (
+    ConfigArgument,
+    JsonOption,
+    SchedulerOption,
+    SetOption,
+    WorkersOption,
+    config_with_overrides,
+    print_json,
+    sweep_progress,
+)
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
 from portopt.priorities import Mode, has_ranges
@@ -22,7 +30,7 @@ DEFAULT_OUT = Path("runs") / "robustness"
 
 
 def command(
-    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    config: ConfigArgument,
     batches: Annotated[int, typer.Option("--batches", help="Independent scenario batches (>= 2).")],
     scheduler: SchedulerOption = None,
     out: Annotated[
@@ -45,6 +53,7 @@ def command(
             " the catalog has ranges, else scenarios).",
         ),
     ] = None,
+    json_: JsonOption = False,
 ) -> None:
     """Re-optimise on B independent batches: each project's core index.
 
@@ -52,9 +61,16 @@ def command(
     A batch draws its scenarios, its chokepoint weights and gaps from the catalog's ranges, or
     both (--vary). Writes robustness.csv, batches.csv and robustness.html.
     """
-    from portopt.sweeps import attach_to_report, cluster, run_robustness, write_robustness
+    from portopt.sweeps import (
+        attach_to_report,
+        cluster,
+        dashboard_link,
+        run_robustness,
+        status_counts,
+        write_robustness,
+    )
 
-    cfg = load_config(config, set_)
+    cfg = config_with_overrides(config, set_)
     if batches < 2:
         raise ConfigError(
             [Problem("--batches", None, None, f"needs at least 2 batches, got {batches}")],
@@ -85,33 +101,33 @@ def command(
             ],
             "bad --vary",
         )
-    console = Console(stderr=True)
-    with (
-        console.status(f"Optimising on {batches} scenario batches on Dask") as status,
-        cluster(scheduler, workers) as client,
-    ):
-        core, per_batch = run_robustness(
-            catalog,
-            cfg,
-            batches,
-            client,
-            on_result=lambda done, total: status.update(
-                f"Optimising on {batches} scenario batches on Dask: {done}/{total} done"
-            ),
-            vary=vary,
-        )
+    with cluster(scheduler, workers) as client:
+        label = f"Optimising on {batches} batches (varying {vary})"
+        with sweep_progress(label, batches, dashboard_link(client)) as on_result:
+            core, per_batch = run_robustness(
+                catalog, cfg, batches, client, on_result=on_result, vary=vary
+            )
     write_robustness(core, per_batch, target)
     if report is not None:
         attach_to_report(report, core)
-    Console().print(_summary(core, target, report))
+    counts = status_counts(per_batch)
+    if json_:
+        print_json(
+            {
+                "batches": per_batch["status"].value_counts().to_dict(),
+                "core": core.loc[core["class"] == "core", "id"].tolist(),
+                "borderline": core.loc[core["class"] == "borderline", "id"].tolist(),
+                "out_dir": target,
+                "report": None if report is None else report / REPORT_FILE,
+            }
+        )
+    else:
+        Console().print(_summary(core, counts, target, report))
 
 
-def _summary(core: pd.DataFrame, target: Path, report: Path | None) -> Table:
-    n = int(core["batches"].iloc[0])
+def _summary(core: pd.DataFrame, counts: str, target: Path, report: Path | None) -> Table:
     vary = core["vary"].iloc[0]
-    table = Table(
-        title=f"portopt robustness ({n} feasible batches, varying {vary})", title_justify="left"
-    )
+    table = Table(title=f"portopt robustness ({counts}, varying {vary})", title_justify="left")
     for name in ("project", "class", "core index", "95% interval"):
         table.add_column(name)
     for r in core[core["selected_in"] > 0].to_dict("records"):

@@ -20,7 +20,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from portopt.cli.options import SeedOption, SetOption, config_with_overrides
+from portopt.cli.options import (
+    BackendOption,
+    JsonOption,
+    SeedOption,
+    SetOption,
+    config_with_overrides,
+    print_json,
+)
 from portopt.outputs import headline
 
 DEFAULT_CONFIG = Path("configs") / "default.yaml"
@@ -28,17 +35,19 @@ DEFAULT_CONFIG = Path("configs") / "default.yaml"
 
 def command(
     config: Annotated[
-        Path | None,
+        str | None,
         typer.Argument(
-            help="YAML run configuration (default: configs/default.yaml, else the defaults)."
+            help="YAML run configuration: a file or a bundled config's name (default:"
+            " configs/default.yaml if present, else the bundled default)."
         ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
     ] = None,
-    backend: Annotated[str | None, typer.Option("--backend", help="auto, numpy or cupy.")] = None,
+    backend: BackendOption = None,
     seed: SeedOption = None,
     set_: SetOption = None,
+    json_: JsonOption = False,
 ) -> None:
     """Choose the portfolio, evaluate it on fresh scenarios and write the output folder."""
     from portopt.run import run
@@ -47,19 +56,34 @@ def command(
     console = Console(stderr=True)
     with RichProgress(console) as progress:
         result = run(cfg, out_dir=out, backend=backend, progress=progress)
-    Console().print(summary_table(result.metrics, result.allocation, result.out_dir))
+    if json_:
+        print_json(json_summary(result.metrics, result.out_dir))
+    else:
+        Console().print(summary_table(result.metrics, result.allocation, result.out_dir))
 
 
-def resolve_config(path: Path | None) -> Path | None:
-    """``path``, else ``configs/default.yaml`` in the working directory or the source checkout,
-    else None (the schema's defaults)."""
-    if path is not None:
-        return path
-    checkout = Path(__file__).resolve().parents[2] / DEFAULT_CONFIG
-    for candidate in (Path.cwd() / DEFAULT_CONFIG, checkout):
-        if candidate.is_file():
-            return candidate
-    return None
+def resolve_config(arg: str | None) -> str | Path:
+    """``arg``, else ``configs/default.yaml`` in the working directory, else the bundled
+    ``default``."""
+    if arg is not None:
+        return arg
+    local = Path.cwd() / DEFAULT_CONFIG
+    return local if local.is_file() else "default"
+
+
+def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """What ``--json`` prints: the headline figures in and out of sample, and the files."""
+    alpha = metrics.get("recoupment_alpha", 0.95)
+    return {
+        "status": metrics.get("status"),
+        "solver": metrics.get("solver"),
+        "capital_committed_usd": metrics.get("capital_committed_usd"),
+        "projects_selected": metrics["projects"]["selected"],
+        "out_of_sample": headline(metrics.get("out_of_sample") or {}, alpha),
+        "in_sample": headline(metrics.get("in_sample") or {}, alpha),
+        "out_dir": str(out_dir),
+        "files": sorted(str(p) for p in Path(out_dir).iterdir()),
+    }
 
 
 class _Steps(MofNCompleteColumn):

@@ -1,10 +1,7 @@
-"""``portopt scenarios CONFIG --out FILE [--backend B] [--scenarios N] [--first I] [--seed N]``."""
+"""``portopt scenarios CONFIG --out DIR [--backend B] [--scenarios N] [--first I] [--seed N]``."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -19,16 +16,29 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from portopt.cli.options import SeedOption, SetOption, config_with_overrides
-from portopt.errors import ScenarioError
+from portopt.cli.options import (
+    BackendOption,
+    ConfigArgument,
+    JsonOption,
+    SeedOption,
+    SetOption,
+    config_with_overrides,
+    print_json,
+)
+from portopt.errors import InputError, Problem
+from portopt.memory import check_fits, scenarios_estimate
+from portopt.outputs import staged_output
+
+SCENARIO_INDICES = 2**32
+"""Scenario indices are Philox counters of 32 bits (docs/scenario-model.md)."""
 
 
 def command(
-    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
-    backend: Annotated[
-        str | None, typer.Option("--backend", help="auto, numpy or cupy (default: the config's).")
-    ] = None,
+    config: ConfigArgument,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder of Parquet tables to write (replaced whole).")
+    ],
+    backend: BackendOption = None,
     scenarios: Annotated[
         int | None,
         typer.Option("--scenarios", help="How many scenarios (default: scenarios.optimisation)."),
@@ -36,20 +46,30 @@ def command(
     first: Annotated[int, typer.Option("--first", help="Index of the first scenario.")] = 0,
     seed: SeedOption = None,
     set_: SetOption = None,
+    json_: JsonOption = False,
 ) -> None:
-    """Generate scenarios [FIRST, FIRST + N) and write them to a Parquet file."""
+    """Generate scenarios [FIRST, FIRST + N) and write them as a folder of Parquet tables."""
     from portopt.catalog import load_catalog
     from portopt.engine.backend import resolve_backend
     from portopt.engine.generate import generate_scenarios
 
     cfg = config_with_overrides(config, set_, seed)
     n = cfg.scenarios.optimisation if scenarios is None else scenarios
-    if n < 1 or first < 0:
-        raise ScenarioError(
-            f"--scenarios must be at least 1 and --first at least 0 (got {n}, {first})"
+    problems = [
+        Problem(flag, None, None, f"must be at least {low}, got {value}")
+        for flag, value, low in (("--scenarios", n, 1), ("--first", first, 0))
+        if value < low
+    ]
+    if first + n > SCENARIO_INDICES:
+        problems.append(
+            Problem("--first", None, None, f"{first} + {n} scenarios passes the last index 2^32")
         )
+    if problems:
+        raise InputError(problems, "bad scenario range")
     chosen = resolve_backend(backend or cfg.backend)  # fail before any work
     catalog = load_catalog(cfg.catalog)
+    estimate = scenarios_estimate(n, len(catalog.project_ids), len(catalog.chokepoint_ids))
+    check_fits(estimate, f"--scenarios {n}")
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
@@ -67,29 +87,16 @@ def command(
             scenarios=range(first, first + n),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    write_atomically(result.to_parquet, out)
+    with staged_output(out) as tmp:
+        result.to_parquet(tmp)
     meta = result.metadata
+    if json_:
+        print_json({"scenarios": [first, first + n], "backend": meta["backend"], "out": out})
+        return
     console.print(
         f"wrote {out} ({n:,} scenarios × {len(result.project_ids)} projects, backend"
         f" {meta['backend']}, {meta['seconds']:.1f} s)"
     )
-
-
-def write_atomically(write: Callable[[Path], None], path: Path) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["command"]

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from portopt.catalog import BUNDLED, Catalog, load_catalog
-from portopt.config import SECTORS, load_config
+from portopt.cli.options import SetOption, config_with_overrides
+from portopt.config import SECTORS
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
@@ -27,21 +28,24 @@ def command(
         ),
     ] = None,
     config: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--config",
-            help="Also validate this YAML run config; its catalog is checked unless PATH is given.",
+            help="Also validate this YAML run config (a file or a bundled config's name); its"
+            " catalog is checked unless PATH is given.",
         ),
     ] = None,
+    set_: SetOption = None,
 ) -> None:
     """Check a catalog and report every problem at once (file, row, column, what was expected)."""
     console = Console(soft_wrap=True)
     if path is not None and path.suffix.lower() in CONFIG_SUFFIXES:
-        path, config = None, path
+        path, config = None, str(path)
     catalog_path: str | None = None if path is None else str(path)
-    if config is not None:
-        cfg = load_config(config)
-        console.print(f"config [bold]{escape(str(config))}[/] is valid (hash {cfg.digest()})")
+    if config is not None or set_:
+        cfg = config_with_overrides(config, set_)
+        shown = escape(str(config or "<defaults>"))
+        console.print(f"config [bold]{shown}[/] is valid (hash {cfg.digest()})")
         if path is None:
             catalog_path = cfg.catalog
     _summary(console, load_catalog(catalog_path))

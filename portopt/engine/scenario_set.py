@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,74 +107,105 @@ class ScenarioSet:
             metadata=dict(head.metadata),
         )
 
-    def to_parquet(self, path: str | Path) -> None:
-        """Write one long table: a row per (scenario, project) and per (scenario, chokepoint).
+    def to_parquet(self, folder: str | Path) -> None:
+        """Write the set as a folder of tidy Parquet tables, one per grain:
 
-        Columns: ``scenario``, ``kind`` (``project`` or ``chokepoint``), ``id``, the fields of
-        :data:`PROJECT_FIELDS`, ``stress``, the per-scenario fields (on every row); fields that
-        do not apply to a row's kind are null. Metadata is stored in the file's key-value
-        metadata as JSON.
+        - ``projects.parquet``: a row per (``scenario``, ``project``), a column per field of
+          :data:`PROJECT_FIELDS`;
+        - ``chokepoints.parquet``: a row per (``scenario``, ``chokepoint``) with its ``stress``;
+        - ``scenarios.parquet``: a row per ``scenario``, a column per field of
+          :data:`SCENARIO_FIELDS`.
+
+        A negative integer (the engine's "never", e.g. a project that never recoups) is written
+        as null. Each file's key-value metadata holds the ids, the first index and
+        :attr:`metadata` without its timings, so the same seed gives byte-identical files.
+        Portfolio cash paths are not stored.
         """
-        import json
-
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        n, p = self.project["pv_draw"].shape
-        k = self.stress.shape[1]
+        def key_column(values: np.ndarray) -> pa.Array:
+            array = pa.array(values)
+            return array.dictionary_encode() if pa.types.is_string(array.type) else array
+
+        def value_column(values: np.ndarray) -> pa.Array:
+            if np.issubdtype(values.dtype, np.integer):  # negative: "never", a null
+                return pa.array(values, mask=values < 0)
+            return pa.array(values)
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
         idx = self.indices
-        cols: dict[str, Any] = {
-            "scenario": np.concatenate([np.repeat(idx, p), np.repeat(idx, k)]),
-            "kind": pa.array(["project"] * (n * p) + ["chokepoint"] * (n * k)).dictionary_encode(),
-            "id": pa.array(
-                list(self.project_ids) * n + list(self.chokepoint_ids) * n
-            ).dictionary_encode(),
+        p, k = len(self.project_ids), len(self.chokepoint_ids)
+        grains = {
+            PROJECTS_TABLE: (
+                {"scenario": np.repeat(idx, p), "project": np.tile(self.project_ids, self.n)},
+                {name: self.project[name].astype(d).ravel() for name, d in PROJECT_FIELDS.items()},
+            ),
+            CHOKEPOINTS_TABLE: (
+                {"scenario": np.repeat(idx, k), "chokepoint": np.tile(self.chokepoint_ids, self.n)},
+                {"stress": self.stress.astype(np.float64).ravel()},
+            ),
+            SCENARIOS_TABLE: (
+                {"scenario": idx},
+                {name: self.scenario[name].astype(d) for name, d in SCENARIO_FIELDS.items()},
+            ),
         }
-        for name, dtype in PROJECT_FIELDS.items():
-            values = self.project[name].astype(dtype).ravel()
-            cols[name] = pa.array(
-                np.concatenate([values, np.zeros(n * k, dtype)]),
-                mask=np.r_[np.zeros(n * p, bool), np.ones(n * k, bool)],
-            )
-        cols["stress"] = pa.array(
-            np.concatenate([np.zeros(n * p), self.stress.ravel()]),
-            mask=np.r_[np.ones(n * p, bool), np.zeros(n * k, bool)],
+        meta = json.dumps(
+            {
+                "first": self.first,
+                "project_ids": self.project_ids,
+                "chokepoint_ids": self.chokepoint_ids,
+                "metadata": {k: v for k, v in self.metadata.items() if k not in TIMING_KEYS},
+            },
+            default=str,
+            sort_keys=True,
         )
-        for name, dtype in SCENARIO_FIELDS.items():
-            v = self.scenario[name].astype(dtype)
-            cols[name] = np.concatenate([np.repeat(v, p), np.repeat(v, k)])
-        table = pa.table(cols)
-        meta = {
-            "first": self.first,
-            "project_ids": self.project_ids,
-            "chokepoint_ids": self.chokepoint_ids,
-            "metadata": self.metadata,
-        }
-        table = table.replace_schema_metadata({"portopt": json.dumps(meta, default=str)})
-        pq.write_table(table, str(path), compression="zstd")
+        for name, (keys, fields) in grains.items():
+            table = pa.table(
+                {
+                    **{c: key_column(v) for c, v in keys.items()},
+                    **{c: value_column(v) for c, v in fields.items()},
+                }
+            )
+            table = table.replace_schema_metadata({"portopt": meta})
+            pq.write_table(table, str(folder / name), compression="zstd")
 
     @classmethod
-    def from_parquet(cls, path: str | Path) -> ScenarioSet:
-        """Read what :meth:`to_parquet` wrote (portfolio cash paths are not stored)."""
-        import json
-
+    def from_parquet(cls, folder: str | Path) -> ScenarioSet:
+        """Read what :meth:`to_parquet` wrote (nulls back to -1; no cash paths, no timings)."""
         import pyarrow.parquet as pq
 
-        table = pq.read_table(str(path))
-        meta = json.loads(table.schema.metadata[b"portopt"])
+        folder = Path(folder)
+        tables = {name: pq.read_table(str(folder / name)) for name in PARQUET_TABLES}
+        meta = json.loads(tables[SCENARIOS_TABLE].schema.metadata[b"portopt"])
         pids, cids = meta["project_ids"], meta["chokepoint_ids"]
-        df = table.to_pandas()
-        proj = df[df["kind"] == "project"]
-        chk = df[df["kind"] == "chokepoint"]
-        n = len(proj) // max(len(pids), 1) if pids else len(chk) // max(len(cids), 1)
-        project = {
-            name: proj[name].to_numpy(dtype=dtype).reshape(n, len(pids))
-            for name, dtype in PROJECT_FIELDS.items()
-        }
-        stress = chk["stress"].to_numpy(dtype=np.float64).reshape(n, len(cids))
-        per_scenario = proj.iloc[:: max(len(pids), 1)] if pids else chk.iloc[:: len(cids)]
-        scenario = {
-            name: per_scenario[name].to_numpy(dtype=dtype)
-            for name, dtype in SCENARIO_FIELDS.items()
-        }
-        return cls(meta["first"], pids, cids, project, stress, scenario, {}, meta["metadata"])
+        n = tables[SCENARIOS_TABLE].num_rows
+
+        def read(table: Any, name: str, dtype: type, width: int) -> np.ndarray:
+            column = table.column(name).to_numpy(zero_copy_only=False)
+            if np.issubdtype(dtype, np.integer):
+                column = np.where(np.isnan(column.astype(np.float64)), -1, column)
+            return column.astype(dtype).reshape((n, width) if width else n)
+
+        projects, chokepoints = tables[PROJECTS_TABLE], tables[CHOKEPOINTS_TABLE]
+        scenarios = tables[SCENARIOS_TABLE]
+        return cls(
+            meta["first"],
+            pids,
+            cids,
+            {name: read(projects, name, d, len(pids)) for name, d in PROJECT_FIELDS.items()},
+            read(chokepoints, "stress", np.float64, len(cids)),
+            {name: read(scenarios, name, d, 0) for name, d in SCENARIO_FIELDS.items()},
+            {},
+            meta["metadata"],
+        )
+
+
+PROJECTS_TABLE = "projects.parquet"
+CHOKEPOINTS_TABLE = "chokepoints.parquet"
+SCENARIOS_TABLE = "scenarios.parquet"
+PARQUET_TABLES = (PROJECTS_TABLE, CHOKEPOINTS_TABLE, SCENARIOS_TABLE)
+"""The files of a scenario set's Parquet folder (:meth:`ScenarioSet.to_parquet`)."""
+TIMING_KEYS = frozenset({"seconds"})
+"""Metadata that differs between two runs of one seed, kept out of the Parquet files."""

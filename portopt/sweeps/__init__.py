@@ -5,7 +5,13 @@ of worker processes by default, an existing cluster by address), with retries, a
 written atomically.
 """
 
-from portopt.sweeps.cluster import RETRIES, cluster, gather_as_completed, submit_all
+from portopt.sweeps.cluster import (
+    RETRIES,
+    cluster,
+    dashboard_link,
+    gather_as_completed,
+    submit_all,
+)
 from portopt.sweeps.frontier import (
     PARAMETER_KEYS,
     Point,
@@ -23,6 +29,7 @@ from portopt.sweeps.robustness import (
     core_indices,
     run_robustness,
     solve_batch,
+    status_counts,
     wilson,
     write_robustness,
 )
@@ -37,6 +44,7 @@ __all__ = [
     "classify",
     "cluster",
     "core_indices",
+    "dashboard_link",
     "frontier_points",
     "gather_as_completed",
     "generate_sharded",
@@ -46,6 +54,7 @@ __all__ = [
     "run_robustness",
     "solve_batch",
     "solve_points",
+    "status_counts",
     "submit_all",
     "wilson",
     "write_frontier",

@@ -34,7 +34,8 @@ def cluster(scheduler: str | None = None, n_workers: int = 2) -> Iterator[Any]:
 
     The local cluster has ``n_workers`` worker processes with one thread each, so one task
     runs per process (CVXPY's canonicalisation and the model's Python parts hold the GIL: the
-    parallelism is in processes), no dashboard and quiet logs. Both are closed on exit; an
+    parallelism is in processes) and quiet logs; distributed serves its dashboard on its default
+    port when that is free (the CLI prints the link). Both are closed on exit; an
     existing cluster is left running.
     """
     from distributed import Client, LocalCluster
@@ -109,3 +110,14 @@ def gather_as_completed(
         if on_result is not None:
             on_result(done, len(futures))
     return results
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The address of the cluster's dashboard, or None when its scheduler serves none.
+
+    ``Client.dashboard_link`` alone formats a link even for a cluster started without a
+    dashboard, so the scheduler's own list of services decides.
+    """
+    if "dashboard" not in client.scheduler_info().get("services", {}):
+        return None
+    return client.dashboard_link

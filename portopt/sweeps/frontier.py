@@ -35,7 +35,7 @@ import plotly.graph_objects as go
 import yaml
 
 from portopt.catalog import Catalog
-from portopt.config import RunConfig, load_config, parse_overrides
+from portopt.config import Override, RunConfig, load_config, parse_overrides, split_assignment
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.model import AllocationModel, StructuralChange, optimize
@@ -104,10 +104,9 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     problems = []
     for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
+        key, raw = split_assignment(item) or ("", "")
         parts = _split_top(raw)
-        if not sep or not key or any(not p for p in key.split(".")):
+        if not key:
             problems.append(_vary_problem(item, "is not KEY=v1,v2,... with a dotted key"))
         elif not parts or any(not p.strip() for p in parts):
             problems.append(_vary_problem(item, "needs comma-separated values, none empty"))
@@ -362,25 +361,10 @@ def _figure(table: pd.DataFrame, by: list[str], x: str, title: str, x_title: str
 
 
 def _point_config(
-    config_path: str | Path | None, base: dict[str, Any], values: dict[str, Any]
+    config_path: str | Path | None, base: list[Override], values: dict[str, Any]
 ) -> RunConfig:
-    tree = json.loads(json.dumps(base))
-    for key, value in values.items():
-        node = tree
-        *head, last = key.split(".")
-        for part in head:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError([_vary_problem(key, "sets inside a value")], "bad --vary")
-        node[last] = value
-    try:
-        return load_config(config_path, tree)
-    except ConfigError as exc:
-        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-        raise ConfigError(
-            [Problem("--vary", None, None, f"{shown}: {p.message}") for p in exc.problems],
-            f"bad --vary value(s) {shown}",
-        ) from None
+    varied = [Override(k, v, f"--vary {k}={json.dumps(v)}") for k, v in values.items()]
+    return load_config(config_path, [*base, *varied])
 
 
 def _split_top(text: str) -> list[str]:

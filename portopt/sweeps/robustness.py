@@ -33,8 +33,6 @@ which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +46,7 @@ from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model import optimize
-from portopt.outputs import REPORT_FILE, staged_output, write_csv
+from portopt.outputs import REPORT_FILE, atomic_file, staged_output, write_csv
 from portopt.priorities import Mode, sample_priorities, vary_of
 from portopt.report import core_index_figure, write_report
 from portopt.sweeps.cluster import gather_as_completed, submit_all
@@ -215,18 +213,33 @@ def write_robustness(core: pd.DataFrame, batches: pd.DataFrame, out: Path) -> Pa
     return Path(out)
 
 
+def status_counts(batches: pd.DataFrame) -> str:
+    """How the batches ended, in words: e.g. ``20 batches: 17 optimal, 3 stopped at the time
+    limit (feasible, not proven optimal)``."""
+    words = {
+        "optimal": "optimal",
+        "time_limit": "stopped at the time limit (feasible, not proven optimal)",
+        "greedy": "greedy only (no solver answer)",
+        "infeasible": "infeasible",
+        "error": "solver error",
+    }
+    counts = batches["status"].value_counts()
+    parts = [f"{counts[s]} {words.get(s, s)}" for s in (*words, *counts.index) if s in counts]
+    return f"{len(batches)} batches: " + ", ".join(dict.fromkeys(parts))
+
+
 def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
     """The robustness page: core index with its interval per project, and the table."""
     shown = core[core["selected_in"] > 0]
     fig = core_index_figure(shown, dict(zip(shown["id"], shown["name"], strict=True)))
-    n = int(core["batches"].iloc[0]) if len(core) else 0
     vary = vary_of(core)
     return page(
         "portopt robustness",
-        f"The portfolio was re-optimised {len(batches)} times, on {vary.drawn} ({n} feasible)."
-        " A project's core index is the share of feasible batches that select it, with a 95%"
-        f" Wilson interval: core at 90% or more (chosen whatever {vary.whatever}), exterior at"
-        " 10% or less, borderline between. Projects never selected are listed in the table only.",
+        f"The portfolio was re-optimised on independent batches, on {vary.drawn}"
+        f" ({status_counts(batches)}). A project's core index is the share of feasible batches"
+        " that select it, with a 95% Wilson interval: core at 90% or more (chosen whatever"
+        f" {vary.whatever}), exterior at 10% or less, borderline between. Projects never"
+        " selected are listed in the table only.",
         [fig],
         core.drop(columns=["batches", "vary"]),  # the intro says both
     )
@@ -234,13 +247,7 @@ def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
 
 def attach_to_report(run_dir: Path, core: pd.DataFrame) -> Path:
     """Re-render ``run_dir/report.html`` with a robustness section, replacing it atomically."""
-    run_dir = Path(run_dir)
-    fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_FILE}.", suffix=".tmp", dir=run_dir)
-    os.close(fd)
-    try:
-        write_report(run_dir, core_indices=core, path=tmp)
-        os.replace(tmp, run_dir / REPORT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return run_dir / REPORT_FILE
+    path = Path(run_dir) / REPORT_FILE
+    with atomic_file(path) as tmp:
+        write_report(Path(run_dir), core_indices=core, path=tmp)
+    return path
