@@ -173,14 +173,21 @@ def _inline(path: Path, seen: set[Path]) -> str:
     return "\n".join(out)
 
 
+def nvrtc_options(
+    block: int = DEFAULT_BLOCK, min_blocks: int = DEFAULT_MIN_BLOCKS
+) -> tuple[str, ...]:
+    """The NVRTC options :func:`load_module` compiles the kernel with for one launch shape
+    (CuPy adds the device's architecture)."""
+    return (*_NVRTC_OPTIONS, f"-DPORTOPT_BLOCK={block}", f"-DPORTOPT_MIN_BLOCKS={min_blocks}")
+
+
 @functools.lru_cache(maxsize=8)
 def load_module(block: int = DEFAULT_BLOCK, min_blocks: int = DEFAULT_MIN_BLOCKS) -> Any:
     """The compiled ``cupy.RawModule`` of the kernel for one launch shape (read and compiled
     once per process; NVRTC's output is also cached on disk by CuPy)."""
     import cupy
 
-    options = (*_NVRTC_OPTIONS, f"-DPORTOPT_BLOCK={block}", f"-DPORTOPT_MIN_BLOCKS={min_blocks}")
-    return cupy.RawModule(code=kernel_source(), options=options)
+    return cupy.RawModule(code=kernel_source(), options=nvrtc_options(block, min_blocks))
 
 
 def _bytes_per_scenario(inputs: EngineInputs, weighted: bool) -> int:
