@@ -9,10 +9,15 @@ For selection y and fund dollars f, per scenario s:
     \\qquad L_s = \\sum_i f_i (\\mathrm{pvdraw}_{is} - \\mathrm{pvjapan}_{is}).
 
 Reported: the distribution of the coverage score c (mean, P10/P50/P90, lower-tail CVaR),
-Japan's recovery ratio R (mean, P10/P50/P90), P(R >= 1) (recouped by the horizon in PV),
-CVaR_alpha(L) / Σf, each chokepoint's coverage, per project P(recoup_q >= 0), E[recovery] and
+Japan's recovery ratio R (mean, P10/P50/P90), P(R >= 1), CVaR_alpha(L) / Σf, each chokepoint's
+coverage, per project P(pvjapan >= pvdraw), E[recovery] and
 E[online share], and the gap between in-sample and out-of-sample figures. Scenarios are read
 in chunks so a million-scenario set never needs (scenarios × projects × chokepoints) memory.
+
+"Japan recoups" has one meaning for a project and for a portfolio (docs/scenario-model.md):
+the PV of Japan's receipts, to the end of the last project's life, at least equals the PV of its
+draws, both at JBIC's funding cost: :math:`\\sum_i f_i\\,\\mathrm{pvjapan}_{is} \\ge
+\\sum_i f_i\\,\\mathrm{pvdraw}_{is}` (one project: a single term).
 """
 
 from __future__ import annotations
@@ -71,7 +76,6 @@ def _per_scenario(
     stress_all = aligned_stress(scenarios, catalog)
     japan_all = aligned(scenarios, catalog, "pv_japan")
     draw_all = aligned(scenarios, catalog, "pv_draw")
-    recoup_all = aligned(scenarios, catalog, "recoup_q")
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
         online = online_all[a:b]
@@ -80,7 +84,7 @@ def _per_scenario(
         out["score"][a:b] = (cov * stress_all[a:b]) @ weights / weights.sum()
         out["japan"][a:b] = japan_all[a:b] @ f
         out["draw"][a:b] = draw_all[a:b] @ f
-        out["recouped"] += (recoup_all[a:b] >= 0).sum(axis=0)
+        out["recouped"] += (japan_all[a:b] >= draw_all[a:b]).sum(axis=0)
         out["online"] += online.sum(axis=0)
         out["pv_japan"] += japan_all[a:b].sum(axis=0)
         out["pv_draw"] += draw_all[a:b].sum(axis=0)

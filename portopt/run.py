@@ -282,7 +282,7 @@ def _metrics(
             "optimisation": {"first": opt.first, "count": opt.n},
             "evaluation": {"first": fresh.first, "count": fresh.n},
             "start": config.scenarios.start,
-            "horizon_quarters": config.scenarios.horizon_quarters,
+            "max_delay_quarters": config.scenarios.max_delay_quarters,
             "window": list(config.scenarios.window),
         },
         "distributions": distributions,

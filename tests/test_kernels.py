@@ -178,9 +178,9 @@ def test_host_build_matches_numpy_engine(host_check: Path, small_catalog, tmp_pa
 def test_host_build_matches_with_portfolio_and_offset(
     host_check: Path, small_catalog, tmp_path: Path
 ) -> None:
-    """Portfolio cash paths, salvage, a shorter horizon and scenarios far from 0."""
+    """Portfolio cash paths, salvage, a binding delay cap and scenarios far from 0."""
     config = RunConfig.model_validate(
-        {"seed": 2**40 + 7, "scenarios": {"salvage_share": 0.3, "horizon_quarters": 60}}
+        {"seed": 2**40 + 7, "scenarios": {"salvage_share": 0.3, "max_delay_quarters": 6}}
     )
     inputs = prepare_inputs(small_catalog, config)
     weights = np.linspace(1e9, 6e9, inputs.n_projects)

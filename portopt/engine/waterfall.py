@@ -30,41 +30,50 @@ def waterfall_step(
     cash: np.ndarray,
     growth: np.ndarray | float,
     draw: np.ndarray | float,
+    share_before: np.ndarray | float = 0.5,
+    share_after: float = 0.1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Advance Japan's balance one quarter **in place** and return ``(japan, us)`` cash.
 
     ``balance`` is a float64 array (0-d for one project) updated to the balance after the
-    payment; ``growth`` is ``1 + (rate + spread) / 4``; ``draw`` and ``cash`` are the quarter's
-    capital draw and distributable cash. Requires ``balance >= 0`` and ``cash >= 0`` (always
-    so in the model), under which the three cases are the single expression
-    :math:`j = \\min(c/2, J) + 0.1 \\max(c - 2J, 0)`, :math:`J \\leftarrow J - \\min(c/2, J)`,
-    bitwise equal to the case-by-case formulas; every element gets the same operations, so the
+    payment; ``growth`` is the deemed rate's growth factor of the quarter; ``draw`` and ``cash``
+    are the quarter's capital draw and distributable cash; ``share_before`` (``s_b``) and
+    ``share_after`` (``s_a``) are Japan's splits until and after recovery. Requires
+    ``balance >= 0`` and ``cash >= 0`` (always so in the model), under which the three cases
+    are the single expression
+    :math:`j = \\min(s_b c, J) + s_a \\max(c - J / s_b, 0)`,
+    :math:`J \\leftarrow J - \\min(s_b c, J)`; every element gets the same operations, so the
     result is the same double whatever the array's shape.
     """
     if balance.ndim == 0:  # one project: work on a 1-element view so every op stays an array
-        japan, us = _step(balance.reshape(1), np.reshape(cash, 1), growth, draw)
+        japan, us = _step(
+            balance.reshape(1), np.reshape(cash, 1), growth, draw, share_before, share_after
+        )
         return japan.reshape(()), us.reshape(())
-    return _step(balance, np.asarray(cash), growth, draw)
+    return _step(balance, np.asarray(cash), growth, draw, share_before, share_after)
 
 
 def _step(
-    balance: np.ndarray, cash: np.ndarray, growth: np.ndarray | float, draw: np.ndarray | float
+    balance: np.ndarray,
+    cash: np.ndarray,
+    growth: np.ndarray | float,
+    draw: np.ndarray | float,
+    share_before: np.ndarray | float,
+    share_after: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    # With J >= 0 and cash >= 0 the three branches are one expression, bitwise:
-    #   japan = min(cash/2, J) + 0.1 max(cash - 2 J, 0),  J = J - min(cash/2, J)
-    # (J > 0, cash/2 <= J: cash/2 + 0; J > 0, cash/2 > J: J + 0.1 (cash - 2 J), J = 0;
-    #  J = 0: 0 + 0.1 cash), with no masks or branches.
+    # With J >= 0 and cash >= 0 the three branches are one expression:
+    #   japan = min(s_b cash, J) + s_a max(cash - J / s_b, 0),  J = J - min(s_b cash, J)
+    # (J / 0.5 is 2 J exactly), with no masks or branches.
     balance *= growth
     balance += draw
-    half = 0.5 * cash
-    paid = np.minimum(half, balance)
-    japan = np.multiply(balance, 2.0)
+    paid = np.minimum(share_before * cash, balance)
+    japan = np.divide(balance, share_before)
     np.subtract(cash, japan, out=japan)
     np.maximum(japan, 0.0, out=japan)
-    japan *= 0.1
+    japan *= share_after
     japan += paid
     balance -= paid
-    us = np.subtract(cash, japan, out=half)
+    us = cash - japan
     return japan, us
 
 
