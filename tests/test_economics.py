@@ -111,7 +111,7 @@ def test_claim_clearing_after_2045_by_hand():
     draws = [0.25] * 4 + [0.0] * (H - 4)
     cash = [0.0] * 4 + [0.04] * 160 + [0.0] * (H - 164)
     g = 1 + (RATE + 0.02) / 4
-    japan, path, recoup = _mou(cash, draws, 163, g)
+    japan, _, recoup = _mou(cash, draws, 163, g)
     assert recoup > 80  # after 2045
     np.testing.assert_allclose(_cash(out), cash, rtol=1e-12, atol=1e-15)
     for s in range(out.n):
@@ -167,8 +167,10 @@ def test_macrs_tables_match_irs_publication_946():
     table = {
         5: [20.00, 32.00, 19.20, 11.52, 11.52, 5.76],
         7: [14.29, 24.49, 17.49, 12.49, 8.93, 8.92, 8.93, 4.46],
-        15: [5.00, 9.50, 8.55, 7.70, 6.93, 6.23, 5.90, 5.90, 5.91, 5.90, 5.91, 5.90, 5.91]
-        + [5.90, 5.91, 2.95],
+        15: [
+            *(5.00, 9.50, 8.55, 7.70, 6.93, 6.23, 5.90, 5.90),
+            *(5.91, 5.90, 5.91, 5.90, 5.91, 5.90, 5.91, 2.95),
+        ],
     }
     for years, want in table.items():
         np.testing.assert_allclose(macrs_rates(years, "macrs") * 100, want, atol=0.006)
