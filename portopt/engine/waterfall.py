@@ -1,21 +1,28 @@
 """The MOU cash waterfall between Japan and the United States, one quarter at a time.
 
-Japan's balance :math:`J` (its Deemed Allocation Amount still owed, per dollar of base cost)
-accrues at the deemed rate, grows by the quarter's capital draw, and is paid down by half of the
-distributable cash until it is cleared; afterwards Japan gets 10%:
+The order a project's cash is paid in (docs/scenario-model.md, "The financing stack"): taxes
+(after depreciation, the loss carried forward and credits sold at their transfer price), then
+**senior debt** service, then this split of what is left on the junior capital (the fund and
+the sponsor's equity, pari passu).
+
+Japan's balance :math:`J` (its Deemed Allocation Amount still owed, per fund dollar) grows at
+the deemed rate, by the quarter's capital draw, and is paid down by Japan's share :math:`s_b`
+(50%) of the distributable cash until it is cleared; afterwards Japan gets :math:`s_a` (10%):
 
 .. math::
-    J \\leftarrow J \\, (1 + (r_t + s)/4) + d_t, \\qquad
+    J \\leftarrow J g_t + d_t, \\qquad
     j_t = \\begin{cases}
-        c_t / 2                      & J > 0,\\ c_t/2 \\le J \\quad (J \\leftarrow J - c_t/2)\\\\
-        J + 0.1\\,(c_t - 2J)         & J > 0,\\ c_t/2 > J \\quad (J \\leftarrow 0)\\\\
-        0.1\\, c_t                   & J \\le 0
+        s_b c_t                            & J > 0,\\ s_b c_t \\le J \\quad (J \\leftarrow J - s_b c_t)\\\\
+        J + s_a (c_t - J / s_b)            & J > 0,\\ s_b c_t > J \\quad (J \\leftarrow 0)\\\\
+        s_a c_t                            & J \\le 0
     \\end{cases},
-    \\qquad u_t = c_t - j_t .
+    \\qquad u_t = c_t - j_t ,
 
-A balance left at the horizon is lost. :func:`daa_schedule` is the MOU's own statement of the
-due per period (interest on the outstanding amount plus straight-line principal), which this
-balance convention reproduces when the cash is exactly twice the due (see docs/scenario-model.md).
+with :math:`g_t = 1 + (r_t + s)/4` (quarterly) or :math:`\\sqrt{1 + (r_t + s)/2}` (semi-annual,
+the default) and :math:`g_t = 1` after the project's end, when a balance left is lost.
+:func:`daa_schedule` is the MOU's own statement of the due per period (interest on the
+outstanding amount plus straight-line principal), which this balance convention reproduces when
+the cash is exactly twice the due (see docs/scenario-model.md).
 """
 
 from __future__ import annotations
