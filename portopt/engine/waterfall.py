@@ -12,9 +12,9 @@ the deemed rate, by the quarter's capital draw, and is paid down by Japan's shar
 .. math::
     J \\leftarrow J g_t + d_t, \\qquad
     j_t = \\begin{cases}
-        s_b c_t                            & J > 0,\\ s_b c_t \\le J \\quad (J \\leftarrow J - s_b c_t)\\\\
-        J + s_a (c_t - J / s_b)            & J > 0,\\ s_b c_t > J \\quad (J \\leftarrow 0)\\\\
-        s_a c_t                            & J \\le 0
+        s_b c_t                 & J > 0,\\ s_b c_t \\le J \\quad (J \\leftarrow J - s_b c_t)\\\\
+        J + s_a (c_t - J / s_b) & J > 0,\\ s_b c_t > J \\quad (J \\leftarrow 0)\\\\
+        s_a c_t                 & J \\le 0
     \\end{cases},
     \\qquad u_t = c_t - j_t ,
 
