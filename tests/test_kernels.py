@@ -320,36 +320,10 @@ def test_loader_reads_the_kernels_of_an_installed_wheel(tmp_path: Path) -> None:
 
 
 def test_host_build_matches_with_the_economics(
-    host_check: Path, small_catalog, tmp_path: Path
+    host_check: Path, economics_catalog, economics_config, tmp_path: Path
 ) -> None:
-    """Senior debt (annuity and level), ITC and PTC, floors with a term, straight-line and MACRS
-    schedules, every funding source and a yen share, quarterly compounding and re-allocation."""
-    import dataclasses
-
-    projects = small_catalog.projects.copy()
-    projects["senior_debt_share"] = [0.5, 0.0, 0.3, 0.6, 0.0, 0.2]
-    projects["senior_amortisation"] = ["annuity", "", "level", "annuity", "", "level"]
-    projects["senior_tenor_years"] = [2.0, np.nan, 10.0, np.nan, np.nan, 3.0]
-    projects["credit"] = ["ptc", "itc", "", "none", "itc", "ptc"]
-    projects["credit_rate"] = [25.0, 0.3, np.nan, np.nan, 0.35, 10.0]
-    projects["credit_units_per_year"] = [6e7, np.nan, np.nan, np.nan, np.nan, 1e6]
-    projects["credit_years"] = [10.0, np.nan, np.nan, np.nan, np.nan, 2.0]
-    projects["offtake_years"] = [3.0, np.nan, 10.0, 2.0, np.nan, np.nan]
-    projects["depreciation"] = ["straight_line", "", "macrs", "", "straight_line", ""]
-    projects["tax_life_years"] = [3.0, np.nan, 15.0, np.nan, 39.0, np.nan]
-    projects["jbic_funding"] = ["yen_loans", "reserves", "", "usd_bonds", "", "yen_loans"]
-    projects["yen_share"] = [np.nan, 0.4, np.nan, 1.0, np.nan, 0.5]
-    catalog = dataclasses.replace(small_catalog, projects=projects)
-    config = RunConfig.model_validate(
-        {
-            "deal": {
-                "compounding": "quarterly",
-                "japan_share_until_recovered": 0.6,
-                "reallocation": {"enabled": True, "after_years": 6, "japan_share": 0.9},
-            }
-        }
-    )
-    inputs = prepare_inputs(catalog, config)
+    """Every economics column and deal term away from its default (conftest's fixtures)."""
+    inputs = prepare_inputs(economics_catalog, economics_config)
     weights = np.linspace(1e9, 6e9, inputs.n_projects)
     scenarios = range(500, 540)
     got = _host_run(host_check, tmp_path, inputs, scenarios, weights)

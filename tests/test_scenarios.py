@@ -491,8 +491,14 @@ def _baseline():
     return module
 
 
-def test_materialising_baseline_agrees(small_catalog, small_config):
-    inputs = prepare_inputs(small_catalog, small_config)
+@pytest.mark.parametrize("economics", [False, True], ids=["defaults", "economics"])
+def test_materialising_baseline_agrees(
+    small_catalog, small_config, economics_catalog, economics_config, economics
+):
+    if economics:
+        inputs = prepare_inputs(economics_catalog, economics_config)
+    else:
+        inputs = prepare_inputs(small_catalog, small_config)
     scen = range(3, 203)
     engine = engine_numpy.run(inputs, scen)
     base = _baseline().simulate(inputs, scen)
