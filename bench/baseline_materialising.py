@@ -135,6 +135,8 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
     cash = np.empty((S, P, H))
     balance_path = np.empty((S, P, H))
     balance = np.zeros((S, P))
+    claim = np.zeros((S, P))  # Japan's interest-bearing part when carried interest earns none
+    unpaid = np.zeros((S, P))
     senior = np.zeros((S, P))
     nol = np.zeros((S, P))
     for q in range(H):
@@ -156,7 +158,12 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
         paid = np.minimum(avail, due)
         senior = senior + interest - paid + debt_draw[:, :, q]
         cash[:, :, q] = avail - paid
-        balance = balance * growth[:, :, q] + draw[:, :, q]
+        if inp.shortfall_accrues:
+            balance = balance * growth[:, :, q] + draw[:, :, q]
+        else:  # J = claim + unpaid: deemed interest carried unpaid earns none
+            unpaid = unpaid + claim * (growth[:, :, q] - 1)
+            claim = claim + draw[:, :, q]
+            balance = claim + unpaid
         sb = share_b[:, :, q] if share_b.ndim == 3 else share_b[0, :, q]
         part = sb * cash[:, :, q]
         keep = (balance > 0) & (part <= balance)
@@ -170,6 +177,11 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
                 inp.share_after * cash[:, :, q],
             ),
         )
+        if not inp.shortfall_accrues:  # a payment clears the carried interest first
+            paid_j = np.where(keep, part, np.where(clear, balance, 0.0))
+            from_unpaid = np.minimum(paid_j, unpaid)
+            unpaid = unpaid - from_unpaid
+            claim = np.where(clear, 0.0, claim - (paid_j - from_unpaid))
         balance = np.where(keep, balance - part, np.where(clear, 0.0, balance))
         balance_path[:, :, q] = balance
     us = cash - japan

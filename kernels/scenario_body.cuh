@@ -113,6 +113,7 @@ enum IntScalar {
     I_SEMIANNUAL,
     I_REALLOC_QUARTERS,
     I_DEP_YEARS,
+    I_SHORTFALL_ACCRUES,
     I_COUNT
 };
 
@@ -136,7 +137,7 @@ struct Params {
     const double* exposed;
     const double* sc;
     int P, C, H, w0, w1, window_len, ramp_quarters, max_delay, semiannual, realloc_quarters,
-        dep_years;
+        dep_years, shortfall_accrues;
     const double* dep_rates;  // [rows][dep_years] annual rates, after the discount tables
     Key key;
 };
@@ -160,6 +161,7 @@ PORTOPT_HD Params make_params(const double* pf, const int* pi, const u32* centit
     p.semiannual = ic[I_SEMIANNUAL];
     p.realloc_quarters = ic[I_REALLOC_QUARTERS];
     p.dep_years = ic[I_DEP_YEARS];
+    p.shortfall_accrues = ic[I_SHORTFALL_ACCRUES];
     p.dep_rates = sc + S_DISCOUNT + N_FUNDING * p.H;
     p.key.k0 = static_cast<u32>(ic[I_KEY0]);
     p.key.k1 = static_cast<u32>(ic[I_KEY1]);
@@ -293,7 +295,7 @@ struct Project {
     const double* dep_rates;  // this project's row
     const double* discount;   // its funding source's row
     // state carried through the quarters
-    double balance, senior, nol, pv_draw, pv_japan, pv_us, online;
+    double balance, unpaid, senior, nol, pv_draw, pv_japan, pv_us, online;  // J = balance + unpaid
     int zero_quarters;
 };
 
@@ -363,6 +365,7 @@ PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const Sce
     s.discount = p.sc + S_DISCOUNT + pint(p, PI_FUNDING, i) * p.H;
 
     s.balance = 0.0;
+    s.unpaid = 0.0;
     s.senior = 0.0;
     s.nol = 0.0;
     s.pv_draw = 0.0;
@@ -442,22 +445,37 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
     const double cash = avail - paid_senior;
 
     // J = J g + draw (g frozen at 1 after the end); paid = min(s_b cash, J);
-    // japan = s_a max(cash - J / s_b, 0) + paid; J -= paid; us = cash - japan
+    // japan = s_a max(cash - J / s_b, 0) + paid; J -= paid; us = cash - japan. Without
+    // shortfall_accrues J = P + U: U += P (g - 1), P += draw, and a payment clears U first.
     double growth = 1.0;
     if (t <= s.end)
         growth = p.semiannual ? sqrt((s.spread + rate) * 0.5 + 1.0) : (s.spread + rate) * 0.25 + 1.0;
     const double share =
         t - s.q0 >= p.realloc_quarters ? p.sc[S_REALLOC_SHARE] : p.sc[S_SHARE_BEFORE];
-    double balance = s.balance * growth + draw_t;
+    double owed;
+    if (p.shortfall_accrues) {
+        s.balance = s.balance * growth + draw_t;
+        owed = s.balance;
+    } else {
+        s.unpaid += s.balance * (growth - 1.0);
+        s.balance += draw_t;
+        owed = s.balance + s.unpaid;
+    }
     const double part = share * cash;
-    const double paid = part < balance ? part : balance;
-    double excess = cash - balance / share;
+    const double paid = part < owed ? part : owed;
+    double excess = cash - owed / share;
     excess = excess > 0.0 ? excess : 0.0;
     QuarterCash q;
     q.japan = excess * p.sc[S_SHARE_AFTER] + paid;
     q.us = cash - q.japan;
     q.draw = draw_t;
-    s.balance = balance - paid;
+    if (p.shortfall_accrues) {
+        s.balance = s.balance - paid;
+    } else {  // the carried interest first; a cleared claim is exactly 0
+        const double from_unpaid = paid < s.unpaid ? paid : s.unpaid;
+        s.unpaid -= from_unpaid;
+        s.balance = paid >= owed ? 0.0 : s.balance - (paid - from_unpaid);
+    }
 
     // Japan's PVs at its funding source's rate, the yen-funded share valued at USD/JPY
     const double d = s.discount[t];
@@ -465,7 +483,7 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
     s.pv_japan += dfx * q.japan;
     s.pv_us += d * q.us;
     s.pv_draw += dfx * draw_t;
-    s.zero_quarters += s.balance <= 0.0 ? 1 : 0;
+    s.zero_quarters += s.balance + s.unpaid <= 0.0 ? 1 : 0;
     return q;
 }
 
@@ -486,7 +504,7 @@ PORTOPT_HD ProjectOut project_finish(const Params& p, const Project& s) {
     o.recoup_q = after > 0 ? p.H - after : -1;
     o.complete_q = s.failed ? -1 : s.comp;
     o.online_share = s.online / p.window_len;
-    o.balance_end = s.balance;
+    o.balance_end = s.balance + s.unpaid;
     return o;
 }
 

@@ -445,6 +445,9 @@ class DealConfig(_Strict):
     japan_share_until_recovered: float = Field(0.5, gt=0.0, le=1.0)
     japan_share_after: float = Field(0.1, ge=0.0, le=1.0)
     compounding: Literal["quarterly", "semiannual"] = "semiannual"
+    shortfall_accrues: bool = Field(
+        True, description="whether deemed interest carried unpaid earns the deemed rate"
+    )
     funding: FundingConfig = Field(default_factory=FundingConfig)
     senior_debt: SeniorDebtConfig = Field(default_factory=SeniorDebtConfig)
     reallocation: ReallocationConfig = Field(default_factory=ReallocationConfig)

@@ -354,12 +354,13 @@ def economics_catalog(small_catalog: Catalog) -> Catalog:
 
 @pytest.fixture
 def economics_config() -> RunConfig:
-    """Deal terms away from the defaults: quarterly compounding, a 60/10 split and the Korea-style
-    re-allocation after 6 years."""
+    """Deal terms away from the defaults: quarterly compounding, a 60/10 split, carried interest
+    that earns none and the Korea-style re-allocation after 6 years."""
     return RunConfig.model_validate(
         {
             "deal": {
                 "compounding": "quarterly",
+                "shortfall_accrues": False,
                 "japan_share_until_recovered": 0.6,
                 "reallocation": {"enabled": True, "after_years": 6, "japan_share": 0.9},
             }

@@ -76,21 +76,32 @@ def _cash(out) -> np.ndarray:
     return out.cash["cash_japan"][0] + out.cash["cash_us"][0]
 
 
-def _mou(cash, draws, end, g, share=0.5, after=0.1, realloc_q=None, realloc_share=1.0):
-    """The MOU waterfall by hand, case by case: Japan's cash, its balance path, recoup quarter."""
-    bal, japan, path, recoup = 0.0, [], [], -1
+def _mou(
+    cash, draws, end, g, share=0.5, after=0.1, realloc_q=None, realloc_share=1.0, accrues=True
+):
+    """The MOU waterfall by hand, case by case: Japan's cash, its balance path, recoup quarter.
+    Without ``accrues`` the deemed interest is carried apart (``unpaid``) and earns none."""
+    principal, unpaid, japan, path, recoup = 0.0, 0.0, [], [], -1
     for t, (c, d) in enumerate(zip(cash, draws, strict=True)):
         s = realloc_share if realloc_q is not None and t >= realloc_q else share
         if t <= end:
-            bal = bal * g + d
+            if accrues:
+                principal = principal * g + d
+            else:
+                unpaid += principal * (g - 1)
+                principal += d
+        bal = principal + unpaid
         if bal > 0 and s * c <= bal:
             j = s * c
-            bal -= j
         elif bal > 0:
             j = bal + after * (c - bal / s)
-            bal = 0.0
         else:
             j = after * c
+        paid = min(j, bal)
+        from_unpaid = min(paid, unpaid)
+        unpaid -= from_unpaid
+        principal = 0.0 if paid >= bal else principal - (paid - from_unpaid)
+        bal = principal + unpaid
         japan.append(j)
         path.append(bal)
         if recoup < 0 and t >= 3 and bal <= 0:
@@ -291,3 +302,20 @@ def test_yen_funded_share_is_valued_at_usdjpy():
     assert p["pv_japan"][0, 0] == pytest.approx(1.25 * _pv(japan, 0.017), rel=1e-12)
     assert p["pv_draw"][0, 1] == pytest.approx(_pv(draws, 0.05), rel=1e-12)
     assert p["pv_us"][0, 0] == pytest.approx(_pv(np.subtract(cash, japan), 0.017), rel=1e-12)
+
+
+def test_carried_interest_that_earns_none_by_hand():
+    """deal.shortfall_accrues false: the deemed interest Japan is not paid is carried without
+    interest, so a project that cannot pay its interest owes less at the end."""
+    out, inp = _run([_project(life_years=10, revenue_usd_per_year=4e7)], _config())
+    accruing = out["balance_end"][0, 0]
+    out, inp = _run(
+        [_project(life_years=10, revenue_usd_per_year=4e7)], _config(shortfall_accrues=False)
+    )
+    H = inp.horizon
+    draws = [0.25] * 4 + [0.0] * (H - 4)
+    cash = [0.0] * 4 + [0.01] * 40 + [0.0] * (H - 44)
+    japan, path, _ = _mou(cash, draws, 43, 1 + (RATE + 0.02) / 4, accrues=False)
+    assert out["balance_end"][0, 0] == pytest.approx(path[43], rel=1e-12)
+    assert out["pv_japan"][0, 0] == pytest.approx(_pv(japan), rel=1e-12)
+    assert out["balance_end"][0, 0] < accruing

@@ -141,6 +141,7 @@ def pack_inputs(inputs: EngineInputs) -> dict[str, np.ndarray]:
             inputs.semiannual,
             inputs.realloc_quarters,
             inputs.dep_rates.shape[1],
+            inputs.shortfall_accrues,
         ],
         dtype=np.int32,
     )

@@ -94,7 +94,8 @@ class EngineInputs:
     * ``tax_rate``, ``nol_limit``, ``salvage_share``; ``dep_rates`` (D, Y) float64: annual
       depreciation rates (MACRS half-year or straight line) per distinct schedule.
     * ``share_before``, ``share_after``: Japan's split until and after recovery;
-      ``semiannual`` (1 when the deemed rate compounds semi-annually); ``realloc_quarters``
+      ``semiannual`` (1 when the deemed rate compounds semi-annually); ``shortfall_accrues`` (1
+      when carried deemed interest earns the deemed rate); ``realloc_quarters``
       (quarters after the first draw from which ``realloc_share`` replaces ``share_before``;
       ``2^30`` when off).
     * ``discount`` (3, H) float64: ``v_k^(t+1)``, ``v_k = (1 + r_k)^(-1/4)`` for the funding
@@ -168,6 +169,7 @@ class EngineInputs:
     share_before: float
     share_after: float
     semiannual: int
+    shortfall_accrues: int
     realloc_quarters: int
     realloc_share: float
     discount: np.ndarray
@@ -467,6 +469,7 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
         share_before=float(deal.japan_share_until_recovered),
         share_after=float(deal.japan_share_after),
         semiannual=int(deal.compounding == "semiannual"),
+        shortfall_accrues=int(deal.shortfall_accrues),
         realloc_quarters=round(4.0 * realloc.after_years) if realloc.enabled else REALLOCATION_OFF,
         realloc_share=float(realloc.japan_share),
         discount=np.ascontiguousarray(discount),

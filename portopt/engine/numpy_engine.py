@@ -149,7 +149,7 @@ def _chunk(
             state.step(t, rate, log_price, out, rows)
     for name in out.cash:
         out.cash[name][rows, stop:] = 0.0
-    state.zero_quarters += (h - stop) * (state.balance <= 0.0)
+    state.zero_quarters += (h - stop) * (state.owed() <= 0.0)
 
     share = market.in_window / inp.window_len
     out.scenario["coercion_share"][rows] = share
@@ -318,6 +318,8 @@ class _Quarterly:
         self.sch = sched
         self.weights = weights
         self.balance = np.zeros((p, n))
+        # with shortfall_accrues off, balance is the interest-bearing part, unpaid the rest
+        self.unpaid = None if inp.shortfall_accrues else np.zeros((p, n))
         self.senior = np.zeros((p, n))
         self.nol = np.zeros((p, n))
         self.pv_draw = np.zeros((p, n))
@@ -454,7 +456,9 @@ class _Quarterly:
         growth = np.where(t <= sch.end, growth, 1.0)
         after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
         share = np.where(after, inp.realloc_share, inp.share_before)
-        japan, us = waterfall_step(self.balance, cash, growth, draw, share, inp.share_after)
+        japan, us = waterfall_step(
+            self.balance, cash, growth, draw, share, inp.share_after, self.unpaid
+        )
 
         d = self.discount[:, t : t + 1]
         fx = self.one_minus_yen + self.yen * np.exp(log_price[_USDJPY])
@@ -466,7 +470,7 @@ class _Quarterly:
         # Japan's balance is 0 before the first draw, positive from it to the last draw, and
         # stays 0 once cleared after it (and frozen after the end): counting its zero quarters
         # gives the recoup quarter.
-        self.zero_quarters += self.balance <= 0.0
+        self.zero_quarters += self.owed() <= 0.0
         if self.weights is not None:
             self._portfolio(t, japan, us, draw, out, rows)
 
@@ -490,6 +494,10 @@ class _Quarterly:
                 acc += w[i] * amount[i]
             out.cash[name][rows, t] = acc
 
+    def owed(self) -> np.ndarray:
+        """Japan's balance ``J`` (with the carried interest when that is kept apart)."""
+        return self.balance if self.unpaid is None else self.balance + self.unpaid
+
     def finish(self, out: EngineResult, rows: slice) -> None:
         inp, sch, pr = self.inp, self.sch, out.project
         pr["pv_draw"][rows] = self.pv_draw.T
@@ -501,4 +509,4 @@ class _Quarterly:
         pr["recoup_q"][rows] = recoup.T
         pr["complete_q"][rows] = np.where(sch.failed, -1, sch.comp).T
         pr["online_share"][rows] = (self.online / inp.window_len).T
-        pr["balance_end"][rows] = self.balance.T
+        pr["balance_end"][rows] = self.owed().T

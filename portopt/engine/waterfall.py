@@ -39,6 +39,7 @@ def waterfall_step(
     draw: np.ndarray | float,
     share_before: np.ndarray | float = 0.5,
     share_after: float = 0.1,
+    unpaid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Advance Japan's balance one quarter **in place** and return ``(japan, us)`` cash.
 
@@ -51,13 +52,25 @@ def waterfall_step(
     :math:`j = \\min(s_b c, J) + s_a \\max(c - J / s_b, 0)`,
     :math:`J \\leftarrow J - \\min(s_b c, J)`; every element gets the same operations, so the
     result is the same double whatever the array's shape.
+
+    With ``unpaid`` (``deal.shortfall_accrues: false``) ``balance`` is the interest-bearing part
+    :math:`P` and ``unpaid`` the deemed interest carried unpaid, :math:`U`, which earns none:
+    :math:`U \\leftarrow U + P (g - 1)`, :math:`P \\leftarrow P + d`, :math:`J = P + U`, and
+    a payment clears :math:`U` first. Both are updated in place.
     """
     if balance.ndim == 0:  # one project: work on a 1-element view so every op stays an array
+        carried = None if unpaid is None else unpaid.reshape(1)
         japan, us = _step(
-            balance.reshape(1), np.reshape(cash, 1), growth, draw, share_before, share_after
+            balance.reshape(1),
+            np.reshape(cash, 1),
+            growth,
+            draw,
+            share_before,
+            share_after,
+            carried,
         )
         return japan.reshape(()), us.reshape(())
-    return _step(balance, np.asarray(cash), growth, draw, share_before, share_after)
+    return _step(balance, np.asarray(cash), growth, draw, share_before, share_after, unpaid)
 
 
 def _step(
@@ -67,19 +80,32 @@ def _step(
     draw: np.ndarray | float,
     share_before: np.ndarray | float,
     share_after: float,
+    unpaid: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     # With J >= 0 and cash >= 0 the three branches are one expression:
     #   japan = min(s_b cash, J) + s_a max(cash - J / s_b, 0),  J = J - min(s_b cash, J)
     # (J / 0.5 is 2 J exactly), with no masks or branches.
-    balance *= growth
-    balance += draw
-    paid = np.minimum(share_before * cash, balance)
-    japan = np.divide(balance, share_before)
+    if unpaid is None:
+        balance *= growth
+        balance += draw
+        owed = balance
+    else:
+        unpaid += balance * (growth - 1.0)
+        balance += draw
+        owed = balance + unpaid
+    paid = np.minimum(share_before * cash, owed)
+    japan = np.divide(owed, share_before)
     np.subtract(cash, japan, out=japan)
     np.maximum(japan, 0.0, out=japan)
     japan *= share_after
     japan += paid
-    balance -= paid
+    if unpaid is None:
+        balance -= paid
+    else:  # the carried interest first; a cleared claim is exactly 0, with no rounding left
+        from_unpaid = np.minimum(paid, unpaid)
+        unpaid -= from_unpaid
+        balance -= paid - from_unpaid
+        np.copyto(balance, 0.0, where=paid >= owed)
     us = cash - japan
     return japan, us
 
