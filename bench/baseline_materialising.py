@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from portopt.engine.inputs import DELAY_CAP_QUARTERS, EngineInputs
+from portopt.engine.inputs import EngineInputs
 from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
 
 
@@ -76,7 +76,7 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
     dc = inp.delay_median * inp.permit_mult * np.exp(
         inp.permit_vol * pz1 + inp.labour_delay_beta * inp.intensity * labour
     ) + np.where(inp.backlog == 1, backlog, 0.0)
-    build = inp.build_quarters + np.floor(np.minimum(dc, DELAY_CAP_QUARTERS)).astype(np.int64)
+    build = inp.build_quarters + np.floor(np.minimum(dc, float(inp.max_delay))).astype(np.int64)
     failed = inp.sector_load * sector_f[:, inp.sector] + inp.sector_perp * pz2 < inp.fail_threshold
     comp = inp.q0 + build
     fq = inp.q0 + np.minimum(np.floor(pua * build).astype(np.int64), build - 1)
@@ -85,9 +85,10 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
 
     # every (scenario, project, quarter)
     tt = t[None, None, :]
-    draw = np.where(
-        (tt >= inp.q0[None, :, None]) & (tt <= last_draw[..., None]), amount[..., None], 0.0
-    )
+    lev = inp.leverage[None, :, None]
+    building = (tt >= inp.q0[None, :, None]) & (tt <= last_draw[..., None])
+    draw = np.where(building, amount[..., None], 0.0)
+    debt_draw = np.where(building, ((inp.leverage - 1.0) * amount)[..., None], 0.0)
     age = tt - comp[..., None]
     operating = ~failed[..., None] & (age >= 0) & (age < inp.life_quarters[None, :, None])
     ramp = np.where(operating, np.minimum(1.0, (age + 1) / inp.ramp_quarters), 0.0)
@@ -99,35 +100,99 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
         1.0,
     )
     phi, floor = inp.offtake_share[None, :, None], inp.offtake_floor[None, :, None]
+    floored = np.where(age < inp.offtake_quarters[None, :, None], np.maximum(price, floor), price)
     unit = inp.unit[None, :, None]
-    rev = unit * ramp * ((1 - phi) * price + phi * np.maximum(price, floor))
-    cash = np.maximum(rev - inp.opex_share[None, :, None] * unit * ramp, 0.0) * (1 - inp.tax_rate)
-    salvage = inp.salvage_share * amount * (fq - inp.q0 + 1)
-    cash = cash + np.where(failed[..., None] & (tt == fq[..., None]), salvage[..., None], 0.0)
-    growth = 1 + (rate[:, None, :] + inp.spread[None, :, None]) / 4
+    ebitda = (
+        unit * ramp * ((1 - phi) * price + phi * floored)
+        - inp.opex_share[None, :, None] * unit * ramp
+    )
+    basis = (lev[..., 0] * overrun)[..., None]
+    years = inp.dep_rates.shape[1]
+    k = np.clip(age, 0, None) // 4
+    rates = inp.dep_rates[inp.dep_row][None, :, :]
+    dep_rate = np.where(
+        k < years,
+        np.take_along_axis(np.broadcast_to(rates, (S, P, years)), np.minimum(k, years - 1), 2),
+        0.0,
+    )
+    bonus = inp.bonus_share[None, :, None]
+    dep = np.where(age == 0, basis * bonus, 0.0) + basis * (1 - bonus) * dep_rate / 4
+    credit = np.where(age == 0, inp.itc[None, :, None] * basis, 0.0) + np.where(
+        age < inp.credit_quarters[None, :, None], inp.ptc_unit[None, :, None] * ramp, 0.0
+    )
+    salvage = inp.salvage_share * inp.leverage * amount * (fq - inp.q0 + 1)
+    salvage_cash = np.where(failed[..., None] & (tt == fq[..., None]), salvage[..., None], 0.0)
+    senior_i = (rate[:, None, :] + inp.senior_spread[None, :, None]) / 4
+    add = rate[:, None, :] + inp.spread[None, :, None]
+    growth = np.sqrt(1 + add / 2) if inp.semiannual else 1 + add / 4
+    end = np.where(failed, fq, comp + inp.life_quarters - 1)
+    growth = np.where(tt <= end[..., None], growth, 1.0)
+    share_b = np.where(
+        (tt - inp.q0[None, :, None]) >= inp.realloc_quarters, inp.realloc_share, inp.share_before
+    )
 
     japan = np.empty((S, P, H))
+    cash = np.empty((S, P, H))
     balance_path = np.empty((S, P, H))
     balance = np.zeros((S, P))
+    claim = np.zeros((S, P))  # Japan's interest-bearing part when carried interest earns none
+    unpaid = np.zeros((S, P))
+    senior = np.zeros((S, P))
+    nol = np.zeros((S, P))
     for q in range(H):
-        balance = balance * growth[:, :, q] + draw[:, :, q]
-        half = 0.5 * cash[:, :, q]
-        keep = (balance > 0) & (half <= balance)
+        i = senior_i[:, :, q]
+        interest = senior * i
+        op = operating[:, :, q]
+        taxable = ebitda[:, :, q] - dep[:, :, q] - interest
+        use = np.minimum(nol, inp.nol_limit * np.maximum(taxable, 0))
+        nol = np.where(op, nol + np.maximum(-taxable, 0) - use, nol)
+        tax = inp.tax_rate * (np.maximum(taxable, 0) - use)
+        avail = np.where(op, np.maximum(ebitda[:, :, q] - tax + credit[:, :, q], 0), 0)
+        avail = avail + salvage_cash[:, :, q]
+        m = np.maximum(inp.senior_tenor - age[:, :, q], 1)
+        with np.errstate(all="ignore"):
+            annuity = np.where(i > 0, senior * i / ((1 + i) ** m - 1), senior / m)
+        principal = np.where(inp.annuity == 1, annuity, senior / m)
+        due = np.where(op, interest + principal, 0.0)
+        due = np.where(failed & (fq == q), senior + interest, due)
+        paid = np.minimum(avail, due)
+        senior = senior + interest - paid + debt_draw[:, :, q]
+        cash[:, :, q] = avail - paid
+        if inp.shortfall_accrues:
+            balance = balance * growth[:, :, q] + draw[:, :, q]
+        else:  # J = claim + unpaid: deemed interest carried unpaid earns none
+            unpaid = unpaid + claim * (growth[:, :, q] - 1)
+            claim = claim + draw[:, :, q]
+            balance = claim + unpaid
+        sb = share_b[:, :, q] if share_b.ndim == 3 else share_b[0, :, q]
+        part = sb * cash[:, :, q]
+        keep = (balance > 0) & (part <= balance)
         clear = (balance > 0) & ~keep
         japan[:, :, q] = np.where(
             keep,
-            half,
-            np.where(clear, balance + 0.1 * (cash[:, :, q] - 2 * balance), 0.1 * cash[:, :, q]),
+            part,
+            np.where(
+                clear,
+                balance + inp.share_after * (cash[:, :, q] - balance / sb),
+                inp.share_after * cash[:, :, q],
+            ),
         )
-        balance = np.where(keep, balance - half, np.where(clear, 0.0, balance))
+        if not inp.shortfall_accrues:  # a payment clears the carried interest first
+            paid_j = np.where(keep, part, np.where(clear, balance, 0.0))
+            from_unpaid = np.minimum(paid_j, unpaid)
+            unpaid = unpaid - from_unpaid
+            claim = np.where(clear, 0.0, claim - (paid_j - from_unpaid))
+        balance = np.where(keep, balance - part, np.where(clear, 0.0, balance))
         balance_path[:, :, q] = balance
     us = cash - japan
 
-    disc = inp.discount
+    disc = inp.discount[inp.funding][None, :, :]
+    y = inp.yen_share[None, :, None]
+    dfx = disc * ((1 - y) + y * np.exp(log_price[..., 5])[:, None, :])
     recouped = (tt >= last_draw[..., None]) & (balance_path <= 0)
     return {
-        "pv_draw": (draw * disc).sum(axis=-1),
-        "pv_japan": (japan * disc).sum(axis=-1),
+        "pv_draw": (draw * dfx).sum(axis=-1),
+        "pv_japan": (japan * dfx).sum(axis=-1),
         "pv_us": (us * disc).sum(axis=-1),
         "recoup_q": np.where(recouped.any(axis=-1), recouped.argmax(axis=-1), -1).astype(np.int32),
         "complete_q": np.where(failed, -1, comp).astype(np.int32),

@@ -1,7 +1,11 @@
 """Throughput and peak memory of the NumPy scenario engine against the materialising baseline.
 
-    python bench/bench_engine.py            # the full table (20k × 60 × 80, bundled 10k)
-    python bench/bench_engine.py --quick    # a smaller version (2k scenarios)
+    python bench/bench_engine.py            # the full table (1k × 60 × H, bundled 10k)
+    python bench/bench_engine.py --quick    # a smaller version (500 and 1k scenarios)
+
+Every project runs to its own end, so ``H`` (the simulated quarters) is the catalog's longest
+start + build + life plus the delay cap: about 360 quarters. The baseline holds several
+(scenarios × projects × quarters) arrays, which is what bounds the synthetic case's size.
 
 Each measurement runs in a fresh subprocess: wall time of the generation alone, and peak
 memory as the rise of the process's peak RSS (``ru_maxrss``) over its RSS just before the run
@@ -110,7 +114,7 @@ def bundled_available() -> bool:
 
 
 def table(quick: bool = False) -> list[dict[str, float]]:
-    n_syn, n_bundled = (2000, 1000) if quick else (20000, 10000)
+    n_syn, n_bundled = (500, 1000) if quick else (1000, 10000)
     rows = [measure("engine", "synthetic60", n_syn), measure("baseline", "synthetic60", n_syn)]
     if bundled_available():
         rows.append(measure("engine", "bundled", n_bundled))

@@ -44,10 +44,31 @@ enum ProjectDouble {
     PF_INTENSITY,
     PF_FAIL_THRESHOLD,
     PF_SPREAD,
+    PF_LEVERAGE,
+    PF_SENIOR_SPREAD,
+    PF_BONUS_SHARE,
+    PF_ITC,
+    PF_PTC_UNIT,
+    PF_YEN_SHARE,
     PF_COUNT
 };
 
-enum ProjectInt { PI_ENTITY, PI_Q0, PI_BUILD, PI_LIFE, PI_FACTOR, PI_BACKLOG, PI_SECTOR, PI_COUNT };
+enum ProjectInt {
+    PI_ENTITY,
+    PI_Q0,
+    PI_BUILD,
+    PI_LIFE,
+    PI_FACTOR,
+    PI_BACKLOG,
+    PI_SECTOR,
+    PI_SENIOR_TENOR,
+    PI_ANNUITY,
+    PI_OFFTAKE_QUARTERS,
+    PI_DEP_ROW,
+    PI_CREDIT_QUARTERS,
+    PI_FUNDING,
+    PI_COUNT
+};
 
 enum Scalar {
     S_SOFR_THETA,
@@ -56,7 +77,11 @@ enum Scalar {
     S_P_START,
     S_P_END,
     S_TAX_RATE,
+    S_NOL_LIMIT,
     S_SALVAGE_SHARE,
+    S_SHARE_BEFORE,
+    S_SHARE_AFTER,
+    S_REALLOC_SHARE,
     S_LABOUR_DELAY_BETA,
     S_OVERRUN_LABOUR_CORR,
     S_OVERRUN_LABOUR_PERP,
@@ -71,12 +96,30 @@ enum Scalar {
     S_OU_A = S_CHOL + 49,    // 7 values: six factors, then SOFR
     S_OU_B = S_OU_A + 7,     // 7 values
     S_JUMP = S_OU_B + 7,     // 6 values
-    S_DISCOUNT = S_JUMP + 6  // H values: v^(t+1)
+    S_DISCOUNT = S_JUMP + 6  // N_FUNDING x H values: v_k^(t+1), then the depreciation rates
 };
 
-enum IntScalar { I_P, I_C, I_H, I_W0, I_W1, I_WINDOW_LEN, I_RAMP_QUARTERS, I_KEY0, I_KEY1, I_COUNT };
+enum IntScalar {
+    I_P,
+    I_C,
+    I_H,
+    I_W0,
+    I_W1,
+    I_WINDOW_LEN,
+    I_RAMP_QUARTERS,
+    I_KEY0,
+    I_KEY1,
+    I_MAX_DELAY,
+    I_SEMIANNUAL,
+    I_REALLOC_QUARTERS,
+    I_DEP_YEARS,
+    I_SHORTFALL_ACCRUES,
+    I_COUNT
+};
 
 const int N_FACTORS = 6;
+const int N_FUNDING = 3;  // usd_bonds, yen_loans, reserves: the rows of the discount table
+const int FACTOR_USDJPY = 5;
 const int N_SECTORS = 8;
 const int PATH_STRIDE = 8;  // six log prices, rate, coercion flag
 const int PATH_RATE = 6;
@@ -93,7 +136,9 @@ struct Params {
     const u32* centity;
     const double* exposed;
     const double* sc;
-    int P, C, H, w0, w1, window_len, ramp_quarters;
+    int P, C, H, w0, w1, window_len, ramp_quarters, max_delay, semiannual, realloc_quarters,
+        dep_years, shortfall_accrues;
+    const double* dep_rates;  // [rows][dep_years] annual rates, after the discount tables
     Key key;
 };
 
@@ -112,6 +157,12 @@ PORTOPT_HD Params make_params(const double* pf, const int* pi, const u32* centit
     p.w1 = ic[I_W1];
     p.window_len = ic[I_WINDOW_LEN];
     p.ramp_quarters = ic[I_RAMP_QUARTERS];
+    p.max_delay = ic[I_MAX_DELAY];
+    p.semiannual = ic[I_SEMIANNUAL];
+    p.realloc_quarters = ic[I_REALLOC_QUARTERS];
+    p.dep_years = ic[I_DEP_YEARS];
+    p.shortfall_accrues = ic[I_SHORTFALL_ACCRUES];
+    p.dep_rates = sc + S_DISCOUNT + N_FUNDING * p.H;
     p.key.k0 = static_cast<u32>(ic[I_KEY0]);
     p.key.k1 = static_cast<u32>(ic[I_KEY1]);
     return p;
@@ -234,13 +285,17 @@ PORTOPT_HD double chokepoint_stress(const Params& p, u32 scenario, int k, double
 
 struct Project {
     // schedule
-    int q0, comp, last_draw, fq, op_last, factor;
+    int q0, comp, last_draw, fq, op_last, end, factor;
     bool failed;
-    double draw_amount, salvage;
+    double draw_amount, debt_draw, salvage, bonus_amount, scheduled, itc_amount;
     // per-project constants read every quarter
-    double unit, opex_unit, phi, one_minus_phi, offtake_floor, beta, spread;
+    double unit, opex_unit, phi, one_minus_phi, offtake_floor, beta, spread, senior_spread,
+        ptc_unit, yen_share, one_minus_yen;
+    int tenor, annuity, offtake_quarters, credit_quarters;
+    const double* dep_rates;  // this project's row
+    const double* discount;   // its funding source's row
     // state carried through the quarters
-    double balance, pv_draw, pv_japan, pv_us, online;
+    double balance, unpaid, senior, nol, pv_draw, pv_japan, pv_us, online;  // J = balance + unpaid
     int zero_quarters;
 };
 
@@ -261,7 +316,7 @@ PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const Sce
                         (p.sc[S_LABOUR_DELAY_BETA] * pfield(p, PF_INTENSITY, i)) * d.labour;
     double dc = (pfield(p, PF_DELAY_MEDIAN, i) * pfield(p, PF_PERMIT_MULT, i)) * exp(expo);
     dc += pint(p, PI_BACKLOG, i) ? d.backlog : 0.0;
-    if (dc > 1.0e6) dc = 1.0e6;  // DELAY_CAP_QUARTERS of engine_inputs.py
+    if (dc > static_cast<double>(p.max_delay)) dc = static_cast<double>(p.max_delay);
     const int delay = static_cast<int>(floor(dc));
 
     // failed = sqrt(rho) F_sector + sqrt(1 - rho) z2 < Phi^-1(p)
@@ -275,12 +330,21 @@ PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const Sce
     int abandon = static_cast<int>(floor(u.a * static_cast<double>(build)));
     if (abandon > build - 1) abandon = build - 1;
     const int fq = s.q0 + abandon;
+    const double lev = pfield(p, PF_LEVERAGE, i);
     s.draw_amount = overrun / static_cast<double>(build);
+    s.debt_draw = (lev - 1.0) * s.draw_amount;
     s.last_draw = s.failed ? fq : s.comp - 1;
-    s.salvage = (p.sc[S_SALVAGE_SHARE] * s.draw_amount) * static_cast<double>(fq - s.q0 + 1);
+    s.salvage =
+        ((p.sc[S_SALVAGE_SHARE] * lev) * s.draw_amount) * static_cast<double>(fq - s.q0 + 1);
     s.fq = s.failed ? fq : -1;
     s.op_last = s.failed ? -1 : s.comp + pint(p, PI_LIFE, i) - 1;
+    s.end = s.failed ? fq : s.op_last;
     s.factor = pint(p, PI_FACTOR, i);
+    const double basis = lev * overrun;
+    const double bonus = pfield(p, PF_BONUS_SHARE, i);
+    s.bonus_amount = basis * bonus;
+    s.scheduled = basis * (1.0 - bonus);
+    s.itc_amount = pfield(p, PF_ITC, i) * basis;
 
     s.unit = pfield(p, PF_UNIT, i);
     s.opex_unit = pfield(p, PF_OPEX_SHARE, i) * s.unit;
@@ -289,8 +353,21 @@ PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const Sce
     s.offtake_floor = pfield(p, PF_OFFTAKE_FLOOR, i);
     s.beta = pfield(p, PF_BETA, i);
     s.spread = pfield(p, PF_SPREAD, i);
+    s.senior_spread = pfield(p, PF_SENIOR_SPREAD, i);
+    s.ptc_unit = pfield(p, PF_PTC_UNIT, i);
+    s.yen_share = pfield(p, PF_YEN_SHARE, i);
+    s.one_minus_yen = 1.0 - s.yen_share;
+    s.tenor = pint(p, PI_SENIOR_TENOR, i);
+    s.annuity = pint(p, PI_ANNUITY, i);
+    s.offtake_quarters = pint(p, PI_OFFTAKE_QUARTERS, i);
+    s.credit_quarters = pint(p, PI_CREDIT_QUARTERS, i);
+    s.dep_rates = p.dep_rates + pint(p, PI_DEP_ROW, i) * p.dep_years;
+    s.discount = p.sc + S_DISCOUNT + pint(p, PI_FUNDING, i) * p.H;
 
     s.balance = 0.0;
+    s.unpaid = 0.0;
+    s.senior = 0.0;
+    s.nol = 0.0;
     s.pv_draw = 0.0;
     s.pv_japan = 0.0;
     s.pv_us = 0.0;
@@ -303,50 +380,110 @@ struct QuarterCash {
     double japan, us, draw;
 };
 
-// Quarter t of project s given the market row of t (PATH_STRIDE doubles): the draw, the
-// operating cash, the MOU waterfall and the running PVs.
+// Quarter t of project s given the market row of t (PATH_STRIDE doubles), in the order of
+// docs/scenario-model.md: draws, operating cash, tax and credits, senior debt service, the MOU
+// waterfall and the running PVs.
 PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const double* row) {
-    const double draw_t = (s.q0 <= t && t <= s.last_draw) ? s.draw_amount : 0.0;
+    const bool building = s.q0 <= t && t <= s.last_draw;
+    const double draw_t = building ? s.draw_amount : 0.0;
+    const double debt_draw = building ? s.debt_draw : 0.0;
+    const double rate = row[PATH_RATE];
+    const double i = (s.senior_spread + rate) * 0.25;
+    const double interest = s.senior * i;
+    const int age = t - s.comp;
+    const bool operating = s.comp <= t && t <= s.op_last;
 
     // ramp = min(1, (t + 1 - comp) / ramp_quarters) while operating, else 0
-    double cash = 0.0;
+    double avail = 0.0;
     double ramp = 0.0;
-    if (s.comp <= t && t <= s.op_last) {
+    if (operating) {
         // once age + 1 >= ramp_quarters the quotient is >= 1 exactly and clips to 1: skip it
-        const int age1 = t + 1 - s.comp;
+        const int age1 = age + 1;
         ramp = age1 >= p.ramp_quarters
                    ? 1.0
                    : static_cast<double>(age1) / static_cast<double>(p.ramp_quarters);
-        // rev = (unit ramp) (Pb (1 - phi) + max(Pb, f) phi); cash = max(rev - (o unit) ramp, 0)
+        // rev = (unit ramp) (Pb (1 - phi) + fl phi), fl = max(Pb, f) within the floor's term
         const double pb = s.factor >= 0 ? exp(row[s.factor] * s.beta) : 1.0;
-        const double floored = (pb > s.offtake_floor ? pb : s.offtake_floor) * s.phi;
-        const double price = pb * s.one_minus_phi + floored;
-        double rev = (s.unit * ramp) * price - s.opex_unit * ramp;
-        rev = rev > 0.0 ? rev : 0.0;
-        cash = rev * (1.0 - p.sc[S_TAX_RATE]);
+        double fl = pb;
+        if (age < s.offtake_quarters && s.offtake_floor > pb) fl = s.offtake_floor;
+        const double price = pb * s.one_minus_phi + fl * s.phi;
+        const double ebitda = (s.unit * ramp) * price - s.opex_unit * ramp;
+        // dep = bonus [age = 0] + scheduled (rate_k / 4); tax after the loss carried forward
+        const int k = age >> 2;
+        const double dep_rate = k < p.dep_years ? s.dep_rates[k] * 0.25 : 0.0;
+        const double dep = (age == 0 ? s.bonus_amount : 0.0) + s.scheduled * dep_rate;
+        const double taxable = (ebitda - dep) - interest;
+        const double gain = taxable > 0.0 ? taxable : 0.0;
+        const double loss = -taxable > 0.0 ? -taxable : 0.0;
+        const double cap = p.sc[S_NOL_LIMIT] * gain;
+        const double use = s.nol < cap ? s.nol : cap;
+        s.nol = (s.nol + loss) - use;
+        const double tax = p.sc[S_TAX_RATE] * (gain - use);
+        const double credit = (age == 0 ? s.itc_amount : 0.0) +
+                              (age < s.credit_quarters ? s.ptc_unit * ramp : 0.0);
+        const double cfads = (ebitda - tax) + credit;
+        avail = cfads > 0.0 ? cfads : 0.0;
     }
-    if (t == s.fq) cash += s.salvage;
+    if (t == s.fq) avail += s.salvage;
     if (p.w0 <= t && t <= p.w1) s.online += ramp;
 
-    // J = J (1 + (rate + sp) / 4) + draw; paid = min(cash / 2, J);
-    // japan = 0.1 max(cash - 2 J, 0) + paid; J -= paid; us = cash - japan
-    const double growth = (s.spread + row[PATH_RATE]) * 0.25 + 1.0;
-    double balance = s.balance * growth + draw_t;
-    const double half = 0.5 * cash;
-    const double paid = half < balance ? half : balance;
-    double excess = cash - balance * 2.0;
+    // senior debt first: interest plus annuity or level principal over the tenor left;
+    // everything at the tenor's end and in a failed project's last quarter
+    const double b = s.senior;
+    double due = 0.0;
+    if (operating) {
+        const int left = s.tenor - age;
+        const double m = static_cast<double>(left > 1 ? left : 1);
+        const double level = b / m;
+        double principal = level;
+        if (s.annuity && i > 0.0) principal = (b * i) / (pow(i + 1.0, m) - 1.0);
+        due = interest + principal;
+    }
+    if (t == s.fq) due = b + interest;
+    const double paid_senior = avail < due ? avail : due;
+    s.senior = ((s.senior + interest) - paid_senior) + debt_draw;
+    const double cash = avail - paid_senior;
+
+    // J = J g + draw (g frozen at 1 after the end); paid = min(s_b cash, J);
+    // japan = s_a max(cash - J / s_b, 0) + paid; J -= paid; us = cash - japan. Without
+    // shortfall_accrues J = P + U: U += P (g - 1), P += draw, and a payment clears U first.
+    double growth = 1.0;
+    if (t <= s.end)
+        growth = p.semiannual ? sqrt((s.spread + rate) * 0.5 + 1.0) : (s.spread + rate) * 0.25 + 1.0;
+    const double share =
+        t - s.q0 >= p.realloc_quarters ? p.sc[S_REALLOC_SHARE] : p.sc[S_SHARE_BEFORE];
+    double owed;
+    if (p.shortfall_accrues) {
+        s.balance = s.balance * growth + draw_t;
+        owed = s.balance;
+    } else {
+        s.unpaid += s.balance * (growth - 1.0);
+        s.balance += draw_t;
+        owed = s.balance + s.unpaid;
+    }
+    const double part = share * cash;
+    const double paid = part < owed ? part : owed;
+    double excess = cash - owed / share;
     excess = excess > 0.0 ? excess : 0.0;
     QuarterCash q;
-    q.japan = excess * 0.1 + paid;
+    q.japan = excess * p.sc[S_SHARE_AFTER] + paid;
     q.us = cash - q.japan;
     q.draw = draw_t;
-    s.balance = balance - paid;
+    if (p.shortfall_accrues) {
+        s.balance = s.balance - paid;
+    } else {  // the carried interest first; a cleared claim is exactly 0
+        const double from_unpaid = paid < s.unpaid ? paid : s.unpaid;
+        s.unpaid -= from_unpaid;
+        s.balance = paid >= owed ? 0.0 : s.balance - (paid - from_unpaid);
+    }
 
-    const double d = p.sc[S_DISCOUNT + t];
-    s.pv_japan += d * q.japan;
+    // Japan's PVs at its funding source's rate, the yen-funded share valued at USD/JPY
+    const double d = s.discount[t];
+    const double dfx = d * (s.one_minus_yen + s.yen_share * exp(row[FACTOR_USDJPY]));
+    s.pv_japan += dfx * q.japan;
     s.pv_us += d * q.us;
-    s.pv_draw += d * draw_t;
-    s.zero_quarters += s.balance <= 0.0 ? 1 : 0;
+    s.pv_draw += dfx * draw_t;
+    s.zero_quarters += s.balance + s.unpaid <= 0.0 ? 1 : 0;
     return q;
 }
 
@@ -367,7 +504,7 @@ PORTOPT_HD ProjectOut project_finish(const Params& p, const Project& s) {
     o.recoup_q = after > 0 ? p.H - after : -1;
     o.complete_q = s.failed ? -1 : s.comp;
     o.online_share = s.online / p.window_len;
-    o.balance_end = s.balance;
+    o.balance_end = s.balance + s.unpaid;
     return o;
 }
 

@@ -146,19 +146,71 @@ class BacklogConfig(_Strict):
         return v
 
 
+class SectorTaxConfig(_Strict):
+    """A sector's default tax depreciation (for catalog rows that leave it blank)."""
+
+    tax_life_years: float = Field(ge=1.0, le=60.0, description="MACRS GDS recovery period")
+    bonus_share: float = Field(ge=0.0, le=1.0, description="share of cost expensed at once")
+
+
+def _default_sector_tax() -> dict[str, SectorTaxConfig]:
+    # economics-facts.md 1a-1b: MACRS classes of Rev. Proc. 87-56 and the 100% bonus of OBBBA
+    # for property of <= 20-year class acquired after 19 Jan 2025; the bonus share is the part
+    # of cost that is such property (the rest: buildings, land) [E, see configs/default.yaml]
+    years_bonus = {
+        "semiconductors": (5.0, 0.7),
+        "pharmaceuticals": (5.0, 0.7),
+        "critical_minerals": (7.0, 0.7),
+        "metals": (7.0, 0.7),
+        "shipbuilding": (7.0, 0.7),
+        "energy": (20.0, 0.85),
+        "ai_infrastructure": (15.0, 0.5),
+        "quantum": (5.0, 0.7),
+    }
+    return {
+        s: SectorTaxConfig(tax_life_years=y, bonus_share=b) for s, (y, b) in years_bonus.items()
+    }
+
+
+class TaxConfig(_Strict):
+    """Tax depreciation, loss carry-forward and federal credits (docs/scenario-model.md)."""
+
+    nol_limit: float = Field(
+        0.8, ge=0.0, le=1.0, description="share of taxable income a carried loss may offset"
+    )
+    credit_price: float = Field(
+        0.93, ge=0.0, le=1.0, description="cash per dollar of credit sold under IRC 6418"
+    )
+    sectors: dict[str, SectorTaxConfig] = Field(default_factory=_default_sector_tax)
+
+    @field_validator("sectors")
+    @classmethod
+    def _every_sector(cls, v: dict[str, SectorTaxConfig]) -> dict[str, SectorTaxConfig]:
+        if set(v) != set(SECTORS):
+            raise ValueError(
+                f"sectors must be exactly {list(SECTORS)}; missing {sorted(set(SECTORS) - set(v))},"
+                f" unknown {sorted(set(v) - set(SECTORS))}"
+            )
+        return v
+
+
 class ScenarioConfig(_Strict):
     """How many scenarios, over which quarters, and the parameters of the scenario model."""
 
     optimisation: int = Field(2000, ge=1, le=10_000_000)
     evaluation: int = Field(20000, ge=0, le=100_000_000)
     start: str = "2026Q1"
-    horizon_quarters: int = Field(80, ge=4, le=400)
+    max_delay_quarters: int = Field(
+        80,
+        ge=0,
+        le=400,
+        description="cap on a project's simulated delay; with the lives it fixes the simulated"
+        " length (docs/scenario-model.md)",
+    )
     window: tuple[str, str] = ("2028Q1", "2035Q4")
     chunk_memory_mb: float = Field(256.0, gt=0.0, le=1_000_000.0)
-    japan_funding_rate: float = Field(
-        0.047, ge=-0.05, le=0.5, description="annual; JBIC 10y USD yield 4.709% (Apr 2024)"
-    )
     tax_rate: float = Field(0.21, ge=0.0, le=1.0)
+    tax: TaxConfig = Field(default_factory=TaxConfig)
     ramp_quarters: int = Field(4, ge=1, le=40)
     salvage_share: float = Field(
         0.0, ge=0.0, le=1.0, description="share of drawn capital recovered when a project fails"
@@ -233,13 +285,13 @@ class ScenarioConfig(_Strict):
 
     @model_validator(mode="after")
     def _window_inside_span(self) -> ScenarioConfig:
-        first, last = self.window_quarters()
-        if first < 0 or last >= self.horizon_quarters:
+        # The simulation runs from `start` to every project's end (longer than any window), so
+        # the one bound a window can break is the start: quarters before it are not simulated.
+        if quarter_index(self.window[0], self.start) < 0:
             raise ValueError(
-                f"window {self.window[0]}-{self.window[1]} (quarters {first} to {last} from"
-                f" start {self.start}) must lie inside the simulated span, quarters 0 to"
-                f" {self.horizon_quarters - 1} (horizon_quarters {self.horizon_quarters});"
-                " move the window or lengthen the horizon"
+                f"window {self.window[0]}..{self.window[1]} begins before scenarios.start"
+                f" {self.start}, and quarters before the start are not simulated; move"
+                " scenarios.window or scenarios.start"
             )
         return self
 
@@ -369,6 +421,45 @@ class OutputConfig(_Strict):
     report: bool = True
 
 
+class FundingConfig(_Strict):
+    """JBIC's funding sources: the annual cost of each, which discounts Japan's cash."""
+
+    default: Literal["usd_bonds", "yen_loans", "reserves"] = "usd_bonds"
+    usd_bonds: float = Field(0.047, ge=-0.05, le=0.5)
+    yen_loans: float = Field(0.017, ge=-0.05, le=0.5)
+    reserves: float = Field(0.041, ge=-0.05, le=0.5)
+
+
+class SeniorDebtConfig(_Strict):
+    """Defaults for the senior debt of catalog rows that leave its terms blank."""
+
+    spread: float = Field(0.02, ge=0.0, le=0.2, description="over SOFR, annual")
+    tenor_years: float = Field(15.0, ge=1.0, le=40.0)
+
+
+class ReallocationConfig(_Strict):
+    """Korea MOU: distributions re-allocated when the claim is clearly unrecoverable."""
+
+    enabled: bool = False
+    after_years: float = Field(20.0, gt=0.0, le=100.0, description="from the first draw")
+    japan_share: float = Field(1.0, ge=0.0, le=1.0, description="Japan's split from then on")
+
+
+class DealConfig(_Strict):
+    """The MOU's terms: the splits, the deemed rate's compounding, JBIC's funding, the senior
+    debt defaults and the optional Korea-MOU protections (docs/scenario-model.md)."""
+
+    japan_share_until_recovered: float = Field(0.5, gt=0.0, le=1.0)
+    japan_share_after: float = Field(0.1, ge=0.0, le=1.0)
+    compounding: Literal["quarterly", "semiannual"] = "semiannual"
+    shortfall_accrues: bool = Field(
+        True, description="whether deemed interest carried unpaid earns the deemed rate"
+    )
+    funding: FundingConfig = Field(default_factory=FundingConfig)
+    senior_debt: SeniorDebtConfig = Field(default_factory=SeniorDebtConfig)
+    reallocation: ReallocationConfig = Field(default_factory=ReallocationConfig)
+
+
 class RunConfig(_Strict):
     """One run of portopt: what to read, how to simulate, what to optimise, where to write."""
 
@@ -376,6 +467,7 @@ class RunConfig(_Strict):
     seed: int = Field(20260217, ge=0, lt=2**64)
     backend: Literal["auto", "numpy", "cupy"] = "auto"
     scenarios: ScenarioConfig = Field(default_factory=ScenarioConfig)
+    deal: DealConfig = Field(default_factory=DealConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)

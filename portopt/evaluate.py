@@ -9,9 +9,14 @@ For selection y and fund dollars f, per scenario s:
     \\qquad L_s = \\sum_i f_i (\\mathrm{pvdraw}_{is} - \\mathrm{pvjapan}_{is}).
 
 Reported: the distribution of the coverage score c (mean, P10/P50/P90, lower-tail CVaR),
-Japan's recovery ratio R (mean, P10/P50/P90), P(R >= 1) (recouped by the horizon in PV),
-CVaR_alpha(L) / Σf, each chokepoint's coverage, per project P(recoup_q >= 0), E[recovery] and
-E[online share], and the gap between in-sample and out-of-sample figures.
+Japan's recovery ratio R (mean, P10/P50/P90), P(R >= 1), CVaR_alpha(L) / Σf, each chokepoint's
+coverage, per project P(pvjapan >= pvdraw), E[recovery] and E[online share], and the gap between
+in-sample and out-of-sample figures.
+
+"Japan recoups" has one meaning for a project and for a portfolio (docs/scenario-model.md):
+the PV of Japan's receipts, to the end of the last project's life, at least equals the PV of its
+draws, both at JBIC's funding cost: :math:`\\sum_i f_i\\,\\mathrm{pvjapan}_{is} \\ge
+\\sum_i f_i\\,\\mathrm{pvdraw}_{is}` (one project: a single term).
 
 The scenarios arrive in blocks (:meth:`Aggregates.add`), each folded into running aggregates
 and then dropped, so a million evaluation scenarios never need (scenarios × projects) memory:
@@ -58,8 +63,9 @@ class Aggregates:
     :math:`\\sum_i f_i\\,\\mathrm{pvjapan}_{is}` (``japan``), :math:`\\sum_i f_i\\,
     \\mathrm{pvdraw}_{is}` (``draw``), each chokepoint's coverage :math:`\\min(1, \\sum_i
     a_{iks} y_i)` (``cov``) and the portfolio's cash per quarter (``cash``, when the engine was
-    given weights). Per project: sums over scenarios of :math:`[\\mathrm{recoup\\_q} \\ge 0]`,
-    the online share, pvjapan and pvdraw. Memory is ``n`` × (3 + K + 3 H) values, whatever the
+    given weights). Per project: sums over scenarios of
+    :math:`[\\mathrm{pvjapan}_{is} \\ge \\mathrm{pvdraw}_{is}]` (Japan recoups), the online
+    share, pvjapan and pvdraw. Memory is ``n`` × (3 + K + 3 H) values, whatever the
     blocks.
     """
 
@@ -94,7 +100,6 @@ class Aggregates:
         stress_all = aligned_stress(scenarios, self.catalog)
         japan_all = aligned(scenarios, self.catalog, "pv_japan")
         draw_all = aligned(scenarios, self.catalog, "pv_draw")
-        recoup_all = aligned(scenarios, self.catalog, "recoup_q")
         for a in range(0, scenarios.n, self.chunk):
             b = min(scenarios.n, a + self.chunk)
             rows = slice(self.n + a, self.n + b)
@@ -104,7 +109,7 @@ class Aggregates:
             self.score[rows] = (cov * stress_all[a:b]) @ self.weights / self.weights.sum()
             self.japan[rows] = japan_all[a:b] @ self.f
             self.draw[rows] = draw_all[a:b] @ self.f
-            self.recouped += (recoup_all[a:b] >= 0).sum(axis=0)
+            self.recouped += (japan_all[a:b] >= draw_all[a:b]).sum(axis=0)
             self.online += online.sum(axis=0)
             self.pv_japan += japan_all[a:b].sum(axis=0)
             self.pv_draw += draw_all[a:b].sum(axis=0)

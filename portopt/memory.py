@@ -82,18 +82,22 @@ def scenario_bytes(n_projects: int, n_chokepoints: int, quarters: int = 0) -> in
     )
 
 
-def evaluation_block(config: RunConfig, n_projects: int, n_chokepoints: int) -> int:
-    """B: evaluation scenarios generated at a time, so a block fits ``chunk_memory_mb``."""
+def evaluation_block(config: RunConfig, n_projects: int, n_chokepoints: int, quarters: int) -> int:
+    """B: evaluation scenarios generated at a time, so a block fits ``chunk_memory_mb``;
+    ``quarters`` is H, the length of the portfolio's cash paths."""
     sc = config.scenarios
-    per = scenario_bytes(n_projects, n_chokepoints, sc.horizon_quarters)
+    per = scenario_bytes(n_projects, n_chokepoints, quarters)
     return int(max(1, min(sc.evaluation, sc.chunk_memory_mb * MIB // per)))
 
 
-def run_estimate(config: RunConfig, n_projects: int, n_chokepoints: int) -> MemoryEstimate:
-    """M for ``portopt run`` (the module docstring), by part."""
+def run_estimate(
+    config: RunConfig, n_projects: int, n_chokepoints: int, quarters: int
+) -> MemoryEstimate:
+    """M for ``portopt run`` (the module docstring), by part; ``quarters`` is H
+    (:func:`portopt.engine.inputs.simulated_quarters`)."""
     sc = config.scenarios
-    h = sc.horizon_quarters
-    block = evaluation_block(config, n_projects, n_chokepoints)
+    h = quarters
+    block = evaluation_block(config, n_projects, n_chokepoints, h)
     model_bytes = CUT_MODEL_BYTES if config.solver.name == "highs_direct" else CVXPY_MODEL_BYTES
     return MemoryEstimate(
         {

@@ -290,8 +290,8 @@ def _headline(m: dict[str, Any]) -> str:
         (
             "Chance Japan recoups",
             _pct(oos.get("p_recoup")),
-            "share of scenarios in which the portfolio returns Japan's money with interest by"
-            " the horizon",
+            "share of scenarios in which the present value Japan receives, to the end of the"
+            " last project's life, covers what it puts in at its funding cost",
         ),
         (
             f"Japan's loss in the worst {_pct(1 - alpha)}",
@@ -714,8 +714,9 @@ def _details(m: dict[str, Any]) -> str:
         ("Optimisation scenarios", _range(opt)),
         ("Evaluation scenarios", _range(ev)),
         (
-            "Start quarter and horizon",
-            f"{sc.get('start', '')}, {sc.get('horizon_quarters', '')} quarters",
+            "Start quarter; cap on a delay",
+            f"{sc.get('start', '')}; {sc.get('max_delay_quarters', '')} quarters"
+            " (each project runs to its own end)",
         ),
         ("Seed", m.get("seed", "")),
         ("Scenario backend and device", f"{m.get('backend', '')} ({_device(m.get('device'))})"),

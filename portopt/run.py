@@ -34,6 +34,7 @@ from portopt._version import __version__
 from portopt.catalog import Catalog, load_catalog
 from portopt.config import SECTORS, RunConfig
 from portopt.engine.generate import generate_scenarios
+from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Aggregates, Evaluation, evaluation_of
@@ -148,8 +149,9 @@ def run(
 
     with stage("catalog"):
         catalog = load_catalog(config.catalog)
+    quarters = simulated_quarters(catalog, config)
     check_fits(
-        run_estimate(config, len(catalog.project_ids), len(catalog.chokepoint_ids)),
+        run_estimate(config, len(catalog.project_ids), len(catalog.chokepoint_ids), quarters),
         f"scenarios.optimisation={s_opt}, scenarios.evaluation={s_eval}",
     )
     with stage("scenarios_optimisation", s_opt, f"Generating {s_opt:,} optimisation scenarios"):
@@ -228,7 +230,8 @@ def _evaluation_blocks(
 ) -> Iterator[ScenarioSet]:
     """The evaluation scenarios ``[S_opt, S_opt + S_eval)``, one block at a time."""
     s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
-    size = evaluation_block(config, len(catalog.project_ids), len(catalog.chokepoint_ids))
+    quarters = simulated_quarters(catalog, config)
+    size = evaluation_block(config, len(catalog.project_ids), len(catalog.chokepoint_ids), quarters)
     for first in range(s_opt, s_opt + s_eval, size):
         done = first - s_opt
         yield generate_scenarios(
@@ -302,7 +305,7 @@ def _metrics(
                 "count": config.scenarios.evaluation,
             },
             "start": config.scenarios.start,
-            "horizon_quarters": config.scenarios.horizon_quarters,
+            "max_delay_quarters": config.scenarios.max_delay_quarters,
             "window": list(config.scenarios.window),
         },
         "distributions": distributions,

@@ -113,7 +113,7 @@ def synthetic_folder(folder: Path, n: int = 24, chokepoints: int = 8, seed: int 
             "optimisation": {"first": 0, "count": 500},
             "evaluation": {"first": 500, "count": 500},
             "start": "2026Q1",
-            "horizon_quarters": 40,
+            "max_delay_quarters": 80,
         },
         "distributions": {
             "recovery_ratio": histogram(rng.lognormal(0.0, 0.3, 500)),

@@ -7,6 +7,7 @@ starting before the horizon, one after the window).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -327,6 +328,44 @@ def write_catalog_csv(catalog: Catalog, folder: Path) -> Path:
 def small_catalog() -> Catalog:
     """Six typed projects and four chokepoints (see the module docstring)."""
     return build_small_catalog()
+
+
+@pytest.fixture
+def economics_catalog(small_catalog: Catalog) -> Catalog:
+    """The small catalog with every economics column of docs/catalog-columns.md set somewhere:
+    senior debt (annuity and level), ITC and PTC, floors with a term, straight-line and MACRS
+    schedules, every JBIC funding source and yen shares (blank cells keep their defaults)."""
+    nan = float("nan")
+    projects = small_catalog.projects.copy()
+    projects["senior_debt_share"] = [0.5, 0.0, 0.3, 0.6, 0.0, 0.2]
+    projects["senior_amortisation"] = ["annuity", "", "level", "annuity", "", "level"]
+    projects["senior_tenor_years"] = [2.0, nan, 10.0, nan, nan, 3.0]
+    projects["credit"] = ["ptc", "itc", "", "none", "itc", "ptc"]
+    projects["credit_rate"] = [25.0, 0.3, nan, nan, 0.35, 10.0]
+    projects["credit_units_per_year"] = [6e7, nan, nan, nan, nan, 1e6]
+    projects["credit_years"] = [10.0, nan, nan, nan, nan, 2.0]
+    projects["offtake_years"] = [3.0, nan, 10.0, 2.0, nan, nan]
+    projects["depreciation"] = ["straight_line", "", "macrs", "", "straight_line", ""]
+    projects["tax_life_years"] = [3.0, nan, 15.0, nan, 39.0, nan]
+    projects["jbic_funding"] = ["yen_loans", "reserves", "", "usd_bonds", "", "yen_loans"]
+    projects["yen_share"] = [nan, 0.4, nan, 1.0, nan, 0.5]
+    return dataclasses.replace(small_catalog, projects=projects)
+
+
+@pytest.fixture
+def economics_config() -> RunConfig:
+    """Deal terms away from the defaults: quarterly compounding, a 60/10 split, carried interest
+    that earns none and the Korea-style re-allocation after 6 years."""
+    return RunConfig.model_validate(
+        {
+            "deal": {
+                "compounding": "quarterly",
+                "shortfall_accrues": False,
+                "japan_share_until_recovered": 0.6,
+                "reallocation": {"enabled": True, "after_years": 6, "japan_share": 0.9},
+            }
+        }
+    )
 
 
 @pytest.fixture

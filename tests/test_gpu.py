@@ -101,10 +101,11 @@ def test_chunks_and_block_sizes(bundled_inputs, block: int) -> None:
 
 
 def test_long_horizon_needs_large_shared_memory(small_catalog) -> None:
-    """H = 400 with a portfolio needs over 48 KiB of shared memory per block (the opt-in path)."""
+    """A 400-quarter delay cap (H = 676) with a portfolio needs over 48 KiB of shared memory per
+    block (the opt-in path)."""
     from portopt.engine import cupy_engine as engine_cupy
 
-    config = RunConfig.model_validate({"scenarios": {"horizon_quarters": 400}})
+    config = RunConfig.model_validate({"scenarios": {"max_delay_quarters": 400}})
     inputs = prepare_inputs(small_catalog, config)
     weights = np.full(inputs.n_projects, 2e9)
     scenarios = range(256)

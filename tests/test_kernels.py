@@ -178,9 +178,9 @@ def test_host_build_matches_numpy_engine(host_check: Path, small_catalog, tmp_pa
 def test_host_build_matches_with_portfolio_and_offset(
     host_check: Path, small_catalog, tmp_path: Path
 ) -> None:
-    """Portfolio cash paths, salvage, a shorter horizon and scenarios far from 0."""
+    """Portfolio cash paths, salvage, a binding delay cap and scenarios far from 0."""
     config = RunConfig.model_validate(
-        {"seed": 2**40 + 7, "scenarios": {"salvage_share": 0.3, "horizon_quarters": 60}}
+        {"seed": 2**40 + 7, "scenarios": {"salvage_share": 0.3, "max_delay_quarters": 6}}
     )
     inputs = prepare_inputs(small_catalog, config)
     weights = np.linspace(1e9, 6e9, inputs.n_projects)
@@ -317,3 +317,16 @@ def test_loader_reads_the_kernels_of_an_installed_wheel(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=site, check=True
     )
     assert Path(done.stdout.strip()) == site / "portopt" / "kernels"
+
+
+def test_host_build_matches_with_the_economics(
+    host_check: Path, economics_catalog, economics_config, tmp_path: Path
+) -> None:
+    """Every economics column and deal term away from its default (conftest's fixtures)."""
+    inputs = prepare_inputs(economics_catalog, economics_config)
+    weights = np.linspace(1e9, 6e9, inputs.n_projects)
+    scenarios = range(500, 540)
+    got = _host_run(host_check, tmp_path, inputs, scenarios, weights)
+    ref = engine_numpy.run(inputs, scenarios, weights=weights)
+    assert_matches_numpy(got, ref)
+    assert (ref.project["recoup_q"] >= 0).any() and (ref.project["recoup_q"] == -1).any()

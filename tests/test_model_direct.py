@@ -118,7 +118,7 @@ def test_coverage_cvar_goes_to_the_cvxpy_model(instance) -> None:
 def test_binding_cvar_same_optimum(instance) -> None:
     catalog, config, scenarios = instance
     cfg = config.model_copy(deep=True)
-    cfg.model.groups.recoupment.max_shortfall_share = 0.12
+    cfg.model.groups.recoupment.max_shortfall_share = 0.08
     direct = optimize_direct(catalog, cfg, scenarios)
     reference = optimize(catalog, cfg, scenarios)
     assert check_solution(direct, catalog, scenarios, cfg) == []

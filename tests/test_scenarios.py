@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_catalog, project_row, write_catalog_csv
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from portopt.catalog import project_entity
@@ -100,7 +101,7 @@ def test_weights_give_portfolio_cash(small_catalog, small_config):
     res = engine_numpy.run(inputs, range(0, 50), weights=w)
     plain = engine_numpy.run(inputs, range(0, 50))
     _equal(res, plain)  # weights change nothing per project
-    disc = inputs.discount
+    disc = inputs.discount[0]  # every fixture project is funded by USD bonds, no yen
     for cash, pv in (("cash_japan", "pv_japan"), ("cash_us", "pv_us"), ("cash_draw", "pv_draw")):
         assert res.cash[cash].shape == (50, inputs.horizon)
         expected = (res.project[pv] * w).sum(axis=1)
@@ -122,9 +123,7 @@ def _deterministic_config() -> RunConfig:
             "scenarios": {
                 "optimisation": 3,
                 "start": "2026Q1",
-                "horizon_quarters": 16,
                 "window": ["2026Q3", "2027Q4"],
-                "japan_funding_rate": 0.04,
                 "tax_rate": 0.2,
                 "ramp_quarters": 2,
                 "salvage_share": 0.5,
@@ -148,13 +147,15 @@ def _deterministic_config() -> RunConfig:
                 "overrun_labour_corr": 0.3,
                 "backlog": {"mean_quarters": 0.0, "vol_quarters": 0.0, "sectors": ["energy"]},
             },
+            "deal": {"funding": {"usd_bonds": 0.04}},
         }
     )
 
 
 def _deterministic_catalog():
     # A: $1B, 4 quarters from 2026Q2, one year of life, $8B/yr revenue -> unit 2 per quarter,
-    # opex 20%, power factor (flat: Pb = 1) with half under a 1.2 floor, spread 2%.
+    # opex 20%, power factor (flat: Pb = 1) with half under a 1.2 floor, spread 2%; all of the
+    # cost expensed when placed in service (a tax loss carried into the next quarter).
     a = project_row(
         "plant_a",
         base_cost_usd=1e9,
@@ -172,6 +173,9 @@ def _deterministic_catalog():
         delay_median_quarters=0.0,
         failure_prob=0.0,
         spread=0.02,
+        depreciation="straight_line",
+        tax_life_years=1.0,
+        bonus_share=1.0,
     )
     # B: always fails; starts before the horizon (2025Q3 -> quarter 0), 6 quarters, no factor.
     b = project_row(
@@ -196,15 +200,16 @@ def test_deterministic_case_by_hand():
     config = _deterministic_config()
     out = generate_scenarios(_deterministic_catalog(), config, backend="numpy")
     v = 1.04**-0.25
-    H = 16
+    H = prepare_inputs(_deterministic_catalog(), config).horizon
 
     # --- plant A, by hand: M = 1.1, T = 4 (no delay), draws 0.275 in quarters 1..4
-    draws = [0.0] + [1.1 / 4] * 4 + [0.0] * 11
+    draws = [0.0] + [1.1 / 4] * 4 + [0.0] * (H - 5)
     # operating quarters 5..8, ramp 0.5, 1, 1, 1; rev = 2 ramp (0.5 * 1 + 0.5 * 1.2) = 2.2 ramp
-    # ebitda = 2.2 ramp - 0.4 ramp = 1.8 ramp; cash = 0.8 * 1.8 ramp = 1.44 ramp
-    ramp = [0.0] * 5 + [0.5, 1.0, 1.0, 1.0] + [0.0] * 7
-    cash = [1.44 * r for r in ramp]
-    g = 1.0 + (0.03 + 0.02) / 4
+    # ebitda = 2.2 ramp - 0.4 ramp = 1.8 ramp: 0.9, 1.8, 1.8, 1.8. Tax at 20%: quarter 5
+    # expenses the basis 1.1 (loss 0.2 carried, no tax, cash 0.9); quarter 6 offsets the loss
+    # (within 80% of 1.8), tax 0.2 (1.8 - 0.2) = 0.32, cash 1.48; then tax 0.36, cash 1.44.
+    cash = [0.0] * 5 + [0.9, 1.48, 1.44, 1.44] + [0.0] * (H - 9)
+    g = math.sqrt(1.0 + (0.03 + 0.02) / 2)  # 6-month SOFR + spread, compounded semi-annually
     bal, jp, us, recoup = 0.0, [], [], -1
     for t in range(H):
         bal = bal * g + draws[t]
@@ -220,14 +225,14 @@ def test_deterministic_case_by_hand():
         us.append(cash[t] - j)
         if recoup < 0 and t >= 4 and bal <= 0:
             recoup = t
-    # the three branches all occur: 50/50 in quarters 5-6, cleared in 7, 90/10 in 8
-    assert recoup == 7 and jp[8] == pytest.approx(0.144)
+    # the three branches all occur: 50/50 in quarter 5, cleared in 6, 90/10 in 7-8
+    assert recoup == 6 and jp[7] == pytest.approx(0.144)
     pv = lambda xs: sum(v ** (t + 1) * x for t, x in enumerate(xs))  # noqa: E731
     for s in range(out.n):
         assert out["pv_draw"][s, 0] == pytest.approx(pv(draws), rel=1e-13)
         assert out["pv_japan"][s, 0] == pytest.approx(pv(jp), rel=1e-13)
         assert out["pv_us"][s, 0] == pytest.approx(pv(us), rel=1e-13)
-        assert out["recoup_q"][s, 0] == 7
+        assert out["recoup_q"][s, 0] == 6
         assert out["complete_q"][s, 0] == 5
         assert out["online_share"][s, 0] == pytest.approx((0.5 + 1 + 1) / 6, rel=1e-15)
         assert out["balance_end"][s, 0] == 0.0
@@ -238,7 +243,7 @@ def test_deterministic_case_by_hand():
         ua, _ = uniforms(s, project_entity("plant_b"), 0, 2, key)
         fq = min(math.floor(float(ua) * 6), 5)
         amount = 1.0 / 6
-        g_b = 1.0 + (0.03 + 0.01) / 4
+        g_b = math.sqrt(1.0 + (0.03 + 0.01) / 2)
         bal_b, pv_jp, pv_us_b, pv_draw = 0.0, 0.0, 0.0, 0.0
         for t in range(fq + 1):
             bal_b = bal_b * g_b + amount
@@ -248,8 +253,7 @@ def test_deterministic_case_by_hand():
         assert 0.5 * salvage <= bal_b
         pv_jp = v ** (fq + 1) * 0.5 * salvage
         pv_us_b = pv_jp
-        bal_b -= 0.5 * salvage
-        bal_b *= g_b ** (H - 1 - fq)
+        bal_b -= 0.5 * salvage  # lost at the end, quarter fq: it no longer grows
         assert out["complete_q"][s, 1] == -1
         assert out["recoup_q"][s, 1] == -1
         assert out["online_share"][s, 1] == 0.0
@@ -321,7 +325,7 @@ def test_overrun_median_and_p90(stat_case, col, med, p90):
     catalog, config, out = stat_case
     inputs = prepare_inputs(catalog, config)
     # no delay: draws of M / 8 in quarters 0..7, so pv_draw = M / 8 * sum_{t<8} v^(t+1)
-    overrun = out["pv_draw"][:, col] / (inputs.discount[:8].sum() / 8)
+    overrun = out["pv_draw"][:, col] / (inputs.discount[0, :8].sum() / 8)
     _fraction_within(overrun <= 1 + med, 0.5)
     _fraction_within(overrun <= 1 + p90, 0.9)
     assert np.median(overrun) == pytest.approx(1 + med, rel=0.05)
@@ -487,8 +491,14 @@ def _baseline():
     return module
 
 
-def test_materialising_baseline_agrees(small_catalog, small_config):
-    inputs = prepare_inputs(small_catalog, small_config)
+@pytest.mark.parametrize("economics", [False, True], ids=["defaults", "economics"])
+def test_materialising_baseline_agrees(
+    small_catalog, small_config, economics_catalog, economics_config, economics
+):
+    if economics:
+        inputs = prepare_inputs(economics_catalog, economics_config)
+    else:
+        inputs = prepare_inputs(small_catalog, small_config)
     scen = range(3, 203)
     engine = engine_numpy.run(inputs, scen)
     base = _baseline().simulate(inputs, scen)
@@ -538,20 +548,29 @@ def test_engine_inputs_fields(small_catalog):
     assert inp.backlog.tolist() == [1, 1, 0, 0, 0, 1]
     assert inp.exposed.tolist() == [0.0, 1.0, 1.0, 0.0]
     assert (inp.w0, inp.w1, inp.window_len) == (8, 39, 32)
-    np.testing.assert_allclose(inp.discount, inp.v ** np.arange(1, 81), rtol=1e-15)
+    H = inp.horizon
+    assert H == 4 + 32 + 4 * 60 + 80  # the latest end (ap1000_pair) plus the delay cap
+    v = np.array([1.047, 1.017, 1.041]) ** -0.25
+    np.testing.assert_allclose(inp.discount, v[:, None] ** np.arange(1, H + 1), rtol=1e-13)
     assert inp.unit[0] == pytest.approx(7.0e9 / 3.33e10 / 4)
     assert inp.intensity[0] == pytest.approx(8000 / 33.3 / 1000)
     assert inp.key.dtype == np.uint32 and inp.project_entity.dtype == np.uint32
     keep = [0, 3, 5]
     sub = prepare_inputs(catalog.subset([catalog.project_ids[i] for i in keep]), config)
-    for name, arr in inp.subset(keep).arrays().items():
+    part = inp.subset(keep)
+    for name, arr in part.arrays().items():
+        if name in ("dep_row", "dep_rates"):  # rows of the distinct schedules: compare those
+            continue
+        if name == "discount":  # the subset's own simulated length is shorter
+            arr = arr[:, : sub.horizon]
         assert np.array_equal(arr, sub.arrays()[name]), name
+    width = sub.dep_rates.shape[1]
+    assert np.array_equal(part.dep_rates[part.dep_row][:, :width], sub.dep_rates[sub.dep_row])
 
 
-def test_window_outside_horizon_is_an_error():
-    # the config's one window validator (portopt/config.py) rejects it before the engine runs
-    with pytest.raises(ValueError, match="window"):
-        RunConfig.model_validate({"scenarios": {"horizon_quarters": 8}})
+def test_window_before_the_start_is_a_config_error():
+    with pytest.raises(ValidationError, match=r"begins before scenarios\.start"):
+        RunConfig.model_validate({"scenarios": {"start": "2030Q1", "window": ["2028Q1", "2029Q4"]}})
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)

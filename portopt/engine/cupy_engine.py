@@ -42,6 +42,12 @@ PF_FIELDS = (
     "intensity",
     "fail_threshold",
     "spread",
+    "leverage",
+    "senior_spread",
+    "bonus_share",
+    "itc",
+    "ptc_unit",
+    "yen_share",
 )
 """Per-project float64 columns of the ``pf`` buffer, in ``enum ProjectDouble`` order."""
 
@@ -53,6 +59,12 @@ PI_FIELDS = (
     "factor",
     "backlog",
     "sector",
+    "senior_tenor",
+    "annuity",
+    "offtake_quarters",
+    "dep_row",
+    "credit_quarters",
+    "funding",
 )
 """Per-project int32 columns of the ``pi`` buffer, in ``enum ProjectInt`` order."""
 
@@ -63,7 +75,11 @@ SCALAR_FIELDS = (
     "p_start",
     "p_end",
     "tax_rate",
+    "nol_limit",
     "salvage_share",
+    "share_before",
+    "share_after",
+    "realloc_share",
     "labour_delay_beta",
     "overrun_labour_corr",
     "overrun_labour_perp",
@@ -76,7 +92,7 @@ SCALAR_FIELDS = (
     "stress_uplift",
 )
 """Scalars at the head of the ``sc`` buffer (``enum Scalar``); then chol, ou_a, ou_b, jump,
-discount."""
+the discount table (funding sources × quarters) and the depreciation rates (rows × years)."""
 
 DEFAULT_BLOCK = 256
 """Threads per block (a multiple of 32). A starting point: bench/gpu_check.sh times others."""
@@ -105,7 +121,8 @@ def pack_inputs(inputs: EngineInputs) -> dict[str, np.ndarray]:
             np.asarray(inputs.ou_a, dtype=np.float64),
             np.asarray(inputs.ou_b, dtype=np.float64),
             np.asarray(inputs.jump, dtype=np.float64),
-            np.asarray(inputs.discount, dtype=np.float64),
+            np.asarray(inputs.discount, dtype=np.float64).ravel(),
+            np.asarray(inputs.dep_rates, dtype=np.float64).ravel(),
         ]
     )
     key = np.asarray(inputs.key, dtype=np.uint32).view(np.int32)
@@ -120,6 +137,11 @@ def pack_inputs(inputs: EngineInputs) -> dict[str, np.ndarray]:
             inputs.ramp_quarters,
             key[0],
             key[1],
+            inputs.max_delay,
+            inputs.semiannual,
+            inputs.realloc_quarters,
+            inputs.dep_rates.shape[1],
+            inputs.shortfall_accrues,
         ],
         dtype=np.int32,
     )
@@ -173,14 +195,21 @@ def _inline(path: Path, seen: set[Path]) -> str:
     return "\n".join(out)
 
 
+def nvrtc_options(
+    block: int = DEFAULT_BLOCK, min_blocks: int = DEFAULT_MIN_BLOCKS
+) -> tuple[str, ...]:
+    """The NVRTC options :func:`load_module` compiles the kernel with for one launch shape
+    (CuPy adds the device's architecture)."""
+    return (*_NVRTC_OPTIONS, f"-DPORTOPT_BLOCK={block}", f"-DPORTOPT_MIN_BLOCKS={min_blocks}")
+
+
 @functools.lru_cache(maxsize=8)
 def load_module(block: int = DEFAULT_BLOCK, min_blocks: int = DEFAULT_MIN_BLOCKS) -> Any:
     """The compiled ``cupy.RawModule`` of the kernel for one launch shape (read and compiled
     once per process; NVRTC's output is also cached on disk by CuPy)."""
     import cupy
 
-    options = (*_NVRTC_OPTIONS, f"-DPORTOPT_BLOCK={block}", f"-DPORTOPT_MIN_BLOCKS={min_blocks}")
-    return cupy.RawModule(code=kernel_source(), options=options)
+    return cupy.RawModule(code=kernel_source(), options=nvrtc_options(block, min_blocks))
 
 
 def _bytes_per_scenario(inputs: EngineInputs, weighted: bool) -> int:

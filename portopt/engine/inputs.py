@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+import pandas as pd
 
 from portopt.catalog import Catalog, chokepoint_entity, project_entity
 from portopt.config import FACTORS, SECTORS, RunConfig, quarter_index
@@ -27,8 +28,11 @@ DT = 0.25
 Z90 = 1.2815515655446004
 """Φ⁻¹(0.9): the P90 of a standard normal."""
 
-DELAY_CAP_QUARTERS = 1.0e6
-"""``Dc`` is capped here before ``floor`` so the integer delay never overflows (never binds)."""
+FUNDING_SOURCES = ("usd_bonds", "yen_loans", "reserves")
+"""JBIC's funding sources, in the order of the ``discount`` table's rows."""
+
+REALLOCATION_OFF = 2**30
+"""``realloc_quarters`` when the Korea-style re-allocation is off (never reached)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +61,17 @@ class EngineInputs:
     * ``sector`` int32: index into :data:`portopt.config.SECTORS`.
     * ``fail_threshold`` float64: ``Φ⁻¹(p)``; ``-inf`` for p = 0, ``+inf`` for p = 1.
     * ``spread`` float64: ``sp``, deemed spread over SOFR (annual).
+    * ``leverage`` float64: ``λ = 1 / (1 - δ)``, project dollars per dollar of junior (fund and
+      sponsor) capital, ``δ`` the senior debt share; every amount is per junior dollar.
+    * ``senior_spread`` float64, ``senior_tenor`` int32 (quarters), ``annuity`` int32 (1:
+      annuity, 0: level principal): the senior debt's terms.
+    * ``offtake_quarters`` int32: the floor's term from completion (the life when blank).
+    * ``bonus_share`` float64 and ``dep_row`` int32 (row of ``dep_rates``): tax depreciation.
+    * ``itc`` float64: ITC cash per dollar of cost placed in service (rate · credit price).
+    * ``ptc_unit`` float64: PTC cash per quarter at capacity per junior dollar
+      (rate · units per year / 4 / K · λ · credit price); ``credit_quarters`` int32: its term.
+    * ``funding`` int32: JBIC's source (0 usd_bonds, 1 yen_loans, 2 reserves), the row of
+      ``discount``; ``yen_share`` float64: the yen-funded share ``y`` of Japan's money.
 
     Per chokepoint (shape ``(C,)``): ``chokepoint_entity`` uint32
     (``0x40000000 | (fnv1a(id) & 0x3fffffff)``) and ``exposed`` float64 (0.0 or 1.0).
@@ -72,12 +87,19 @@ class EngineInputs:
 
     Schedule, waterfall and scalars:
 
-    * ``horizon`` ``H``; ``w0``, ``w1``: the window's quarters clipped to ``[0, H-1]``;
+    * ``horizon`` ``H``: the simulated quarters, ``max(max_i(q0 + T0 + life) + D_max, w1 + 1)``;
+      ``max_delay`` ``D_max``; ``w0``, ``w1``: the window's quarters clipped to ``[0, H-1]``;
       ``window_len`` ``W = w1 - w0 + 1``.
     * ``ramp_quarters`` (int; ``(age + 1) / ramp_quarters`` is a double division).
-    * ``tax_rate``, ``salvage_share``.
-    * ``v``: ``(1 + japan_funding_rate)^(-1/4)``; ``discount`` (H,) float64: ``v^(t+1)``
-      (``v ** (t + 1)`` in NumPy float64), the table both engines multiply by.
+    * ``tax_rate``, ``nol_limit``, ``salvage_share``; ``dep_rates`` (D, Y) float64: annual
+      depreciation rates (MACRS half-year or straight line) per distinct schedule.
+    * ``share_before``, ``share_after``: Japan's split until and after recovery;
+      ``semiannual`` (1 when the deemed rate compounds semi-annually); ``shortfall_accrues`` (1
+      when carried deemed interest earns the deemed rate); ``realloc_quarters``
+      (quarters after the first draw from which ``realloc_share`` replaces ``share_before``;
+      ``2^30`` when off).
+    * ``discount`` (3, H) float64: ``v_k^(t+1)``, ``v_k = (1 + r_k)^(-1/4)`` for the funding
+      source k (``v ** (t + 1)`` in NumPy float64), the table both engines multiply by.
     * ``labour_delay_beta``; ``overrun_labour_corr`` ``ρ_ol`` and ``overrun_labour_perp``
       ``sqrt(1 - ρ_ol²)``.
     * ``backlog_mean``, ``backlog_vol``: quarters.
@@ -108,6 +130,18 @@ class EngineInputs:
     sector: np.ndarray
     fail_threshold: np.ndarray
     spread: np.ndarray
+    leverage: np.ndarray
+    senior_spread: np.ndarray
+    senior_tenor: np.ndarray
+    annuity: np.ndarray
+    offtake_quarters: np.ndarray
+    bonus_share: np.ndarray
+    dep_row: np.ndarray
+    itc: np.ndarray
+    ptc_unit: np.ndarray
+    credit_quarters: np.ndarray
+    funding: np.ndarray
+    yen_share: np.ndarray
     # per chokepoint
     chokepoint_entity: np.ndarray
     exposed: np.ndarray
@@ -123,13 +157,21 @@ class EngineInputs:
     p_end: float
     # schedule, waterfall, scalars
     horizon: int
+    max_delay: int
     w0: int
     w1: int
     window_len: int
     ramp_quarters: int
     tax_rate: float
+    nol_limit: float
     salvage_share: float
-    v: float
+    dep_rates: np.ndarray
+    share_before: float
+    share_after: float
+    semiannual: int
+    shortfall_accrues: int
+    realloc_quarters: int
+    realloc_share: float
     discount: np.ndarray
     labour_delay_beta: float
     overrun_labour_corr: float
@@ -196,6 +238,18 @@ _PROJECT_FIELDS = (
     "sector",
     "fail_threshold",
     "spread",
+    "leverage",
+    "senior_spread",
+    "senior_tenor",
+    "annuity",
+    "offtake_quarters",
+    "bonus_share",
+    "dep_row",
+    "itc",
+    "ptc_unit",
+    "credit_quarters",
+    "funding",
+    "yen_share",
 )
 
 
@@ -233,23 +287,99 @@ def _norm_ppf(p: np.ndarray) -> np.ndarray:
     return np.asarray(ndtri(p), dtype=np.float64)
 
 
+def macrs_rates(years: float, method: str) -> np.ndarray:
+    r"""Annual depreciation rates of one dollar of basis, year 0 being the year placed in service.
+
+    ``macrs``: the GDS half-year tables of IRS Pub. 946 for recovery period ``n = round(years)``
+    up to 20 (200% declining balance to 10 years, 150% for 15 and 20, switching to straight
+    line when that is larger; ``n + 1`` years), straight line with the half-year convention
+    past 20 (27.5- and 39-year property are straight line by law). ``straight_line``: ``1/n``
+    a year for ``n`` years (the last year takes the fraction left).
+
+    .. math:: d_k = \max\big(R_k\,\tfrac{m}{n}\,h_k,\ R_k / (n - k + \tfrac12)\big),
+              \quad R_{k+1} = R_k - d_k, \quad h_0 = \tfrac12,\ h_{k>0} = 1
+    """
+    if method == "straight_line":
+        n = math.ceil(years)
+        return np.array([min(1.0, years - k) / years for k in range(n)], dtype=np.float64)
+    n = max(1, round(years))
+    factor = 2.0 if n <= 10 else 1.5 if n <= 20 else 0.0
+    rates, left = [], 1.0
+    for k in range(n):
+        half = 0.5 if k == 0 else 1.0
+        straight = left / (n - k + 0.5) if k > 0 else 0.5 / n
+        d = max(left * factor / n * half, straight)
+        rates.append(d)
+        left -= d
+    rates.append(left)
+    return np.array(rates, dtype=np.float64)
+
+
+def _text(pr: pd.DataFrame, name: str, default: str) -> list[str]:
+    """An optional text column, a blank cell or a missing column read as ``default``."""
+    if name not in pr:
+        return [default] * len(pr)
+    return [str(v).strip() or default for v in pr[name].fillna("")]
+
+
+def _number(pr: pd.DataFrame, name: str, default: np.ndarray | float) -> np.ndarray:
+    """An optional number column, a blank cell (NaN) or a missing column read as ``default``."""
+    if name not in pr:
+        return np.broadcast_to(np.asarray(default, dtype=np.float64), (len(pr),)).copy()
+    values = np.asarray(pr[name], dtype=np.float64)
+    return np.where(np.isnan(values), default, values)
+
+
+def _tax_schedules(
+    pr: pd.DataFrame, sectors: list[str], config: RunConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each project's bonus share and row of the distinct depreciation schedules."""
+    tax = config.scenarios.tax.sectors
+    years = _number(pr, "tax_life_years", np.array([tax[s].tax_life_years for s in sectors]))
+    bonus = _number(pr, "bonus_share", np.array([tax[s].bonus_share for s in sectors]))
+    methods = _text(pr, "depreciation", "macrs")
+    keys = list(zip(methods, years.tolist(), strict=True))
+    distinct = sorted(set(keys))
+    tables = [macrs_rates(y, m) for m, y in distinct]
+    width = max(t.size for t in tables)
+    rates = np.zeros((len(tables), width), dtype=np.float64)
+    for row, table in enumerate(tables):
+        rates[row, : table.size] = table
+    rows = np.array([distinct.index(k) for k in keys], dtype=np.int32)
+    return bonus, rows, rates
+
+
+def simulated_quarters(catalog: Catalog, config: RunConfig) -> int:
+    """H, the quarters simulated: every project to its latest possible end and the strategic
+    window inside, :math:`\\max(\\max_i(q_{0i} + T_{0i} + 4\\,\\mathrm{life}_i) + D_\\max,\\;
+    w_1 + 1)`. Sizes the engine's loop and the portfolio cash paths (and so the memory
+    estimate of a run)."""
+    sc = config.scenarios
+    pr = catalog.projects
+    q0 = np.array([max(0, quarter_index(str(q), sc.start)) for q in pr["earliest_start"]])
+    end = q0 + _ints(pr["build_quarters"]) + 4 * _ints(pr["life_years"])
+    return int(max(int(end.max()) + int(sc.max_delay_quarters), sc.window_quarters()[1] + 1))
+
+
 def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
     """Flatten ``catalog`` and ``config`` into :class:`EngineInputs` (see its field list).
 
-    Raises :class:`ScenarioError` when the strategic window lies outside the horizon or the
+    Blank economics cells take the defaults of docs/catalog-columns.md (``scenarios.tax`` per
+    sector, ``deal.senior_debt``, ``deal.funding``). Raises :class:`ScenarioError` when the
     catalog has no project.
     """
-    sc = config.scenarios
+    sc, deal = config.scenarios, config.deal
     pr = catalog.projects
     ids = tuple(str(i) for i in pr.index)
     if not ids:
         raise ScenarioError("the catalog has no project to simulate")
-    H = int(sc.horizon_quarters)
 
     cost = _floats(pr["base_cost_usd"])
     q0 = np.array(
         [max(0, quarter_index(str(q), sc.start)) for q in pr["earliest_start"]], dtype=np.int32
     )
+    build = _ints(pr["build_quarters"])
+    life = (4 * _ints(pr["life_years"])).astype(np.int32)
     med = _floats(pr["overrun_median"])
     p90 = _floats(pr["overrun_p90"])
     tracks = [str(t) for t in pr["permitting"]]
@@ -265,24 +395,37 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
     chol = np.linalg.cholesky(corr + 1e-12 * np.eye(corr.shape[0]))
 
     w0, w1 = sc.window_quarters()
-    if w1 < 0 or w0 > H - 1:
-        raise ScenarioError(
-            f"the strategic window {sc.window[0]}..{sc.window[1]} lies outside the"
-            f" horizon of {H} quarters from {sc.start}; move scenarios.window or"
-            " lengthen scenarios.horizon_quarters"
-        )
+    D = int(sc.max_delay_quarters)
+    H = simulated_quarters(catalog, config)
     w0, w1 = max(w0, 0), min(w1, H - 1)
 
-    v = (1.0 + sc.japan_funding_rate) ** -0.25
+    debt = _number(pr, "senior_debt_share", 0.0)
+    leverage = 1.0 / (1.0 - debt)
+    credit = _text(pr, "credit", "none")
+    credit_rate = _number(pr, "credit_rate", 0.0)
+    price = float(sc.tax.credit_price)
+    is_itc = np.array([c == "itc" for c in credit])
+    is_ptc = np.array([c == "ptc" for c in credit])
+    units = _number(pr, "credit_units_per_year", 0.0)
+    bonus, dep_row, dep_rates = _tax_schedules(pr, sectors, config)
+    funding = [FUNDING_SOURCES.index(f) for f in _text(pr, "jbic_funding", deal.funding.default)]
+    yen_default = np.array([1.0 if f == 1 else 0.0 for f in funding])
+    offtake_years = _number(pr, "offtake_years", np.nan)
+    offtake_q = np.where(np.isnan(offtake_years), life, np.round(4.0 * offtake_years))
+    costs = [getattr(deal.funding, name) for name in FUNDING_SOURCES]
+    t1 = np.arange(1, H + 1, dtype=np.float64)
+    discount = np.stack([np.float64((1.0 + r) ** -0.25) ** t1 for r in costs])
+    realloc = deal.reallocation
+
     rho_ol = float(sc.overrun_labour_corr)
     rho = float(sc.sector_correlation)
     ch = catalog.chokepoints
     return EngineInputs(
         project_entity=np.array([project_entity(i) for i in ids], dtype=np.uint32),
         q0=q0,
-        build_quarters=_ints(pr["build_quarters"]),
-        life_quarters=(4 * _ints(pr["life_years"])).astype(np.int32),
-        unit=_floats(pr["revenue_usd_per_year"]) / cost / 4.0,
+        build_quarters=build,
+        life_quarters=life,
+        unit=_floats(pr["revenue_usd_per_year"]) / cost / 4.0 * leverage,
         opex_share=_floats(pr["opex_share"]),
         factor=factor,
         beta=_floats(pr["price_beta"]),
@@ -298,6 +441,22 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
         sector=np.array([SECTORS.index(s) for s in sectors], dtype=np.int32),
         fail_threshold=_norm_ppf(_floats(pr["failure_prob"])),
         spread=_floats(pr["spread"]),
+        leverage=np.ascontiguousarray(leverage),
+        senior_spread=np.ascontiguousarray(_number(pr, "senior_spread", deal.senior_debt.spread)),
+        senior_tenor=np.round(
+            4.0 * _number(pr, "senior_tenor_years", deal.senior_debt.tenor_years)
+        ).astype(np.int32),
+        annuity=np.array(
+            [a == "annuity" for a in _text(pr, "senior_amortisation", "annuity")], dtype=np.int32
+        ),
+        offtake_quarters=offtake_q.astype(np.int32),
+        bonus_share=np.ascontiguousarray(bonus),
+        dep_row=dep_row,
+        itc=np.where(is_itc, credit_rate * price, 0.0),
+        ptc_unit=np.where(is_ptc, credit_rate * units / 4.0 / cost * leverage * price, 0.0),
+        credit_quarters=np.round(4.0 * _number(pr, "credit_years", 10.0)).astype(np.int32),
+        funding=np.array(funding, dtype=np.int32),
+        yen_share=np.ascontiguousarray(_number(pr, "yen_share", yen_default)),
         chokepoint_entity=np.array([chokepoint_entity(str(i)) for i in ch.index], dtype=np.uint32),
         exposed=np.array([1.0 if _bool(x) else 0.0 for x in ch["china_exposed"]], dtype=np.float64),
         ou_a=np.array([a for a, _ in a_b], dtype=np.float64),
@@ -310,14 +469,22 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
         p_start=1.0 - math.exp(-sc.coercion.rate_per_year * DT),
         p_end=1.0 / sc.coercion.mean_duration_quarters,
         horizon=H,
+        max_delay=D,
         w0=int(w0),
         w1=int(w1),
         window_len=int(w1 - w0 + 1),
         ramp_quarters=int(sc.ramp_quarters),
         tax_rate=float(sc.tax_rate),
+        nol_limit=float(sc.tax.nol_limit),
         salvage_share=float(sc.salvage_share),
-        v=v,
-        discount=np.float64(v) ** np.arange(1, H + 1, dtype=np.float64),
+        dep_rates=dep_rates,
+        share_before=float(deal.japan_share_until_recovered),
+        share_after=float(deal.japan_share_after),
+        semiannual=int(deal.compounding == "semiannual"),
+        shortfall_accrues=int(deal.shortfall_accrues),
+        realloc_quarters=round(4.0 * realloc.after_years) if realloc.enabled else REALLOCATION_OFF,
+        realloc_share=float(realloc.japan_share),
+        discount=np.ascontiguousarray(discount),
         labour_delay_beta=float(sc.labour_delay_beta),
         overrun_labour_corr=rho_ol,
         overrun_labour_perp=math.sqrt(1.0 - rho_ol * rho_ol),

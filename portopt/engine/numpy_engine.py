@@ -15,16 +15,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
-from portopt.engine.inputs import DELAY_CAP_QUARTERS, EngineInputs
+from portopt.engine.inputs import EngineInputs
 from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
 from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 from portopt.engine.waterfall import waterfall_step
 from portopt.errors import ScenarioError
 
 _N_FACTORS = 6
+_USDJPY = 5
+"""Index of the USD/JPY log factor (``config.FACTORS``)."""
 _MARKET, _LABOUR, _SECTOR0 = 0, 1, 16
 _N_SECTORS = 8
-_PROJECT_ARRAYS = 32
+_PROJECT_ARRAYS = 48
 """Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws), for sizing."""
 _MAX_CHUNK = 2048
 """Upper bound on a chunk: past about 2,000 scenarios the (projects, chunk) arrays spill out of
@@ -139,9 +141,15 @@ def _chunk(
     sched = _Schedule(inp, s, labour, backlog, sector_z)
     state = _Quarterly(inp, sched, n, weights)
     market = _Market(inp, s)
+    # every project of the chunk has ended by quarter `stop`; its state is frozen from then
+    stop = min(h, max(sched.last_end, sched.last_draw_max) + 1)
     for t in range(h):
         rate, log_price = market.step(t)
-        state.step(t, rate, log_price, out, rows)
+        if t < stop:
+            state.step(t, rate, log_price, out, rows)
+    for name in out.cash:
+        out.cash[name][rows, stop:] = 0.0
+    state.zero_quarters += (h - stop) * (state.owed() <= 0.0)
 
     share = market.in_window / inp.window_len
     out.scenario["coercion_share"][rows] = share
@@ -238,7 +246,7 @@ class _Schedule:
         np.exp(expo, out=expo)
         dc = (inp.delay_median * inp.permit_mult)[:, None] * expo
         dc += np.where(inp.backlog.astype(bool)[:, None], backlog[None, :], 0.0)
-        np.minimum(dc, DELAY_CAP_QUARTERS, out=dc)
+        np.minimum(dc, float(inp.max_delay), out=dc)
         delay = np.floor(dc).astype(np.int64)
 
         # X = sqrt(rho) F_sector + sqrt(1 - rho) z2 < Phi^-1(p)
@@ -253,15 +261,24 @@ class _Schedule:
         self.draw_amount = overrun / build
         self.q0 = inp.q0
         self.last_draw = np.where(self.failed, fq, self.comp - 1)
-        self.salvage = (inp.salvage_share * self.draw_amount) * (fq - q0 + 1)
+        lev = inp.leverage[:, None]
+        self.debt_draw = (lev - 1.0) * self.draw_amount
+        self.salvage = ((inp.salvage_share * lev) * self.draw_amount) * (fq - q0 + 1)
         self.fq = np.where(self.failed, fq, -1)
         # operating quarters comp .. comp + life - 1, never for a failed project
         self.comp_f = self.comp.astype(np.float64)
         self.op_last = np.where(self.failed, -1, self.comp + inp.life_quarters[:, None] - 1)
+        self.end = np.where(self.failed, fq, self.op_last)  # Japan's claim is lost after it
         self.first_op = int(np.where(self.failed, np.iinfo(np.int64).max, self.comp).min())
         self.last_op = int(self.op_last.max())
+        self.last_end = int(self.end.max())
         self.last_draw_max = int(self.last_draw.max())
         self.salvage_quarters = set(np.unique(self.fq[self.failed]).tolist())
+        # tax basis lambda M, expensed share b at once, the rest by the schedule's rates
+        basis = lev * overrun
+        self.bonus_amount = basis * inp.bonus_share[:, None]
+        self.scheduled = basis * (1.0 - inp.bonus_share)[:, None]
+        self.itc_amount = inp.itc[:, None] * basis
 
 
 def _column_of(inp: EngineInputs) -> Callable[[str], np.ndarray]:
@@ -290,7 +307,8 @@ def _price_groups(inp: EngineInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 class _Quarterly:
-    """The per-(project, scenario) state carried through the quarters, and one quarter's step."""
+    """The per-(project, scenario) state carried through the quarters, and one quarter's step
+    (docs/scenario-model.md, "Per quarter", in that order)."""
 
     def __init__(
         self, inp: EngineInputs, sched: _Schedule, n: int, weights: np.ndarray | None
@@ -300,6 +318,10 @@ class _Quarterly:
         self.sch = sched
         self.weights = weights
         self.balance = np.zeros((p, n))
+        # with shortfall_accrues off, balance is the interest-bearing part, unpaid the rest
+        self.unpaid = None if inp.shortfall_accrues else np.zeros((p, n))
+        self.senior = np.zeros((p, n))
+        self.nol = np.zeros((p, n))
         self.pv_draw = np.zeros((p, n))
         self.pv_japan = np.zeros((p, n))
         self.pv_us = np.zeros((p, n))
@@ -310,12 +332,18 @@ class _Quarterly:
         self.phi = inp.offtake_share[:, None]
         self.one_minus_phi = (1.0 - inp.offtake_share)[:, None]
         self.floor = inp.offtake_floor[:, None]
-        self.one_minus_tax = 1.0 - inp.tax_rate
+        self.offtake_q = inp.offtake_quarters[:, None]
         self.factors, self.betas, self.group = _price_groups(inp)
-        spreads, group = np.unique(inp.spread, return_inverse=True)
-        self.spreads = spreads[:, None]
-        same = np.array_equal(group, np.arange(group.size))
-        self.spread_group = None if same else group
+        self.spread = inp.spread[:, None]
+        self.senior_spread = inp.senior_spread[:, None]
+        self.tenor = inp.senior_tenor[:, None]
+        self.annuity = inp.annuity.astype(bool)[:, None]
+        self.dep_rates = inp.dep_rates[inp.dep_row] * 0.25  # quarterly rate per tax year
+        self.ptc_unit = inp.ptc_unit[:, None]
+        self.credit_q = inp.credit_quarters[:, None]
+        self.yen = inp.yen_share[:, None]
+        self.one_minus_yen = (1.0 - inp.yen_share)[:, None]
+        self.discount = inp.discount[inp.funding]
         self.y = np.empty((self.betas.size, n))
 
     def _prices(self, log_price: list[np.ndarray]) -> np.ndarray:
@@ -326,29 +354,66 @@ class _Quarterly:
         np.exp(y, out=y)
         return y.copy() if self.group is None else y[self.group]
 
-    def _cash(self, t: int, log_price: list[np.ndarray]) -> tuple[np.ndarray | float, np.ndarray]:
-        """Distributable cash of quarter ``t`` and the ramp (zeros when nothing operates)."""
-        sch = self.sch
+    def _operating(
+        self, t: int, log_price: list[np.ndarray], interest: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Quarter ``t``'s cash available after tax and credits, the ramp and the age (None
+        when nothing operates)."""
+        inp, sch = self.inp, self.sch
         if not sch.first_op <= t <= sch.last_op:
-            return 0.0, None
+            return None
+        age = t - sch.comp
+        operating = (age >= 0) & (t <= sch.op_last)
         # ramp = min(1, (age + 1) / ramp_quarters) while operating (age + 1 <= 0 gives 0)
         ramp = float(t + 1) - sch.comp_f
-        ramp /= self.inp.ramp_quarters
+        ramp /= inp.ramp_quarters
         np.clip(ramp, 0.0, 1.0, out=ramp)
-        ramp *= t <= sch.op_last
-        # rev = (unit ramp) ((1 - phi) Pb + phi max(Pb, f)); ebitda = rev - (o unit) ramp
+        ramp *= operating
+        # rev = (unit ramp) (Pb (1 - phi) + fl phi), fl = max(Pb, f) within the floor's term
         price = self._prices(log_price)
-        floored = np.maximum(price, self.floor)
+        floored = np.where(age < self.offtake_q, np.maximum(price, self.floor), price)
         floored *= self.phi
         price *= self.one_minus_phi
         price += floored
         rev = self.unit * ramp
         rev *= price
-        np.multiply(self.opex_unit, ramp, out=floored)
-        rev -= floored
-        np.maximum(rev, 0.0, out=rev)
-        rev *= self.one_minus_tax
-        return rev, ramp
+        ebitda = rev - self.opex_unit * ramp
+        # dep = bonus [age = 0] + scheduled (rate_k / 4), k = age div 4
+        k = np.clip(age, 0, None) >> 2
+        rate = np.take_along_axis(self.dep_rates, np.minimum(k, self.dep_rates.shape[1] - 1), 1)
+        rate = np.where(k < self.dep_rates.shape[1], rate, 0.0)
+        first = age == 0
+        dep = np.where(first, sch.bonus_amount, 0.0) + sch.scheduled * rate
+        taxable = (ebitda - dep) - interest
+        gain = np.maximum(taxable, 0.0)
+        loss = np.maximum(-taxable, 0.0)
+        use = np.minimum(self.nol, inp.nol_limit * gain)
+        nol = (self.nol + loss) - use
+        np.copyto(self.nol, nol, where=operating)
+        tax = inp.tax_rate * (gain - use)
+        credit = np.where(first, sch.itc_amount, 0.0) + np.where(
+            age < self.credit_q, self.ptc_unit * ramp, 0.0
+        )
+        cfads = (ebitda - tax) + credit
+        cfads = np.where(operating, np.maximum(cfads, 0.0), 0.0)
+        return cfads, ramp, age
+
+    def _debt_service(
+        self, t: int, interest: np.ndarray, i: np.ndarray, avail: np.ndarray, age: np.ndarray
+    ) -> np.ndarray:
+        """Senior debt paid this quarter (before the MOU split): interest plus the annuity or
+        level principal over the tenor's remaining quarters; everything at the tenor's end and
+        in a failed project's last quarter."""
+        sch, b = self.sch, self.senior
+        m = np.maximum(self.tenor - age, 1).astype(np.float64)
+        level = b / m
+        grown = np.power(i + 1.0, m) - 1.0
+        annuity = np.where(i > 0.0, (b * i) / np.where(i > 0.0, grown, 1.0), level)
+        principal = np.where(self.annuity, annuity, level)
+        operating = (age >= 0) & (t <= sch.op_last)
+        due = np.where(operating, interest + principal, 0.0)
+        due = np.where(sch.fq == t, b + interest, due)
+        return np.minimum(avail, due)
 
     def step(
         self,
@@ -361,46 +426,59 @@ class _Quarterly:
         inp, sch = self.inp, self.sch
         # draw = M / T in quarters q0 .. last draw quarter
         if t <= sch.last_draw_max:
-            draw = (t <= sch.last_draw) & (sch.q0 <= t)[:, None]
-            draw = draw * sch.draw_amount
+            building = (t <= sch.last_draw) & (sch.q0 <= t)[:, None]
+            draw = building * sch.draw_amount
+            debt_draw = building * sch.debt_draw
         else:
-            draw = 0.0
-        cash, ramp = self._cash(t, log_price)
+            draw = debt_draw = 0.0
+        # senior interest i = (SOFR + senior spread) / 4 on the balance before this quarter
+        i = (self.senior_spread + rate[None, :]) * 0.25
+        interest = self.senior * i
+        op = self._operating(t, log_price, interest)
+        avail = op[0] if op is not None else np.zeros_like(self.balance)
         if t in sch.salvage_quarters:
-            if np.isscalar(cash):
-                cash = np.zeros_like(self.balance)
-            np.add(cash, sch.salvage, out=cash, where=sch.fq == t)
-        if ramp is not None and inp.w0 <= t <= inp.w1:
-            self.online += ramp
+            np.add(avail, sch.salvage, out=avail, where=sch.fq == t)
+        age = t - sch.comp
+        paid_senior = self._debt_service(t, interest, i, avail, age)
+        self.senior += interest
+        self.senior -= paid_senior
+        self.senior += debt_draw
+        cash = avail - paid_senior
+        if op is not None and inp.w0 <= t <= inp.w1:
+            self.online += op[1]
 
-        # waterfall at the deemed rate: growth = 1 + (rate + spread) / 4
-        growth = self.spreads + rate[None, :]
-        growth *= 0.25
-        growth += 1.0
-        if self.spread_group is not None:
-            growth = growth[self.spread_group]
-        d = inp.discount[t]
-        if np.isscalar(cash):  # nothing is paid out: the balance only accrues and draws
-            self.balance *= growth
-            self.balance += draw
-            japan = us = None
+        # deemed growth g = 1 + (sp + rate) / 4, or sqrt(1 + (sp + rate) / 2) semi-annually;
+        # Japan's claim stops growing after the project's end (it is lost then)
+        if inp.semiannual:
+            growth = np.sqrt((self.spread + rate[None, :]) * 0.5 + 1.0)
         else:
-            japan, us = waterfall_step(self.balance, cash, growth, draw)
-            self.pv_japan += d * japan
-            self.pv_us += d * us
+            growth = (self.spread + rate[None, :]) * 0.25 + 1.0
+        growth = np.where(t <= sch.end, growth, 1.0)
+        after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
+        share = np.where(after, inp.realloc_share, inp.share_before)
+        japan, us = waterfall_step(
+            self.balance, cash, growth, draw, share, inp.share_after, self.unpaid
+        )
+
+        d = self.discount[:, t : t + 1]
+        fx = self.one_minus_yen + self.yen * np.exp(log_price[_USDJPY])
+        dfx = d * fx
+        self.pv_japan += dfx * japan
+        self.pv_us += d * us
         if not np.isscalar(draw):
-            self.pv_draw += d * draw
+            self.pv_draw += dfx * draw
         # Japan's balance is 0 before the first draw, positive from it to the last draw, and
-        # stays 0 once cleared after it: counting its zero quarters gives the recoup quarter.
-        self.zero_quarters += self.balance <= 0.0
+        # stays 0 once cleared after it (and frozen after the end): counting its zero quarters
+        # gives the recoup quarter.
+        self.zero_quarters += self.owed() <= 0.0
         if self.weights is not None:
             self._portfolio(t, japan, us, draw, out, rows)
 
     def _portfolio(
         self,
         t: int,
-        japan: np.ndarray | None,
-        us: np.ndarray | None,
+        japan: np.ndarray,
+        us: np.ndarray,
         draw: np.ndarray | float,
         out: EngineResult,
         rows: slice,
@@ -408,13 +486,17 @@ class _Quarterly:
         """Portfolio cash of quarter ``t``: sum_i w_i amount_i in increasing i from 0."""
         w = self.weights
         for name, amount in zip(CASH_FIELDS, (japan, us, draw), strict=True):
-            if amount is None or np.isscalar(amount):
+            if np.isscalar(amount):
                 out.cash[name][rows, t] = 0.0
                 continue
             acc = w[0] * amount[0]
             for i in range(1, w.size):
                 acc += w[i] * amount[i]
             out.cash[name][rows, t] = acc
+
+    def owed(self) -> np.ndarray:
+        """Japan's balance ``J`` (with the carried interest when that is kept apart)."""
+        return self.balance if self.unpaid is None else self.balance + self.unpaid
 
     def finish(self, out: EngineResult, rows: slice) -> None:
         inp, sch, pr = self.inp, self.sch, out.project
@@ -427,4 +509,4 @@ class _Quarterly:
         pr["recoup_q"][rows] = recoup.T
         pr["complete_q"][rows] = np.where(sch.failed, -1, sch.comp).T
         pr["online_share"][rows] = (self.online / inp.window_len).T
-        pr["balance_end"][rows] = self.balance.T
+        pr["balance_end"][rows] = self.owed().T
