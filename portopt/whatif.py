@@ -130,7 +130,8 @@ class WhatIf:
 
     ``changes`` is whatif.csv: one row per project whose selection or amount changed, with why
     (``cause``: added, dropped, or blank) and whether it lies ``within the solver's gap``.
-    ``kept_base``: the variant kept the base's portfolio without a re-solve (module docstring).
+    ``kept_base``: the variant kept the base's portfolio without a re-solve; ``within_gap``:
+    the objectives differ by no more than ``gap_tolerance`` (the module docstring).
     """
 
     description: str
@@ -139,16 +140,9 @@ class WhatIf:
     changes: pd.DataFrame
     deltas: list[Delta]
     kept_base: bool
-    objective_tolerance: float | None
+    gap_tolerance: float | None
+    within_gap: bool
     scenarios: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def within_gap(self) -> bool:
-        """The variant's objective differs from the base's by no more than the solves' gaps."""
-        jb, jv = self.base.objective, self.variant.objective
-        if self.kept_base or jb is None or jv is None or self.objective_tolerance is None:
-            return False
-        return abs(jv - jb) <= self.objective_tolerance
 
     def summary(self) -> dict[str, Any]:
         """whatif.json: the variant, both solves, the headline deltas and the changes."""
@@ -160,7 +154,7 @@ class WhatIf:
                 "objective_delta": None
                 if self.base.objective is None or self.variant.objective is None
                 else self.variant.objective - self.base.objective,
-                "gap_tolerance": self.objective_tolerance,
+                "gap_tolerance": self.gap_tolerance,
                 "within_gap": self.within_gap,
             },
             "scenarios": self.scenarios,
@@ -378,25 +372,23 @@ def whatif(catalog: Catalog, config: RunConfig, variant: Variant) -> WhatIf:
         solved = _solve(variant_catalog, variant_config, f"variant ({description})")
     portfolios = [_on(union, base), _on(union, solved)]
     aggregates = _paired(union, [config, variant_config], portfolios)
-    tolerance = _gap_tolerance(base, solved)
-    result = WhatIf(
+    tolerance, within = _solver_noise(base, solved)
+    within_gap = within and not kept_base
+    s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
+    return WhatIf(
         description,
         base,
         solved,
-        pd.DataFrame(),
+        _changes(union, portfolios, lost, variant.add, within_gap),
         _deltas(portfolios, aggregates),
         kept_base,
         tolerance,
+        within_gap,
         {
-            "optimisation": {"first": 0, "count": config.scenarios.optimisation},
-            "evaluation": {
-                "first": config.scenarios.optimisation,
-                "count": config.scenarios.evaluation,
-            },
+            "optimisation": {"first": 0, "count": s_opt},
+            "evaluation": {"first": s_opt, "count": s_eval},
         },
     )
-    result.changes = _changes(union, portfolios, lost, variant.add, result.within_gap)
-    return result
 
 
 def _solve(catalog: Catalog, config: RunConfig, side: str) -> Allocation:
@@ -463,11 +455,14 @@ def _paired_delta(figure: str, base: np.ndarray, variant: np.ndarray) -> Delta:
     )
 
 
-def _gap_tolerance(base: Allocation, variant: Allocation) -> float | None:
-    """:math:`\\max(g^B |J^B|, g^V |J^V|)`, or None when a solve has no objective."""
-    if base.objective is None or variant.objective is None:
-        return None
-    return max((a.mip_gap or 0.0) * abs(a.objective or 0.0) for a in (base, variant))
+def _solver_noise(base: Allocation, variant: Allocation) -> tuple[float | None, bool]:
+    """:math:`\\max(g^B |J^B|, g^V |J^V|)` and whether :math:`|J^V - J^B|` lies within it;
+    ``(None, False)`` when a solve has no objective."""
+    jb, jv = base.objective, variant.objective
+    if jb is None or jv is None:
+        return None, False
+    tolerance = max((base.mip_gap or 0.0) * abs(jb), (variant.mip_gap or 0.0) * abs(jv))
+    return tolerance, abs(jv - jb) <= tolerance
 
 
 def _changes(

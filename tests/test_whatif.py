@@ -83,6 +83,8 @@ def test_dropping_a_selected_project_changes_the_selection_with_finite_errors(
     row = result.changes.set_index("id").loc[dropped]
     assert (row["change"], row["cause"]) == ("out", "dropped")
     assert not result.kept_base
+    assert not result.within_gap  # the objective falls by far more than the solves' gaps
+    assert (result.changes["noise"] == "").all()
     sampled = [d for d in result.deltas if d.se is not None]
     assert {d.figure for d in sampled} == {"coverage_score", "recovery_ratio", "p_recoup"}
     assert all(np.isfinite(d.se) and np.isfinite(d.delta) for d in sampled)
@@ -105,6 +107,17 @@ def test_the_paired_error_is_the_spread_of_per_scenario_differences(base_folder:
     d = scores[1] - scores[0]
     assert coverage.delta == pytest.approx(d.mean(), abs=1e-9)
     assert coverage.se == pytest.approx(d.std(ddof=1) / np.sqrt(d.size), rel=1e-6)
+
+
+def test_a_variant_whose_objective_is_within_the_gaps_is_marked(base_folder: Path) -> None:
+    catalog, config = _loaded(base_folder)
+    tighter = load_config(base_folder / "whatif.yaml", ["solver.mip_gap=0.0001"])
+    result = whatif(catalog, config, Variant(config=tighter))
+    assert not result.kept_base
+    noise = result.summary()["solver_noise"]
+    assert abs(noise["objective_delta"]) <= noise["gap_tolerance"]
+    assert noise["within_gap"] and result.within_gap
+    assert (result.changes["noise"] == "within the solver's gap").all()
 
 
 def test_dropping_a_prerequisite_drops_its_dependents(base_folder: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
@@ -19,7 +19,9 @@ from portopt.cli.options import (
 )
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
-from portopt.whatif import WHATIF_CSV, WHATIF_JSON, Delta, Variant, WhatIf, load_additions
+
+if TYPE_CHECKING:
+    from portopt.whatif import Delta, WhatIf
 
 DEFAULT_OUT = Path("runs") / "whatif"
 LABELS = {
@@ -58,7 +60,8 @@ def command(
     headline deltas with their paired standard errors over the evaluation scenarios, and both
     solves). Exit code 3 names the infeasible side.
     """
-    from portopt.whatif import whatif, write_whatif
+    # the engine and the model load when a command runs, not for ``portopt --help``
+    from portopt.whatif import Variant, load_additions, whatif, write_whatif
 
     base_config = config_with_overrides(config, None)
     if add is None and not drop and not set_:
@@ -114,7 +117,7 @@ def summary(result: WhatIf, target: Path) -> Group:
             _usd(r["variant_fund_usd"]),
             r["cause"] or r["noise"],
         )
-    projects.caption = f"{WHATIF_CSV} and {WHATIF_JSON} in {target}"
+    projects.caption = " and ".join(sorted(p.name for p in target.iterdir())) + f" in {target}"
     return Group(figures, projects)
 
 
