@@ -357,8 +357,8 @@ def whatif(catalog: Catalog, config: RunConfig, variant: Variant) -> WhatIf:
     description = describe(variant, config, lost)
 
     base = _solve(catalog, config, "base")
-    base_keeps = variant.add is None and variant_config == config
-    kept_base = base_keeps and not set(base.selected) & set(lost)
+    only_drops = variant.add is None and variant_config == config
+    kept_base = only_drops and not set(base.selected) & set(lost)
     if kept_base:
         rows = [catalog.project_ids.index(p) for p in kept]
         solved = replace(
@@ -370,8 +370,8 @@ def whatif(catalog: Catalog, config: RunConfig, variant: Variant) -> WhatIf:
         )
     else:
         solved = _solve(variant_catalog, variant_config, f"variant ({description})")
-    portfolios = [_on(union, base), _on(union, solved)]
-    aggregates = _paired(union, [config, variant_config], portfolios)
+    portfolios = [_over_union(union, base), _over_union(union, solved)]
+    aggregates = _paired_aggregates(union, [config, variant_config], portfolios)
     tolerance, within = _solver_noise(base, solved)
     within_gap = within and not kept_base
     s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
@@ -407,7 +407,7 @@ def _solve(catalog: Catalog, config: RunConfig, side: str) -> Allocation:
         ) from None
 
 
-def _on(union: Catalog, allocation: Allocation) -> tuple[np.ndarray, np.ndarray]:
+def _over_union(union: Catalog, allocation: Allocation) -> tuple[np.ndarray, np.ndarray]:
     """``(y, f)`` of ``allocation`` over the union's projects, zero where it has none."""
     y, f = np.zeros(len(union.project_ids)), np.zeros(len(union.project_ids))
     rows = pd.Index(union.project_ids).get_indexer(allocation.ids)
@@ -415,7 +415,7 @@ def _on(union: Catalog, allocation: Allocation) -> tuple[np.ndarray, np.ndarray]
     return y, f
 
 
-def _paired(
+def _paired_aggregates(
     union: Catalog, configs: list[RunConfig], portfolios: list[tuple[np.ndarray, np.ndarray]]
 ) -> list[Aggregates]:
     """Both portfolios folded over the evaluation scenarios, each in its side's configuration
