@@ -167,7 +167,7 @@ def run(
     fund = _fund_usd(allocation, catalog)
     aggregates = Aggregates(catalog, allocation.y, fund, s_eval)
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
-        for block in _evaluation_blocks(catalog, config, fund, stage.advance):
+        for block in evaluation_blocks(catalog, config, fund, stage.advance):
             aggregates.add(block)
     with stage("evaluate"):
         evaluation = evaluation_of(allocation, catalog, config, aggregates)
@@ -222,13 +222,17 @@ def _fund_usd(allocation: Allocation, catalog: Catalog) -> np.ndarray:
     return np.asarray(allocation.fund_usd, dtype=np.float64)
 
 
-def _evaluation_blocks(
+def evaluation_blocks(
     catalog: Catalog,
     config: RunConfig,
-    fund: np.ndarray,
-    advance: Callable[[int, int], None] | None,
+    fund: np.ndarray | None = None,
+    advance: Callable[[int, int], None] | None = None,
 ) -> Iterator[ScenarioSet]:
-    """The evaluation scenarios ``[S_opt, S_opt + S_eval)``, one block at a time."""
+    """The evaluation scenarios ``[S_opt, S_opt + S_eval)``, one block at a time.
+
+    With ``fund`` (dollars per project) as portfolio weights, each block also holds the
+    portfolio's cash per quarter.
+    """
     s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
     quarters = simulated_quarters(catalog, config)
     size = evaluation_block(config, len(catalog.project_ids), len(catalog.chokepoint_ids), quarters)

@@ -25,7 +25,16 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
-COMMANDS = ("validate", "init-config", "scenarios", "run", "frontier", "robustness", "synth")
+COMMANDS = (
+    "validate",
+    "init-config",
+    "scenarios",
+    "run",
+    "frontier",
+    "robustness",
+    "whatif",
+    "synth",
+)
 debug_mode = {"on": False}
 """Whether ``--debug`` was given: an internal error then prints its traceback."""
 
