@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
+from portopt.catalog import Catalog
 from portopt.config import RunConfig
+from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS
 from portopt.errors import ConfigError, Problem
 
@@ -109,6 +111,22 @@ def run_estimate(
             * (3 * 8 + 4 * n_chokepoints + 4 * len(CASH_FIELDS) * h),
             "evaluation block": 2 * block * scenario_bytes(n_projects, n_chokepoints, h),
         }
+    )
+
+
+def check_run_fits(catalog: Catalog, config: RunConfig) -> None:
+    """Refuse, before any work, a run of ``config`` on ``catalog`` that would not fit in the
+    memory available (:func:`run_estimate`, :func:`check_fits`)."""
+    sc = config.scenarios
+    estimate = run_estimate(
+        config,
+        len(catalog.project_ids),
+        len(catalog.chokepoint_ids),
+        simulated_quarters(catalog, config),
+    )
+    check_fits(
+        estimate,
+        f"scenarios.optimisation={sc.optimisation}, scenarios.evaluation={sc.evaluation}",
     )
 
 

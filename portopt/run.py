@@ -38,7 +38,7 @@ from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Aggregates, Evaluation, evaluation_of
-from portopt.memory import check_fits, evaluation_block, run_estimate
+from portopt.memory import check_run_fits, evaluation_block
 from portopt.model import Allocation, optimize
 from portopt.outputs import (
     ALLOCATION_FILE,
@@ -149,11 +149,7 @@ def run(
 
     with stage("catalog"):
         catalog = load_catalog(config.catalog)
-    quarters = simulated_quarters(catalog, config)
-    check_fits(
-        run_estimate(config, len(catalog.project_ids), len(catalog.chokepoint_ids), quarters),
-        f"scenarios.optimisation={s_opt}, scenarios.evaluation={s_eval}",
-    )
+    check_run_fits(catalog, config)
     with stage("scenarios_optimisation", s_opt, f"Generating {s_opt:,} optimisation scenarios"):
         opt = generate_scenarios(
             catalog,

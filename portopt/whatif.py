@@ -57,7 +57,7 @@ from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import CatalogError, ConfigError, InfeasibleError, Problem
 from portopt.evaluate import Aggregates
-from portopt.memory import check_fits, run_estimate
+from portopt.memory import check_run_fits
 from portopt.model import Allocation, optimize
 from portopt.outputs import staged_output, write_csv, write_json
 from portopt.run import evaluation_blocks
@@ -393,10 +393,7 @@ def whatif(catalog: Catalog, config: RunConfig, variant: Variant) -> WhatIf:
 
 def _solve(catalog: Catalog, config: RunConfig, side: str) -> Allocation:
     s_opt = config.scenarios.optimisation
-    check_fits(
-        run_estimate(config, len(catalog.project_ids), len(catalog.chokepoint_ids)),
-        f"scenarios.optimisation={s_opt}, scenarios.evaluation={config.scenarios.evaluation}",
-    )
+    check_run_fits(catalog, config)
     scenarios = generate_scenarios(catalog, config, config.backend, range(0, s_opt))
     try:
         return optimize(catalog, config, scenarios)
