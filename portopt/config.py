@@ -209,6 +209,13 @@ class ScenarioConfig(_Strict):
     )
     window: tuple[str, str] = ("2028Q1", "2035Q4")
     chunk_memory_mb: float = Field(256.0, gt=0.0, le=1_000_000.0)
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="threads of the NumPy engine; null = every core this process may use (the"
+        " numbers do not depend on it)",
+    )
     tax_rate: float = Field(0.21, ge=0.0, le=1.0)
     tax: TaxConfig = Field(default_factory=TaxConfig)
     ramp_quarters: int = Field(4, ge=1, le=40)

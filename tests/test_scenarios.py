@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from portopt.catalog import project_entity
 from portopt.config import RunConfig
 from portopt.engine import numpy_engine as engine_numpy
-from portopt.engine.backend import resolve_backend, to_host
+from portopt.engine.backend import resolve_backend, to_host, usable_cores
 from portopt.engine.generate import generate_scenarios
 from portopt.engine.inputs import prepare_inputs
 from portopt.engine.philox import key_of_seed, uniforms
@@ -73,6 +73,32 @@ def test_chunk_size_invariance_bitwise(small_catalog, small_config):
     )
     _equal(reference, threaded)
     assert calls[-1] == (80, 80) and len(calls) == 9
+
+
+def test_threads_from_the_config_change_no_number(small_catalog, small_config, monkeypatch):
+    """scenarios.threads (default: every core) sets the NumPy engine's threads; 1 and 2 threads
+    give bitwise the same scenarios, with and without a portfolio's cash paths."""
+    seen: list[int] = []
+    run = engine_numpy.run
+
+    def spy(*args, workers: int = 1, **kwargs):
+        seen.append(workers)
+        return run(*args, workers=workers, **kwargs)
+
+    monkeypatch.setattr(engine_numpy, "run", spy)
+    fund = np.full(len(small_catalog.projects), 1e8)
+    sets = []
+    for threads in (1, 2):
+        cfg = small_config.model_copy(deep=True)
+        cfg.scenarios.threads = threads
+        cfg.scenarios.chunk_memory_mb = 0.05  # several chunks, so two threads share them
+        sets.append(generate_scenarios(small_catalog, cfg, "numpy", range(0, 200), weights=fund))
+    assert seen == [1, 2]
+    _equal(*sets)
+    for name in sets[0].cash:
+        assert np.array_equal(sets[0].cash[name], sets[1].cash[name]), name
+    generate_scenarios(small_catalog, small_config, "numpy", range(0, 8))
+    assert seen[-1] == usable_cores()
 
 
 def test_scenario_alone_equals_scenario_in_batch(small_catalog, small_config):

@@ -108,3 +108,11 @@ def to_host(x: Any) -> Any:
     if callable(get):  # cupy.ndarray
         return get()
     return np.asarray(x)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one, as in a
+    container limited to 2 cores), the NumPy engine's default thread count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -20,7 +20,7 @@ from portopt._version import __version__
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine import numpy_engine
-from portopt.engine.backend import device_info, resolve_backend, to_host
+from portopt.engine.backend import device_info, resolve_backend, to_host, usable_cores
 from portopt.engine.inputs import EngineInputs, prepare_inputs
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ScenarioError
@@ -36,14 +36,15 @@ def generate_scenarios(
     scenarios: range | None = None,
     weights: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> ScenarioSet:
     """Simulate ``scenarios`` (default ``range(config.scenarios.optimisation)``).
 
     ``backend`` is ``auto``, ``numpy`` or ``cupy`` (:func:`portopt.engine.backend.resolve_backend`);
     ``weights`` (fund USD per project, catalog order) adds per (scenario, quarter) portfolio
     cash; ``progress(done, total)`` is called after every chunk; ``workers`` threads share the
-    NumPy engine's chunks (the numbers do not depend on it). The result always passes
+    NumPy engine's chunks (default ``scenarios.threads``, and when that is null every core this
+    process may use; the numbers do not depend on it). The result always passes
     :meth:`ScenarioSet.check_finite` (NaN or infinity raises :class:`ScenarioError`).
 
     The CuPy backend is ``portopt.engine.cupy_engine.run(inputs, scenarios, weights, progress)``,
@@ -63,6 +64,7 @@ def generate_scenarios(
                 " one per project in catalog order"
             )
     chosen = resolve_backend(backend)
+    workers = workers or config.scenarios.threads or usable_cores()
     inputs = prepare_inputs(catalog, config)
     t0 = time.perf_counter()
     result = _run(
