@@ -47,14 +47,14 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from portopt.config import load_config
     from portopt.engine.generate import generate_scenarios
     from portopt.evaluate import evaluate
-    from portopt.model.direct import optimize_direct
+    from portopt.model import optimize
     from portopt.synth import write_synth
 
     n, S = (int(x) for x in args.child.lower().split("x"))
     row: dict[str, Any] = {"projects": n, "scenarios": S}
     overrides: dict[str, Any] = {
         "scenarios": {"optimisation": S},
-        "solver": {"time_limit_s": args.time_limit, "mip_gap": args.gap},
+        "solver": {"name": "highs_direct", "time_limit_s": args.time_limit, "mip_gap": args.gap},
     }
     if args.threads:
         overrides["solver"]["threads"] = args.threads
@@ -69,7 +69,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     row["generate_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    allocation = optimize_direct(catalog, config, scenarios)
+    allocation = optimize(catalog, config, scenarios)
     row["direct_total_s"] = time.perf_counter() - t0
     tm = allocation.timings
     row["build_s"] = sum(tm.get(k, 0.0) for k in ("model_data_s", "compile_s", "model_build_s"))

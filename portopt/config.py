@@ -18,19 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from portopt.errors import ConfigError, Problem
-
-SECTORS = (
-    "semiconductors",
-    "pharmaceuticals",
-    "critical_minerals",
-    "metals",
-    "shipbuilding",
-    "energy",
-    "ai_infrastructure",
-    "quantum",
-)
-FACTORS = ("power", "gas", "ndpr", "copper", "chip_demand", "usdjpy")
-"""Market factors, in the order the scenario engine stores them; SOFR comes after them."""
+from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 
@@ -206,7 +194,7 @@ class ScenarioConfig(_Strict):
     @field_validator("permitting")
     @classmethod
     def _tracks(cls, v: dict[str, PermittingConfig]) -> dict[str, PermittingConfig]:
-        need = {"federal", "state", "mixed"}
+        need = set(PERMITTING_TRACKS)
         if set(v) != need:
             raise ValueError(f"permitting must have exactly the tracks {sorted(need)}")
         return v

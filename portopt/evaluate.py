@@ -26,6 +26,7 @@ import pandas as pd
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
+from portopt.model.coverage import chokepoint_coverage, coverage_score
 from portopt.model.data import aligned, aligned_stress, coverage_ratio
 from portopt.model.risk import cvar, lower_cvar
 
@@ -75,9 +76,9 @@ def _per_scenario(
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
         online = online_all[a:b]
-        cov = np.minimum(1.0, (online * y[None, :]) @ ratio)
+        cov = chokepoint_coverage(online, ratio, y)
         out["cov"][a:b] = cov
-        out["score"][a:b] = (cov * stress_all[a:b]) @ weights / weights.sum()
+        out["score"][a:b] = coverage_score(cov, stress_all[a:b], weights)
         out["japan"][a:b] = japan_all[a:b] @ f
         out["draw"][a:b] = draw_all[a:b] @ f
         out["recouped"] += (recoup_all[a:b] >= 0).sum(axis=0)

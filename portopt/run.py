@@ -27,11 +27,11 @@ import pandas as pd
 
 from portopt._version import __version__
 from portopt.catalog import Catalog, load_catalog
-from portopt.config import SECTORS, RunConfig
+from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
-from portopt.evaluate import Evaluation, evaluate
+from portopt.evaluate import Evaluation, evaluate, portfolio_figures
 from portopt.model import Allocation, optimize
 from portopt.outputs import (
     ALLOCATION_FILE,
@@ -46,6 +46,7 @@ from portopt.outputs import (
     write_json,
 )
 from portopt.report import write_report
+from portopt.vocabulary import SECTORS
 
 STAGES: dict[str, str] = {
     "catalog": "Loading and checking the catalog",
@@ -152,6 +153,9 @@ def run(
         )
     with stage("optimise"):
         allocation = optimize(catalog, config, opt)
+        allocation.in_sample = portfolio_figures(
+            catalog, config, opt, allocation.y, allocation.fund_usd
+        )
     fund = _fund_usd(allocation, catalog)
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
         fresh = generate_scenarios(

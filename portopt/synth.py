@@ -54,7 +54,8 @@ from portopt.catalog import (
     load_catalog,
     project_entity,
 )
-from portopt.config import SECTORS, quarter_index
+from portopt.config import quarter_index
+from portopt.vocabulary import SECTORS
 
 COST_SIGMA = 0.35
 REVENUE_SIGMA = 0.15

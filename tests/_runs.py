@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portopt.config import SECTORS, load_config
+from portopt.config import load_config
 from portopt.outputs import bands, histogram, write_csv, write_json
+from portopt.vocabulary import SECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from portopt.catalog import BUNDLED, Catalog, load_catalog
-from portopt.config import SECTORS, load_config
+from portopt.config import load_config
+from portopt.vocabulary import SECTORS
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 

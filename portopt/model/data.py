@@ -4,18 +4,8 @@ Money is in **billions of dollars** inside the model (HiGHS loses its feasibilit
 coefficients near 1e10). Symbols follow DESIGN.md: ``i`` a project, ``k`` a chokepoint, ``s`` an
 optimisation scenario, ``S`` their number.
 
-Coverage of chokepoint k in scenario s by a selection y,
-
-.. math::
-
-    c_{ks}(y) = \\min\\Big(1, \\sum_i a_{iks} y_i\\Big), \\qquad
-    a_{iks} = \\frac{\\mathrm{cap}_{ik}\\,\\mathrm{online}_{is}}{\\mathrm{gap}_k},
-
-is linear in y for every pair (k, s) where it can never saturate (``Σ_i a_iks <= 1``) or where
-only one project can contribute (then ``c = min(1, a) y_i``). Only the remaining pairs, the
-*saturating* ones, need an auxiliary variable. For binary y,
-``min(1, Σ a y) = min(1, Σ min(1, a) y)``, so the aux rows use the clipped ``min(1, a)``, which
-tightens the LP relaxation at no cost.
+The coverage fields (``c_lin``, ``sat_rows``, ...) are the full-scenario lowering of
+:mod:`portopt.model.coverage`: one aux per saturating (chokepoint, scenario) pair.
 """
 
 from __future__ import annotations
@@ -28,6 +18,7 @@ import scipy.sparse as sp
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
+from portopt.model.coverage import chokepoint_coverage, chokepoint_parts, coverage_score
 
 BILLION = 1e9
 COMMIT_DEADLINE_YEAR = 2028
@@ -172,24 +163,18 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
 
     c_lin = np.zeros(n)
     lin_parts, sat_parts, pairs, c_sat = [], [], [], []
-    for k in range(ratio.shape[1]):
-        who = np.flatnonzero(ratio[:, k] > 0)
-        if who.size == 0:
-            continue
-        a = online[:, who] * ratio[who, k][None, :]  # (S, m)
-        clipped = np.minimum(a, 1.0)
-        saturating = ((a > 0).sum(axis=1) >= 2) & (a.sum(axis=1) > 1.0)
-        wm = weights[k] * stress[:, k]  # (S,)
-        lin = np.where(saturating[:, None], 0.0, clipped) * wm[:, None]
+    for part in chokepoint_parts(online, ratio, stress, weights):
+        who, sat = part.who, part.saturating
+        lin = np.where(sat[:, None], 0.0, part.a) * part.wm[:, None]
         c_lin[who] += lin.sum(axis=0) * scale
         lin_parts.append(
             sp.csr_matrix(
                 (lin.ravel(), (np.repeat(np.arange(S), who.size), np.tile(who, S))), shape=(S, n)
             )
         )
-        s_idx = np.flatnonzero(saturating)
+        s_idx = np.flatnonzero(sat)
         if s_idx.size:
-            rows = clipped[s_idx]
+            rows = part.a[s_idx]
             sat_parts.append(
                 sp.csr_matrix(
                     (
@@ -199,8 +184,8 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
                     shape=(s_idx.size, n),
                 )
             )
-            pairs.append(np.column_stack([np.full(s_idx.size, k), s_idx]))
-            c_sat.append(wm[s_idx])
+            pairs.append(np.column_stack([np.full(s_idx.size, part.k), s_idx]))
+            c_sat.append(part.wm[s_idx])
     sat_rows = sp.vstack(sat_parts, format="csr") if sat_parts else sp.csr_matrix((0, n))
     sat_rows.eliminate_zeros()
     sat_pair = np.vstack(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
@@ -250,21 +235,7 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
 
 
 def scores(data: ModelData, y: np.ndarray) -> np.ndarray:
-    """Exact coverage score per scenario, ``Σ_k w_k m_ks min(1, Σ_i a_iks y_i) / Σ_k w_k``."""
-    cov = np.minimum(1.0, (data.online * np.asarray(y, float)[None, :]) @ data.ratio)
-    return (cov * data.stress) @ data.weights / data.weights.sum()
-
-
-def coverage_per_scenario(
-    catalog: Catalog, scenarios: ScenarioSet, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact coverage of a selection, from the numbers (no linearisation).
-
-    Returns ``(cov, score)``: ``cov`` is (S, K) ``min(1, Σ_i a_iks y_i)``, ``score`` is (S,)
-    ``Σ_k w_k m_ks cov_ks / Σ_k w_k``.
-    """
-    ratio, weights = coverage_ratio(catalog)
-    online = aligned(scenarios, catalog, "online_share")
-    stress = aligned_stress(scenarios, catalog)
-    cov = np.minimum(1.0, (online * np.asarray(y, float)[None, :]) @ ratio)
-    return cov, (cov * stress) @ weights / weights.sum()
+    """Exact coverage score per scenario of a selection (:func:`coverage_score`)."""
+    return coverage_score(
+        chokepoint_coverage(data.online, data.ratio, y), data.stress, data.weights
+    )
