@@ -327,9 +327,12 @@ class ModelConfig(_Strict):
 
 
 class SolverConfig(_Strict):
+    """How the model is solved. ``name``: ``auto`` and ``highs_direct`` solve the cut model in
+    HiGHS, ``highs`` and ``cuopt`` the full CVXPY model (:func:`portopt.model.formulation`)."""
+
     name: Literal["auto", "highs", "cuopt", "highs_direct"] = "auto"
     time_limit_s: float = Field(40.0, gt=0.0)
-    mip_gap: float = Field(0.01, ge=0.0, le=1.0)
+    mip_gap: float = Field(0.0005, ge=0.0, le=1.0)
     threads: int | None = Field(None, ge=1)
     verbose: bool = False
 

@@ -296,3 +296,18 @@ def test_time_limit_is_reported_with_its_gap() -> None:
         assert allocation.mip_gap > 1e-9
         assert any("gap of" in n for n in allocation.notes)
     assert check_solution(allocation, catalog, scen, cfg) == []
+
+
+def test_each_shadow_price_carries_its_own_rows_meaning() -> None:
+    catalog = synthetic_catalog(10, 4, seed=6)
+    scen = synthetic_scenarios(catalog, 100)
+    cfg = _config(
+        budget_usd=6e10,
+        min_deployment_usd=6e10,
+        groups={"recoupment": {"max_shortfall_share": 0.9, "min_expected_recovery": None}},
+    )
+    prices = {p["row"]: p for p in optimize(catalog, cfg, scen).shadow_prices}
+    assert all(p["meaning"] for p in prices.values())
+    assert prices["budget"]["meaning"].startswith("The budget is fully used")
+    assert prices["min_deployment"]["meaning"].startswith("The fund must deploy at least")
+    assert prices["budget"]["binding"] and prices["min_deployment"]["binding"]
