@@ -32,6 +32,7 @@ from portopt.outputs import (
 JAPAN, US, DRAW, GREY = "#bc002d", "#1f4e9c", "#6b6b6b", "#9aa3ad"
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
+
 def write_report(
     out_dir: str | Path,
     core_indices: pd.DataFrame | None = None,

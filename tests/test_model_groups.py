@@ -156,3 +156,26 @@ def test_fast_holds_agrees_with_the_recheck(inputs) -> None:
         sol = Solution(y=y, f=data.f_min * y)
         for g in groups:
             assert g.holds(sol, cfg) == (not g.check(sol, data, cfg)), g.name
+
+
+def test_the_registry_and_the_config_name_the_same_groups(inputs) -> None:
+    from portopt.config import GroupsConfig
+    from portopt.model.groups import GROUPS
+
+    def keys(tree: dict, prefix: str = "") -> set[str]:
+        out = set()
+        for k, v in tree.items():
+            out |= keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {prefix + k}
+        return out
+
+    catalog, scen = inputs
+    assert [g.name for g in GROUPS] == list(GroupsConfig.model_fields)
+    cfg = _cfg(TIGHT)
+    data = build_data(catalog, scen, cfg)
+    flat = keys(cfg.model_dump(mode="json"))
+    for cls in GROUPS:
+        group = cls(data, cfg)
+        for key in group.parameter_keys:  # each names a config key (or a prefix of some)
+            assert key in flat or any(k.startswith(key + ".") for k in flat), key
+        for row, said in group.meanings.items():
+            assert row and said.unit.startswith("per ") and said.meaning.endswith("."), row

@@ -84,6 +84,11 @@ class CoverageCuts:
     weight :math:`c_{ks}`, ``owner`` (P,) its chokepoint's position among the saturating ones,
     ``who`` each such chokepoint's contributors and ``base`` (K', n) the coefficients
     :math:`\\sum_s c_{ks} \\bar a_{ks}` of its cut with :math:`A = \\emptyset`.
+    ``starts`` (K',) is where each chokepoint's block of rows begins (the rows are grouped by
+    chokepoint, so per-chokepoint sums are segment sums). ``columns`` is ``rows`` by column: a
+    point's product :math:`\\bar A y` then costs the
+    entries of its nonzero columns only (a MILP point selects a few dozen projects of a
+    thousand, and an LP vertex is sparse too), where a row-wise product reads every entry.
     """
 
     c_lin: np.ndarray
@@ -92,6 +97,8 @@ class CoverageCuts:
     owner: np.ndarray
     who: list[np.ndarray]
     base: np.ndarray
+    starts: np.ndarray
+    columns: sp.csc_matrix
 
     @classmethod
     def build(
@@ -115,7 +122,8 @@ class CoverageCuts:
         c = np.concatenate(cs) if cs else np.zeros(0)
         owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
         base = (_by_owner(owner, c, len(who)) @ rows).toarray() if who else np.zeros((0, n))
-        return cls(c_lin, rows, c, owner, who, base)
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if who else owner
+        return cls(c_lin, rows, c, owner, who, base, starts, rows.tocsc())
 
     @property
     def count(self) -> int:
@@ -126,11 +134,20 @@ class CoverageCuts:
         """(K',) the largest value of each :math:`g_k`, ``Σ_s c_ks``."""
         return np.bincount(self.owner, self.c, minlength=self.count)
 
+    def products(self, y: np.ndarray) -> np.ndarray:
+        """(P,) :math:`\\bar a_{ks} \\cdot y` of every saturating pair."""
+        used = np.flatnonzero(y)
+        return self.columns[:, used] @ y[used]
+
     def values(self, y: np.ndarray) -> np.ndarray:
         """(K',) exact :math:`g_k(y)`."""
-        return np.bincount(
-            self.owner, self.c * np.minimum(1.0, self.rows @ y), minlength=self.count
-        )
+        return self._per_chokepoint(self.products(y))
+
+    def _per_chokepoint(self, x: np.ndarray) -> np.ndarray:
+        """(K',) :math:`\\sum_s c_{ks} \\min(1, x_{ks})` from the pairs' products ``x``."""
+        if not self.count:
+            return np.zeros(0)
+        return np.add.reduceat(self.c * np.minimum(1.0, x), self.starts)
 
     def value(self, y: np.ndarray) -> float:
         """Exact mean coverage score of a selection (the mean of :func:`coverage_score`)."""
@@ -141,20 +158,19 @@ class CoverageCuts:
     ) -> list[tuple[int, float, np.ndarray]]:
         """``(k, constant, coefficients over who[k])`` of the cut tight at ``y`` for every
         :math:`\\theta_k` above :math:`g_k(y)` by more than ``tol`` (every k if ``theta`` is
-        None); ``rows @ y`` is computed once for all chokepoints."""
-        x = self.rows @ y
-        hit = x >= 1.0
+        None); :meth:`products` is computed once for all chokepoints."""
+        x = self.products(y)
         if theta is None:
             bad = np.arange(self.count)
         else:
-            g = np.bincount(self.owner, self.c * np.minimum(1.0, x), minlength=self.count)
-            bad = np.flatnonzero(theta > g + tol)
+            bad = np.flatnonzero(theta > self._per_chokepoint(x) + tol)
         if bad.size == 0:
             return []
-        const = np.bincount(self.owner, self.c * hit, minlength=self.count)
+        hit = np.flatnonzero(x >= 1.0)  # the saturated pairs: few, wherever y is
+        const = np.bincount(self.owner[hit], self.c[hit], minlength=self.count)
         pos = np.full(self.count, -1)
         pos[bad] = np.arange(bad.size)
-        sat = np.flatnonzero(hit & (pos[self.owner] >= 0))
+        sat = hit[pos[self.owner[hit]] >= 0]
         coef = self.base[bad]
         if sat.size:
             taken = _by_owner(pos[self.owner[sat]], self.c[sat], bad.size) @ self.rows[sat]

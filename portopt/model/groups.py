@@ -7,6 +7,7 @@ objective gained per unit the row is relaxed (nonnegative).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import ClassVar
 
 import cvxpy as cp
@@ -239,6 +240,11 @@ class Recoupment(Term):
         self.cut_dual = 0.0
         super().__init__(data, config)
 
+    @cached_property
+    def loss_by_project(self) -> np.ndarray:
+        """(n, S) the losses by project, so a portfolio's rows are contiguous."""
+        return np.ascontiguousarray(self.data.loss.T)
+
     def update(self, config: RunConfig) -> None:
         g = config.model.groups.recoupment
         self.alpha = g.alpha
@@ -267,29 +273,35 @@ class Recoupment(Term):
         d = self.data
         return self.floor * (d.e_draw @ v.f) - d.e_japan @ v.f <= slack.add(self.name, "expected")
 
+    def losses(self, f: np.ndarray) -> np.ndarray:
+        """(S,) Japan's PV shortfall :math:`L f` of amounts ``f`` ($B), from the funded
+        projects' columns only."""
+        funded = np.flatnonzero(f)
+        return f[funded] @ self.loss_by_project[funded]
+
     def cvar_value(self, f: np.ndarray) -> float:
         """Exact :math:`\\mathrm{CVaR}_\\alpha(L f)` of amounts ``f`` ($B)."""
-        return float(cvar(self.data.loss @ f, self.alpha)) if f.sum() > 0 else 0.0
-
-    def cvar_excess(self, f: np.ndarray) -> float:
-        """How far the CVaR of ``f`` is above :math:`\\varepsilon F` ($B; <= 0 when it holds)."""
-        return self.cvar_value(f) - float(self.eps.value) * float(f.sum())
+        return float(cvar(self.losses(f), self.alpha)) if f.sum() > 0 else 0.0
 
     def separate(self, f: np.ndarray, tol: float) -> np.ndarray | None:
         """:math:`\\pi^\\top L` of the most violated CVaR row at ``f`` (the cut is
         :math:`(\\pi^\\top L - \\varepsilon) f \\le 0`), or None when the CVaR exceeds
         :math:`\\varepsilon F` by at most ``tol`` relative to F."""
-        if self.cvar_excess(f) <= tol * max(1.0, float(f.sum())):
+        F = float(f.sum())
+        losses = self.losses(f)
+        value = float(cvar(losses, self.alpha)) if F > 0 else 0.0
+        if value - float(self.eps.value) * F <= tol * max(1.0, F):
             return None
         S = self.data.n_scen
         cap = 1.0 / ((1.0 - self.alpha) * S)
-        order = np.argsort(-(self.data.loss @ f), kind="stable")
+        order = np.argsort(-losses, kind="stable")
         pi = np.zeros(S)
         full = int(np.floor((1.0 - self.alpha) * S + 1e-9))
         pi[order[:full]] = cap
         if full < S:
             pi[order[full]] = max(0.0, 1.0 - cap * full)
-        return pi @ self.data.loss
+        tail = order[: full + 1]  # π is zero elsewhere
+        return pi[tail] @ self.data.loss[tail]
 
     def _cvar_dual(self) -> float:
         """The CVaR bound's dual: its row's in the full lowering, else the sum of its cuts'
