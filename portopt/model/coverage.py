@@ -37,7 +37,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 
 def chokepoint_coverage(online: np.ndarray, ratio: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -77,53 +76,40 @@ def chokepoint_parts(
 
 @dataclass
 class CoverageCuts:
-    """Coverage as a linear part and one concave :math:`g_k` per saturating chokepoint, with
-    its pairs stacked in one sparse matrix so that separation is one product per point.
+    """Coverage as a linear part and one concave :math:`g_k` per saturating chokepoint.
 
-    ``rows`` (P, n) holds :math:`\\bar a_{ks}` of every saturating pair, ``c`` (P,) its
-    weight :math:`c_{ks}`, ``owner`` (P,) its chokepoint's position among the saturating ones,
-    ``who`` each such chokepoint's contributors and ``base`` (K', n) the coefficients
-    :math:`\\sum_s c_{ks} \\bar a_{ks}` of its cut with :math:`A = \\emptyset`.
-    ``starts`` (K',) is where each chokepoint's block of rows begins (the rows are grouped by
-    chokepoint, so per-chokepoint sums are segment sums). ``columns`` is ``rows`` by column: a
-    point's product :math:`\\bar A y` then costs the
-    entries of its nonzero columns only (a MILP point selects a few dozen projects of a
-    thousand, and an LP vertex is sparse too), where a row-wise product reads every entry.
+    For each saturating chokepoint (position j among them): ``blocks[j]`` (S_j, m_j) holds
+    :math:`\\bar a_{ks}` of its saturating scenarios over its contributors ``who[j]``, stored
+    by column, ``weights[j]`` (S_j,) the :math:`c_{ks}`, and ``base[j]`` (m_j,) the coefficients
+    :math:`\\sum_s c_{ks} \\bar a_{ks}` of its cut with :math:`A = \\emptyset`. A point's
+    products :math:`\\bar a_{ks} \\cdot y` are computed once (:meth:`products`) from the
+    columns of the projects it selects only: a MILP point selects a few dozen of a thousand,
+    and an LP vertex is sparse too. The values and the cuts of every chokepoint come from them.
     """
 
     c_lin: np.ndarray
-    rows: sp.csr_matrix
-    c: np.ndarray
-    owner: np.ndarray
+    blocks: list[np.ndarray]
+    weights: list[np.ndarray]
     who: list[np.ndarray]
-    base: np.ndarray
-    starts: np.ndarray
-    columns: sp.csc_matrix
+    base: list[np.ndarray]
 
     @classmethod
     def build(
         cls, online: np.ndarray, ratio: np.ndarray, stress: np.ndarray, weights: np.ndarray
     ) -> CoverageCuts:
-        n = ratio.shape[0]
         scale = 1.0 / (online.shape[0] * weights.sum())
-        c_lin = np.zeros(n)
-        blocks, cs, owners, who = [], [], [], []
+        c_lin = np.zeros(ratio.shape[0])
+        blocks, cs, who, base = [], [], [], []
         for part in chokepoint_parts(online, ratio, stress, weights):
             c = part.wm * scale
             sat = part.saturating
             c_lin[part.who] += c[~sat] @ part.a[~sat]
             if sat.any():
-                a = part.a[sat]
-                blocks.append(_spread(a, part.who, n))
+                blocks.append(np.asfortranarray(part.a[sat]))
                 cs.append(c[sat])
-                owners.append(np.full(a.shape[0], len(who)))
                 who.append(part.who)
-        rows = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, n))
-        c = np.concatenate(cs) if cs else np.zeros(0)
-        owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-        base = (_by_owner(owner, c, len(who)) @ rows).toarray() if who else np.zeros((0, n))
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if who else owner
-        return cls(c_lin, rows, c, owner, who, base, starts, rows.tocsc())
+                base.append(c[sat] @ part.a[sat])
+        return cls(c_lin, blocks, cs, who, base)
 
     @property
     def count(self) -> int:
@@ -132,22 +118,23 @@ class CoverageCuts:
 
     def upper(self) -> np.ndarray:
         """(K',) the largest value of each :math:`g_k`, ``Σ_s c_ks``."""
-        return np.bincount(self.owner, self.c, minlength=self.count)
+        return np.array([c.sum() for c in self.weights])
 
-    def products(self, y: np.ndarray) -> np.ndarray:
-        """(P,) :math:`\\bar a_{ks} \\cdot y` of every saturating pair."""
-        used = np.flatnonzero(y)
-        return self.columns[:, used] @ y[used]
+    def products(self, y: np.ndarray) -> list[np.ndarray]:
+        """:math:`\\bar a_{ks} \\cdot y` of every saturating pair, per chokepoint."""
+        out = []
+        for a, who in zip(self.blocks, self.who, strict=True):
+            yk = y[who]
+            used = np.flatnonzero(yk)
+            out.append(a[:, used] @ yk[used] if used.size else np.zeros(a.shape[0]))
+        return out
 
     def values(self, y: np.ndarray) -> np.ndarray:
         """(K',) exact :math:`g_k(y)`."""
-        return self._per_chokepoint(self.products(y))
+        return self._values(self.products(y))
 
-    def _per_chokepoint(self, x: np.ndarray) -> np.ndarray:
-        """(K',) :math:`\\sum_s c_{ks} \\min(1, x_{ks})` from the pairs' products ``x``."""
-        if not self.count:
-            return np.zeros(0)
-        return np.add.reduceat(self.c * np.minimum(1.0, x), self.starts)
+    def _values(self, x: list[np.ndarray]) -> np.ndarray:
+        return np.array([c @ np.minimum(1.0, xk) for c, xk in zip(self.weights, x, strict=True)])
 
     def value(self, y: np.ndarray) -> float:
         """Exact mean coverage score of a selection (the mean of :func:`coverage_score`)."""
@@ -158,34 +145,13 @@ class CoverageCuts:
     ) -> list[tuple[int, float, np.ndarray]]:
         """``(k, constant, coefficients over who[k])`` of the cut tight at ``y`` for every
         :math:`\\theta_k` above :math:`g_k(y)` by more than ``tol`` (every k if ``theta`` is
-        None); :meth:`products` is computed once for all chokepoints."""
+        None), from one :meth:`products` of the point."""
         x = self.products(y)
-        if theta is None:
-            bad = np.arange(self.count)
-        else:
-            bad = np.flatnonzero(theta > self._per_chokepoint(x) + tol)
-        if bad.size == 0:
-            return []
-        hit = np.flatnonzero(x >= 1.0)  # the saturated pairs: few, wherever y is
-        const = np.bincount(self.owner[hit], self.c[hit], minlength=self.count)
-        pos = np.full(self.count, -1)
-        pos[bad] = np.arange(bad.size)
-        sat = hit[pos[self.owner[hit]] >= 0]
-        coef = self.base[bad]
-        if sat.size:
-            taken = _by_owner(pos[self.owner[sat]], self.c[sat], bad.size) @ self.rows[sat]
-            coef = coef - taken.toarray()
-        return [(int(k), float(const[k]), coef[j, self.who[k]]) for j, k in enumerate(bad.tolist())]
-
-
-def _spread(a: np.ndarray, who: np.ndarray, n: int) -> sp.csr_matrix:
-    """(rows, n) sparse matrix with the columns of dense ``a`` at positions ``who``."""
-    r = a.shape[0]
-    return sp.csr_matrix(
-        (a.ravel(), (np.repeat(np.arange(r), who.size), np.tile(who, r))), shape=(r, n)
-    )
-
-
-def _by_owner(owner: np.ndarray, weight: np.ndarray, count: int) -> sp.csr_matrix:
-    """(count, P) matrix summing weighted pairs into their chokepoint."""
-    return sp.csr_matrix((weight, (owner, np.arange(owner.size))), shape=(count, owner.size))
+        bad = range(self.count) if theta is None else np.flatnonzero(theta > self._values(x) + tol)
+        out = []
+        for k in bad:
+            hit = np.flatnonzero(x[k] >= 1.0)  # the saturated scenarios: A of the cut
+            c = self.weights[k][hit]
+            coef = self.base[k] - c @ self.blocks[k][hit] if hit.size else self.base[k]
+            out.append((int(k), float(c.sum()), coef))
+        return out
