@@ -126,7 +126,8 @@ class CoverageCuts:
         for a, who in zip(self.blocks, self.who, strict=True):
             yk = y[who]
             used = np.flatnonzero(yk)
-            out.append(a[:, used] @ yk[used] if used.size else np.zeros(a.shape[0]))
+            # a dense point (an LP's) reads every column anyway: copying them would cost more
+            out.append(a[:, used] @ yk[used] if 4 * used.size < yk.size else a @ yk)
         return out
 
     def values(self, y: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ The coverage fields (``c_lin``, ``sat_rows``, ...) are the full-scenario lowerin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -96,6 +97,11 @@ class ModelData:
                 out.setdefault(year, np.zeros(self.n))[i] += self.workers[i] / 4.0
         self.__dict__["_build_years"] = dict(sorted(out.items()))  # the greedy asks often
         return self.__dict__["_build_years"]
+
+    @cached_property
+    def loss_by_project(self) -> np.ndarray:
+        """(n, S) ``loss`` by project, so the rows of a portfolio's projects are contiguous."""
+        return np.ascontiguousarray(self.loss.T)
 
     def commitment_year(self) -> np.ndarray:
         """Year each project's money is committed: its start year, at most 2028 (deadline)."""

@@ -7,7 +7,6 @@ objective gained per unit the row is relaxed (nonnegative).
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import ClassVar
 
 import cvxpy as cp
@@ -240,11 +239,6 @@ class Recoupment(Term):
         self.cut_dual = 0.0
         super().__init__(data, config)
 
-    @cached_property
-    def loss_by_project(self) -> np.ndarray:
-        """(n, S) the losses by project, so a portfolio's rows are contiguous."""
-        return np.ascontiguousarray(self.data.loss.T)
-
     def update(self, config: RunConfig) -> None:
         g = config.model.groups.recoupment
         self.alpha = g.alpha
@@ -277,7 +271,7 @@ class Recoupment(Term):
         """(S,) Japan's PV shortfall :math:`L f` of amounts ``f`` ($B), from the funded
         projects' columns only."""
         funded = np.flatnonzero(f)
-        return f[funded] @ self.loss_by_project[funded]
+        return f[funded] @ self.data.loss_by_project[funded]
 
     def cvar_value(self, f: np.ndarray) -> float:
         """Exact :math:`\\mathrm{CVaR}_\\alpha(L f)` of amounts ``f`` ($B)."""
