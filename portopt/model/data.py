@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -134,8 +135,15 @@ def coverage_ratio(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     return catalog.capacity_matrix() / gap[None, :], weights
 
 
-def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
-    """Turn the catalog and the optimisation scenarios into :class:`ModelData`."""
+def build_data(
+    catalog: Catalog, scenarios: ScenarioSet, config: RunConfig, aux: bool = True
+) -> ModelData:
+    """Turn the catalog and the optimisation scenarios into :class:`ModelData`.
+
+    ``aux=False`` leaves the full-scenario lowering of coverage empty (the cut model builds its
+    own, :class:`~portopt.model.coverage.CoverageCuts`; at 1,000 × 50,000 the aux lowering is
+    ~100M sparse entries).
+    """
     p = catalog.projects
     ids = catalog.project_ids
     n = len(ids)
@@ -165,6 +173,46 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
     online = aligned(scenarios, catalog, "online_share")
     stress = aligned_stress(scenarios, catalog)
     S = online.shape[0]
+    lowering = _aux_lowering(online, ratio, stress, weights) if aux else _no_aux(n, S)
+
+    draw = aligned(scenarios, catalog, "pv_draw")
+    japan = aligned(scenarios, catalog, "pv_japan")
+    return ModelData(
+        ids=ids,
+        capex=col("base_cost_usd") / BILLION,
+        lo=col("min_fund_share"),
+        hi=col("max_fund_share"),
+        committed=(p["status"].astype(str) == "committed").to_numpy(),
+        sector=p["sector"].astype(str).to_numpy(),
+        sponsor=p["sponsor"].astype(str).to_numpy(),
+        region=p["grid_region"].astype(str).to_numpy(),
+        japan_content=col("japan_content"),
+        dc_load_mw=col("dc_load_mw"),
+        firm_gen_mw=col("firm_gen_mw"),
+        workers=col("workers_per_year"),
+        start_q=start_q,
+        build_q=p["build_quarters"].astype(int).to_numpy(),
+        start_year=int(start[:4]),
+        depends_on=deps,
+        excludes=[tuple(e) for e in excl],
+        weights=weights,
+        chokepoint_ids=catalog.chokepoint_ids,
+        n_scen=S,
+        **lowering,
+        loss=draw - japan,
+        e_japan=japan.mean(axis=0),
+        e_draw=draw.mean(axis=0),
+        ratio=ratio,
+        online=online,
+        stress=stress,
+    )
+
+
+def _aux_lowering(
+    online: np.ndarray, ratio: np.ndarray, stress: np.ndarray, weights: np.ndarray
+) -> dict[str, Any]:
+    """The coverage fields of :class:`ModelData`: one aux per saturating pair."""
+    S, n = online.shape
     scale = 1.0 / (S * weights.sum())
 
     c_lin = np.zeros(n)
@@ -202,42 +250,25 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
         (wm_sat / weights.sum(), (sat_pair[:, 1], np.arange(P))), shape=(S, P)
     )
 
-    draw = aligned(scenarios, catalog, "pv_draw")
-    japan = aligned(scenarios, catalog, "pv_japan")
-    return ModelData(
-        ids=ids,
-        capex=col("base_cost_usd") / BILLION,
-        lo=col("min_fund_share"),
-        hi=col("max_fund_share"),
-        committed=(p["status"].astype(str) == "committed").to_numpy(),
-        sector=p["sector"].astype(str).to_numpy(),
-        sponsor=p["sponsor"].astype(str).to_numpy(),
-        region=p["grid_region"].astype(str).to_numpy(),
-        japan_content=col("japan_content"),
-        dc_load_mw=col("dc_load_mw"),
-        firm_gen_mw=col("firm_gen_mw"),
-        workers=col("workers_per_year"),
-        start_q=start_q,
-        build_q=p["build_quarters"].astype(int).to_numpy(),
-        start_year=int(start[:4]),
-        depends_on=deps,
-        excludes=[tuple(e) for e in excl],
-        weights=weights,
-        chokepoint_ids=catalog.chokepoint_ids,
-        n_scen=S,
-        c_lin=c_lin,
-        sat_rows=sat_rows,
-        sat_pair=sat_pair,
-        c_sat=wm_sat * scale,
-        score_lin=score_lin,
-        score_sat=score_sat,
-        loss=draw - japan,
-        e_japan=japan.mean(axis=0),
-        e_draw=draw.mean(axis=0),
-        ratio=ratio,
-        online=online,
-        stress=stress,
-    )
+    return {
+        "c_lin": c_lin,
+        "sat_rows": sat_rows,
+        "sat_pair": sat_pair,
+        "c_sat": wm_sat * scale,
+        "score_lin": score_lin,
+        "score_sat": score_sat,
+    }
+
+
+def _no_aux(n: int, S: int) -> dict[str, Any]:
+    return {
+        "c_lin": np.zeros(n),
+        "sat_rows": sp.csr_matrix((0, n)),
+        "sat_pair": np.zeros((0, 2), dtype=np.int64),
+        "c_sat": np.zeros(0),
+        "score_lin": sp.csr_matrix((S, n)),
+        "score_sat": sp.csr_matrix((S, 0)),
+    }
 
 
 def scores(data: ModelData, y: np.ndarray) -> np.ndarray:

@@ -44,18 +44,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.coverage import CoverageCuts
-from portopt.model.data import BILLION, ModelData, aligned, aligned_stress, build_data
+from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.parameters import model_parameter_keys, structural_changes
 from portopt.model.solve import _columns, _highs_model, new_highs
@@ -89,40 +88,8 @@ class DirectResult:
 
 
 def scenario_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
-    """:class:`ModelData` without the per-(chokepoint, scenario) linearisation the cut model
-    does not use (at 1,000 × 50,000 it is ~100M sparse entries).
-
-    The per-project fields come from :func:`build_data` on the first scenario only; the
-    scenario fields (``loss``, ``e_japan``, ``e_draw``, ``online``, ``stress``, ``n_scen``) are
-    the full ones; the linearised coverage fields are left empty.
-    """
-    one = ScenarioSet(
-        first=scenarios.first,
-        project_ids=scenarios.project_ids,
-        chokepoint_ids=scenarios.chokepoint_ids,
-        project={k: v[:1] for k, v in scenarios.project.items()},
-        stress=scenarios.stress[:1],
-        scenario={k: v[:1] for k, v in scenarios.scenario.items()},
-    )
-    head = build_data(catalog, one, config)
-    draw = aligned(scenarios, catalog, "pv_draw")
-    japan = aligned(scenarios, catalog, "pv_japan")
-    n, S = head.n, scenarios.n
-    return replace(
-        head,
-        n_scen=S,
-        c_lin=np.zeros(n),
-        sat_rows=sp.csr_matrix((0, n)),
-        sat_pair=np.zeros((0, 2), dtype=np.int64),
-        c_sat=np.zeros(0),
-        score_lin=sp.csr_matrix((S, n)),
-        score_sat=sp.csr_matrix((S, 0)),
-        loss=draw - japan,
-        e_japan=japan.mean(axis=0),
-        e_draw=draw.mean(axis=0),
-        online=aligned(scenarios, catalog, "online_share"),
-        stress=aligned_stress(scenarios, catalog),
-    )
+    """:class:`ModelData` without the full-scenario coverage lowering the cut model does not use."""
+    return build_data(catalog, scenarios, config, aux=False)
 
 
 class DirectModel:
