@@ -31,8 +31,8 @@ from portopt.model.terms import Term
 
 
 def precheck(model: AllocationModel, config: RunConfig) -> list[str]:
-    """Impossibilities visible without a solve (each line names its group)."""
-    return [line for g in model.enabled for line in g.precheck(config)]
+    """Impossibilities visible without a solve, one line per group that has any."""
+    return [line for g in model.enabled for line in _one_line(g, g.precheck(config))]
 
 
 def explain_infeasible(model: AllocationModel, config: RunConfig) -> list[str]:
@@ -83,7 +83,7 @@ def _feasible(model: AllocationModel, config: RunConfig, enforced: set[str]) -> 
 def _give(
     model: AllocationModel, config: RunConfig, group: Term, kept: list[Term], facts: list[Term]
 ) -> list[str]:
-    """``group``'s explanation lines: its least give with the rest of ``kept`` enforced."""
+    """``group``'s explanation, one line: its least give with the rest of ``kept`` enforced."""
     variant = model.variant("slack")
     enforced = {g.name for g in [*kept, *facts] if g is not group}
     variant.slack.set(enforced=enforced, weighted={group.name})
@@ -96,4 +96,12 @@ def _give(
         if name == group.name and values.sum() > 1e-5
     }
     lines = group.explain(give, result.solution, config) if give else []
-    return lines or [f"{group.name}: must give (the others hold only if it does)"]
+    return _one_line(group, lines) or [f"{group.name}: must give (the others hold only if it does)"]
+
+
+def _one_line(group: Term, lines: list[str]) -> list[str]:
+    """``group``'s lines (each ``name: ...``) as one line, or [] when there are none."""
+    if not lines:
+        return []
+    head = f"{group.name}: "
+    return [head + "; ".join(line.removeprefix(head) for line in lines)]

@@ -155,8 +155,10 @@ class Capital(Term):
         if "min_deployment" in give:
             out.append(
                 f"capital: minimum deployment {money(config.model.min_deployment_usd / BILLION)}"
-                f" cannot be reached; {money(float(give['min_deployment'].sum()))} short"
-                f" (all candidates at their maximum share total {money(d.f_max.sum())})"
+                f" is out of reach while the other groups named here hold: lower it by"
+                f" {money(float(give['min_deployment'].sum()))} (the committed tranche is"
+                f" {money(committed)}, all candidates at their maximum share"
+                f" {money(d.f_max.sum())})"
             )
         if "annual_cap" in give:
             for t, g in zip(self.years, give["annual_cap"], strict=True):
@@ -331,7 +333,8 @@ class Recoupment(Term):
             out.append(
                 f"recoupment: CVaR{g.alpha:.0%} of Japan's shortfall must stay within"
                 f" {g.max_shortfall_share:.1%} of capital; the portfolio forced in needs"
-                f" {(g.max_shortfall_share * F + float(give['cvar'].sum())) / F:.1%}"
+                f" {(g.max_shortfall_share * F + float(give['cvar'].sum())) / F:.1%}: raise"
+                " the tolerance to that"
                 f" (the least risky candidate alone has {best:.1%})"
             )
         if "expected" in give:
