@@ -142,7 +142,7 @@ def _optimize_cuts(catalog: Catalog, config: RunConfig, sweep: DirectSweep) -> A
     prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
     timings["shadow_s"] = time.perf_counter() - t0
     rounds = f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts"
-    return assemble(
+    return _assemble(
         catalog, config, sol, result, direct.groups, direct.data, prices, timings, [rounds]
     )
 
@@ -186,10 +186,10 @@ def _optimize_full(
     t0 = time.perf_counter()
     prices, _ = shadow_prices(model, config, sol)
     timings["shadow_s"] = time.perf_counter() - t0
-    return assemble(catalog, config, sol, result, model.enabled, model.data, prices, timings, notes)
+    return _assemble(catalog, config, sol, result, model.enabled, model.data, prices, timings, notes)
 
 
-def assemble(
+def _assemble(
     catalog: Catalog,
     config: RunConfig,
     sol: Solution,
