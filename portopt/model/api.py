@@ -186,7 +186,9 @@ def _optimize_full(
     t0 = time.perf_counter()
     prices, _ = shadow_prices(model, config, sol)
     timings["shadow_s"] = time.perf_counter() - t0
-    return _assemble(catalog, config, sol, result, model.enabled, model.data, prices, timings, notes)
+    return _assemble(
+        catalog, config, sol, result, model.enabled, model.data, prices, timings, notes
+    )
 
 
 def _assemble(
