@@ -209,3 +209,20 @@ def test_direct_frontier_same_objectives_as_fresh_solves() -> None:
         assert row["solver"] == fresh.solver == "highs_direct"
         assert row["status"] == fresh.status == "optimal"
         assert row["objective"] == pytest.approx(fresh.objective, rel=2e-3, abs=1e-9)
+
+
+def test_auto_is_the_cut_model_and_its_gap_reaches_highs(instance) -> None:
+    from portopt.model import formulation
+    from portopt.model.direct import HIGHS_GAP_SHARE
+
+    catalog, config, scenarios = instance
+    assert config.solver.name == "auto" and formulation(config) == "cuts"
+    assert formulation(_named(config, "highs")) == formulation(_named(config, "cuopt")) == "full"
+    with_cvar = config.model_copy(deep=True)
+    with_cvar.model.coverage_cvar_weight = 0.2
+    assert formulation(with_cvar) == "full"
+    allocation = optimize(catalog, config, scenarios)
+    assert allocation.solver == "highs_direct" and allocation.mip_gap <= config.solver.mip_gap
+    model = DirectModel.from_inputs(catalog, scenarios, config)
+    _, gap = model.h.getOptionValue("mip_rel_gap")
+    assert gap == pytest.approx(HIGHS_GAP_SHARE * config.solver.mip_gap)
