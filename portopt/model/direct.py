@@ -65,6 +65,8 @@ COVERAGE_TOL = 1e-7
 CVAR_TOL = 1e-6
 """A CVaR cut is added where CVaR exceeds ε F by more than this relative to F ($B)."""
 LP_ROUNDS = 60
+STALL_SHARE = 0.1
+"""The LP rounds stop when one lowers the bound by less than this share of ``solver.mip_gap``."""
 HIGHS_GAP_SHARE = 0.5
 """HiGHS's own MIP gap as a share of ``solver.mip_gap``: the rest is left for the coverage
 and CVaR cuts the MILP's answer still violates, which the exact objective pays for."""
@@ -310,11 +312,15 @@ class DirectModel:
         self.highs_s += time.perf_counter() - t0
         return self.h.getModelStatus().name
 
-    def kelley(self, deadline: float, tol_scale: float = 1.0) -> tuple[str, np.ndarray | None]:
-        """Cutting planes on the LP relaxation until no cut is violated beyond tolerance.
+    def kelley(
+        self, deadline: float, tol_scale: float = 1.0, stall: float = 0.0
+    ) -> tuple[str, np.ndarray | None]:
+        """Cutting planes on the LP relaxation until no cut is violated beyond tolerance, or
+        (``stall`` > 0) until a round lowers the LP bound by less than ``stall`` relative.
 
         ``self.lp_bound`` is then the last LP's objective: an upper bound of the model's
-        optimum (HiGHS forgets it when a row is added, so it is kept here).
+        optimum whenever the loop stops (every LP with a subset of the cuts is a relaxation;
+        HiGHS forgets the value when a row is added, so it is kept here).
         """
         self._set_integer(False)
         x = None
@@ -323,7 +329,11 @@ class DirectModel:
                 status = self.run(deadline - time.perf_counter())
                 if status != "kOptimal":
                     return status, x
+                before = self.lp_bound
                 self.lp_bound = -float(self.h.getInfo().objective_function_value)
+                if before - self.lp_bound < stall * abs(self.lp_bound):
+                    x = np.asarray(self.h.getSolution().col_value)
+                    break
                 x = np.asarray(self.h.getSolution().col_value)
                 y, f, theta = self.split(x)
                 cuts = self.coverage_cuts(y, theta, COVERAGE_TOL * tol_scale)
@@ -428,7 +438,8 @@ def _solve(
     model.pool = list(pool or [])  # rows only once violated (kelley): a smaller MILP
 
     t0 = time.perf_counter()
-    status, x = model.kelley(start + 0.3 * (deadline - start))
+    # the MILP rounds cut where the relaxation still needs it: stop the LP rounds once they stall
+    status, x = model.kelley(start + 0.3 * (deadline - start), stall=STALL_SHARE * gap_target)
     timings["lp_cuts_s"] = time.perf_counter() - t0
     if status in ("kInfeasible", "kUnboundedOrInfeasible"):
         return DirectResult("infeasible", None, None, None, None, timings, 0, model.cuts, notes)
