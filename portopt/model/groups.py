@@ -273,7 +273,7 @@ class Recoupment(Term):
         """(S,) Japan's PV shortfall :math:`L f` of amounts ``f`` ($B), from the funded
         projects' columns only."""
         funded = np.flatnonzero(f)
-        return f[funded] @ self.data.loss_by_project[funded]
+        return np.einsum("i,ij->j", f[funded], self.data.loss_by_project[funded])
 
     def cvar_value(self, f: np.ndarray) -> float:
         """Exact :math:`\\mathrm{CVaR}_\\alpha(L f)` of amounts ``f`` ($B)."""
