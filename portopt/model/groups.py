@@ -297,7 +297,7 @@ class Recoupment(Term):
         if full < S:
             pi[order[full]] = max(0.0, 1.0 - cap * full)
         tail = order[: full + 1]  # π is zero elsewhere
-        return pi[tail] @ self.data.loss[tail]
+        return np.einsum("s,si->i", pi[tail], self.data.loss[tail])
 
     def _cvar_dual(self) -> float:
         """The CVaR bound's dual: its row's in the full lowering, else the sum of its cuts'
