@@ -65,9 +65,6 @@ COVERAGE_TOL = 1e-7
 CVAR_TOL = 1e-6
 """A CVaR cut is added where CVaR exceeds ε F by more than this relative to F ($B)."""
 LP_ROUNDS = 60
-DUST = 1e-12
-"""Selections and amounts below this are 0: an LP point's dust of tiny values made the
-separation's products run on subnormal numbers, a hundred times slower."""
 STALL_SHARE = 0.1
 """The LP rounds stop when one lowers the bound by less than this share of ``solver.mip_gap``."""
 HIGHS_GAP_SHARE = 0.5
@@ -298,10 +295,9 @@ class DirectModel:
 
     # -- solves -----------------------------------------------------------------------------
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(y, f, θ) of a HiGHS column vector, with y and f below :data:`DUST` set to 0."""
+        """(y, f, θ) of a HiGHS column vector."""
         x = np.asarray(x)
-        y, f = x[self.ycol], x[self.fcol]
-        return np.where(y > DUST, y, 0.0), np.where(f > DUST, f, 0.0), x[self.tcol]
+        return x[self.ycol], np.maximum(x[self.fcol], 0.0), x[self.tcol]
 
     def _set_integer(self, integer: bool) -> None:
         if not self.ints.size:
