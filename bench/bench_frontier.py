@@ -61,7 +61,6 @@ SPLIT = (
     "incumbent_s",
     "solve_s",
     "shadow_s",
-    "in_sample_s",
 )
 
 
@@ -88,8 +87,7 @@ def measure(
     from portopt.config import load_config
     from portopt.engine.generate import generate_scenarios
     from portopt.errors import InfeasibleError
-    from portopt.model import AllocationModel, optimize
-    from portopt.model.direct import DirectSweep
+    from portopt.model import build_model, optimize
 
     sets = list(overrides) + ([f"scenarios.optimisation={scenarios}"] if scenarios else [])
     sets += [f"solver.name={solver}"] if solver else []
@@ -107,11 +105,9 @@ def measure(
         config = load_config(DEFAULT_CONFIG, [*sets, *RELAX])
         points = [_point(config, b, e) for b, e in POINTS]
 
-    kind = DirectSweep if config.solver.name == "highs_direct" else AllocationModel
-
     def timed(cfg: Any, model: Any = None) -> tuple[float, Any]:
         t0 = time.perf_counter()
-        alloc = optimize(catalog, cfg, opt, model=model or kind(catalog, opt, cfg))
+        alloc = optimize(catalog, cfg, opt, model=model or build_model(catalog, opt, cfg))
         return time.perf_counter() - t0, alloc
 
     def best(runs: list[tuple[float, Any]]) -> tuple[float, Any]:
@@ -121,7 +117,7 @@ def measure(
     first = [best([timed(cfg) for _ in range(repeat)]) for cfg in points]
     sequences = []
     for _ in range(repeat):
-        shared = kind(catalog, opt, points[0])
+        shared = build_model(catalog, opt, points[0])
         timed(points[0], shared)
         sequences.append([timed(cfg, shared) for cfg in points[1:]])
     again = [best(list(runs)) for runs in zip(*sequences, strict=True)]

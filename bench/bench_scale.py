@@ -12,19 +12,27 @@ memory (``ru_maxrss``). Options add, in the same child and on the same scenarios
   optimum gap between the two;
 * ``--cvxpy``: portopt's CVXPY model (``portopt.model``, without its greedy incumbent, which
   is O(n² S K) per exchange pass), split into expression build, CVXPY canonicalisation and
-  solver time (the profile of issue 6).
+  solver time (the profile of issue 6);
+* ``--baseline REV``: each size measured a second time, first, with the package as it was at
+  git revision ``REV`` (exported with ``git archive``; the same child code), so that before and
+  after come from one invocation on one machine state.
+
+``highs_s`` is the time inside HiGHS's ``run`` on the direct path (where the code records
+it); the rest of ``solve_s`` is cut separation and bookkeeping.
 
 Usage (each size's wall time on the 2-core machine is in bench/RESULTS.md)::
 
     python bench/bench_scale.py --sizes 60x2000,200x10000 --naive
     python bench/bench_scale.py --sizes 1000x50000 --time-limit 300
     python bench/bench_scale.py --sizes 200x10000 --cvxpy --json runs/bench_scale.json
+    python bench/bench_scale.py --sizes 1000x25000 --eval 0 --baseline 79b5578
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -47,14 +55,14 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from portopt.config import load_config
     from portopt.engine.generate import generate_scenarios
     from portopt.evaluate import evaluate
-    from portopt.model.direct import optimize_direct
+    from portopt.model import optimize
     from portopt.synth import write_synth
 
     n, S = (int(x) for x in args.child.lower().split("x"))
     row: dict[str, Any] = {"projects": n, "scenarios": S}
     overrides: dict[str, Any] = {
         "scenarios": {"optimisation": S},
-        "solver": {"time_limit_s": args.time_limit, "mip_gap": args.gap},
+        "solver": {"name": "highs_direct", "time_limit_s": args.time_limit, "mip_gap": args.gap},
     }
     if args.threads:
         overrides["solver"]["threads"] = args.threads
@@ -69,11 +77,12 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     row["generate_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    allocation = optimize_direct(catalog, config, scenarios)
+    allocation = optimize(catalog, config, scenarios)
     row["direct_total_s"] = time.perf_counter() - t0
     tm = allocation.timings
     row["build_s"] = sum(tm.get(k, 0.0) for k in ("model_data_s", "compile_s", "model_build_s"))
     row["solve_s"] = sum(tm.get(k, 0.0) for k in ("lp_cuts_s", "incumbent_s", "solve_s"))
+    row["highs_s"] = tm.get("highs_s")
     row.update(
         status=allocation.status,
         objective=allocation.objective,
@@ -116,7 +125,7 @@ def _naive(catalog, scenarios, config, allocation, time_to_gap: float) -> dict[s
     from naive_cvxpy import solve_naive
 
     from portopt.model.data import BILLION, build_data
-    from portopt.model.direct import CoverageCuts
+    from portopt.model.direct import cuts_of
 
     res = solve_naive(catalog, scenarios, config)
     out: dict[str, Any] = {
@@ -136,9 +145,7 @@ def _naive(catalog, scenarios, config, allocation, time_to_gap: float) -> dict[s
         d = build_data(catalog, scenarios, config)
         m = config.model
         tiebreak = m.recovery_tiebreak / (m.budget_usd / BILLION)
-        value = CoverageCuts.from_data(d).value(res.y) + tiebreak * float(
-            (d.e_japan - d.e_draw) @ res.f
-        )
+        value = cuts_of(d).value(res.y) + tiebreak * float((d.e_japan - d.e_draw) @ res.f)
         out["naive_objective"] = value
         out["optimum_gap"] = (allocation.objective - value) / abs(allocation.objective)
     return out
@@ -185,13 +192,14 @@ def _pct(x: float | None) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The compact scaling table (seconds, GiB, gap in %)."""
     head = (
-        f"{'size':>12} {'gen':>7} {'build':>6} {'solve':>6} {'eval':>6} {'peakGiB':>7}"
+        f"{'code':>18} {'size':>12} {'gen':>7} {'build':>6} {'solve':>6} {'highs':>6}"
+        f" {'eval':>6} {'peakGiB':>7}"
         f" {'status':>10} {'gap%':>6} {'naive':>22} {'speedup':>8} {'opt.gap%':>8}"
     )
     lines = [head]
     for r in rows:
         if "error" in r:
-            lines.append(f"{r['size']:>12} error: {r['error']}")
+            lines.append(f"{r.get('code', ''):>18} {r['size']:>12} error: {r['error']}")
             continue
         ev = (r.get("eval_generate_s") or 0.0) + (r.get("evaluate_s") or 0.0)
         naive = "-"
@@ -205,8 +213,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             speed = (">" if r["speedup_is_lower_bound"] else "") + f"{r['speedup']:.1f}x"
         og = r.get("optimum_gap")
         lines.append(
-            f"{r['projects']:>5}x{r['scenarios']:<6} {r['generate_s']:>7.1f} {r['build_s']:>6.1f}"
-            f" {r['solve_s']:>6.1f} {ev:>6.1f} {r['peak_gib']:>7.2f} {r['status']:>10}"
+            f"{r.get('code', ''):>18} {r['projects']:>5}x{r['scenarios']:<6}"
+            f" {r['generate_s']:>7.1f} {r['build_s']:>6.1f} {r['solve_s']:>6.1f}"
+            f" {_fmt(r.get('highs_s')):>6} {ev:>6.1f} {r['peak_gib']:>7.2f} {r['status']:>10}"
             f" {_pct(r['mip_gap']):>6}"
             f" {naive:>22} {speed:>8} {_pct(og):>8}"
         )
@@ -235,16 +244,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="synthetic catalog seed")
     p.add_argument("--eval", type=int, default=None, help="evaluation scenarios (min(S, 10k))")
     p.add_argument("--json", type=Path, default=None, help="write the rows here too")
+    p.add_argument("--baseline", default=None, help="also measure git revision REV, first")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print("ROW " + json.dumps(child(args), default=str), flush=True)
         return 0
     rows = []
-    for size in args.sizes.split(","):
-        t0 = time.perf_counter()
-        rows.append(measure(size, _forward(args)))
-        print(f"{size}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"current": None}
+        if args.baseline:
+            trees = {f"baseline {args.baseline}": _export(args.baseline, Path(tmp)), **trees}
+        for size in args.sizes.split(","):
+            for code, tree in trees.items():
+                t0 = time.perf_counter()
+                rows.append({"code": code, **measure(size, _forward(args), tree)})
+                seconds = time.perf_counter() - t0
+                print(f"{size} ({code}): done in {seconds:.0f} s", file=sys.stderr, flush=True)
     print(table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -252,20 +268,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(size: str, options: list[str]) -> dict[str, Any]:
-    """One size (``"NxS"``) measured in a fresh child process; ``options`` as on the command line.
+def measure(size: str, options: list[str], tree: Path | None = None) -> dict[str, Any]:
+    """One size (``"NxS"``) measured in a fresh child process; ``options`` as on the command line;
+    ``tree``: a folder holding the ``portopt`` package to measure instead of the installed one.
 
     Returns the row (``{"size", "error"}`` when the child failed), with ``wall_s`` added.
     """
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", size, *options]
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     found = [ln for ln in proc.stdout.splitlines() if ln.startswith("ROW ")]
     if proc.returncode or not found:
         return {"size": size, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     row = json.loads(found[-1][4:])
     row["wall_s"] = time.perf_counter() - t0
     return row
+
+
+def _export(revision: str, into: Path) -> Path:
+    """The package at git ``revision``, written under ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "portopt"], cwd=HERE.parent, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
 
 
 def _forward(args: argparse.Namespace) -> list[str]:

@@ -26,9 +26,10 @@ import cvxpy as cp
 import numpy as np
 
 from portopt.catalog import Catalog
-from portopt.config import SECTORS, RunConfig
+from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.data import BILLION, build_data
+from portopt.vocabulary import SECTORS
 
 
 @dataclass

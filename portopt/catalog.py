@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portopt.config import SECTORS
 from portopt.errors import CatalogError, Problem
+from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
 
 BUNDLED = "<bundled>"
 ROW_CONVENTION = "rows are line numbers in the CSV file, the header being line 1"
@@ -84,8 +84,7 @@ def chokepoint_entity(chokepoint_id: str) -> int:
 ID_PATTERN = re.compile(r"[a-z0-9_]+")
 QUARTER_PATTERN = re.compile(r"(\d{4})Q([1-4])")
 STATUSES = ("committed", "candidate")
-PRICE_FACTORS = ("power", "gas", "ndpr", "copper", "chip_demand", "usdjpy", "none")
-PERMITTING = ("federal", "state", "mixed")
+PRICE_FACTORS = (*FACTORS, "none")
 BASES = ("fact", "estimate", "illustrative")
 _STATE_CODES = (  # fifty states, DC and the inhabited territories
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ"
@@ -224,7 +223,7 @@ PROJECTS = Table(
         Column("overrun_median", "float", "[-0.5, 10]"),
         Column("overrun_p90", "float", "[-0.5, 20]"),  # also >= overrun_median
         Column("delay_median_quarters", "float", "[0, 80]"),
-        Column("permitting", "str", choices=PERMITTING),
+        Column("permitting", "str", choices=PERMITTING_TRACKS),
         Column("failure_prob", "float", "[0, 1]"),
         Column("workers_per_year", "float", f"[0, {WORKERS}]"),
         Column("japan_content", "float", "[0, 1]"),

@@ -22,19 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from portopt.errors import ConfigError, Problem
-
-SECTORS = (
-    "semiconductors",
-    "pharmaceuticals",
-    "critical_minerals",
-    "metals",
-    "shipbuilding",
-    "energy",
-    "ai_infrastructure",
-    "quantum",
-)
-FACTORS = ("power", "gas", "ndpr", "copper", "chip_demand", "usdjpy")
-"""Market factors, in the order the scenario engine stores them; SOFR comes after them."""
+from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 
@@ -269,7 +257,7 @@ class ScenarioConfig(_Strict):
     @field_validator("permitting")
     @classmethod
     def _tracks(cls, v: dict[str, PermittingConfig]) -> dict[str, PermittingConfig]:
-        need = {"federal", "state", "mixed"}
+        need = set(PERMITTING_TRACKS)
         if set(v) != need:
             raise ValueError(f"permitting must have exactly the tracks {sorted(need)}")
         return v
@@ -414,9 +402,12 @@ class ModelConfig(_Strict):
 
 
 class SolverConfig(_Strict):
+    """How the model is solved. ``name``: ``auto`` and ``highs_direct`` solve the cut model in
+    HiGHS, ``highs`` and ``cuopt`` the full CVXPY model (:func:`portopt.model.formulation`)."""
+
     name: Literal["auto", "highs", "cuopt", "highs_direct"] = "auto"
     time_limit_s: float = Field(40.0, gt=0.0)
-    mip_gap: float = Field(0.01, ge=0.0, le=1.0)
+    mip_gap: float = Field(0.0005, ge=0.0, le=1.0)
     threads: int | None = Field(None, ge=1)
     verbose: bool = False
 

@@ -35,6 +35,7 @@ import pandas as pd
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
+from portopt.model.coverage import chokepoint_coverage, coverage_score
 from portopt.model.data import aligned, aligned_stress, coverage_ratio
 from portopt.model.risk import cvar, lower_cvar
 
@@ -104,9 +105,9 @@ class Aggregates:
             b = min(scenarios.n, a + self.chunk)
             rows = slice(self.n + a, self.n + b)
             online = online_all[a:b]
-            cov = np.minimum(1.0, (online * self.y[None, :]) @ self.ratio)
+            cov = chokepoint_coverage(online, self.ratio, self.y)
             self.cov[rows] = cov
-            self.score[rows] = (cov * stress_all[a:b]) @ self.weights / self.weights.sum()
+            self.score[rows] = coverage_score(cov, stress_all[a:b], self.weights)
             self.japan[rows] = japan_all[a:b] @ self.f
             self.draw[rows] = draw_all[a:b] @ self.f
             self.recouped += (japan_all[a:b] >= draw_all[a:b]).sum(axis=0)

@@ -33,34 +33,6 @@ from portopt.priorities import vary_of
 JAPAN, US, DRAW, GREY = "#bc002d", "#1f4e9c", "#6b6b6b", "#9aa3ad"
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
-# What each constraint group's shadow price means, for a reader who is not an optimiser.
-_MEANINGS = {
-    "capital": "The budget is fully used. The price is the coverage score another $10B of"
-    " budget would buy.",
-    "min_deployment": "The fund must deploy at least the minimum. The price is the coverage"
-    " score that $10B less of required deployment would give back.",
-    "annual_commitment": "A yearly commitment cap binds. The price is the coverage another $10B"
-    " in that year would buy.",
-    "recoupment": "Japan's risk limit binds: in the worst scenarios Japan's loss is at its cap."
-    " The price is the coverage one more point of loss tolerance (share of capital) would buy.",
-    "expected_recovery": "Japan's expected recovery floor binds. The price is the coverage one"
-    " point less of required recovery would buy.",
-    "sector_shares": "A sector's share of capital is at its bound. The price is the coverage a"
-    " one-point wider bound would buy.",
-    "japan_content": "The Japanese content floor binds. The price is the coverage a one-point"
-    " lower floor would buy.",
-    "power_balance": "Data-centre load is at the firm power available in a grid region. The price"
-    " is the coverage one more GW of headroom would buy.",
-    "workforce": "Construction workers needed in a region and year are at what is available."
-    " The price is the coverage 1,000 more workers would buy.",
-    "max_projects": "The portfolio holds the maximum number of projects. The price is the"
-    " coverage one more project would buy.",
-    "sponsor_cap": "A sponsor is at its cap. The price is the coverage another $10B for that"
-    " sponsor would buy.",
-    "review_capacity": "Japan's review capacity in a quarter is full. The price is the coverage"
-    " one more review slot would buy.",
-}
-
 
 def write_report(
     out_dir: str | Path,
@@ -599,7 +571,7 @@ def _binding_table(binding: list[dict[str, Any]]) -> str:
             b.get("group", "").replace("_", " "),
             b.get("row", ""),
             (_shadow(b), b.get("coverage_per_unit") or 0.0),
-            b.get("meaning") or _MEANINGS.get(b.get("group", ""), ""),
+            b.get("meaning", ""),  # the row's own meaning (portopt.model.terms.RowMeaning)
         )
         for b in binding
     ]

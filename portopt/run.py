@@ -32,12 +32,12 @@ import pandas as pd
 
 from portopt._version import __version__
 from portopt.catalog import Catalog, load_catalog
-from portopt.config import SECTORS, RunConfig
+from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
-from portopt.evaluate import Aggregates, Evaluation, evaluation_of
+from portopt.evaluate import Aggregates, Evaluation, evaluation_of, portfolio_figures
 from portopt.memory import check_run_fits, evaluation_block
 from portopt.model import Allocation, optimize
 from portopt.outputs import (
@@ -53,6 +53,7 @@ from portopt.outputs import (
     write_json,
 )
 from portopt.report import write_report
+from portopt.vocabulary import SECTORS
 
 STAGES: dict[str, str] = {
     "catalog": "Loading and checking the catalog",
@@ -160,6 +161,9 @@ def run(
         )
     with stage("optimise"):
         allocation = optimize(catalog, config, opt)
+        allocation.in_sample = portfolio_figures(
+            catalog, config, opt, allocation.y, allocation.fund_usd
+        )
     fund = _fund_usd(allocation, catalog)
     aggregates = Aggregates(catalog, allocation.y, fund, s_eval)
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):

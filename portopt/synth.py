@@ -51,8 +51,9 @@ from portopt.catalog import (
     load_catalog,
     project_entity,
 )
-from portopt.config import SECTORS, quarter_index
+from portopt.config import quarter_index
 from portopt.outputs import staged_output
+from portopt.vocabulary import SECTORS
 
 COST_SIGMA = 0.35
 REVENUE_SIGMA = 0.15

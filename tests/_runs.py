@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portopt.config import SECTORS, load_config
+from portopt.config import load_config
+from portopt.model.groups import Capital
 from portopt.outputs import bands, histogram, write_csv, write_json
+from portopt.vocabulary import SECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
@@ -104,6 +106,7 @@ def synthetic_folder(folder: Path, n: int = 24, chokepoints: int = 8, seed: int 
                 "binding": True,
                 "coverage_per_unit": 0.01,
                 "unit": "per extra $10B of budget",
+                "meaning": Capital.meanings["budget"].meaning,
             }
         ],
         "timings_s": {"catalog": 0.1, "optimise": 10.0, "total": 12.0},

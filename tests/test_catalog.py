@@ -32,8 +32,8 @@ from portopt.catalog import (
     validate_catalog,
 )
 from portopt.cli.main import app
-from portopt.config import SECTORS
 from portopt.errors import CatalogError, Problem
+from portopt.vocabulary import SECTORS
 
 GOOD = Path(__file__).parent / "fixtures" / "catalogs" / "good"
 runner = CliRunner()

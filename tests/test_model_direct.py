@@ -11,7 +11,7 @@ from portopt.config import load_config
 from portopt.engine.generate import generate_scenarios
 from portopt.model import AllocationModel, StructuralChange, check_solution, optimize
 from portopt.model.data import build_data, scores
-from portopt.model.direct import DirectModel, DirectSweep, optimize_direct
+from portopt.model.direct import DirectModel, DirectSweep
 from portopt.model.risk import cvar
 from portopt.model.shadow import shadow_prices
 from portopt.sweeps import solve_points
@@ -61,31 +61,51 @@ def test_coverage_value_is_the_exact_score(model: DirectModel) -> None:
 
 def test_coverage_cuts_are_valid_and_tight(model: DirectModel) -> None:
     rng = np.random.default_rng(1)
+    cover = model.cover
     points = [(rng.random(model.data.n) < 0.5).astype(float) for _ in range(6)]
     points.append(rng.random(model.data.n))  # a fractional point (LP relaxation)
-    assert model.cover.chokepoints, "the instance should have saturating chokepoints"
-    for p in model.cover.chokepoints:
-        for y0 in points:
-            const, coef = p.cut(y0)  # θ_k <= const + coef · y_who
-            assert const + coef @ y0[p.who] == pytest.approx(p.value(y0), rel=1e-12)
+    assert cover.count, "the instance should have saturating chokepoints"
+    for y0 in points:
+        cuts = cover.cuts(y0, None, 0.0)
+        assert [k for k, _, _ in cuts] == list(range(cover.count))
+        for k, const, coef in cuts:  # θ_k <= const + coef · y_who
+            who = cover.who[k]
+            assert const + coef @ y0[who] == pytest.approx(cover.values(y0)[k], rel=1e-12)
             for y in points:
-                assert const + coef @ y[p.who] >= p.value(y) - 1e-12  # an upper bound
+                assert const + coef @ y[who] >= cover.values(y)[k] - 1e-12  # an upper bound
+
+
+def test_coverage_cuts_only_where_theta_is_above_the_value(model: DirectModel) -> None:
+    cover = model.cover
+    y = (np.random.default_rng(3).random(model.data.n) < 0.5).astype(float)
+    theta = cover.values(y).copy()
+    assert cover.cuts(y, theta, 1e-9) == []
+    theta[-1] += 1.0
+    assert [k for k, _, _ in cover.cuts(y, theta, 1e-9)] == [cover.count - 1]
 
 
 def test_cvar_cut_is_the_exact_cvar_at_its_point(model: DirectModel) -> None:
     rng = np.random.default_rng(2)
     d = model.data
     f0, f1 = rng.random(d.n) * d.f_max, rng.random(d.n) * d.f_max
-    coef = model.cvar_cut(f0)[1]
-    lhs = coef + model.eps  # π·L
-    assert lhs @ f0 == pytest.approx(float(cvar(d.loss @ f0, model.alpha)), rel=1e-9)
-    assert lhs @ f1 <= float(cvar(d.loss @ f1, model.alpha)) + 1e-9
+    recoupment = model.recoupment
+    lhs = recoupment.separate(f0, -np.inf)  # π·L, a row whatever the violation
+    alpha = recoupment.alpha
+    assert lhs @ f0 == pytest.approx(float(cvar(d.loss @ f0, alpha)), rel=1e-9)
+    assert lhs @ f1 <= float(cvar(d.loss @ f1, alpha)) + 1e-9
+    assert recoupment.separate(f0 * 0, 0.0) is None
+
+
+def _named(config, solver: str):
+    cfg = config.model_copy(deep=True)
+    cfg.solver.name = solver
+    return cfg
 
 
 def test_same_optimum_as_the_cvxpy_model(instance) -> None:
     catalog, config, scenarios = instance
-    direct = optimize_direct(catalog, config, scenarios)
-    reference = optimize(catalog, config, scenarios)
+    direct = optimize(catalog, _named(config, "highs_direct"), scenarios)
+    reference = optimize(catalog, _named(config, "highs"), scenarios)
     assert direct.solver == "highs_direct"
     assert direct.status == "optimal"
     assert check_solution(direct, catalog, scenarios, config) == []
@@ -111,7 +131,7 @@ def test_coverage_cvar_goes_to_the_cvxpy_model(instance) -> None:
     catalog, config, scenarios = instance
     cfg = config.model_copy(deep=True)
     cfg.model.coverage_cvar_weight = 0.3
-    result = optimize_direct(catalog, cfg, scenarios)
+    result = optimize(catalog, cfg, scenarios)
     assert result.solver != "highs_direct"
 
 
@@ -119,8 +139,8 @@ def test_binding_cvar_same_optimum(instance) -> None:
     catalog, config, scenarios = instance
     cfg = config.model_copy(deep=True)
     cfg.model.groups.recoupment.max_shortfall_share = 0.08
-    direct = optimize_direct(catalog, cfg, scenarios)
-    reference = optimize(catalog, cfg, scenarios)
+    direct = optimize(catalog, _named(cfg, "highs_direct"), scenarios)
+    reference = optimize(catalog, _named(cfg, "highs"), scenarios)
     assert check_solution(direct, catalog, scenarios, cfg) == []
     assert direct.objective == pytest.approx(reference.objective, rel=2 * cfg.solver.mip_gap)
     assert any(p["group"] == "recoupment" and p["binding"] for p in direct.shadow_prices)
@@ -143,7 +163,7 @@ def test_resolve_with_the_cut_pool_same_optimum_as_fresh_solves(instance) -> Non
         cfg = _at(config, *point)
         pooled = sweep.pooled
         again = optimize(catalog, cfg, scenarios, model=sweep)
-        fresh = optimize_direct(catalog, cfg, scenarios)
+        fresh = optimize(catalog, cfg, scenarios)
         assert again.solver == fresh.solver == "highs_direct", point
         assert again.status == "optimal" and again.mip_gap <= gap, point
         assert check_solution(again, catalog, scenarios, cfg) == [], point
@@ -189,3 +209,20 @@ def test_direct_frontier_same_objectives_as_fresh_solves() -> None:
         assert row["solver"] == fresh.solver == "highs_direct"
         assert row["status"] == fresh.status == "optimal"
         assert row["objective"] == pytest.approx(fresh.objective, rel=2e-3, abs=1e-9)
+
+
+def test_auto_is_the_cut_model_and_its_gap_reaches_highs(instance) -> None:
+    from portopt.model import formulation
+    from portopt.model.direct import HIGHS_GAP_SHARE
+
+    catalog, config, scenarios = instance
+    assert config.solver.name == "auto" and formulation(config) == "cuts"
+    assert formulation(_named(config, "highs")) == formulation(_named(config, "cuopt")) == "full"
+    with_cvar = config.model_copy(deep=True)
+    with_cvar.model.coverage_cvar_weight = 0.2
+    assert formulation(with_cvar) == "full"
+    allocation = optimize(catalog, config, scenarios)
+    assert allocation.solver == "highs_direct" and allocation.mip_gap <= config.solver.mip_gap
+    model = DirectModel.from_inputs(catalog, scenarios, config)
+    _, gap = model.h.getOptionValue("mip_rel_gap")
+    assert gap == pytest.approx(HIGHS_GAP_SHARE * config.solver.mip_gap)

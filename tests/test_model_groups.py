@@ -1,4 +1,5 @@
-"""Every constraint group: re-checked from numbers, violations caught, infeasibility explained."""
+"""Every constraint group: re-checked from numbers and violations caught (infeasibility
+explanations: tests/test_model_explain.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from test_model_support import synthetic_catalog, synthetic_scenarios
 
 from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
-from portopt.errors import InfeasibleError
 from portopt.model import Allocation, check_solution, optimize
 from portopt.model.data import BILLION, build_data
 
@@ -142,77 +142,6 @@ def test_every_group_catches_a_violation(inputs) -> None:
     assert text == ""
 
 
-LOOSE = {"recoupment": {"max_shortfall_share": 0.9, "min_expected_recovery": None}}
-"""Recoupment loose enough for the synthetic data, so each case isolates one group."""
-
-
-def _explained(catalog, scen, model: dict) -> list[str]:
-    groups = {**LOOSE, **model.get("groups", {})}
-    with pytest.raises(InfeasibleError) as info:
-        optimize(catalog, _cfg({**model, "groups": groups}), scen)
-    assert info.value.explanation
-    assert str(info.value).startswith("no portfolio")
-    return info.value.explanation
-
-
-def test_sector_minimum_impossible(inputs) -> None:
-    lines = _explained(
-        *inputs, {"groups": {"sector_shares": {"bounds": {"pharmaceuticals": [0.9, 1.0]}}}}
-    )
-    assert any(
-        x.startswith("sector_shares: pharmaceuticals minimum share 90% needs")
-        and "eligible pharmaceuticals candidates total" in x
-        for x in lines
-    )
-
-
-def test_budget_below_committed_tranche(inputs) -> None:
-    catalog, scen = inputs
-    committed = build_data(catalog, scen, RunConfig())
-    tranche = committed.f_max[committed.committed].sum() * BILLION
-    lines = _explained(catalog, scen, {"budget_usd": tranche / 2})
-    assert lines[0].startswith("capital: the committed tranche")
-
-
-def test_recoupment_tolerance_too_tight(inputs) -> None:
-    lines = _explained(
-        *inputs,
-        {"groups": {"recoupment": {"max_shortfall_share": 0.0, "min_expected_recovery": None}}},
-    )
-    assert [x for x in lines if x.startswith("recoupment: CVaR")]
-    assert all(x.startswith("recoupment") for x in lines)
-
-
-def test_japan_content_floor_too_high(inputs) -> None:
-    lines = _explained(*inputs, {"groups": {"japan_content": {"floor": 0.95}}})
-    assert lines and all(x.startswith("japan_content") for x in lines)
-
-
-def test_power_balance_with_forced_data_centre_dependency(inputs) -> None:
-    catalog, scen = inputs
-    catalog = type(catalog)(
-        catalog.projects.copy(), catalog.chokepoints, catalog.capacity, catalog.source
-    )
-    dc = "p007"
-    catalog.projects.at[dc, "dc_load_mw"] = 4000.0
-    catalog.projects.at[dc, "firm_gen_mw"] = 0.0
-    catalog.projects.at["p000", "depends_on"] = (dc,)  # a committed project needs the campus
-    region = catalog.projects.at[dc, "grid_region"]
-    lines = _explained(catalog, scen, {"groups": {"power_balance": {"headroom_mw": {region: 0.0}}}})
-    assert any(x.startswith(f"power_balance: {region} needs") for x in lines)
-    assert not any(x.startswith("dependencies") for x in lines)
-
-
-def test_max_projects_below_committed(inputs) -> None:
-    lines = _explained(*inputs, {"groups": {"max_projects": {"limit": 1}}})
-    assert lines[0].startswith("max_projects: the limit of 1 projects is below the 2 committed")
-
-
-def test_workforce_exhausted_by_committed(inputs) -> None:
-    lines = _explained(*inputs, {"groups": {"workforce": {"default_available": 10.0}}})
-    assert lines and all(x.startswith("workforce") for x in lines)
-
-
 def test_fast_holds_agrees_with_the_recheck(inputs) -> None:
     from portopt.model.groups import GROUPS
     from portopt.model.terms import Solution
@@ -227,3 +156,26 @@ def test_fast_holds_agrees_with_the_recheck(inputs) -> None:
         sol = Solution(y=y, f=data.f_min * y)
         for g in groups:
             assert g.holds(sol, cfg) == (not g.check(sol, data, cfg)), g.name
+
+
+def test_the_registry_and_the_config_name_the_same_groups(inputs) -> None:
+    from portopt.config import GroupsConfig
+    from portopt.model.groups import GROUPS
+
+    def keys(tree: dict, prefix: str = "") -> set[str]:
+        out = set()
+        for k, v in tree.items():
+            out |= keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {prefix + k}
+        return out
+
+    catalog, scen = inputs
+    assert [g.name for g in GROUPS] == list(GroupsConfig.model_fields)
+    cfg = _cfg(TIGHT)
+    data = build_data(catalog, scen, cfg)
+    flat = keys(cfg.model_dump(mode="json"))
+    for cls in GROUPS:
+        group = cls(data, cfg)
+        for key in group.parameter_keys:  # each names a config key (or a prefix of some)
+            assert key in flat or any(k.startswith(key + ".") for k in flat), key
+        for row, said in group.meanings.items():
+            assert row and said.unit.startswith("per ") and said.meaning.endswith("."), row

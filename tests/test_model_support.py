@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from portopt.catalog import Catalog
-from portopt.config import SECTORS
 from portopt.engine.scenario_set import ScenarioSet
+from portopt.vocabulary import SECTORS
 
 REGIONS = ("PJM", "ERCOT", "MISO", "SERC")
 

@@ -73,6 +73,7 @@ def test_page_has_the_sections_and_charts(folder: Path) -> None:
     assert page.count('<div class="chart"') >= MIN_CHARTS
     assert 'id="robustness"' not in page
     assert "Project 1, phase &lt;1&gt;" in page  # names are escaped
+    assert "The budget is fully used" in page  # a binding row says its own meaning
 
 
 def test_core_indices_render_when_given(folder: Path) -> None:

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from portopt.catalog import load_catalog, project_entity, validate_catalog
 from portopt.cli.main import app
-from portopt.config import SECTORS
 from portopt.synth import synth_tables, write_synth
+from portopt.vocabulary import SECTORS
 
 runner = CliRunner()
 

@@ -68,9 +68,10 @@ def test_dropping_an_unselected_candidate_changes_nothing(base_folder: Path) -> 
     np.testing.assert_array_equal(result.variant.fund_usd, result.base.fund_usd[kept])
     assert [d.delta for d in result.deltas] == [0.0] * len(result.deltas)
     assert all(d.noise == "no change" for d in result.deltas)
-    # the portfolio kept is as good as a full solve of the smaller catalog
+    # the portfolio kept is as good as a full solve of the smaller catalog, within the gap
+    # both solves are allowed
     solved = _solved(catalog.subset(result.variant.ids), config)
-    assert solved.objective == pytest.approx(result.base.objective, rel=1e-6)
+    assert solved.objective == pytest.approx(result.base.objective, rel=config.solver.mip_gap)
 
 
 def test_dropping_a_selected_project_changes_the_selection_with_finite_errors(

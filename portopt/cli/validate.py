@@ -13,7 +13,7 @@ from rich.table import Table
 
 from portopt.catalog import BUNDLED, Catalog, load_catalog
 from portopt.cli.options import SetOption, config_with_overrides
-from portopt.config import SECTORS
+from portopt.vocabulary import SECTORS
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 

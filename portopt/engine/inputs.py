@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from portopt.catalog import Catalog, chokepoint_entity, project_entity
-from portopt.config import FACTORS, SECTORS, RunConfig, quarter_index
+from portopt.config import RunConfig, quarter_index
+from portopt.engine.philox import key_of_seed
 from portopt.errors import ScenarioError
+from portopt.vocabulary import FACTORS, SECTORS
 
 DT = 0.25
 """Years per quarter."""
@@ -47,7 +49,7 @@ class EngineInputs:
     * ``life_quarters`` int32: ``4 · life_years``.
     * ``unit`` float64: ``R / K / 4``, quarterly revenue at capacity per dollar of base cost.
     * ``opex_share`` float64: ``o``.
-    * ``factor`` int32: price factor index into :data:`portopt.config.FACTORS`, ``-1`` for none.
+    * ``factor`` int32: price factor index into :data:`portopt.vocabulary.FACTORS`, ``-1`` for none.
     * ``beta`` float64: ``β``, exponent on the price factor.
     * ``offtake_share`` float64: ``φ``.
     * ``offtake_floor`` float64: ``f``.
@@ -58,7 +60,7 @@ class EngineInputs:
     * ``permit_vol`` float64: ``vol_track`` of the project's permitting track.
     * ``intensity`` float64: ``wk / (K / 1e9) / 1000``, thousand workers per $B.
     * ``backlog`` int32: 1 when the project's sector is in ``backlog.sectors``, else 0.
-    * ``sector`` int32: index into :data:`portopt.config.SECTORS`.
+    * ``sector`` int32: index into :data:`portopt.vocabulary.SECTORS`.
     * ``fail_threshold`` float64: ``Φ⁻¹(p)``; ``-inf`` for p = 0, ``+inf`` for p = 1.
     * ``spread`` float64: ``sp``, deemed spread over SOFR (annual).
     * ``leverage`` float64: ``λ = 1 / (1 - δ)``, project dollars per dollar of junior (fund and
@@ -105,7 +107,7 @@ class EngineInputs:
     * ``backlog_mean``, ``backlog_vol``: quarters.
     * ``sector_rho`` ``ρ``; ``sector_load`` ``sqrt(ρ)``; ``sector_perp`` ``sqrt(1 - ρ)``.
     * ``stress_vol`` ``σ_m``; ``stress_half_var`` ``0.5 · σ_m · σ_m``; ``stress_uplift``.
-    * ``seed``; ``key`` (2,) uint32: ``(seed mod 2^32, seed div 2^32)``.
+    * ``key`` (2,) uint32: the Philox key of ``config.seed`` (:func:`.philox.key_of_seed`).
     * ``project_ids``, ``chokepoint_ids``: tuples of ids in catalog order (not used by kernels).
     """
 
@@ -184,7 +186,6 @@ class EngineInputs:
     stress_vol: float
     stress_half_var: float
     stress_uplift: float
-    seed: int
     key: np.ndarray
     project_ids: tuple[str, ...]
     chokepoint_ids: tuple[str, ...]
@@ -496,8 +497,7 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
         stress_vol=float(sc.stress_vol),
         stress_half_var=0.5 * sc.stress_vol * sc.stress_vol,
         stress_uplift=float(sc.coercion.stress_uplift),
-        seed=int(config.seed),
-        key=np.array([int(config.seed) & 0xFFFFFFFF, int(config.seed) >> 32], dtype=np.uint32),
+        key=key_of_seed(config.seed),
         project_ids=ids,
         chokepoint_ids=tuple(str(i) for i in ch.index),
     )

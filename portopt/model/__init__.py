@@ -1,19 +1,26 @@
 """The allocation model: which projects to finance, and with how much (DESIGN.md).
 
 ``optimize`` builds and solves it, ``check_solution`` re-checks a portfolio from the numbers,
-:class:`AllocationModel` holds the compiled problem for Parameter re-solves (frontiers).
+``build_model`` compiles the model of a config's formulation (:class:`DirectSweep`, the cut
+model, or :class:`AllocationModel`, the full one) for Parameter re-solves (frontiers).
 """
 
-from portopt.model.api import Allocation, check_solution, optimize
-from portopt.model.problem import AllocationModel, StructuralChange
+from portopt.model.api import Allocation, build_model, check_solution, formulation, optimize
+from portopt.model.direct import DirectSweep
+from portopt.model.parameters import StructuralChange, is_parameter
+from portopt.model.problem import AllocationModel
 from portopt.model.solve import SolveResult, solve_milp
 
 __all__ = [
     "Allocation",
     "AllocationModel",
+    "DirectSweep",
     "SolveResult",
     "StructuralChange",
+    "build_model",
     "check_solution",
+    "formulation",
+    "is_parameter",
     "optimize",
     "solve_milp",
 ]

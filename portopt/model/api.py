@@ -1,8 +1,24 @@
-"""The public entry points, ``optimize`` and ``check_solution``, and their ``Allocation``."""
+"""The public entry points, ``optimize`` and ``check_solution``, and their ``Allocation``.
+
+:func:`optimize` is the one dispatcher: it chooses the formulation (:func:`formulation`) and
+owns the fallback chain. The cut formulation (:mod:`portopt.model.direct`) and the full one
+(:class:`~portopt.model.problem.AllocationModel` down :func:`~portopt.model.solve.solve_milp`'s
+solver chain) return a status; neither calls back here. The chain:
+
+1. the cut model (``solver.name`` ``auto`` or ``highs_direct``), when the objective has no
+   coverage CVaR (which only the full formulation lowers);
+2. the full formulation, when the cut model reports infeasibility (the explanation needs the
+   full model's slack variant) or finds no portfolio in time, or when it was asked for;
+3. the greedy incumbent with LP amounts, said as such, when every solver failed.
+
+The in-sample figures of the portfolio are the caller's to compute
+(:func:`portopt.evaluate.portfolio_figures`): the model does not import the evaluator.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +29,9 @@ from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model.data import BILLION, ModelData, build_data
-from portopt.model.direct import DirectSweep, optimize_direct
+from portopt.model.direct import DirectSweep
 from portopt.model.explain import explain_infeasible, precheck
+from portopt.model.groups import GROUPS
 from portopt.model.incumbent import starting_selection
 from portopt.model.problem import AllocationModel
 from portopt.model.shadow import shadow_prices
@@ -23,6 +40,7 @@ from portopt.model.terms import ShadowPrice, Solution, Term
 
 FALLBACK_LP_S = 30.0
 """Time limit of the LP that sizes the greedy selection when every solver failed."""
+INFEASIBLE = "no portfolio satisfies every enabled constraint group"
 
 
 @dataclass
@@ -32,8 +50,9 @@ class Allocation:
     ``y`` and ``fund_usd`` are per catalog project (catalog order, ``ids``); ``status`` is one of
     ``optimal``, ``time_limit`` (``mip_gap`` says how far from proven), ``greedy`` (no solver
     succeeded: the greedy incumbent, feasible, not optimised). ``shadow_prices`` are dicts with
-    group, row, unit, coverage_per_unit, binding; ``in_sample`` holds the figures on the
-    optimisation scenarios (:func:`portopt.evaluate.portfolio_figures`).
+    group, row, unit, coverage_per_unit, binding and meaning; ``in_sample`` is left for the
+    caller to fill with the figures on the optimisation scenarios
+    (:func:`portopt.evaluate.portfolio_figures`).
     """
 
     ids: list[str]
@@ -63,6 +82,27 @@ class Allocation:
         return Solution(y=np.asarray(self.y, float), f=np.asarray(self.fund_usd, float) / BILLION)
 
 
+def formulation(config: RunConfig) -> str:
+    """``cuts`` (the cut model into HiGHS) or ``full`` (the full-scenario CVXPY model).
+
+    ``solver.name`` ``auto`` and ``highs_direct`` take the cut model, ``highs`` and ``cuopt``
+    the full one; a positive ``model.coverage_cvar_weight`` needs the full one (the cut model
+    does not lower the coverage CVaR).
+    """
+    if config.solver.name in ("highs", "cuopt") or config.model.coverage_cvar_weight > 0:
+        return "full"
+    return "cuts"
+
+
+def build_model(
+    catalog: Catalog, scenarios: ScenarioSet, config: RunConfig, sweep: Collection[str] = ()
+) -> AllocationModel | DirectSweep:
+    """The compiled model :func:`optimize` re-solves for ``config``'s formulation (frontiers:
+    ``sweep`` names the keys that will vary)."""
+    kind = DirectSweep if formulation(config) == "cuts" else AllocationModel
+    return kind(catalog, scenarios, config, sweep=sweep)
+
+
 def optimize(
     catalog: Catalog,
     config: RunConfig,
@@ -71,18 +111,49 @@ def optimize(
 ) -> Allocation:
     """Choose and size the portfolio on the optimisation ``scenarios``.
 
-    Pass a ``model`` built earlier (same catalog and scenarios) to re-solve it with the
-    Parameter values of ``config`` (a frontier point); otherwise one is built. With
-    ``solver.name: highs_direct`` that is a :class:`~portopt.model.direct.DirectSweep` (the cut
-    model, its cut pool kept across points); an :class:`AllocationModel` otherwise (a model of
-    the other kind is not used). Raises :class:`InfeasibleError` (with the groups that had to
-    give) or :class:`SolverError`.
+    Pass a ``model`` built earlier (:func:`build_model`, same catalog and scenarios) to re-solve
+    it with the Parameter values of ``config`` (a frontier point); otherwise one is built. A
+    :class:`DirectSweep` is used only when ``config``'s formulation is the cut model. Raises
+    :class:`InfeasibleError` (with the groups that must give) or :class:`SolverError`.
     """
+    notes: list[str] = []
+    if formulation(config) == "cuts" and not isinstance(model, AllocationModel):
+        sweep = model if isinstance(model, DirectSweep) else DirectSweep(catalog, scenarios, config)
+        allocation = _optimize_cuts(catalog, config, sweep)
+        if allocation is not None:
+            return allocation
+        notes.append("highs_direct found no portfolio; the full formulation was solved instead")
+    full = model if isinstance(model, AllocationModel) else None
+    return _optimize_full(catalog, config, scenarios, full, notes)
 
-    if config.solver.name == "highs_direct" and not isinstance(model, AllocationModel):
-        return optimize_direct(catalog, config, scenarios, model=model)
-    if isinstance(model, DirectSweep):
-        model = None
+
+def _optimize_cuts(catalog: Catalog, config: RunConfig, sweep: DirectSweep) -> Allocation | None:
+    """The cut model's portfolio, or None when it reports infeasibility or found none."""
+    start = time.perf_counter()
+    if sweep.config != config:
+        sweep.update(config)
+    result = sweep.solve(start)
+    if result.status in ("infeasible", "error"):
+        return None
+    sol, direct = result.solution, result.model
+    assert sol is not None and direct is not None
+    timings = dict(result.timings)
+    t0 = time.perf_counter()
+    prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
+    timings["shadow_s"] = time.perf_counter() - t0
+    rounds = f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts"
+    return _assemble(
+        catalog, config, sol, result, direct.groups, direct.data, prices, timings, [rounds]
+    )
+
+
+def _optimize_full(
+    catalog: Catalog,
+    config: RunConfig,
+    scenarios: ScenarioSet,
+    model: AllocationModel | None,
+    notes: list[str],
+) -> Allocation:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if model is None:
@@ -92,14 +163,12 @@ def optimize(
     timings["model_data_s"] = time.perf_counter() - t0
     lines = precheck(model, config)
     if lines:
-        raise InfeasibleError("no portfolio satisfies every enabled constraint group", lines)
+        raise InfeasibleError(INFEASIBLE, lines)
     t0 = time.perf_counter()
     model.variant("milp")
     timings["model_build_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    incumbent = starting_selection(
-        model.data, config, model.enabled, getattr(model, "last_selection", None)
-    )
+    incumbent = starting_selection(model.data, config, model.enabled, model.last_selection)
     timings["incumbent_s"] = time.perf_counter() - t0
     result = solve_milp(model, config.solver, incumbent=incumbent)
     timings["compile_s"] = result.compile_s
@@ -108,7 +177,7 @@ def optimize(
         t0 = time.perf_counter()
         lines = explain_infeasible(model, config)
         timings["explain_s"] = time.perf_counter() - t0
-        raise InfeasibleError("no portfolio satisfies every enabled constraint group", lines)
+        raise InfeasibleError(INFEASIBLE, lines)
     if result.status == "error":
         result = _greedy_fallback(model, config, incumbent, result)
     sol = result.solution
@@ -117,15 +186,14 @@ def optimize(
     t0 = time.perf_counter()
     prices, _ = shadow_prices(model, config, sol)
     timings["shadow_s"] = time.perf_counter() - t0
-    return assemble(
-        catalog, config, scenarios, sol, result, model.enabled, model.data, prices, timings
+    return _assemble(
+        catalog, config, sol, result, model.enabled, model.data, prices, timings, notes
     )
 
 
-def assemble(
+def _assemble(
     catalog: Catalog,
     config: RunConfig,
-    scenarios: ScenarioSet,
     sol: Solution,
     result: Any,
     groups: list[Term],
@@ -134,14 +202,8 @@ def assemble(
     timings: dict[str, float],
     notes: list[str] | None = None,
 ) -> Allocation:
-    """The :class:`Allocation` of a solve: in-sample figures and every group re-checked from
-    the numbers, whichever path solved it (``result`` has status, solver, objective, bound,
-    mip_gap and notes)."""
-    from portopt.evaluate import portfolio_figures
-
-    t0 = time.perf_counter()
-    in_sample = portfolio_figures(catalog, config, scenarios, sol.y, sol.f * BILLION)
-    timings["in_sample_s"] = time.perf_counter() - t0
+    """The :class:`Allocation` of a solve, every group re-checked from the numbers, whichever
+    formulation solved it (``result`` has status, solver, objective, bound, mip_gap, notes)."""
     violations = [v for g in groups for v in g.check(sol, data, config)]
     return Allocation(
         ids=catalog.project_ids,
@@ -155,7 +217,6 @@ def assemble(
         timings=timings,
         shadow_prices=[p.as_dict() for p in prices],
         binding=sorted({f"{p.group}: {p.row}" for p in prices if p.binding}),
-        in_sample=in_sample,
         notes=[*result.notes, *(notes or []), *(f"re-check: {v}" for v in violations)],
     )
 
@@ -213,8 +274,6 @@ def check_solution(
             out.append(f"amounts: {pid} is not selected but receives ${sol.f[i]:.3f}B")
         if data.committed[i] and sol.y[i] < 0.5:
             out.append(f"committed: {pid} is committed but not selected")
-    from portopt.model.groups import GROUPS
-
     for cls in GROUPS:
         group = cls(data, config)
         if group.enabled(config):

@@ -4,23 +4,15 @@ Money is in **billions of dollars** inside the model (HiGHS loses its feasibilit
 coefficients near 1e10). Symbols follow DESIGN.md: ``i`` a project, ``k`` a chokepoint, ``s`` an
 optimisation scenario, ``S`` their number.
 
-Coverage of chokepoint k in scenario s by a selection y,
-
-.. math::
-
-    c_{ks}(y) = \\min\\Big(1, \\sum_i a_{iks} y_i\\Big), \\qquad
-    a_{iks} = \\frac{\\mathrm{cap}_{ik}\\,\\mathrm{online}_{is}}{\\mathrm{gap}_k},
-
-is linear in y for every pair (k, s) where it can never saturate (``Σ_i a_iks <= 1``) or where
-only one project can contribute (then ``c = min(1, a) y_i``). Only the remaining pairs, the
-*saturating* ones, need an auxiliary variable. For binary y,
-``min(1, Σ a y) = min(1, Σ min(1, a) y)``, so the aux rows use the clipped ``min(1, a)``, which
-tightens the LP relaxation at no cost.
+The coverage fields (``c_lin``, ``sat_rows``, ...) are the full-scenario lowering of
+:mod:`portopt.model.coverage`: one aux per saturating (chokepoint, scenario) pair.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,6 +20,7 @@ import scipy.sparse as sp
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
+from portopt.model.coverage import chokepoint_coverage, chokepoint_parts, coverage_score
 
 BILLION = 1e9
 COMMIT_DEADLINE_YEAR = 2028
@@ -106,6 +99,11 @@ class ModelData:
         self.__dict__["_build_years"] = dict(sorted(out.items()))  # the greedy asks often
         return self.__dict__["_build_years"]
 
+    @cached_property
+    def loss_by_project(self) -> np.ndarray:
+        """(n, S) ``loss`` by project, so the rows of a portfolio's projects are contiguous."""
+        return np.ascontiguousarray(self.loss.T)
+
     def commitment_year(self) -> np.ndarray:
         """Year each project's money is committed: its start year, at most 2028 (deadline)."""
         years = self.start_year + self.start_q // 4
@@ -137,8 +135,15 @@ def coverage_ratio(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     return catalog.capacity_matrix() / gap[None, :], weights
 
 
-def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
-    """Turn the catalog and the optimisation scenarios into :class:`ModelData`."""
+def build_data(
+    catalog: Catalog, scenarios: ScenarioSet, config: RunConfig, aux: bool = True
+) -> ModelData:
+    """Turn the catalog and the optimisation scenarios into :class:`ModelData`.
+
+    ``aux=False`` leaves the full-scenario lowering of coverage empty (the cut model builds its
+    own, :class:`~portopt.model.coverage.CoverageCuts`; at 1,000 × 50,000 the aux lowering is
+    ~100M sparse entries).
+    """
     p = catalog.projects
     ids = catalog.project_ids
     n = len(ids)
@@ -168,48 +173,7 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
     online = aligned(scenarios, catalog, "online_share")
     stress = aligned_stress(scenarios, catalog)
     S = online.shape[0]
-    scale = 1.0 / (S * weights.sum())
-
-    c_lin = np.zeros(n)
-    lin_parts, sat_parts, pairs, c_sat = [], [], [], []
-    for k in range(ratio.shape[1]):
-        who = np.flatnonzero(ratio[:, k] > 0)
-        if who.size == 0:
-            continue
-        a = online[:, who] * ratio[who, k][None, :]  # (S, m)
-        clipped = np.minimum(a, 1.0)
-        saturating = ((a > 0).sum(axis=1) >= 2) & (a.sum(axis=1) > 1.0)
-        wm = weights[k] * stress[:, k]  # (S,)
-        lin = np.where(saturating[:, None], 0.0, clipped) * wm[:, None]
-        c_lin[who] += lin.sum(axis=0) * scale
-        lin_parts.append(
-            sp.csr_matrix(
-                (lin.ravel(), (np.repeat(np.arange(S), who.size), np.tile(who, S))), shape=(S, n)
-            )
-        )
-        s_idx = np.flatnonzero(saturating)
-        if s_idx.size:
-            rows = clipped[s_idx]
-            sat_parts.append(
-                sp.csr_matrix(
-                    (
-                        rows.ravel(),
-                        (np.repeat(np.arange(s_idx.size), who.size), np.tile(who, s_idx.size)),
-                    ),
-                    shape=(s_idx.size, n),
-                )
-            )
-            pairs.append(np.column_stack([np.full(s_idx.size, k), s_idx]))
-            c_sat.append(wm[s_idx])
-    sat_rows = sp.vstack(sat_parts, format="csr") if sat_parts else sp.csr_matrix((0, n))
-    sat_rows.eliminate_zeros()
-    sat_pair = np.vstack(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
-    wm_sat = np.concatenate(c_sat) if c_sat else np.zeros(0)
-    P = sat_pair.shape[0]
-    score_lin = (sum(lin_parts, sp.csr_matrix((S, n))) / weights.sum()).tocsr()
-    score_sat = sp.csr_matrix(
-        (wm_sat / weights.sum(), (sat_pair[:, 1], np.arange(P))), shape=(S, P)
-    )
+    lowering = _aux_lowering(online, ratio, stress, weights) if aux else _no_aux(n, S)
 
     draw = aligned(scenarios, catalog, "pv_draw")
     japan = aligned(scenarios, catalog, "pv_japan")
@@ -234,12 +198,7 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
         weights=weights,
         chokepoint_ids=catalog.chokepoint_ids,
         n_scen=S,
-        c_lin=c_lin,
-        sat_rows=sat_rows,
-        sat_pair=sat_pair,
-        c_sat=wm_sat * scale,
-        score_lin=score_lin,
-        score_sat=score_sat,
+        **lowering,
         loss=draw - japan,
         e_japan=japan.mean(axis=0),
         e_draw=draw.mean(axis=0),
@@ -249,22 +208,71 @@ def build_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> M
     )
 
 
+def _aux_lowering(
+    online: np.ndarray, ratio: np.ndarray, stress: np.ndarray, weights: np.ndarray
+) -> dict[str, Any]:
+    """The coverage fields of :class:`ModelData`: one aux per saturating pair."""
+    S, n = online.shape
+    scale = 1.0 / (S * weights.sum())
+
+    c_lin = np.zeros(n)
+    lin_parts, sat_parts, pairs, c_sat = [], [], [], []
+    for part in chokepoint_parts(online, ratio, stress, weights):
+        who, sat = part.who, part.saturating
+        lin = np.where(sat[:, None], 0.0, part.a) * part.wm[:, None]
+        c_lin[who] += lin.sum(axis=0) * scale
+        lin_parts.append(
+            sp.csr_matrix(
+                (lin.ravel(), (np.repeat(np.arange(S), who.size), np.tile(who, S))), shape=(S, n)
+            )
+        )
+        s_idx = np.flatnonzero(sat)
+        if s_idx.size:
+            rows = part.a[s_idx]
+            sat_parts.append(
+                sp.csr_matrix(
+                    (
+                        rows.ravel(),
+                        (np.repeat(np.arange(s_idx.size), who.size), np.tile(who, s_idx.size)),
+                    ),
+                    shape=(s_idx.size, n),
+                )
+            )
+            pairs.append(np.column_stack([np.full(s_idx.size, part.k), s_idx]))
+            c_sat.append(part.wm[s_idx])
+    sat_rows = sp.vstack(sat_parts, format="csr") if sat_parts else sp.csr_matrix((0, n))
+    sat_rows.eliminate_zeros()
+    sat_pair = np.vstack(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    wm_sat = np.concatenate(c_sat) if c_sat else np.zeros(0)
+    P = sat_pair.shape[0]
+    score_lin = (sum(lin_parts, sp.csr_matrix((S, n))) / weights.sum()).tocsr()
+    score_sat = sp.csr_matrix(
+        (wm_sat / weights.sum(), (sat_pair[:, 1], np.arange(P))), shape=(S, P)
+    )
+
+    return {
+        "c_lin": c_lin,
+        "sat_rows": sat_rows,
+        "sat_pair": sat_pair,
+        "c_sat": wm_sat * scale,
+        "score_lin": score_lin,
+        "score_sat": score_sat,
+    }
+
+
+def _no_aux(n: int, S: int) -> dict[str, Any]:
+    return {
+        "c_lin": np.zeros(n),
+        "sat_rows": sp.csr_matrix((0, n)),
+        "sat_pair": np.zeros((0, 2), dtype=np.int64),
+        "c_sat": np.zeros(0),
+        "score_lin": sp.csr_matrix((S, n)),
+        "score_sat": sp.csr_matrix((S, 0)),
+    }
+
+
 def scores(data: ModelData, y: np.ndarray) -> np.ndarray:
-    """Exact coverage score per scenario, ``Σ_k w_k m_ks min(1, Σ_i a_iks y_i) / Σ_k w_k``."""
-    cov = np.minimum(1.0, (data.online * np.asarray(y, float)[None, :]) @ data.ratio)
-    return (cov * data.stress) @ data.weights / data.weights.sum()
-
-
-def coverage_per_scenario(
-    catalog: Catalog, scenarios: ScenarioSet, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact coverage of a selection, from the numbers (no linearisation).
-
-    Returns ``(cov, score)``: ``cov`` is (S, K) ``min(1, Σ_i a_iks y_i)``, ``score`` is (S,)
-    ``Σ_k w_k m_ks cov_ks / Σ_k w_k``.
-    """
-    ratio, weights = coverage_ratio(catalog)
-    online = aligned(scenarios, catalog, "online_share")
-    stress = aligned_stress(scenarios, catalog)
-    cov = np.minimum(1.0, (online * np.asarray(y, float)[None, :]) @ ratio)
-    return cov, (cov * stress) @ weights / weights.sum()
+    """Exact coverage score per scenario of a selection (:func:`coverage_score`)."""
+    return coverage_score(
+        chokepoint_coverage(data.online, data.ratio, y), data.stress, data.weights
+    )

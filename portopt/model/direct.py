@@ -1,32 +1,13 @@
-"""The allocation model straight into HiGHS (``solver.name: highs_direct``), for large instances.
+"""The cut model: the allocation model straight into HiGHS, the default formulation
+(``solver.name: auto`` or ``highs_direct``; :func:`portopt.model.formulation`).
 
-Same model as :mod:`portopt.model` (DESIGN.md, money in $B), but the two terms whose size grows
+Same model as the full CVXPY one (DESIGN.md, money in $B), but the two terms whose size grows
 with the scenarios are *outer-approximated by cuts* instead of being written out, so the MILP has
-``2n + K`` columns and a few hundred rows whatever S is:
-
-**Coverage** (Künzi-Bay & Mayer's idea applied to the saturating coverage). For chokepoint k, with
-clipped ratios :math:`\\bar a_{iks} = \\min(1, a_{iks})` and objective weights
-:math:`c_{ks} = w_k m_{ks} / (S \\sum_k w_k)`, the saturating scenarios :math:`\\mathcal S_k`
-(two or more contributors whose clipped ratios sum above 1) contribute the concave
-
-.. math:: g_k(y) = \\sum_{s \\in \\mathcal S_k} c_{ks} \\min(1, \\bar a_{ks} \\cdot y),
-
-the other scenarios a linear term (as in ``ModelData.c_lin``). One variable :math:`\\theta_k`
-stands for :math:`g_k`, bounded above by the cuts, one per subset
-:math:`A \\subseteq \\mathcal S_k`:
-
-.. math:: \\theta_k \\le \\sum_{s \\in A} c_{ks}
-          + \\Big(\\sum_{s \\notin A} c_{ks} \\bar a_{ks}\\Big) \\cdot y ,
-
-valid for every y (``min(1, x) <= 1`` and ``<= x``) and tight at a point :math:`\\hat y` for
-:math:`A = \\{s : \\bar a_{ks} \\cdot \\hat y \\ge 1\\}`. Their intersection is the hypograph of
-:math:`g_k`, so the LP relaxation with all cuts equals the per-(k, s) auxiliary formulation's.
-
-**Recoupment CVaR** (Künzi-Bay & Mayer 2006). :math:`\\mathrm{CVaR}_\\alpha(L f) = \\max_\\pi
-\\pi^\\top L f` over :math:`0 \\le \\pi_s \\le 1/((1-\\alpha) S)`, :math:`\\sum_s \\pi_s = 1`, so
-:math:`\\mathrm{CVaR}_\\alpha(Lf) \\le \\varepsilon F` is the family of rows
-:math:`(\\pi^\\top L - \\varepsilon \\mathbf 1) f \\le 0`; the most violated one at
-:math:`\\hat f` puts the full weight on the worst scenarios of :math:`L \\hat f`.
+``2n + K`` columns and a few hundred rows whatever S is. The cut lowering of coverage is
+:class:`~portopt.model.coverage.CoverageCuts` (one column :math:`\\theta_k` per saturating
+chokepoint, bounded above by cuts); the cut lowering of the recoupment CVaR is
+:meth:`~portopt.model.groups.Recoupment.separate`. This module holds the HiGHS instance, the
+Kelley and MILP rounds and the cut pool.
 
 Solve: Kelley's cutting planes on the LP relaxation (cheap LPs, at most 30% of the time limit)
 until no cut is violated by more than a tolerance, then the MILP (with an incumbent passed by
@@ -63,77 +44,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
-from portopt.model.data import BILLION, ModelData, aligned, aligned_stress, build_data
+from portopt.model.coverage import CoverageCuts
+from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
-from portopt.model.objective import Coverage
-from portopt.model.problem import StructuralChange
-from portopt.model.risk import cvar
+from portopt.model.parameters import model_parameter_keys, structural_changes
 from portopt.model.solve import _columns, _highs_model, new_highs
-from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
+from portopt.model.terms import ShadowPrice, Solution, Vars
 
 COVERAGE_TOL = 1e-7
 """A coverage cut is added where θ_k exceeds g_k by more than this (objective units)."""
 CVAR_TOL = 1e-6
 """A CVaR cut is added where CVaR exceeds ε F by more than this relative to F ($B)."""
 LP_ROUNDS = 60
-
-
-@dataclass
-class _Chokepoint:
-    """The saturating part of one chokepoint's coverage: rows ā_ks (S_k × m) over ``who``."""
-
-    who: np.ndarray  # contributing projects
-    a: np.ndarray  # (S_k, m) clipped ratios in the saturating scenarios
-    c: np.ndarray  # (S_k,) objective weights c_ks
-    col: int = -1  # HiGHS column of θ_k
-
-    def value(self, y: np.ndarray) -> float:
-        return float(self.c @ np.minimum(1.0, self.a @ y[self.who]))
-
-    def cut(self, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """(constant, coefficients over ``who``) of the cut tight at ``y``."""
-        saturated = self.a @ y[self.who] >= 1.0
-        free = ~saturated
-        return float(self.c[saturated].sum()), self.c[free] @ self.a[free]
-
-
-@dataclass
-class CoverageCuts:
-    """Coverage split into a linear part and one concave g_k per saturating chokepoint."""
-
-    c_lin: np.ndarray
-    chokepoints: list[_Chokepoint] = field(default_factory=list)
-
-    @classmethod
-    def from_data(cls, d: ModelData) -> CoverageCuts:
-        scale = 1.0 / (d.n_scen * d.weights.sum())
-        c_lin = np.zeros(d.n)
-        parts = []
-        for k in range(d.ratio.shape[1]):
-            who = np.flatnonzero(d.ratio[:, k] > 0)
-            if who.size == 0:
-                continue
-            a = np.minimum(1.0, d.online[:, who] * d.ratio[who, k][None, :])
-            c = d.weights[k] * d.stress[:, k] * scale
-            sat = ((a > 0).sum(axis=1) >= 2) & (a.sum(axis=1) > 1.0)
-            c_lin[who] += c[~sat] @ a[~sat]
-            if sat.any():
-                parts.append(_Chokepoint(who, np.ascontiguousarray(a[sat]), c[sat]))
-        return cls(c_lin, parts)
-
-    def value(self, y: np.ndarray) -> float:
-        """Exact mean coverage score of a selection (same number as ``scores(d, y).mean()``)."""
-        return float(self.c_lin @ y) + sum(p.value(y) for p in self.chokepoints)
+STALL_SHARE = 0.1
+"""The LP rounds stop when one lowers the bound by less than this share of ``solver.mip_gap``."""
+HIGHS_GAP_SHARE = 0.5
+"""HiGHS's own MIP gap as a share of ``solver.mip_gap``: the rest is left for the coverage
+and CVaR cuts the MILP's answer still violates, which the exact objective pays for."""
 
 
 @dataclass
@@ -154,40 +90,8 @@ class DirectResult:
 
 
 def scenario_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
-    """:class:`ModelData` without the per-(chokepoint, scenario) linearisation the cut model
-    does not use (at 1,000 × 50,000 it is ~100M sparse entries).
-
-    The per-project fields come from :func:`build_data` on the first scenario only; the
-    scenario fields (``loss``, ``e_japan``, ``e_draw``, ``online``, ``stress``, ``n_scen``) are
-    the full ones; the linearised coverage fields are left empty.
-    """
-    one = ScenarioSet(
-        first=scenarios.first,
-        project_ids=scenarios.project_ids,
-        chokepoint_ids=scenarios.chokepoint_ids,
-        project={k: v[:1] for k, v in scenarios.project.items()},
-        stress=scenarios.stress[:1],
-        scenario={k: v[:1] for k, v in scenarios.scenario.items()},
-    )
-    head = build_data(catalog, one, config)
-    draw = aligned(scenarios, catalog, "pv_draw")
-    japan = aligned(scenarios, catalog, "pv_japan")
-    n, S = head.n, scenarios.n
-    return replace(
-        head,
-        n_scen=S,
-        c_lin=np.zeros(n),
-        sat_rows=sp.csr_matrix((0, n)),
-        sat_pair=np.zeros((0, 2), dtype=np.int64),
-        c_sat=np.zeros(0),
-        score_lin=sp.csr_matrix((S, n)),
-        score_sat=sp.csr_matrix((S, 0)),
-        loss=draw - japan,
-        e_japan=japan.mean(axis=0),
-        e_draw=draw.mean(axis=0),
-        online=aligned(scenarios, catalog, "online_share"),
-        stress=aligned_stress(scenarios, catalog),
-    )
+    """:class:`ModelData` without the full-scenario coverage lowering the cut model does not use."""
+    return build_data(catalog, scenarios, config, aux=False)
 
 
 class DirectModel:
@@ -214,6 +118,8 @@ class DirectModel:
         """Valid cuts not yet rows (earlier points' cuts): :meth:`kelley` adds the violated ones."""
         self.cvar_rows: list[int] = []
         self.lp_bound = np.inf
+        self.highs_s = 0.0
+        """Seconds spent inside HiGHS's ``run`` since the last build."""
         self.timings: dict[str, float] = {}
         t0 = time.perf_counter()
         self._compile_groups()
@@ -228,7 +134,7 @@ class DirectModel:
     ) -> DirectModel:
         t0 = time.perf_counter()
         data = scenario_data(catalog, scenarios, config)
-        cover = CoverageCuts.from_data(data)
+        cover = cuts_of(data)
         seconds = time.perf_counter() - t0
         model = cls(data, cover, config)
         model.timings = {"model_data_s": seconds, **model.timings}
@@ -255,6 +161,7 @@ class DirectModel:
         self.timings = {"compile_s": time.perf_counter() - t0}
         t0 = time.perf_counter()
         self.log, self.pool, self.cvar_rows, self.lp_bound = [], [], [], np.inf
+        self.highs_s = 0.0
         self._build()
         self.timings["model_build_s"] = time.perf_counter() - t0
 
@@ -275,13 +182,9 @@ class DirectModel:
         cons = [v.f <= cp.multiply(d.f_max, v.y), v.f >= cp.multiply(d.f_min, v.y)]
         self.groups = [g(d, config) for g in GROUPS]
         self.groups = [g for g in self.groups if g.enabled(config)]
-        self.recoupment: Recoupment | None = None
+        self.recoupment = next((g for g in self.groups if isinstance(g, Recoupment)), None)
         for g in self.groups:
-            rows = g.compile(v, Slack(active=False))
-            if isinstance(g, Recoupment):
-                self.recoupment = g
-                rows = [g.rows["expected"]]
-            cons += rows
+            cons += g.compile_cut_form(v)
         self.problem = cp.Problem(cp.Maximize(0), cons)
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
         self.base = _highs_model(self.hp, data)
@@ -295,6 +198,7 @@ class DirectModel:
         h.setOptionValue("output_flag", bool(self.config.solver.verbose))
         h.setOptionValue("log_to_console", bool(self.config.solver.verbose))
         h.setOptionValue("random_seed", 0)
+        h.setOptionValue("mip_rel_gap", HIGHS_GAP_SHARE * float(self.config.solver.mip_gap))
         if self.config.solver.threads:
             h.setOptionValue("threads", int(self.config.solver.threads))
         h.passModel(self.base)
@@ -306,9 +210,9 @@ class DirectModel:
             yc = self.ycol.astype(np.int32)
             lower = np.maximum(np.asarray(self.lp_lower, float), d.committed)
             h.changeColsBounds(yc.size, yc, lower, np.ones(yc.size))
-        self.tcol = np.arange(self.base_cols, self.base_cols + len(self.cover.chokepoints))
-        for p in self.cover.chokepoints:
-            h.addVar(0.0, float(p.c.sum()))
+        self.tcol = np.arange(self.base_cols, self.base_cols + self.cover.count)
+        for top in self.cover.upper():
+            h.addVar(0.0, float(top))
         self.ncol = h.getNumCol()
         cost = np.zeros(self.ncol)
         cost[self.ycol] = self.cover.c_lin
@@ -318,9 +222,6 @@ class DirectModel:
         self.cost = cost
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)
         self.h = h
-        if self.recoupment is not None:
-            g = self.config.model.groups.recoupment
-            self.alpha, self.eps = g.alpha, g.max_shortfall_share
         self.ints = self.ycol.astype(np.int32) if self.lp_lower is None else np.zeros(0, np.int32)
 
     # -- cuts -------------------------------------------------------------------------------
@@ -334,7 +235,7 @@ class DirectModel:
             if cut[0] == "cov":
                 _, k, const, coef = cut
                 keep = coef != 0
-                who = self.cover.chokepoints[k].who[keep]
+                who = self.cover.who[k][keep]
                 idx.append(np.r_[self.tcol[k], self.ycol[who]])
                 val.append(np.r_[1.0, -coef[keep]])
                 upper.append(const)
@@ -368,7 +269,7 @@ class DirectModel:
         for cut in self.pool:
             if cut[0] == "cov":
                 _, k, const, coef = cut
-                who = self.cover.chokepoints[k].who
+                who = self.cover.who[k]
                 bad = theta[k] - const - coef @ y[who] > COVERAGE_TOL * tol_scale
             else:
                 bad = cut[1] @ f > CVAR_TOL * max(1.0, F)
@@ -378,34 +279,19 @@ class DirectModel:
 
     def coverage_cuts(self, y: np.ndarray, theta: np.ndarray | None, tol: float) -> list[tuple]:
         """Cuts tight at ``y`` for every θ_k above g_k(y) by more than ``tol`` (all if None)."""
-        out = []
-        for k, p in enumerate(self.cover.chokepoints):
-            if theta is None or theta[k] > p.value(y) + tol:
-                out.append(("cov", k, *p.cut(y)))
-        return out
+        return [("cov", *cut) for cut in self.cover.cuts(y, theta, tol)]
 
-    def cvar_value(self, f: np.ndarray) -> float:
-        return float(cvar(self.data.loss @ f, self.alpha)) if f.sum() > 0 else 0.0
+    @property
+    def eps(self) -> float:
+        """The CVaR tolerance ε of the compiled recoupment group."""
+        return float(self.recoupment.eps.value) if self.recoupment is not None else 0.0
 
-    def cvar_cut(self, f: np.ndarray) -> tuple[str, np.ndarray]:
-        """The most violated CVaR row at ``f``: worst scenarios of ``L f`` at full weight,
-        as ``("cvar", π^T L - ε)``."""
-        d = self.data
-        S = d.n_scen
-        cap = 1.0 / ((1.0 - self.alpha) * S)
-        order = np.argsort(-(d.loss @ f), kind="stable")
-        pi = np.zeros(S)
-        full = int(np.floor((1.0 - self.alpha) * S + 1e-9))
-        pi[order[:full]] = cap
-        if full < S:
-            pi[order[full]] = max(0.0, 1.0 - cap * full)
-        return ("cvar", pi @ d.loss - self.eps)
-
-    def cvar_violated(self, f: np.ndarray) -> bool:
+    def cvar_cut(self, f: np.ndarray, tol: float = CVAR_TOL) -> tuple[str, np.ndarray] | None:
+        """The most violated CVaR row at ``f`` as ``("cvar", π^T L - ε)``, or None."""
         if self.recoupment is None:
-            return False
-        F = f.sum()
-        return self.cvar_value(f) > self.eps * F + CVAR_TOL * max(1.0, F)
+            return None
+        piL = self.recoupment.separate(f, tol)
+        return None if piL is None else ("cvar", piL - self.eps)
 
     # -- solves -----------------------------------------------------------------------------
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -421,14 +307,20 @@ class DirectModel:
 
     def run(self, time_limit: float) -> str:
         self.h.setOptionValue("time_limit", max(1.0, float(time_limit)))
+        t0 = time.perf_counter()
         self.h.run()
+        self.highs_s += time.perf_counter() - t0
         return self.h.getModelStatus().name
 
-    def kelley(self, deadline: float, tol_scale: float = 1.0) -> tuple[str, np.ndarray | None]:
-        """Cutting planes on the LP relaxation until no cut is violated beyond tolerance.
+    def kelley(
+        self, deadline: float, tol_scale: float = 1.0, stall: float = 0.0
+    ) -> tuple[str, np.ndarray | None]:
+        """Cutting planes on the LP relaxation until no cut is violated beyond tolerance, or
+        (``stall`` > 0) until a round lowers the LP bound by less than ``stall`` relative.
 
         ``self.lp_bound`` is then the last LP's objective: an upper bound of the model's
-        optimum (HiGHS forgets it when a row is added, so it is kept here).
+        optimum whenever the loop stops (every LP with a subset of the cuts is a relaxation;
+        HiGHS forgets the value when a row is added, so it is kept here).
         """
         self._set_integer(False)
         x = None
@@ -437,12 +329,17 @@ class DirectModel:
                 status = self.run(deadline - time.perf_counter())
                 if status != "kOptimal":
                     return status, x
+                before = self.lp_bound
                 self.lp_bound = -float(self.h.getInfo().objective_function_value)
+                if before - self.lp_bound < stall * abs(self.lp_bound):
+                    x = np.asarray(self.h.getSolution().col_value)
+                    break
                 x = np.asarray(self.h.getSolution().col_value)
                 y, f, theta = self.split(x)
                 cuts = self.coverage_cuts(y, theta, COVERAGE_TOL * tol_scale)
-                if self.cvar_violated(f):
-                    cuts.append(self.cvar_cut(f))
+                cvar_row = self.cvar_cut(f)
+                if cvar_row is not None:
+                    cuts.append(cvar_row)
                 cuts += self.take_pooled(y, f, theta, tol_scale)
                 if not cuts or time.perf_counter() > deadline:
                     break
@@ -465,13 +362,13 @@ class DirectModel:
         if status != "kOptimal" or x is None:
             return None
         f = self.split(x)[1] * (y > 0.5)
-        return None if self.cvar_violated(f) else f
+        return None if self.cvar_cut(f) is not None else f
 
     def full_vector(self, y: np.ndarray, f: np.ndarray) -> np.ndarray:
         """A column vector for ``setSolution``: θ_k at the exact g_k(y)."""
         x = np.zeros(self.ncol)
         x[self.ycol], x[self.fcol] = y, f
-        x[self.tcol] = [p.value(y) for p in self.cover.chokepoints]
+        x[self.tcol] = self.cover.values(y)
         return x
 
     def true_objective(self, y: np.ndarray, f: np.ndarray) -> float:
@@ -517,20 +414,11 @@ def shadow_prices_direct(
     }
     lp.problem.unpack_results(results, lp.chain, lp.inverse)
     if lp.recoupment is not None:  # HiGHS minimised -objective: its duals are <= 0
-        lp.recoupment.rows["cvar"].save_dual_value(np.array(-row_dual[lp.cvar_rows].sum()))
+        lp.recoupment.cut_dual = float(-row_dual[lp.cvar_rows].sum())
     prices: list[ShadowPrice] = []
     for group in lp.groups:
         prices += group.shadow(sol, parent.config)
     return prices
-
-
-def solve_direct(
-    catalog: Catalog, scenarios: ScenarioSet, config: RunConfig, incumbent: np.ndarray | None = None
-) -> DirectResult:
-    """Build the cut model and solve it within ``config.solver`` (see the module docstring)."""
-    start = time.perf_counter()
-    model = DirectModel.from_inputs(catalog, scenarios, config)
-    return _solve(model, config, start, incumbent)
 
 
 def _solve(
@@ -550,7 +438,8 @@ def _solve(
     model.pool = list(pool or [])  # rows only once violated (kelley): a smaller MILP
 
     t0 = time.perf_counter()
-    status, x = model.kelley(start + 0.3 * (deadline - start))
+    # the MILP rounds cut where the relaxation still needs it: stop the LP rounds once they stall
+    status, x = model.kelley(start + 0.3 * (deadline - start), stall=STALL_SHARE * gap_target)
     timings["lp_cuts_s"] = time.perf_counter() - t0
     if status in ("kInfeasible", "kUnboundedOrInfeasible"):
         return DirectResult("infeasible", None, None, None, None, timings, 0, model.cuts, notes)
@@ -601,8 +490,9 @@ def _solve(
             y, f, theta = model.split(xs)
             y = np.round(y)
             rows += model.coverage_cuts(y, theta, COVERAGE_TOL)
-            if model.cvar_violated(f * (y > 0.5)):
-                rows.append(model.cvar_cut(f))
+            cvar_row = model.cvar_cut(f * (y > 0.5))
+            if cvar_row is not None:
+                rows.append(cvar_row)
                 f = model.amounts(y, deadline)
                 if f is None:
                     continue
@@ -628,6 +518,7 @@ def _solve(
             model.cuts,
             [*notes, "HiGHS found no feasible portfolio in time"],
         )
+    timings["highs_s"] = model.highs_s
     gap = _gap(best[0], bound)
     status = "optimal" if gap <= gap_target + 1e-12 else "time_limit"
     if status == "time_limit":
@@ -661,7 +552,7 @@ class DirectSweep:
     every point (``DirectModel.pool``, rows once violated): all of them are valid whatever the
     Parameter values (module docstring). The
     last point's selection is the next one's start when it has feasible amounts there. Pass it
-    as ``model=`` to :func:`portopt.model.optimize` with ``solver.name: highs_direct``.
+    as ``model=`` to :func:`portopt.model.optimize`.
     """
 
     def __init__(
@@ -675,7 +566,7 @@ class DirectSweep:
         self.catalog, self.scenarios, self.config = catalog, scenarios, config
         self.sweep = set(sweep)  # accepted for AllocationModel's signature; nothing to pre-compile
         self.data = scenario_data(catalog, scenarios, config)
-        self.cover = CoverageCuts.from_data(self.data)
+        self.cover = cuts_of(self.data)
         self.milp: DirectModel | None = None
         self.lp: DirectModel | None = None
         self.coverage_pool: dict[tuple, tuple] = {}
@@ -686,32 +577,13 @@ class DirectSweep:
     # -- parameters -------------------------------------------------------------------------
     def parameter_keys(self) -> list[str]:
         """The keys :meth:`portopt.model.AllocationModel.parameter_keys` lists for this config."""
-        keys = set(Coverage.parameter_keys)
-        terms = (
-            self.milp.groups
-            if self.milp is not None
-            else [g(self.data, self.config) for g in GROUPS]
-        )
-        for g in terms:
-            if g.enabled(self.config):
-                keys.update(g.parameter_keys)
-        return sorted(keys)
+        groups = self.milp.groups if self.milp is not None else None
+        return model_parameter_keys(self.data, self.config, groups)
 
     def update(self, config: RunConfig) -> None:
         """Take ``config`` for the next solve; :class:`StructuralChange` unless only Parameter
         keys (or keys that touch no part of the model) differ."""
-        from portopt.model.problem import IGNORED_PREFIXES, _flatten, _matches
-
-        old = _flatten(self.config.model_dump(mode="json"))
-        new = _flatten(config.model_dump(mode="json"))
-        keys = self.parameter_keys()
-        structural = sorted(
-            k
-            for k in set(old) | set(new)
-            if old.get(k) != new.get(k) and not (_matches(k, keys) or _matches(k, IGNORED_PREFIXES))
-        )
-        if structural:
-            raise StructuralChange(structural)
+        structural_changes(self.config, config, self.parameter_keys())
         self.config = config
 
     # -- the pool ---------------------------------------------------------------------------
@@ -768,67 +640,9 @@ class DirectSweep:
         return shadow_prices_direct(self.milp, sol, deadline, self.lp)
 
 
-def optimize_direct(
-    catalog: Catalog,
-    config: RunConfig,
-    scenarios: ScenarioSet,
-    model: DirectSweep | None = None,
-) -> Any:
-    """``portopt.model.optimize`` on the direct path: the same :class:`Allocation` back.
-
-    ``model``: a :class:`DirectSweep` of the same catalog and scenarios, re-solved with the
-    Parameter values of ``config`` (its cut pool and last selection are kept and grown);
-    :class:`StructuralChange` if ``config`` changes more than Parameters. Without it a sweep is
-    built for this solve only.
-
-    Cases the cut model does not cover go to the CVXPY model (with ``solver.name: highs``): a
-    positive coverage-CVaR weight, and infeasibility (whose explanation needs the slack variant)
-    or no portfolio found in time.
-    """
-    from portopt.model.api import assemble, optimize
-
-    start = time.perf_counter()
-    if model is not None and model.config != config:
-        model.update(config)
-    if config.model.coverage_cvar_weight > 0:
-        return optimize(catalog, _cvxpy_config(config), scenarios)
-    sweep = model if model is not None else DirectSweep(catalog, scenarios, config)
-    result = sweep.solve(start)
-    if result.status in ("infeasible", "error"):
-        return optimize(catalog, _cvxpy_config(config), scenarios)
-    sol, direct = result.solution, result.model
-    assert sol is not None and direct is not None
-    timings = dict(result.timings)
-    t0 = time.perf_counter()
-    prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
-    timings["shadow_s"] = time.perf_counter() - t0
-    rounds = f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts"
-    return assemble(
-        catalog,
-        config,
-        scenarios,
-        sol,
-        result,
-        direct.groups,
-        direct.data,
-        prices,
-        timings,
-        [rounds],
-    )
+def cuts_of(data: ModelData) -> CoverageCuts:
+    """The cut lowering of coverage on ``data``'s scenarios."""
+    return CoverageCuts.build(data.online, data.ratio, data.stress, data.weights)
 
 
-def _cvxpy_config(config: RunConfig) -> RunConfig:
-    cvxpy_config = config.model_copy(deep=True)
-    cvxpy_config.solver.name = "highs"  # so a dispatch on solver.name cannot come back here
-    return cvxpy_config
-
-
-__all__ = [
-    "CoverageCuts",
-    "DirectModel",
-    "DirectResult",
-    "DirectSweep",
-    "optimize_direct",
-    "shadow_prices_direct",
-    "solve_direct",
-]
+__all__ = ["DirectModel", "DirectResult", "DirectSweep", "cuts_of", "shadow_prices_direct"]

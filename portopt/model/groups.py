@@ -7,14 +7,28 @@ objective gained per unit the row is relaxed (nonnegative).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from portopt.config import SECTORS, RunConfig
+from portopt.config import RunConfig
 from portopt.model.data import BILLION, ModelData
 from portopt.model.risk import cvar
-from portopt.model.terms import ShadowPrice, Slack, Solution, Term, Vars, dual, exceeds, money
+from portopt.model.terms import (
+    GROUPS,
+    RowMeaning,
+    ShadowPrice,
+    Slack,
+    Solution,
+    Term,
+    Vars,
+    dual,
+    exceeds,
+    money,
+)
+from portopt.vocabulary import SECTORS
 
 
 def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
@@ -23,10 +37,6 @@ def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
     cols = [i for i, lab in enumerate(labels) if lab in pos]
     rows = [pos[labels[i]] for i in cols]
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
-
-
-def _shadow(group: str, row: str, unit: str, value: float, binding: bool) -> ShadowPrice:
-    return ShadowPrice(group, row, unit, float(value), bool(binding))
 
 
 class Capital(Term):
@@ -43,6 +53,24 @@ class Capital(Term):
     """
 
     name = "capital"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "budget": RowMeaning(
+            "per extra $10B of budget",
+            "The budget is fully used. The price is the coverage score another $10B of budget"
+            " would buy.",
+        ),
+        "min_deployment": RowMeaning(
+            "per $10B less minimum deployment",
+            "The fund must deploy at least the minimum. The price is the coverage score that"
+            " $10B less of required deployment would give back.",
+        ),
+        "annual_cap": RowMeaning(
+            "per extra $10B of annual cap (max year)",
+            "A yearly commitment cap binds. The price is the coverage another $10B in that year"
+            " would buy.",
+        ),
+    }
     parameter_keys = (
         "model.budget_usd",
         "model.min_deployment_usd",
@@ -80,12 +108,12 @@ class Capital(Term):
         F, out = sol.f.sum(), []
         if exceeds(F, m.budget_usd / BILLION):
             out.append(
-                f"capital: deployed {money(F)} exceeds the budget {money(m.budget_usd / 1e9)}"
+                f"capital: deployed {money(F)} exceeds the budget {money(m.budget_usd / BILLION)}"
             )
         if exceeds(m.min_deployment_usd / BILLION, F):
             out.append(
                 f"capital: deployed {money(F)} is below the minimum deployment"
-                f" {money(m.min_deployment_usd / 1e9)}"
+                f" {money(m.min_deployment_usd / BILLION)}"
             )
         cap = m.groups.capital.annual_commitment_cap_usd
         if cap is not None:
@@ -95,8 +123,24 @@ class Capital(Term):
                 if exceeds(amount, cap / BILLION):
                     out.append(
                         f"capital: commitments of {t} total {money(amount)}, above the"
-                        f" annual cap {money(cap / 1e9)}"
+                        f" annual cap {money(cap / BILLION)}"
                     )
+        return out
+
+    def precheck(self, config: RunConfig) -> list[str]:
+        d, out = self.data, []
+        committed, budget = d.f_max[d.committed].sum(), float(self.budget.value)
+        if exceeds(committed, budget, budget):
+            out.append(
+                f"capital: the committed tranche alone needs {money(committed)}, the budget is"
+                f" {money(budget)}: raise the budget by {money(committed - budget)}"
+            )
+        least = float(self.min_dep.value)
+        if exceeds(least, d.f_max.sum(), least):
+            out.append(
+                f"capital: minimum deployment {money(least)} is above what all candidates can"
+                f" take, {money(d.f_max.sum())}: lower it by {money(least - d.f_max.sum())}"
+            )
         return out
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
@@ -104,15 +148,17 @@ class Capital(Term):
         committed = d.f_max[d.committed].sum()
         if "budget" in give:
             out.append(
-                f"capital: the budget {money(config.model.budget_usd / 1e9)} is"
+                f"capital: the budget {money(config.model.budget_usd / BILLION)} is"
                 f" {money(float(give['budget'].sum()))} short of what the other groups"
                 f" force in (committed tranche alone: {money(committed)})"
             )
         if "min_deployment" in give:
             out.append(
-                f"capital: minimum deployment {money(config.model.min_deployment_usd / 1e9)}"
-                f" cannot be reached; {money(float(give['min_deployment'].sum()))} short"
-                f" (all candidates at their maximum share total {money(d.f_max.sum())})"
+                f"capital: minimum deployment {money(config.model.min_deployment_usd / BILLION)}"
+                f" is out of reach while the other groups named here hold: lower it by"
+                f" {money(float(give['min_deployment'].sum()))} (the committed tranche is"
+                f" {money(committed)}, all candidates at their maximum share"
+                f" {money(d.f_max.sum())})"
             )
         if "annual_cap" in give:
             for t, g in zip(self.years, give["annual_cap"], strict=True):
@@ -123,17 +169,13 @@ class Capital(Term):
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         F = sol.f.sum()
         out = [
-            _shadow(
-                self.name,
+            self.price(
                 "budget",
-                "per extra $10B of budget",
                 10 * dual(self.rows.get("budget"))[0],
                 abs(F - config.model.budget_usd / BILLION) < 1e-6 * max(1, F),
             ),
-            _shadow(
-                self.name,
+            self.price(
                 "min_deployment",
-                "per $10B less minimum deployment",
                 10 * dual(self.rows.get("min_deployment"))[0],
                 config.model.min_deployment_usd > 0
                 and abs(F - config.model.min_deployment_usd / BILLION) < 1e-6 * max(1, F),
@@ -141,10 +183,8 @@ class Capital(Term):
         ]
         if config.model.groups.capital.annual_commitment_cap_usd is not None:
             out.append(
-                _shadow(
-                    self.name,
+                self.price(
                     "annual_cap",
-                    "per extra $10B of annual cap (max year)",
                     10 * dual(self.rows.get("annual_cap")).max(),
                     False,
                 )
@@ -164,9 +204,30 @@ class Recoupment(Term):
         \\eta + \\frac{1}{(1-\\alpha) S} \\sum_s u_s \\le \\varepsilon F, \\qquad
         \\sum_i f_i\\, \\mathbb{E}[\\mathrm{pvjapan}_i] \\ge
         \\rho \\sum_i f_i\\, \\mathbb{E}[\\mathrm{pvdraw}_i].
+
+    Those are the rows of the full-scenario lowering (``compile``, S rows). The cut lowering
+    (Künzi-Bay & Mayer 2006) writes the same bound as the family of rows
+    :math:`(\\pi^\\top L - \\varepsilon \\mathbf 1) f \\le 0` over
+    :math:`0 \\le \\pi_s \\le 1/((1-\\alpha) S)`, :math:`\\sum_s \\pi_s = 1`
+    (:math:`\\mathrm{CVaR}_\\alpha(Lf) = \\max_\\pi \\pi^\\top L f`); :meth:`separate` returns the
+    most violated one at a point, which puts the full weight on the worst scenarios of
+    :math:`L f`. Both lowerings and the re-check read :meth:`cvar_value`.
     """
 
     name = "recoupment"
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "cvar": RowMeaning(
+            "per point (0.01) of shortfall tolerance ε",
+            "Japan's risk limit binds: in the worst scenarios Japan's loss is at its cap. The"
+            " price is the coverage one more point of loss tolerance (share of capital) would"
+            " buy.",
+        ),
+        "expected": RowMeaning(
+            "per point (0.01) lower recovery floor",
+            "Japan's expected recovery floor binds. The price is the coverage one point less of"
+            " required recovery would buy.",
+        ),
+    }
     parameter_keys = (
         "model.groups.recoupment.max_shortfall_share",
         "model.groups.recoupment.min_expected_recovery",
@@ -177,10 +238,12 @@ class Recoupment(Term):
         self.eps = cp.Parameter(nonneg=True, name="shortfall_share")
         self.floor = cp.Parameter(nonneg=True, name="recovery_floor")
         self.tail = cp.Parameter(nonneg=True, name="cvar_tail_weight")
+        self.cut_dual = 0.0
         super().__init__(data, config)
 
     def update(self, config: RunConfig) -> None:
         g = config.model.groups.recoupment
+        self.alpha = g.alpha
         self.eps.value = g.max_shortfall_share
         self.floor.value = g.min_expected_recovery or 0.0
         self.tail.value = 1.0 / ((1.0 - g.alpha) * self.data.n_scen)
@@ -193,14 +256,59 @@ class Recoupment(Term):
             "tail": self.u >= d.loss @ v.f - self.eta,
             "cvar": self.eta + self.tail * cp.sum(self.u) - self.eps * v.total
             <= slack.add(self.name, "cvar"),
-            "expected": self.floor * (d.e_draw @ v.f) - d.e_japan @ v.f
-            <= slack.add(self.name, "expected"),
+            "expected": self._expected(v, slack),
         }
         return list(self.rows.values())
 
+    def compile_cut_form(self, v: Vars) -> list[cp.Constraint]:
+        self.rows = {"expected": self._expected(v, Slack(active=False))}
+        self.cut_dual = 0.0
+        return list(self.rows.values())
+
+    def _expected(self, v: Vars, slack: Slack) -> cp.Constraint:
+        d = self.data
+        return self.floor * (d.e_draw @ v.f) - d.e_japan @ v.f <= slack.add(self.name, "expected")
+
+    def losses(self, f: np.ndarray) -> np.ndarray:
+        """(S,) Japan's PV shortfall :math:`L f` of amounts ``f`` ($B), from the funded
+        projects' columns only."""
+        funded = np.flatnonzero(f)
+        return np.einsum("i,ij->j", f[funded], self.data.loss_by_project[funded])
+
+    def cvar_value(self, f: np.ndarray) -> float:
+        """Exact :math:`\\mathrm{CVaR}_\\alpha(L f)` of amounts ``f`` ($B)."""
+        return float(cvar(self.losses(f), self.alpha)) if f.sum() > 0 else 0.0
+
+    def separate(self, f: np.ndarray, tol: float) -> np.ndarray | None:
+        """:math:`\\pi^\\top L` of the most violated CVaR row at ``f`` (the cut is
+        :math:`(\\pi^\\top L - \\varepsilon) f \\le 0`), or None when the CVaR exceeds
+        :math:`\\varepsilon F` by at most ``tol`` relative to F."""
+        F = float(f.sum())
+        losses = self.losses(f)
+        value = float(cvar(losses, self.alpha)) if F > 0 else 0.0
+        if value - float(self.eps.value) * F <= tol * max(1.0, F):
+            return None
+        S = self.data.n_scen
+        cap = 1.0 / ((1.0 - self.alpha) * S)
+        order = np.argsort(-losses, kind="stable")
+        pi = np.zeros(S)
+        full = int(np.floor((1.0 - self.alpha) * S + 1e-9))
+        pi[order[:full]] = cap
+        if full < S:
+            pi[order[full]] = max(0.0, 1.0 - cap * full)
+        tail = order[: full + 1]  # π is zero elsewhere
+        return np.einsum("s,si->i", pi[tail], self.data.loss[tail])
+
+    def _cvar_dual(self) -> float:
+        """The CVaR bound's dual: its row's in the full lowering, else the sum of its cuts'
+        (``cut_dual``, set by the cut model: relaxing ε by δ raises every cut by δF)."""
+        if "cvar" in self.rows:
+            return float(dual(self.rows["cvar"])[0])
+        return self.cut_dual
+
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         g, F, out = config.model.groups.recoupment, sol.f.sum(), []
-        value = float(cvar(data.loss @ sol.f, g.alpha)) if F > 0 else 0.0
+        value = self.cvar_value(sol.f)
         if exceeds(value, g.max_shortfall_share * F, F):
             out.append(
                 f"recoupment: CVaR{g.alpha:.0%} of Japan's shortfall {money(value)} is"
@@ -225,7 +333,8 @@ class Recoupment(Term):
             out.append(
                 f"recoupment: CVaR{g.alpha:.0%} of Japan's shortfall must stay within"
                 f" {g.max_shortfall_share:.1%} of capital; the portfolio forced in needs"
-                f" {(g.max_shortfall_share * F + float(give['cvar'].sum())) / F:.1%}"
+                f" {(g.max_shortfall_share * F + float(give['cvar'].sum())) / F:.1%}: raise"
+                " the tolerance to that"
                 f" (the least risky candidate alone has {best:.1%})"
             )
         if "expected" in give:
@@ -240,23 +349,19 @@ class Recoupment(Term):
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         g, F = config.model.groups.recoupment, sol.f.sum()
-        value = float(cvar(self.data.loss @ sol.f, g.alpha)) if F > 0 else 0.0
+        value = self.cvar_value(sol.f)
         out = [
-            _shadow(
-                self.name,
+            self.price(
                 "cvar",
-                "per point (0.01) of shortfall tolerance ε",
-                dual(self.rows.get("cvar"))[0] * 0.01 * F,
+                self._cvar_dual() * 0.01 * F,
                 abs(value - g.max_shortfall_share * F) < 1e-5 * max(1, F),
             )
         ]
         if g.min_expected_recovery is not None:
             draw = self.data.e_draw @ sol.f
             out.append(
-                _shadow(
-                    self.name,
+                self.price(
                     "expected",
-                    "per point (0.01) lower recovery floor",
                     dual(self.rows.get("expected"))[0] * 0.01 * draw,
                     abs(self.data.e_japan @ sol.f - g.min_expected_recovery * draw)
                     < 1e-5 * max(1, draw),
@@ -272,6 +377,18 @@ class SectorShares(Term):
     """
 
     name = "sector_shares"
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "max": RowMeaning(
+            "per point (0.01) more share",
+            "A sector's share of capital is at its upper bound. The price is the coverage a"
+            " one-point higher bound would buy.",
+        ),
+        "min": RowMeaning(
+            "per point (0.01) less share",
+            "A sector's share of capital is at its floor. The price is the coverage a one-point"
+            " lower floor would buy.",
+        ),
+    }
     parameter_keys = ("model.groups.sector_shares.bounds",)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
@@ -315,6 +432,16 @@ class SectorShares(Term):
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         lo, hi = self._bounds(config)
         d, F, out = self.data, sol.f.sum(), []
+        if lo.sum() > 1.0 + 1e-9:
+            return [
+                f"sector_shares: sector floors add up to {lo.sum():.0%} of capital: lower them"
+                f" by {lo.sum() - 1.0:.0%} together"
+            ]
+        if hi.sum() < 1.0 - 1e-9:
+            return [
+                f"sector_shares: sector maximum shares add up to {hi.sum():.0%} of capital:"
+                f" raise them by {1.0 - hi.sum():.0%} together"
+            ]
         for j, s in enumerate(self.sectors):
             eligible = d.f_max[d.sector == s].sum()
             if "min" in give and give["min"][j] > 1e-5:
@@ -336,18 +463,17 @@ class SectorShares(Term):
         lo, hi = self._bounds(config)
         F = sol.f.sum()
         out = []
-        for row, bound, sign in (("max", hi, 1), ("min", lo, -1)):
+        for row, bound in (("max", hi), ("min", lo)):
             duals = dual(self.rows.get(row))
             for j, s in enumerate(self.sectors):
                 if duals.size == len(self.sectors) and duals[j] > 1e-9:
                     x = sol.f[self.data.sector == s].sum()
                     out.append(
-                        _shadow(
-                            self.name,
-                            f"{s} {row}",
-                            f"per point (0.01) {'more' if sign > 0 else 'less'} share",
+                        self.price(
+                            row,
                             duals[j] * 0.01 * F,
                             abs(x - bound[j] * F) < 1e-6 * F,
+                            where=f"{s} {row}",
                         )
                     )
         return out
@@ -360,6 +486,13 @@ class JapanContent(Term):
     """
 
     name = "japan_content"
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "floor": RowMeaning(
+            "per point (0.01) lower content floor",
+            "The Japanese content floor binds. The price is the coverage a one-point lower floor"
+            " would buy.",
+        )
+    }
     parameter_keys = ("model.groups.japan_content.floor",)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
@@ -401,10 +534,8 @@ class JapanContent(Term):
         F = sol.f.sum()
         floor = config.model.groups.japan_content.floor
         return [
-            _shadow(
-                self.name,
+            self.price(
                 "floor",
-                "per point (0.01) lower content floor",
                 dual(self.rows.get("floor"))[0] * 0.01 * F,
                 abs(self.data.japan_content @ sol.f - floor * F) < 1e-6 * max(1, F),
             )
@@ -418,6 +549,14 @@ class PowerBalance(Term):
     """
 
     name = "power_balance"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "regions": RowMeaning(
+            "per extra GW of headroom",
+            "Data-centre load is at the firm power available in a grid region. The price is the"
+            " coverage one more GW of headroom would buy.",
+        )
+    }
     parameter_keys = (
         "model.groups.power_balance.headroom_mw",
         "model.groups.power_balance.default_headroom_mw",
@@ -480,12 +619,11 @@ class PowerBalance(Term):
         used = self._matrix() @ sol.y if self.regions else np.zeros(0)
         head = self._headroom_mw(config) / 1000.0
         return [
-            _shadow(
-                self.name,
-                r,
-                "per extra GW of headroom",
+            self.price(
+                "regions",
                 duals[j] if j < duals.size else 0.0,
                 abs(used[j] - head[j]) < 1e-6,
+                where=r,
             )
             for j, r in enumerate(self.regions)
         ]
@@ -502,6 +640,14 @@ class Workforce(Term):
     """
 
     name = "workforce"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "region_years": RowMeaning(
+            "per extra 1,000 person-years",
+            "Construction work needed in a region and year is at what is available. The price is"
+            " the coverage 1,000 more person-years would buy.",
+        )
+    }
     parameter_keys = (
         "model.groups.workforce.available_per_region_year",
         "model.groups.workforce.default_available",
@@ -573,12 +719,11 @@ class Workforce(Term):
         used = self.matrix @ sol.y if self.keys else np.zeros(0)
         avail = self._available(config) / 1000.0
         return [
-            _shadow(
-                self.name,
-                f"{r} {t}",
-                "per extra 1,000 person-years",
+            self.price(
+                "region_years",
                 duals[j],
                 abs(used[j] - avail[j]) < 1e-6,
+                where=f"{r} {t}",
             )
             for j, (r, t) in enumerate(self.keys)
             if j < duals.size and duals[j] > 1e-9
@@ -589,6 +734,7 @@ class Dependencies(Term):
     """A project needing another is selected only with it: :math:`y_i \\le y_j`."""
 
     name = "dependencies"
+    fact = True
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
         pairs = self.data.depends_on
@@ -629,6 +775,8 @@ class Exclusions(Term):
     """Mutually exclusive projects: :math:`y_i + y_j \\le 1`."""
 
     name = "exclusions"
+    fact = True
+    selection_check = True
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
         pairs = self.data.excludes
@@ -668,6 +816,14 @@ class MaxProjects(Term):
     """At most N projects, committed ones included: :math:`\\sum_i y_i \\le N`."""
 
     name = "max_projects"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "count": RowMeaning(
+            "per extra project allowed",
+            "The portfolio holds the maximum number of projects. The price is the coverage one"
+            " more project would buy.",
+        )
+    }
     parameter_keys = ("model.groups.max_projects.limit",)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
@@ -689,6 +845,15 @@ class MaxProjects(Term):
             else []
         )
 
+    def precheck(self, config: RunConfig) -> list[str]:
+        limit, committed = config.model.groups.max_projects.limit, int(self.data.committed.sum())
+        if committed <= limit:
+            return []
+        return [
+            f"max_projects: the limit of {limit} projects is below the {committed} committed"
+            f" projects: raise it by {committed - limit}"
+        ]
+
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         limit = config.model.groups.max_projects.limit
         return [
@@ -699,10 +864,8 @@ class MaxProjects(Term):
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         return [
-            _shadow(
-                self.name,
+            self.price(
                 "count",
-                "per extra project allowed",
                 dual(self.rows.get("count"))[0],
                 int((sol.y > 0.5).sum()) >= config.model.groups.max_projects.limit,
             )
@@ -713,6 +876,14 @@ class SponsorCap(Term):
     """Fund dollars per sponsor at most the cap: :math:`\\sum_{i \\in p} f_i \\le C`."""
 
     name = "sponsor_cap"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "sponsors": RowMeaning(
+            "per extra $10B of sponsor cap",
+            "A sponsor is at its cap. The price is the coverage another $10B for that sponsor"
+            " would buy.",
+        )
+    }
     parameter_keys = ("model.groups.sponsor_cap.max_usd",)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
@@ -756,12 +927,8 @@ class SponsorCap(Term):
             if j < duals.size and duals[j] > 1e-9:
                 x = sol.f[self.data.sponsor == s].sum()
                 out.append(
-                    _shadow(
-                        self.name,
-                        s,
-                        "per extra $10B of sponsor cap",
-                        10 * duals[j],
-                        abs(x - cap) < 1e-6 * max(1, cap),
+                    self.price(
+                        "sponsors", 10 * duals[j], abs(x - cap) < 1e-6 * max(1, cap), where=s
                     )
                 )
         return out
@@ -774,6 +941,14 @@ class ReviewCapacity(Term):
     """
 
     name = "review_capacity"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "quarters": RowMeaning(
+            "per extra review slot",
+            "Japan's review capacity in a quarter is full. The price is the coverage one more"
+            " review slot would buy.",
+        )
+    }
     parameter_keys = ("model.groups.review_capacity.per_quarter",)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
@@ -811,6 +986,12 @@ class ReviewCapacity(Term):
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         limit = config.model.groups.review_capacity.per_quarter
+        if limit == 0:
+            need = round(float(sum(g.sum() for g in give.values())))
+            return [
+                f"review_capacity: a capacity of 0 reviews per quarter admits no candidate;"
+                f" the other groups need {need} new project(s) reviewed"
+            ]
         return [
             f"review_capacity: quarter {q} needs {limit + round(g)} reviews, above {limit}"
             for q, g in zip(self.quarters, give.get("quarters", []), strict=False)
@@ -820,23 +1001,23 @@ class ReviewCapacity(Term):
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         duals = dual(self.rows.get("quarters"))
         return [
-            _shadow(self.name, f"quarter {q}", "per extra review slot", duals[j], True)
+            self.price("quarters", duals[j], True, where=f"quarter {q}")
             for j, q in enumerate(self.quarters)
             if j < duals.size and duals[j] > 1e-9
         ]
 
 
-GROUPS: tuple[type[Term], ...] = (
-    Capital,
-    Recoupment,
-    SectorShares,
-    JapanContent,
-    PowerBalance,
-    Workforce,
-    Dependencies,
-    Exclusions,
-    MaxProjects,
-    SponsorCap,
-    ReviewCapacity,
-)
-"""Every constraint group, in the order they are compiled and reported."""
+__all__ = [
+    "GROUPS",
+    "Capital",
+    "Dependencies",
+    "Exclusions",
+    "JapanContent",
+    "MaxProjects",
+    "PowerBalance",
+    "Recoupment",
+    "ReviewCapacity",
+    "SectorShares",
+    "SponsorCap",
+    "Workforce",
+]

@@ -22,18 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from portopt.config import RunConfig
+from portopt.model.coverage import chokepoint_coverage
 from portopt.model.data import ModelData
 from portopt.model.terms import Solution, Term
-
-SELECTION_GROUPS = (
-    "capital",
-    "max_projects",
-    "sponsor_cap",
-    "exclusions",
-    "power_balance",
-    "workforce",
-    "review_capacity",
-)
 
 
 def _closure(i: int, data: ModelData) -> set[int]:
@@ -49,7 +40,7 @@ def _closure(i: int, data: ModelData) -> set[int]:
 
 def greedy_selection(data: ModelData, config: RunConfig, groups: list[Term]) -> np.ndarray:
     """A 0/1 selection built greedily (see the module docstring); deterministic."""
-    checks = [g for g in groups if g.name in SELECTION_GROUPS]
+    checks = [g for g in groups if g.selection_check]
     config = config.model_copy(deep=True)
     config.model.min_deployment_usd = 0.0  # reached by the amounts, not by the selection
     y = data.committed.astype(float)
@@ -75,7 +66,7 @@ def starting_selection(
     if previous is not None and np.array_equal(
         previous[data.committed], np.ones(data.committed.sum())
     ):
-        checks = [g for g in groups if g.name in SELECTION_GROUPS]
+        checks = [g for g in groups if g.selection_check]
         loose = config.model_copy(deep=True)
         loose.model.min_deployment_usd = 0.0
         sol = Solution(y=previous, f=data.f_min * previous)
@@ -86,7 +77,7 @@ def starting_selection(
 
 def _add(y: np.ndarray, data: ModelData, config: RunConfig, checks: list[Term]) -> np.ndarray:
     """Add candidates by marginal coverage per dollar while the selection groups hold."""
-    cov = np.minimum(1.0, (data.online * y[None, :]) @ data.ratio)  # (S, K)
+    cov = chokepoint_coverage(data.online, data.ratio, y)  # (S, K)
     wm = data.stress * data.weights[None, :] / (data.weights.sum() * data.n_scen)
     cost = np.maximum(data.f_min, 1e-3 * data.capex)
     tried = np.zeros(data.n, dtype=bool)
@@ -109,7 +100,7 @@ def _add(y: np.ndarray, data: ModelData, config: RunConfig, checks: list[Term]) 
             sol = Solution(y=trial, f=data.f_min * trial)
             if all(g.holds(sol, config) for g in checks):
                 y = trial
-                cov = np.minimum(1.0, (data.online * y[None, :]) @ data.ratio)
+                cov = chokepoint_coverage(data.online, data.ratio, y)
                 added = True
                 break
         if not added:

@@ -20,7 +20,7 @@ Variants, each compiled at most once and sharing every Parameter:
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,27 +33,15 @@ from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.data import ModelData, build_data, scores
 from portopt.model.groups import GROUPS
 from portopt.model.objective import Coverage
+from portopt.model.parameters import (
+    StructuralChange,
+    changed_keys,
+    is_parameter,
+    matches,
+    model_parameter_keys,
+)
 from portopt.model.risk import lower_cvar
 from portopt.model.terms import Slack, Solution, Term, Vars
-
-IGNORED_PREFIXES = (
-    "solver.",
-    "output.",
-    "backend",
-    "scenarios.evaluation",
-    "scenarios.chunk_memory_mb",
-)
-"""Config keys that do not touch the optimisation model at all."""
-
-
-class StructuralChange(ValueError):
-    """The new config changes the model's structure; build a new :class:`AllocationModel`."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self.keys = keys
-        super().__init__(
-            "these keys change the model's structure, not a Parameter: " + ", ".join(keys[:10])
-        )
 
 
 @dataclass
@@ -67,19 +55,6 @@ class Variant:
     slack: Slack
     compile_s: float = 0.0
     solver_data: dict[str, Any] = field(default_factory=dict)
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        out: dict[str, Any] = {}
-        for k, v in tree.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out or {prefix.rstrip("."): tree}
-    return {prefix.rstrip("."): tree}
-
-
-def _matches(key: str, prefixes: Iterable[str]) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 class AllocationModel:
@@ -102,7 +77,7 @@ class AllocationModel:
         self.config = config
         self.sweep = set(sweep)
         self.data: ModelData = build_data(catalog, scenarios, config)
-        with_cvar = config.model.coverage_cvar_weight > 0 or _matches(
+        with_cvar = config.model.coverage_cvar_weight > 0 or matches(
             "model.coverage_cvar_weight", self.sweep
         )
         self.objective = Coverage(self.data, config, with_cvar)
@@ -119,14 +94,11 @@ class AllocationModel:
     # -- parameters -------------------------------------------------------------------------
     def parameter_keys(self) -> list[str]:
         """Dotted config keys (or key prefixes) that a re-solve changes through Parameters."""
-        keys = set(self.objective.parameter_keys)
-        for g in self.enabled:
-            keys.update(g.parameter_keys)
-        return sorted(keys)
+        return model_parameter_keys(self.data, self.config, self.enabled)
 
     def is_parameter(self, key: str) -> bool:
         """Whether changing config key ``key`` is a Parameter update of the compiled problem."""
-        return _matches(key, self.parameter_keys()) or _matches(key, IGNORED_PREFIXES)
+        return is_parameter(key, self.parameter_keys())
 
     def update(self, config: RunConfig) -> None:
         """Take every Parameter value from ``config``; raise :class:`StructuralChange` otherwise.
@@ -135,10 +107,7 @@ class AllocationModel:
         ``min_expected_recovery`` or ``annual_commitment_cap_usd`` is compiled as a slack
         bound, so setting it later is a Parameter update too.
         """
-        old = _flatten(self.config.model_dump(mode="json"))
-        new = _flatten(config.model_dump(mode="json"))
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        structural = [k for k in changed if not self.is_parameter(k)]
+        structural = [k for k in changed_keys(self.config, config) if not self.is_parameter(k)]
         if (self.config.model.coverage_cvar_weight == 0) != (
             config.model.coverage_cvar_weight == 0
         ) and not self.objective.with_cvar:
@@ -215,6 +184,7 @@ class AllocationModel:
             rows[g.name] = dict(g.rows)
         aux: dict[str, cp.Variable] = {}
         if kind == "slack":
+            cons += slack.bounds()
             objective = cp.Minimize(slack.penalty())
         else:
             expr, extra = self.objective.compile(v)

@@ -5,9 +5,9 @@ The MILP goes to HiGHS by default: CVXPY canonicalises the DPP problem once
 the resulting matrices to ``highspy`` itself so that it can pass HiGHS a greedy incumbent
 (``setSolution`` with the selection only: HiGHS completes the continuous part by an LP with the
 integers fixed). The solution goes back through CVXPY's inverse chain, so every variable and
-constraint of the problem has its value. cuOpt is used when ``import cuopt`` works and the
-config asks for it (``auto`` prefers it). When a solver fails the next is tried:
-cuOpt → HiGHS → SciPy's ``milp`` → the greedy incumbent, said as such.
+constraint of the problem has its value. cuOpt is used when the config names it
+(``solver.name: cuopt``). When a solver fails the next is tried: cuOpt → HiGHS → SciPy's
+``milp``; :func:`portopt.model.optimize` falls back to the greedy incumbent after them.
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ import scipy.sparse as sp
 from cvxpy import settings as cps
 
 from portopt.config import SolverConfig
-from portopt.errors import SolverError
 from portopt.model.problem import AllocationModel
 from portopt.model.terms import Solution
-
-STATUSES = ("optimal", "time_limit", "infeasible", "greedy", "error")
 
 
 @dataclass
@@ -52,24 +49,9 @@ class SolveResult:
     notes: list[str] = field(default_factory=list)
 
 
-def cuopt_available() -> bool:
-    """Whether NVIDIA cuOpt can be imported (never required)."""
-    try:
-        import cuopt  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
 def solver_chain(config: SolverConfig) -> list[str]:
-    """Solvers to try, in order, for the configured ``solver.name``."""
-    head = {
-        "auto": ["cuopt"] if cuopt_available() else [],
-        "cuopt": ["cuopt"],
-        "highs": [],
-        "highs_direct": [],
-    }[config.name]
-    return [*head, "highs", "scipy"]
+    """Solvers to try, in order, on the full formulation: cuOpt first when the config names it."""
+    return ["cuopt", "highs", "scipy"] if config.name == "cuopt" else ["highs", "scipy"]
 
 
 def solve_milp(
@@ -284,10 +266,3 @@ def _via_cvxpy(
 
 
 _SOLVERS = {"highs": _highs, "scipy": _scipy, "cuopt": _cuopt}
-
-
-def require(result: SolveResult) -> SolveResult:
-    """Raise :class:`SolverError` when no solver produced a verdict."""
-    if result.status == "error":
-        raise SolverError("no solver could solve the allocation model: " + "; ".join(result.notes))
-    return result

@@ -5,12 +5,17 @@ once per problem variant (``compile``), and afterwards only has its parameter va
 config (``update``). Each constraint group also re-checks a solution from the numbers
 (``check``), explains the slack it needed when the model is infeasible (``explain``) and
 states its duals in the user's units (``shadow``).
+
+What each of a group's rows means is said once, on the class (``meanings``: row name ->
+:class:`RowMeaning`); the shadow prices carry it to the report, so no table elsewhere is keyed
+by a group's name. Defining a subclass with a ``name`` registers it (:data:`GROUPS`): the
+model, the re-check, the greedy and the explainer take every registered group.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import cvxpy as cp
 import numpy as np
@@ -34,6 +39,10 @@ class Vars:
         return cp.sum(self.f)
 
 
+ROOM = 1e6
+"""Slack upper bound of a group that the explainer drops: unbounded in every row's units."""
+
+
 @dataclass
 class Slack:
     """Nonnegative slack added to a group's rows when the model is solved to explain infeasibility.
@@ -41,11 +50,20 @@ class Slack:
     ``add(group, row, size, scale)`` returns a slack variable in slack mode and 0 otherwise;
     ``scale`` is the size of a unit of give in the row's units (so 1 in the penalty is "one
     meaningful unit": $1B, one project, one point of share), which keeps the penalty balanced.
+    Each group's slack has two Parameters, set per solve without a recompile: ``weight[group]``
+    (its weight in the penalty) and ``room[group]`` (its upper bound: 0 enforces the group,
+    :data:`ROOM` drops it), so one compiled variant answers "is this subset of groups feasible?"
+    and "how much must this group give?".
+
+    .. math:: \\min \\sum_g w_g \\sum_r s_{gr} / \\sigma_{gr}
+              \\quad\\text{s.t.}\\quad 0 \\le s_{gr} \\le \\rho_g
     """
 
     active: bool
     variables: dict[tuple[str, str], cp.Variable] = field(default_factory=dict)
     scales: dict[tuple[str, str], float] = field(default_factory=dict)
+    weight: dict[str, cp.Parameter] = field(default_factory=dict)
+    room: dict[str, cp.Parameter] = field(default_factory=dict)
 
     def add(self, group: str, row: str, size: int | None = None, scale: float = 1.0) -> Any:
         if not self.active:
@@ -57,11 +75,26 @@ class Slack:
         )
         self.variables[(group, row)] = var
         self.scales[(group, row)] = scale
+        if group not in self.weight:
+            self.weight[group] = cp.Parameter(nonneg=True, value=1.0, name=f"give_weight_{group}")
+            self.room[group] = cp.Parameter(nonneg=True, value=ROOM, name=f"give_room_{group}")
         return var
 
+    def bounds(self) -> list[cp.Constraint]:
+        """The rows ``s_gr <= room[g]``."""
+        return [v <= self.room[group] for (group, _), v in self.variables.items()]
+
     def penalty(self) -> cp.Expression:
-        terms = [cp.sum(v) / self.scales[key] for key, v in self.variables.items()]
+        terms = [
+            self.weight[key[0]] * cp.sum(v) / self.scales[key] for key, v in self.variables.items()
+        ]
         return cp.sum(cp.hstack(terms)) if terms else cp.Constant(0.0)
+
+    def set(self, enforced: set[str], weighted: set[str]) -> None:
+        """Enforce the groups ``enforced`` (no slack), drop the others; weigh ``weighted``."""
+        for group in self.weight:
+            self.room[group].value = 0.0 if group in enforced else ROOM
+            self.weight[group].value = 1.0 if group in weighted else 0.0
 
     def values(self) -> dict[tuple[str, str], np.ndarray]:
         return {
@@ -79,15 +112,29 @@ class Solution:
     f: np.ndarray
 
 
+@dataclass(frozen=True)
+class RowMeaning:
+    """One row of a group, said once: the unit its shadow price is quoted in, and what a binding
+    row means for a reader who is not an optimiser."""
+
+    unit: str
+    meaning: str
+
+
 @dataclass
 class ShadowPrice:
-    """A group's dual in the user's units: ``value`` objective points per ``unit``."""
+    """A group's dual in the user's units: ``value`` objective points per ``unit``.
+
+    ``row`` says where (a sector, a region, a quarter); ``meaning`` is the row's
+    :class:`RowMeaning` text.
+    """
 
     group: str
     row: str
     unit: str
     value: float
     binding: bool
+    meaning: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,15 +143,36 @@ class ShadowPrice:
             "unit": self.unit,
             "coverage_per_unit": self.value,
             "binding": self.binding,
+            "meaning": self.meaning,
         }
 
 
+GROUPS: list[type[Term]] = []
+"""Every constraint group, in the order they are defined (compiled and reported in that order):
+a subclass of :class:`Term` with a ``name`` joins by being defined."""
+
+
 class Term:
-    """Base class of the model's terms (constraint groups and the objective)."""
+    """Base class of the model's constraint groups.
+
+    Class attributes say what the group is: ``name`` (its config key under
+    ``model.groups``), ``parameter_keys``, ``meanings`` (each row's unit and meaning),
+    ``selection_check`` (whether :meth:`holds` can judge a selection at its minimum amounts:
+    the greedy keeps such groups satisfied) and ``fact`` (rows that state facts about the
+    projects, not a policy: the infeasibility explainer never drops them).
+    """
 
     name: str = ""
     parameter_keys: tuple[str, ...] = ()
     """Dotted config keys whose new values are Parameter updates (no rebuild)."""
+    meanings: ClassVar[dict[str, RowMeaning]] = {}
+    selection_check: bool = False
+    fact: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            GROUPS.append(cls)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.data = data
@@ -118,8 +186,13 @@ class Term:
         """Set this term's Parameter values from ``config``."""
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        """CVXPY constraints over ``v``; called once per problem variant."""
+        """CVXPY constraints over ``v`` (the full-scenario lowering); once per problem variant."""
         raise NotImplementedError
+
+    def compile_cut_form(self, v: Vars) -> list[cp.Constraint]:
+        """The rows the cut model keeps; a group whose rows grow with the scenarios leaves
+        those out here and adds them as cuts (``Recoupment.separate``)."""
+        return self.compile(v, Slack(active=False))
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         """Violations of this group by ``sol``, computed from the numbers."""
@@ -133,9 +206,20 @@ class Term:
         """Plain-words lines for the rows that needed slack ``give`` (row -> amounts)."""
         return [f"{self.name}: {row} had to give {float(np.sum(a)):.3g}" for row, a in give.items()]
 
+    def precheck(self, config: RunConfig) -> list[str]:
+        """Impossibilities of this group visible without a solve (each line names the group)."""
+        return []
+
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         """Duals of the rows compiled last, in the user's units (after an LP solve)."""
         return []
+
+    def price(self, row: str, value: float, binding: bool, where: str | None = None) -> ShadowPrice:
+        """The :class:`ShadowPrice` of row ``row`` (a key of ``meanings``), shown as ``where``."""
+        said = self.meanings[row]
+        return ShadowPrice(
+            self.name, where or row, said.unit, float(value), bool(binding), said.meaning
+        )
 
 
 def exceeds(value: float, limit: float, scale: float = 1.0) -> bool:

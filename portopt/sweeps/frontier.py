@@ -38,11 +38,18 @@ from portopt.catalog import Catalog
 from portopt.config import Override, RunConfig, load_config, parse_overrides, split_assignment
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
-from portopt.model import AllocationModel, StructuralChange, optimize
-from portopt.model.direct import DirectSweep
+from portopt.evaluate import portfolio_figures
+from portopt.model import (
+    AllocationModel,
+    DirectSweep,
+    StructuralChange,
+    build_model,
+    formulation,
+    optimize,
+)
+from portopt.model import is_parameter as model_is_parameter
 from portopt.model.groups import GROUPS
 from portopt.model.objective import Coverage
-from portopt.model.problem import IGNORED_PREFIXES
 from portopt.outputs import staged_output, write_csv
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.sweeps.html import page
@@ -145,7 +152,7 @@ def frontier_points(
 
 def is_parameter(key: str) -> bool:
     """Whether varying ``key`` is a Parameter re-solve (or touches no part of the model)."""
-    return any(key == p or key.startswith(p + ".") for p in (*PARAMETER_KEYS, *IGNORED_PREFIXES))
+    return model_is_parameter(key, PARAMETER_KEYS)
 
 
 def plan_tasks(
@@ -195,7 +202,7 @@ def solve_points(
     rows = []
     for cfg in configs:
         t0 = time.perf_counter()
-        direct = cfg.solver.name == "highs_direct"
+        direct = formulation(cfg) == "cuts"
         if model is not None and isinstance(model, DirectSweep) != direct:
             model = None  # solver.name varied between the direct path and the CVXPY model
         resolve = model is not None
@@ -205,8 +212,7 @@ def solve_points(
             except StructuralChange:
                 model, resolve = None, False
         if model is None:
-            kind = DirectSweep if direct else AllocationModel
-            model = kind(catalog, scenarios, cfg, sweep=sweep)
+            model = build_model(catalog, scenarios, cfg, sweep=sweep)
         row = _solve_point(catalog, cfg, scenarios, model)
         row["resolve"] = resolve
         row["point_s"] = time.perf_counter() - t0
@@ -227,7 +233,7 @@ def _solve_point(
     except (InfeasibleError, SolverError) as exc:
         status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
         return {**row, "status": status, "n_selected": 0, "selected": "", "note": str(exc)}
-    ins = alloc.in_sample
+    ins = portfolio_figures(catalog, cfg, scenarios, alloc.y, alloc.fund_usd)
     alpha = m.groups.recoupment.alpha
     row.update(
         status=alloc.status,
