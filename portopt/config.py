@@ -306,10 +306,10 @@ class CapitalConfig(GroupConfig):
 class RecoupmentConfig(GroupConfig):
     alpha: float = Field(0.95, gt=0.0, lt=1.0)
     max_shortfall_share: float = Field(
-        0.6, ge=0.0, le=2.0, description="CVaR_alpha of Japan's PV shortfall / capital"
+        0.5, ge=0.0, le=2.0, description="CVaR_alpha of Japan's PV shortfall / capital"
     )
     min_expected_recovery: float | None = Field(
-        0.65, ge=0.0, le=5.0, description="expected PV of Japan's receipts / PV of its draws"
+        0.95, ge=0.0, le=5.0, description="expected PV of Japan's receipts / PV of its draws"
     )
 
 

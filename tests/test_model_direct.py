@@ -27,7 +27,14 @@ def instance(tmp_path_factory: pytest.TempPathFactory):
         {
             "scenarios": {"optimisation": 300},
             "solver": {"time_limit_s": 30, "mip_gap": 0.001},
-            "model": {"groups": {"max_projects": {"limit": 10}}},
+            # the recoupment limits these cases were built around (the schema's defaults were
+            # set for the bundled catalog, not for this synthetic one)
+            "model": {
+                "groups": {
+                    "max_projects": {"limit": 10},
+                    "recoupment": {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65},
+                }
+            },
         },
     )
     scenarios = generate_scenarios(catalog, config, "numpy", scenarios=range(300))

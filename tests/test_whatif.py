@@ -30,7 +30,17 @@ def base_folder(tmp_path: Path) -> Path:
     """The small catalog on disk, and a config reading it (few scenarios)."""
     catalog = write_catalog_csv(build_small_catalog(), tmp_path / "catalog")
     config = tmp_path / "whatif.yaml"
-    config.write_text(yaml.safe_dump({"catalog": str(catalog), "scenarios": SCENARIOS}))
+    # the small catalog's own recoupment limits (the schema's defaults suit the bundled one)
+    recoupment = {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "catalog": str(catalog),
+                "scenarios": SCENARIOS,
+                "model": {"groups": {"recoupment": recoupment}},
+            }
+        )
+    )
     return tmp_path
 
 
@@ -231,7 +241,17 @@ def test_an_infeasible_variant_exits_3_and_says_so(tmp_path: Path) -> None:
     )
     catalog = write_catalog_csv(committed, tmp_path / "catalog")
     config = tmp_path / "committed.yaml"
-    config.write_text(yaml.safe_dump({"catalog": str(catalog), "scenarios": SCENARIOS}))
+    # the small catalog's own recoupment limits (the schema's defaults suit the bundled one)
+    recoupment = {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "catalog": str(catalog),
+                "scenarios": SCENARIOS,
+                "model": {"groups": {"recoupment": recoupment}},
+            }
+        )
+    )
     out = tmp_path / "out"
     # the committed project's amount (half of $0.6B) is above the variant's budget
     result = cli("whatif", str(config), "--set", "model.budget_usd=1e7", "--out", str(out))
