@@ -25,14 +25,11 @@ from portopt.whatif import WHATIF_CSV, WHATIF_JSON, Variant, load_additions, wha
 SCENARIOS = {"optimisation": 64, "evaluation": 64}
 
 
-@pytest.fixture
-def base_folder(tmp_path: Path) -> Path:
-    """The small catalog on disk, and a config reading it (few scenarios)."""
-    catalog = write_catalog_csv(build_small_catalog(), tmp_path / "catalog")
-    config = tmp_path / "whatif.yaml"
-    # the small catalog's own recoupment limits (the schema's defaults suit the bundled one)
+def _write_config(path: Path, catalog: Path) -> None:
+    """A config reading ``catalog`` with few scenarios, and the small catalog's own recoupment
+    limits (the schema's defaults suit the bundled catalog)."""
     recoupment = {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65}
-    config.write_text(
+    path.write_text(
         yaml.safe_dump(
             {
                 "catalog": str(catalog),
@@ -41,6 +38,14 @@ def base_folder(tmp_path: Path) -> Path:
             }
         )
     )
+
+
+@pytest.fixture
+def base_folder(tmp_path: Path) -> Path:
+    """The small catalog on disk, and a config reading it (few scenarios)."""
+    catalog = write_catalog_csv(build_small_catalog(), tmp_path / "catalog")
+    config = tmp_path / "whatif.yaml"
+    _write_config(config, catalog)
     return tmp_path
 
 
@@ -241,17 +246,7 @@ def test_an_infeasible_variant_exits_3_and_says_so(tmp_path: Path) -> None:
     )
     catalog = write_catalog_csv(committed, tmp_path / "catalog")
     config = tmp_path / "committed.yaml"
-    # the small catalog's own recoupment limits (the schema's defaults suit the bundled one)
-    recoupment = {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65}
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "catalog": str(catalog),
-                "scenarios": SCENARIOS,
-                "model": {"groups": {"recoupment": recoupment}},
-            }
-        )
-    )
+    _write_config(config, catalog)
     out = tmp_path / "out"
     # the committed project's amount (half of $0.6B) is above the variant's budget
     result = cli("whatif", str(config), "--set", "model.budget_usd=1e7", "--out", str(out))
