@@ -110,6 +110,9 @@ def run_estimate(
             "evaluation aggregates": sc.evaluation
             * (3 * 8 + 4 * n_chokepoints + 4 * len(CASH_FIELDS) * h),
             "evaluation block": 2 * block * scenario_bytes(n_projects, n_chokepoints, h),
+            # the coverage quantiles take a float64 copy of the kept coverage and partition a
+            # second; the cash bands copy at most outputs.BANDS_BLOCK_BYTES at a time
+            "evaluation summaries": sc.evaluation * 2 * 8 * n_chokepoints + 64 * MIB,
         }
     )
 

@@ -266,13 +266,24 @@ def histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
     }
 
 
+BANDS_BLOCK_BYTES = 64 * 2**20
+"""The most :func:`bands` copies at a time: a quantile partitions a copy of its input, and the
+cash paths of a million scenarios over a few hundred quarters are gigabytes."""
+
+
 def bands(paths: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-column P10, P50, P90 and mean of an (n, quarters) array."""
-    q = np.quantile(paths, QUANTILES, axis=0)
-    return {
-        **{f"p{round(100 * a)}": q[j] for j, a in enumerate(QUANTILES)},
-        "mean": paths.mean(axis=0),
-    }
+    """Per-column P10, P50, P90 and mean of an (n, quarters) array, a block of columns at a
+    time (each column's quantiles are its own, so the blocks change none; the mean is
+    accumulated in float64, equal to a whole-array mean to rounding)."""
+    n, width = paths.shape
+    step = max(1, BANDS_BLOCK_BYTES // max(1, n * paths.itemsize))
+    q = np.empty((len(QUANTILES), width))
+    mean = np.empty(width)
+    for a in range(0, width, step):
+        block = paths[:, a : a + step]
+        q[:, a : a + step] = np.quantile(block, QUANTILES, axis=0)
+        mean[a : a + step] = block.mean(axis=0, dtype=np.float64)
+    return {**{f"p{round(100 * a)}": q[j] for j, a in enumerate(QUANTILES)}, "mean": mean}
 
 
 def headline(part: dict[str, Any], alpha: float) -> dict[str, float | None]:

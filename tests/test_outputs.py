@@ -185,3 +185,17 @@ def test_init_config_writes_a_bundled_config(
     assert forced.exit_code == 0
     valid = CliRunner().invoke(app, ["validate", "--config", "stress_coercion.yaml"])
     assert valid.exit_code == 0, valid.output
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cash_bands_a_block_of_columns_at_a_time_change_no_quantile(monkeypatch, dtype) -> None:
+    from portopt import outputs
+
+    paths = np.random.default_rng(3).normal(size=(2000, 41)).astype(dtype)
+    whole = outputs.bands(paths)
+    monkeypatch.setattr(outputs, "BANDS_BLOCK_BYTES", 2000 * paths.itemsize * 4)  # 4 columns
+    blocked = outputs.bands(paths)
+    assert whole.keys() == blocked.keys() == {"p10", "p50", "p90", "mean"}
+    for key in ("p10", "p50", "p90"):
+        assert np.array_equal(whole[key], blocked[key]), key
+    np.testing.assert_allclose(blocked["mean"], paths.astype(np.float64).mean(axis=0), rtol=1e-12)
