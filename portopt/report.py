@@ -116,10 +116,22 @@ def render(
         _section(
             "binding",
             "What limits the portfolio",
-            "The rules that are tight at the chosen portfolio, and what loosening each"
-            " would buy in coverage score (its shadow price). Rules that are not listed"
-            " have room to spare.",
+            "The rules that are tight at the chosen portfolio. The first table is exact:"
+            " each rule relaxed one step and the plan re-solved. The second gives the LP"
+            " duals of the relaxation with the chosen projects fixed in and the others"
+            " divisible: a price at the margin of a continuous model, not what a whole"
+            " step buys. Rules that are not listed have room to spare.",
+            _relaxation_table(metrics.get("relaxations", [])),
             _binding_table(metrics.get("binding_constraints", [])),
+        ),
+        _section(
+            "marginal",
+            "What each candidate is worth to the plan",
+            "Each candidate re-solved forced in and forced out. Its value is the coverage"
+            " score with it minus the score without it, in coverage points; for a project"
+            " left out, the reason is what the re-solve with it forced in gives up."
+            " Differences within the solves' MIP gaps are marked: they are not proven.",
+            _marginal_table(metrics.get("marginal_values", []), allocation),
         ),
     ]
     if core_indices is not None:
@@ -582,12 +594,55 @@ def _binding_table(binding: list[dict[str, Any]]) -> str:
     )
 
 
+def _points(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.3f} points"
+
+
+def _relaxation_table(relaxations: list[dict[str, Any]]) -> str:
+    if not relaxations:
+        return '<p class="empty">No re-solve figures (the cut model did not solve this run).</p>'
+    rows = [
+        (
+            r["rule"],
+            r["step"],
+            (_points(r["coverage_points"]), r["coverage_points"] or 0.0),
+            "within the MIP gaps" if r["within_gap"] else (r["note"] or "proven"),
+        )
+        for r in relaxations
+    ]
+    return _table(
+        "relaxations",
+        [("Rule", "text"), ("One step", "text"), ("Re-solved effect", "num"), ("", "text")],
+        rows,
+    )
+
+
+def _marginal_table(values: list[dict[str, Any]], allocation: pd.DataFrame) -> str:
+    if not values:
+        return '<p class="empty">No marginal values (the cut model did not solve this run).</p>'
+    names = dict(zip(allocation["id"], allocation["name"], strict=True))
+    rows = [
+        (
+            names.get(v["project_id"], v["project_id"]),
+            "in" if v["selected"] else "out",
+            (_points(v["marginal_value"]), v["marginal_value"] or 0.0),
+            ("within the MIP gaps; " if v["within_gap"] else "") + (v["reason"] or ""),
+        )
+        for v in sorted(values, key=lambda v: -(v["marginal_value"] or 0.0))
+    ]
+    return _table(
+        "marginal-values",
+        [("Project", "text"), ("Plan", "text"), ("Value", "num"), ("Why", "text")],
+        rows,
+    )
+
+
 def _shadow(b: dict[str, Any]) -> str:
     price = b.get("coverage_per_unit")
     if price is None:
         return "–"
     # the objective is the coverage score (a share), so a dual reads as percentage points
-    return f"{100 * price:+.3g} points of coverage {b.get('unit', '')}".strip()
+    return f"LP dual {100 * price:+.3g} points of coverage {b.get('unit', '')}".strip()
 
 
 # ---------------------------------------------------------------- robustness

@@ -39,7 +39,8 @@ from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Aggregates, Evaluation, evaluation_of, portfolio_figures
 from portopt.memory import check_run_fits, evaluation_block
-from portopt.model import Allocation, optimize
+from portopt.model import Allocation, DirectSweep, build_model, optimize
+from portopt.model.marginal import as_records, marginal_values, relaxations
 from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
@@ -59,6 +60,7 @@ STAGES: dict[str, str] = {
     "catalog": "Loading and checking the catalog",
     "scenarios_optimisation": "Generating optimisation scenarios",
     "optimise": "Choosing the portfolio",
+    "marginal": "Re-solving with each candidate forced in or out, and each rule relaxed",
     "scenarios_evaluation": "Generating fresh evaluation scenarios",
     "evaluate": "Evaluating the portfolio out of sample",
     "write": "Writing tables and scenarios",
@@ -160,10 +162,13 @@ def run(
             progress=stage.advance,
         )
     with stage("optimise"):
-        allocation = optimize(catalog, config, opt)
+        model = build_model(catalog, opt, config)
+        allocation = optimize(catalog, config, opt, model=model)
         allocation.in_sample = portfolio_figures(
             catalog, config, opt, allocation.y, allocation.fund_usd
         )
+    with stage("marginal"):
+        marginal = _marginal(config, catalog, allocation, model)
     fund = _fund_usd(allocation, catalog)
     aggregates = Aggregates(catalog, allocation.y, fund, s_eval)
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
@@ -171,6 +176,7 @@ def run(
             aggregates.add(block)
     with stage("evaluate"):
         evaluation = evaluation_of(allocation, catalog, config, aggregates)
+        _add_marginal_columns(evaluation.allocation, marginal["marginal_values"])
         distributions = _distributions(config, aggregates)
 
     with staged_output(target, config.output.overwrite) as tmp:
@@ -182,6 +188,7 @@ def run(
         metrics = _metrics(
             config, catalog, allocation, evaluation, opt, distributions, stage.timings
         )
+        metrics.update(marginal)
         write_json(metrics, tmp / METRICS_FILE)
         if config.output.report:
             with stage("report"):
@@ -206,6 +213,37 @@ def _with_backend(config: RunConfig, backend: str) -> RunConfig:
             [Problem("--backend", None, None, f"'{backend}' is not one of auto, numpy, cupy")],
             "bad backend",
         ) from None
+
+
+def _marginal(
+    config: RunConfig, catalog: Catalog, allocation: Allocation, model: object
+) -> dict[str, Any]:
+    """metrics.json's ``marginal_values`` and ``relaxations`` (:mod:`portopt.model.marginal`):
+    re-solves of the cut model that chose the plan; empty, with a note, on the full formulation
+    or a plan no solver proved (the greedy fallback)."""
+    if not isinstance(model, DirectSweep) or allocation.objective is None or model.milp is None:
+        note = "marginal values need the cut model's solve (solver.name auto or highs_direct)"
+        return {"marginal_values": [], "relaxations": [], "marginal_note": note}
+    fund = _fund_usd(allocation, catalog)
+    shares = _sector_shares(config, catalog, fund)
+    binding = [
+        s for s, v in shares.items() if v["max"] is not None and v["share"] >= v["max"] - 1e-6
+    ]
+    gap = config.solver.mip_gap if allocation.status == "optimal" else allocation.mip_gap
+    values = marginal_values(model, allocation.y, allocation.objective, gap, config)
+    steps = relaxations(model, allocation.objective, gap, config, binding)
+    return {"marginal_values": as_records(values), "relaxations": as_records(steps)}
+
+
+MARGINAL_COLUMNS = ("value_if_forced_in", "value_if_forced_out", "marginal_value", "reason")
+"""allocation.csv's marginal-value columns (coverage points; ``reason`` for a rejected one)."""
+
+
+def _add_marginal_columns(table: pd.DataFrame, values: list[dict[str, Any]]) -> None:
+    by_id = {v["project_id"]: v for v in values}
+    for column in MARGINAL_COLUMNS:
+        table[column] = [by_id.get(pid, {}).get(column) for pid in table["id"]]
+    table["within_mip_gap"] = [by_id.get(pid, {}).get("within_gap") for pid in table["id"]]
 
 
 def _timings(timings: dict[str, float], t_start: float) -> dict[str, float]:

@@ -34,6 +34,7 @@ STAGES = (
     "catalog",
     "scenarios_optimisation",
     "optimise",
+    "marginal",
     "scenarios_evaluation",
     "evaluate",
     "write",
@@ -132,8 +133,15 @@ def test_allocation_table(small_runs: dict[str, Path]) -> None:
         "expected_recovery_ratio",
         "p_recoup",
         "expected_online_share",
+        "value_if_forced_in",
+        "value_if_forced_out",
+        "marginal_value",
+        "reason",
+        "within_mip_gap",
     ]
     assert table["selected"].any()
+    rejected = table.loc[~table["selected"]]
+    assert rejected["reason"].str.startswith("forced in").all()
     assert (table.loc[~table["selected"], "fund_usd"] == 0).all()
     assert (table.loc[table["selected"], "fund_usd"] > 0).all()
     metrics = json.loads((small_runs["a"] / "metrics.json").read_text())
@@ -158,6 +166,8 @@ def test_metrics_hold_the_figures(small_runs: dict[str, Path]) -> None:
     assert m["shadow_prices"], "no shadow prices"
     assert all({"group", "row", "unit", "coverage_per_unit"} <= set(s) for s in m["shadow_prices"])
     assert set(m["timings_s"]) == set(STAGES)
+    assert len(m["marginal_values"]) == m["projects"]["candidates"]
+    assert {r["rule"] for r in m["relaxations"]} >= {"budget", "project count"}
     assert all(v >= 0 for v in m["timings_s"].values())
     assert m["scenarios"]["optimisation"] == {"first": 0, "count": 200}
     assert m["scenarios"]["evaluation"] == {"first": 200, "count": 400}

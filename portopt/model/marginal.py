@@ -1,0 +1,314 @@
+"""Exact marginal values: each candidate's worth to the plan, and each rule's, by re-solving.
+
+Let :math:`z^*` be the base objective (the coverage score, a share, plus the small recovery
+tie-break) of the chosen portfolio :math:`y^*`. For candidate :math:`i`
+
+.. math::
+
+    z^{in}_i = \\max \\{ z : y_i = 1 \\}, \\qquad z^{out}_i = \\max \\{ z : y_i = 0 \\},
+
+and its marginal value is :math:`z^{in}_i - z^{out}_i`, in coverage points
+(:data:`POINTS` per unit of the objective). One of the two is the base: a selected candidate
+needs only the force-out solve (:math:`z^{in}_i = z^*`), a rejected one only the force-in
+(:math:`z^{out}_i = z^*`); a committed project cannot be forced out. Each solve is the cut
+model's warm re-solve (:class:`~portopt.model.direct.DirectSweep`'s compiled HiGHS instance,
+its cuts kept as rows, the bound of :math:`y_i` fixed, the base selection with :math:`y_i`
+flipped as the start), under :data:`RESOLVE_TIME_LIMIT_S`. The MILP is solved to a relative
+gap, so a difference smaller than the two solves' gaps together (:func:`gap_bound`),
+:math:`|z^a - z^b| \\le g_a z^a + g_b z^b`, is *within the gaps*: not a proven difference.
+
+A rejected candidate's reason is the re-solve's own answer: forced in, either no portfolio
+satisfies every group (infeasible), or the best plan with it drops the projects it displaces.
+
+**Relaxations**: each integer or combinatorial rule relaxed one step (:data:`STEPS`: one more
+project, one more review slot a quarter, a binding sector's maximum +1 point, +$10B of
+budget, the recovery floor -0.01, the CVaR tolerance +0.01) and the model re-solved: the
+exact effect of that step, where an LP dual of the MILP only prices an infinitesimal step of
+a divisible model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from portopt.config import RunConfig
+from portopt.model.data import BILLION
+from portopt.model.direct import DirectModel, DirectResult, DirectSweep, _solve
+from portopt.model.parameters import StructuralChange
+
+POINTS = 100.0
+"""Coverage points per unit of the objective (the coverage score is a share)."""
+RESOLVE_TIME_LIMIT_S = 10.0
+"""Time limit of one re-solve (policy choice: the re-solves are warm and usually take well
+under a second; a solve that stops here reports its gap)."""
+
+
+@dataclass
+class MarginalValue:
+    """One candidate's value to the plan, in coverage points relative to the base plan."""
+
+    project_id: str
+    selected: bool
+    value_if_forced_in: float | None
+    value_if_forced_out: float | None
+    marginal_value: float | None
+    resolve_gap: float | None
+    within_gap: bool
+    reason: str
+
+
+@dataclass
+class Relaxation:
+    """The exact effect of relaxing one rule one step, by re-solving."""
+
+    rule: str
+    key: str
+    step: str
+    base_value: float | None
+    relaxed_value: float | None
+    coverage_points: float | None
+    mip_gap: float | None
+    within_gap: bool
+    note: str
+
+
+def _with(config: RunConfig, key: str, value: object) -> RunConfig:
+    """``config`` with the dotted ``key`` set to ``value``."""
+    tree = config.model_dump()
+    node = tree
+    *path, leaf = key.split(".")
+    for part in path:
+        node = node[part]
+    node[leaf] = value
+    return RunConfig.model_validate(tree)
+
+
+def _resolve_config(config: RunConfig) -> RunConfig:
+    limit = min(float(config.solver.time_limit_s), RESOLVE_TIME_LIMIT_S)
+    return config.model_copy(
+        update={"solver": config.solver.model_copy(update={"time_limit_s": limit})}
+    )
+
+
+def gap_bound(result: DirectResult, config: RunConfig) -> float | None:
+    """The re-solve's proven relative gap as reported: ``solver.mip_gap`` when it stopped
+    within it (an upper bound of the gap, the same whichever moment HiGHS stopped at), its
+    own gap when the time limit stopped it first."""
+    if result.status == "optimal":
+        return float(config.solver.mip_gap)
+    return result.mip_gap
+
+
+def _within(a: float, ga: float | None, b: float, gb: float | None) -> bool:
+    return abs(a - b) <= (ga or 0.0) * abs(a) + (gb or 0.0) * abs(b) + 1e-12
+
+
+def _forced(model: DirectModel, config: RunConfig, i: int, value: float, y: np.ndarray):
+    """The cut model re-solved with ``y_i`` fixed to ``value``, then its bounds restored."""
+    col = np.array([model.ycol[i]], dtype=np.int32)
+    lp = model.h.getLp()
+    lo, hi = np.asarray(lp.col_lower_)[col].copy(), np.asarray(lp.col_upper_)[col].copy()
+    model.h.changeColsBounds(1, col, np.array([value]), np.array([value]))
+    start = np.round(y).astype(float)
+    start[i] = value
+    try:
+        return _solve(model, config, time.perf_counter(), incumbent=start, incumbent_name="start")
+    finally:
+        model.h.changeColsBounds(1, col, lo, hi)
+
+
+def marginal_values(
+    sweep: DirectSweep, y: np.ndarray, objective: float, mip_gap: float | None, config: RunConfig
+) -> list[MarginalValue]:
+    """Each candidate's forced-in and forced-out objective (coverage points) and its reason.
+
+    ``sweep``: the cut model that solved the base plan ``y`` (objective ``objective``, gap
+    ``mip_gap``) for ``config``; its HiGHS instance is re-solved with one bound fixed at a time.
+    """
+    model = sweep.milp
+    if model is None:
+        raise ValueError("marginal values need the sweep's base solve first")
+    resolve = _resolve_config(config)
+    ids, committed = sweep.data.ids, sweep.data.committed
+    base = POINTS * objective
+    out = []
+    for i, pid in enumerate(ids):
+        chosen = bool(y[i] > 0.5)
+        if chosen and committed[i]:
+            out.append(MarginalValue(pid, True, base, None, None, None, False, "committed"))
+            continue
+        result = _forced(model, resolve, i, 0.0 if chosen else 1.0, y)
+        out.append(_value(pid, chosen, base, mip_gap, result, gap_bound(result, config), ids, y))
+    return out
+
+
+def _value(
+    pid: str,
+    chosen: bool,
+    base: float,
+    base_gap: float | None,
+    result: DirectResult,
+    gap: float | None,
+    ids: list[str],
+    y: np.ndarray,
+) -> MarginalValue:
+    if result.solution is None:
+        forced = "forced out" if chosen else "forced in"
+        reason = f"{forced}, no portfolio satisfies every constraint group ({result.status})"
+        kept = base if chosen else None
+        return MarginalValue(pid, chosen, kept, None if chosen else base, None, None, False, reason)
+    other = POINTS * float(result.objective)
+    within = _within(base, base_gap, other, gap)
+    if chosen:
+        v_in, v_out, reason = base, other, ""
+    else:
+        v_in, v_out = other, base
+        dropped = [p for p, a, b in zip(ids, y, result.solution.y, strict=True) if a > 0.5 > b]
+        added = [
+            p for p, a, b in zip(ids, y, result.solution.y, strict=True) if b > 0.5 > a and p != pid
+        ]
+        reason = "forced in, it displaces " + (", ".join(dropped) or "no project")
+        if added:
+            reason += "; the re-solve also adds " + ", ".join(added)
+        if within:
+            reason += " (the difference lies within the MIP gaps)"
+    return MarginalValue(pid, chosen, v_in, v_out, v_in - v_out, gap, within, reason)
+
+
+Step = tuple[str, str, str, object]
+
+
+def steps(config: RunConfig, binding_sectors: list[str]) -> list[Step]:
+    """(rule, config key, step in words, the relaxed value) of each rule ``config`` enables."""
+    g, m = config.model.groups, config.model
+    out: list[Step] = [("budget", "model.budget_usd", "+$10B", m.budget_usd + 10 * BILLION)]
+    if g.max_projects.enabled:
+        out.append(
+            (
+                "project count",
+                "model.groups.max_projects.limit",
+                "one more project",
+                g.max_projects.limit + 1,
+            )
+        )
+    if g.review_capacity.enabled:
+        out.append(
+            (
+                "review capacity",
+                "model.groups.review_capacity.per_quarter",
+                "one more review slot a quarter",
+                g.review_capacity.per_quarter + 1,
+            )
+        )
+    if g.recoupment.enabled and g.recoupment.min_expected_recovery is not None:
+        floor = g.recoupment.min_expected_recovery
+        out.append(
+            (
+                "recovery floor",
+                "model.groups.recoupment.min_expected_recovery",
+                "-0.01",
+                max(0.0, floor - 0.01),
+            )
+        )
+    if g.recoupment.enabled:
+        eps = g.recoupment.max_shortfall_share
+        out.append(
+            (
+                "CVaR tolerance",
+                "model.groups.recoupment.max_shortfall_share",
+                "+0.01",
+                eps + 0.01,
+            )
+        )
+    if g.sector_shares.enabled:
+        for s in binding_sectors:
+            lo, hi = g.sector_shares.bounds.get(s, (0.0, 1.0))
+            out.append(
+                (
+                    f"sector maximum ({s})",
+                    f"model.groups.sector_shares.bounds.{s}",
+                    "+1 point",
+                    (lo, min(1.0, hi + 0.01)),
+                )
+            )
+    return out
+
+
+def relaxations(
+    sweep: DirectSweep,
+    objective: float,
+    mip_gap: float | None,
+    config: RunConfig,
+    binding_sectors: list[str],
+) -> list[Relaxation]:
+    """Each enabled rule of :func:`steps` relaxed one step and re-solved on ``sweep``."""
+    base = POINTS * objective
+    out = []
+    for rule, key, step, relaxed in steps(config, binding_sectors):
+        try:
+            variant = _resolve_config(_with(config, key, relaxed))
+        except ValueError:  # the step leaves the key's valid range (pydantic's ValidationError)
+            note = f"{key} cannot be relaxed one more step ({relaxed!r} is out of its range)"
+            out.append(Relaxation(rule, key, step, base, None, None, None, False, note))
+            continue
+        try:
+            sweep.update(variant)
+        except StructuralChange as exc:
+            out.append(Relaxation(rule, key, step, base, None, None, None, False, str(exc)))
+            continue
+        result = sweep.solve()
+        if result.objective is None:
+            out.append(
+                Relaxation(
+                    rule,
+                    key,
+                    step,
+                    base,
+                    None,
+                    None,
+                    None,
+                    False,
+                    f"the relaxed model's solve ended {result.status}",
+                )
+            )
+            continue
+        value = POINTS * float(result.objective)
+        gap = gap_bound(result, config)
+        within = _within(base, mip_gap, value, gap)
+        note = "within the MIP gaps" if within else ""
+        out.append(Relaxation(rule, key, step, base, value, value - base, gap, within, note))
+    sweep.update(config)
+    return out
+
+
+DIGITS = 3
+"""Coverage points are written to 0.001 points, gaps to 1e-6: a re-solve's amounts (the
+recovery tie-break, about 1e-5 points) vary in the last digits between runs with the time left
+to its cut rounds, and the solves agree only to their MIP gaps anyway."""
+
+
+def as_records(items: list[MarginalValue] | list[Relaxation]) -> list[dict]:
+    """Plain dicts for metrics.json and allocation.csv, rounded (:data:`DIGITS`)."""
+    records = []
+    for item in items:
+        record = asdict(item)
+        for key, value in record.items():
+            if isinstance(value, float):
+                record[key] = round(value, 6 if key in ("resolve_gap", "mip_gap") else DIGITS)
+        records.append(record)
+    return records
+
+
+__all__ = [
+    "POINTS",
+    "RESOLVE_TIME_LIMIT_S",
+    "MarginalValue",
+    "Relaxation",
+    "as_records",
+    "marginal_values",
+    "relaxations",
+    "steps",
+]
