@@ -359,6 +359,13 @@ class ReviewCapacityConfig(GroupConfig):
     per_quarter: int = Field(8, ge=0)
 
 
+class JbicCapacityConfig(GroupConfig):
+    """JBIC's yearly funding capacity: the fund's planned disbursements per Japanese fiscal year
+    (April to March), each project's amount spread evenly over its planned build quarters."""
+
+    per_fiscal_year_usd: float = Field(8.0e10, gt=0.0)
+
+
 class GroupsConfig(_Strict):
     """The constraint groups of the allocation model, each switchable."""
 
@@ -370,9 +377,11 @@ class GroupsConfig(_Strict):
     workforce: WorkforceConfig = Field(default_factory=WorkforceConfig)
     dependencies: GroupConfig = Field(default_factory=GroupConfig)
     exclusions: GroupConfig = Field(default_factory=GroupConfig)
+    proposals: GroupConfig = Field(default_factory=GroupConfig)
     max_projects: MaxProjectsConfig = Field(default_factory=MaxProjectsConfig)
     sponsor_cap: SponsorCapConfig = Field(default_factory=SponsorCapConfig)
     review_capacity: ReviewCapacityConfig = Field(default_factory=ReviewCapacityConfig)
+    jbic_capacity: JbicCapacityConfig = Field(default_factory=JbicCapacityConfig)
 
 
 class ModelConfig(_Strict):
@@ -458,6 +467,68 @@ class DealConfig(_Strict):
     reallocation: ReallocationConfig = Field(default_factory=ReallocationConfig)
 
 
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class DeclineConfig(_Strict):
+    r"""Japan's option to decline a proposal: the probability falls with Japan's expected recovery
+    ``r`` on the proposal, :math:`p = p_{\max} / (1 + \exp((r - r_{50}) / s))`."""
+
+    enabled: bool = True
+    max_prob: float = Field(0.5, ge=0.0, le=1.0)
+    midpoint_recovery: float = Field(0.8, ge=0.0, le=5.0)
+    scale: float = Field(0.1, gt=0.0, le=5.0)
+
+
+class PlanConfig(_Strict):
+    """The deployment plan (``portopt plan``): when each project is proposed, within which rules.
+
+    A proposal made in quarter q (at its first business day) is decided ``review_business_days``
+    business days later; the money is committed in the quarter of that decision and construction
+    starts the quarter after, or at the project's ``earliest_start`` when that is later. A
+    proposal is possible from ``first_quarter`` to the last quarter whose decision falls on or
+    before ``deadline``.
+    """
+
+    first_quarter: str = "2027Q1"
+    deadline: str = "2029-01-19"
+    review_business_days: int = Field(45, ge=1, le=260)
+    commitments: str | None = Field(
+        None, description="CSV of decisions made (project, quarter, amount_usd); null: bundled"
+    )
+    target_usd: float = Field(5.5e11, ge=0.0)
+    target: Literal["soft", "hard"] = "soft"
+    shortfall_price: float = Field(
+        0.005, ge=0.0, le=10.0, description="coverage score lost per $10B short of the target"
+    )
+    rounds_per_project: int | None = Field(
+        None,
+        ge=1,
+        le=400,
+        description="rounds a candidate may be proposed in, from the first that starts it at its"
+        " earliest_start; null: every open round",
+    )
+    decline: DeclineConfig = Field(default_factory=DeclineConfig)
+
+    @field_validator("first_quarter")
+    @classmethod
+    def _quarter(cls, v: str) -> str:
+        _parse_quarter(v)
+        return v
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> str:
+        v = str(v)  # YAML reads an unquoted 2029-01-19 as a date
+        if not _DATE.match(v):
+            raise ValueError(f"'{v}' is not a date like 2029-01-19")
+        try:
+            np.datetime64(v, "D")
+        except ValueError:
+            raise ValueError(f"'{v}' is not a calendar date") from None
+        return v
+
+
 class RunConfig(_Strict):
     """One run of portopt: what to read, how to simulate, what to optimise, where to write."""
 
@@ -467,6 +538,7 @@ class RunConfig(_Strict):
     scenarios: ScenarioConfig = Field(default_factory=ScenarioConfig)
     deal: DealConfig = Field(default_factory=DealConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    plan: PlanConfig = Field(default_factory=PlanConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 

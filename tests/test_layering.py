@@ -14,11 +14,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("portopt._version", "portopt.errors", "portopt.vocabulary"),
     ("portopt.config",),
     ("portopt.catalog",),
-    ("portopt.engine", "portopt.priorities", "portopt.memory"),
+    ("portopt.engine", "portopt.priorities", "portopt.memory", "portopt.plan"),
     ("portopt.model",),
     ("portopt.evaluate",),
     ("portopt.outputs", "portopt.report", "portopt.synth"),
     ("portopt.run",),
+    ("portopt.planning",),
     ("portopt.sweeps", "portopt.whatif"),
     ("portopt.cli", "portopt.__main__"),
 )

@@ -29,6 +29,7 @@ COMMANDS = (
     "validate",
     "init-config",
     "scenarios",
+    "plan",
     "run",
     "frontier",
     "robustness",

@@ -43,11 +43,19 @@ class ModelData:
     dc_load_mw: np.ndarray  # (n,)
     firm_gen_mw: np.ndarray  # (n,)
     workers: np.ndarray  # (n,) workers per year during the build
-    start_q: np.ndarray  # (n,) quarter index of the earliest start, clipped at 0
+    start_q: np.ndarray  # (n,) quarter index of the (construction) start, clipped at 0
     build_q: np.ndarray  # (n,) base build quarters
     start_year: int  # calendar year of quarter 0
-    depends_on: list[tuple[int, int]]  # (i, j): i needs j
-    excludes: list[tuple[int, int]]  # (i, j), i < j
+    start: str  # quarter 0's label (scenarios.start)
+    depends_on: list[tuple[int, int]]  # (i, q): column i needs project q (an index of projects)
+    excludes: list[tuple[int, int]]  # (q, r), q < r: projects that exclude each other
+    # the plan: a column is a (project, proposal round); one column per project without a plan
+    project: np.ndarray  # (n,) index into ``projects`` of each column's project
+    projects: list[str]  # the projects' ids
+    proposal_q: np.ndarray  # (n,) quarter index of the proposal round
+    funding_q: np.ndarray  # (n,) quarter index the money is committed in
+    decline: np.ndarray  # (n,) probability that Japan declines the proposal
+    deploy_reward: float  # objective per $B expected committed (the plan's soft target), else 0
     weights: np.ndarray  # (K,) chokepoint weights
     chokepoint_ids: list[str]
     n_scen: int
@@ -70,6 +78,48 @@ class ModelData:
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    @property
+    def f_reward(self) -> np.ndarray:
+        """(n,) the soft deployment target's objective per $B of each column's amount: the
+        shortfall ``target - sum_i (1 - p_i) f_i`` costs ``deploy_reward`` per $B, so each
+        expected committed $B earns it back (the target is at least the budget)."""
+        return self.deploy_reward * self.expected_share
+
+    @property
+    def expected_share(self) -> np.ndarray:
+        """(n,) share of a column's proposed amount expected to be committed: ``1 - decline``."""
+        return 1.0 - self.decline
+
+    def columns_of(self, q: int) -> np.ndarray:
+        """Columns of project ``q``."""
+        return np.flatnonzero(self.project == q)
+
+    def quarter_label(self, q: int) -> str:
+        """``YYYYQn`` of quarter index ``q``."""
+        year, k = int(self.start[:4]), int(self.start[-1]) - 1 + int(q)
+        return f"{year + k // 4}Q{k % 4 + 1}"
+
+    @property
+    def is_plan(self) -> bool:
+        """Whether the columns are a plan's (some project has more than one round)."""
+        return bool(len(self.projects) < self.n)
+
+    def eligible(self, i: int, q: int) -> np.ndarray:
+        """Columns of project ``q`` that column ``i`` may need: in a plan, those proposed in
+        the same round or earlier (a later tranche is not proposed before the one it needs);
+        without a plan, q's one column."""
+        cols = self.columns_of(q)
+        if not self.is_plan:
+            return cols
+        return cols[self.proposal_q[cols] <= self.proposal_q[i]]
+
+    def linked_columns(self) -> set[int]:
+        """Columns whose project takes part in a dependency or an exclusion."""
+        touched = {int(self.project[i]) for i, _ in self.depends_on}
+        touched |= {q for _, q in self.depends_on}
+        touched |= {q for pair in self.excludes for q in pair}
+        return {int(i) for i in np.flatnonzero(np.isin(self.project, sorted(touched)))}
 
     @property
     def f_max(self) -> np.ndarray:
@@ -105,8 +155,8 @@ class ModelData:
         return np.ascontiguousarray(self.loss.T)
 
     def commitment_year(self) -> np.ndarray:
-        """Year each project's money is committed: its start year, at most 2028 (deadline)."""
-        years = self.start_year + self.start_q // 4
+        """Year each column's money is committed: its funding year, at most 2028 (deadline)."""
+        years = self.start_year + self.funding_q // 4
         return np.minimum(years, COMMIT_DEADLINE_YEAR)
 
 
@@ -147,27 +197,41 @@ def build_data(
     p = catalog.projects
     ids = catalog.project_ids
     n = len(ids)
-    index = {pid: i for i, pid in enumerate(ids)}
     start = config.scenarios.start
 
     def col(name: str) -> np.ndarray:
         return p[name].astype(float).to_numpy()
 
     start_q = np.array([max(0, quarter_index(str(q), start)) for q in p["earliest_start"]])
-    deps = [
-        (index[i], index[j])
-        for i, js in zip(ids, p["depends_on"], strict=True)
-        for j in js
-        if j in index
-    ]
-    excl = sorted(
+    base = [str(b) for b in p["project"]] if "project" in p else list(ids)
+    projects = list(dict.fromkeys(base))
+    where = {pid: q for q, pid in enumerate(projects)}
+    project = np.array([where[b] for b in base], dtype=np.int64)
+    deps = sorted(
         {
-            tuple(sorted((index[i], index[j])))
-            for i, js in zip(ids, p["excludes"], strict=True)
+            (i, where[j])
+            for i, js in enumerate(p["depends_on"])
             for j in js
-            if j in index
+            if j in where and where[j] != project[i]
         }
     )
+    excl = sorted(
+        {
+            tuple(sorted((project[i], where[j])))
+            for i, js in enumerate(p["excludes"])
+            for j in js
+            if j in where and where[j] != project[i]
+        }
+    )
+
+    def quarters(name: str) -> np.ndarray:
+        if name not in p:
+            return start_q.copy()
+        return np.array([quarter_index(str(q), start) for q in p[name]], dtype=np.int64)
+
+    decline = col("decline_prob") if "decline_prob" in p else np.zeros(n)
+    plan = "proposal_quarter" in p and config.plan.target == "soft"
+    reward = config.plan.shortfall_price / 10.0 if plan else 0.0
 
     ratio, weights = coverage_ratio(catalog)
     online = aligned(scenarios, catalog, "online_share")
@@ -193,8 +257,15 @@ def build_data(
         start_q=start_q,
         build_q=p["build_quarters"].astype(int).to_numpy(),
         start_year=int(start[:4]),
-        depends_on=deps,
-        excludes=[tuple(e) for e in excl],
+        start=start,
+        depends_on=[(int(i), int(j)) for i, j in deps],
+        excludes=[(int(a), int(b)) for a, b in excl],
+        project=project,
+        projects=projects,
+        proposal_q=quarters("proposal_quarter"),
+        funding_q=quarters("funding_quarter"),
+        decline=decline,
+        deploy_reward=reward,
         weights=weights,
         chokepoint_ids=catalog.chokepoint_ids,
         n_scen=S,

@@ -217,7 +217,7 @@ class DirectModel:
         cost = np.zeros(self.ncol)
         cost[self.ycol] = self.cover.c_lin
         tiebreak = m.recovery_tiebreak / (m.budget_usd / BILLION)
-        cost[self.fcol] = tiebreak * (d.e_japan - d.e_draw)
+        cost[self.fcol] = tiebreak * (d.e_japan - d.e_draw) + d.f_reward
         cost[self.tcol] = 1.0
         self.cost = cost
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)

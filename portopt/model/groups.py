@@ -28,6 +28,7 @@ from portopt.model.terms import (
     exceeds,
     money,
 )
+from portopt.plan.calendar import disbursement_shares
 from portopt.vocabulary import SECTORS
 
 
@@ -41,6 +42,9 @@ def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
 
 class Capital(Term):
     """Budget, minimum deployment and the optional commitment cap per year.
+
+    With :math:`F = \\sum_i (1 - p_i) f_i`, the expected committed capital (:math:`p_i` the
+    probability that Japan declines the proposal, 0 without a plan):
 
     .. math::
 
@@ -92,9 +96,11 @@ class Capital(Term):
         self.annual.value = (cap if cap is not None else 1e15) / BILLION
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        # expected committed capital: a proposal Japan may decline counts (1 - p) of its amount
+        committed = self.data.expected_share @ v.f
         self.rows = {
-            "budget": v.total <= self.budget + slack.add(self.name, "budget"),
-            "min_deployment": -v.total <= -self.min_dep + slack.add(self.name, "min_deployment"),
+            "budget": committed <= self.budget + slack.add(self.name, "budget"),
+            "min_deployment": -committed <= -self.min_dep + slack.add(self.name, "min_deployment"),
         }
         year = self.data.commitment_year()
         by_year = _indicator(year, self.years)
@@ -105,7 +111,7 @@ class Capital(Term):
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         m = config.model
-        F, out = sol.f.sum(), []
+        F, out = float(data.expected_share @ sol.f), []
         if exceeds(F, m.budget_usd / BILLION):
             out.append(
                 f"capital: deployed {money(F)} exceeds the budget {money(m.budget_usd / BILLION)}"
@@ -167,7 +173,7 @@ class Capital(Term):
         return out
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = sol.f.sum()
+        F = float(self.data.expected_share @ sol.f)
         out = [
             self.price(
                 "budget",
@@ -531,7 +537,7 @@ class JapanContent(Term):
         ]
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = sol.f.sum()
+        F = float(sol.f.sum())
         floor = config.model.groups.japan_content.floor
         return [
             self.price(
@@ -731,48 +737,73 @@ class Workforce(Term):
 
 
 class Dependencies(Term):
-    """A project needing another is selected only with it: :math:`y_i \\le y_j`."""
+    r"""A project needing another is selected only with it, in a plan proposed no later:
+    :math:`y_i \le \sum_{o \in q,\ \mathrm{round}_o \le \mathrm{round}_i} y_o` for each
+    column i of a project that needs project q (with one column per project, :math:`y_i \le y_j`).
+    """
 
     name = "dependencies"
     fact = True
+    selection_check = True
+
+    def _matrix(self) -> sp.csr_matrix:
+        d = self.data
+        rows, cols, vals = [], [], []
+        for r, (i, q) in enumerate(d.depends_on):
+            rows.append(r), cols.append(i), vals.append(1.0)
+            for o in d.eligible(i, q):
+                rows.append(r), cols.append(int(o)), vals.append(-1.0)
+        return sp.csr_matrix((vals, (rows, cols)), shape=(len(d.depends_on), d.n))
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
         pairs = self.data.depends_on
         if not pairs:
             self.rows = {}
             return []
-        m = sp.csr_matrix(
-            (
-                np.r_[np.ones(len(pairs)), -np.ones(len(pairs))],
-                (
-                    np.r_[np.arange(len(pairs)), np.arange(len(pairs))],
-                    np.r_[[i for i, _ in pairs], [j for _, j in pairs]],
-                ),
-            ),
-            shape=(len(pairs), self.data.n),
-        )
         # a link is a fact about the projects, not a policy: give on it last
-        self.rows = {"links": m @ v.y <= slack.add(self.name, "links", len(pairs), 1e-3)}
+        self.rows = {
+            "links": self._matrix() @ v.y <= slack.add(self.name, "links", len(pairs), 1e-3)
+        }
         return list(self.rows.values())
+
+    def _broken(self, y: np.ndarray) -> list[tuple[int, int]]:
+        d, sel = self.data, y > 0.5
+        return [(i, q) for i, q in d.depends_on if sel[i] and not sel[d.eligible(i, q)].any()]
+
+    def holds(self, sol: Solution, config: RunConfig) -> bool:
+        return not self._broken(sol.y)
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         return [
-            f"dependencies: {data.ids[i]} is selected without {data.ids[j]}, which it needs"
-            for i, j in data.depends_on
-            if sol.y[i] > 0.5 and sol.y[j] < 0.5
+            f"dependencies: {data.ids[i]} is selected without {data.projects[q]}"
+            + (" proposed no later" if data.is_plan else "")
+            + ", which it needs"
+            for i, q in self._broken(sol.y)
         ]
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         d = self.data
         return [
-            f"dependencies: {d.ids[i]} (forced in) needs {d.ids[j]}, which cannot be selected"
-            for (i, j), g in zip(d.depends_on, give.get("links", []), strict=False)
+            f"dependencies: {d.ids[i]} (forced in) needs {d.projects[q]}, which cannot be selected"
+            for (i, q), g in zip(d.depends_on, give.get("links", []), strict=False)
             if g > 1e-5
         ]
 
 
+def _project_matrix(data: ModelData, groups: list[tuple[int, ...]]) -> sp.csr_matrix:
+    """One row per tuple of projects: 1 on every column of those projects."""
+    rows, cols = [], []
+    for r, projects in enumerate(groups):
+        for q in projects:
+            c = data.columns_of(q)
+            rows += [r] * c.size
+            cols += c.tolist()
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(groups), data.n))
+
+
 class Exclusions(Term):
-    """Mutually exclusive projects: :math:`y_i + y_j \\le 1`."""
+    r"""Mutually exclusive projects, whichever rounds they are proposed in:
+    :math:`\sum_{o \in q} y_o + \sum_{o \in r} y_o \le 1`."""
 
     name = "exclusions"
     fact = True
@@ -783,31 +814,61 @@ class Exclusions(Term):
         if not pairs:
             self.rows = {}
             return []
-        m = sp.csr_matrix(
-            (
-                np.ones(2 * len(pairs)),
-                (
-                    np.r_[np.arange(len(pairs)), np.arange(len(pairs))],
-                    np.r_[[i for i, _ in pairs], [j for _, j in pairs]],
-                ),
-            ),
-            shape=(len(pairs), self.data.n),
-        )
+        m = _project_matrix(self.data, pairs)
         self.rows = {"pairs": m @ v.y <= 1 + slack.add(self.name, "pairs", len(pairs), 1e-3)}
         return list(self.rows.values())
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        chosen = set(data.project[sol.y > 0.5].tolist())
         return [
-            f"exclusions: {data.ids[i]} and {data.ids[j]} exclude each other but both are selected"
-            for i, j in data.excludes
-            if sol.y[i] > 0.5 and sol.y[j] > 0.5
+            f"exclusions: {data.projects[a]} and {data.projects[b]} exclude each other but both"
+            " are selected"
+            for a, b in data.excludes
+            if a in chosen and b in chosen
         ]
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         d = self.data
         return [
-            f"exclusions: {d.ids[i]} and {d.ids[j]} exclude each other but both are forced in"
-            for (i, j), g in zip(d.excludes, give.get("pairs", []), strict=False)
+            f"exclusions: {d.projects[a]} and {d.projects[b]} exclude each other but both are"
+            " forced in"
+            for (a, b), g in zip(d.excludes, give.get("pairs", []), strict=False)
+            if g > 1e-5
+        ]
+
+
+class Proposals(Term):
+    r"""Each project is proposed at most once, in one round: :math:`\sum_{o \in q} y_o \le 1`
+    (no row for a project with a single column)."""
+
+    name = "proposals"
+    fact = True
+    selection_check = True
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        counts = np.bincount(data.project, minlength=len(data.projects))
+        self.multi = [int(q) for q in np.flatnonzero(counts > 1)]
+        super().__init__(data, config)
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        if not self.multi:
+            self.rows = {}
+            return []
+        m = _project_matrix(self.data, [(q,) for q in self.multi])
+        self.rows = {"once": m @ v.y <= 1 + slack.add(self.name, "once", len(self.multi), 1e-3)}
+        return list(self.rows.values())
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        counts = np.bincount(data.project[sol.y > 0.5], minlength=len(data.projects))
+        return [
+            f"proposals: {data.projects[q]} is proposed {counts[q]} times"
+            for q in np.flatnonzero(counts > 1)
+        ]
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        return [
+            f"proposals: {self.data.projects[q]} would have to be proposed twice"
+            for q, g in zip(self.multi, give.get("once", []), strict=False)
             if g > 1e-5
         ]
 
@@ -935,9 +996,11 @@ class SponsorCap(Term):
 
 
 class ReviewCapacity(Term):
-    """New (non-committed) selections starting in quarter q at most Japan's review capacity.
+    """New (non-committed) proposals of round q at most Japan's review capacity per window.
 
-    .. math:: \\sum_{i \\notin \\mathrm{committed},\\ \\mathrm{start}_i = q} y_i \\le R
+    .. math:: \\sum_{i \\notin \\mathrm{committed},\\ \\mathrm{round}_i = q} y_i \\le R
+
+    Without a plan a project's round is its start quarter.
     """
 
     name = "review_capacity"
@@ -953,8 +1016,8 @@ class ReviewCapacity(Term):
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         new = ~data.committed
-        self.quarters = sorted(set(data.start_q[new].tolist()))
-        labels = np.where(new, data.start_q, -1)
+        self.quarters = sorted(set(data.proposal_q[new].tolist()))
+        labels = np.where(new, data.proposal_q, -1)
         self.matrix = _indicator(labels, self.quarters)
         self.per_quarter = cp.Parameter(nonneg=True, name="review_per_quarter")
         super().__init__(data, config)
@@ -976,11 +1039,12 @@ class ReviewCapacity(Term):
         limit = config.model.groups.review_capacity.per_quarter
         new = (sol.y > 0.5) & ~data.committed
         out = []
-        for q in sorted(set(data.start_q[new].tolist())):
-            count = int((new & (data.start_q == q)).sum())
+        for q in sorted(set(data.proposal_q[new].tolist())):
+            count = int((new & (data.proposal_q == q)).sum())
             if count > limit:
                 out.append(
-                    f"review_capacity: {count} new projects start in quarter {q}, above {limit}"
+                    f"review_capacity: {count} new projects are proposed in round"
+                    f" {data.quarter_label(q)}, above {limit}"
                 )
         return out
 
@@ -993,7 +1057,8 @@ class ReviewCapacity(Term):
                 f" the other groups need {need} new project(s) reviewed"
             ]
         return [
-            f"review_capacity: quarter {q} needs {limit + round(g)} reviews, above {limit}"
+            f"review_capacity: round {self.data.quarter_label(q)} needs {limit + round(g)}"
+            f" reviews, above {limit}"
             for q, g in zip(self.quarters, give.get("quarters", []), strict=False)
             if g > 1e-5
         ]
@@ -1001,8 +1066,100 @@ class ReviewCapacity(Term):
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         duals = dual(self.rows.get("quarters"))
         return [
-            self.price("quarters", duals[j], True, where=f"quarter {q}")
+            self.price("quarters", duals[j], True, where=f"round {self.data.quarter_label(q)}")
             for j, q in enumerate(self.quarters)
+            if j < duals.size and duals[j] > 1e-9
+        ]
+
+
+class JbicCapacity(Term):
+    """The fund's planned disbursements per Japanese fiscal year within JBIC's capacity.
+
+    A column's amount is disbursed evenly over its planned build quarters from its
+    construction start (the planned schedule, before delays), and counts its expected
+    committed share :math:`1 - p_i`:
+
+    .. math:: \\sum_i (1 - p_i)\\, f_i\\, \\frac{\\#\\{q \\in \\mathrm{build}_i :
+              \\mathrm{FY}(q) = t\\}}{T_i} \\le A \\quad \\text{for each fiscal year } t
+
+    (Japan's fiscal year runs April to March). The committed tranche counts too.
+    """
+
+    name = "jbic_capacity"
+    selection_check = True
+    meanings: ClassVar[dict[str, RowMeaning]] = {
+        "fiscal_years": RowMeaning(
+            "per extra $10B of JBIC capacity (that fiscal year)",
+            "JBIC's yearly funding capacity is fully used in a fiscal year. The price is the"
+            " coverage another $10B of capacity that year would buy.",
+        )
+    }
+    parameter_keys = ("model.groups.jbic_capacity.per_fiscal_year_usd",)
+
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        share: dict[int, np.ndarray] = {}
+        for i in range(data.n):
+            start = data.quarter_label(int(data.start_q[i]))
+            for fy, part in disbursement_shares(start, int(data.build_q[i])).items():
+                share.setdefault(fy, np.zeros(data.n))[i] += data.expected_share[i] * part
+        self.years = sorted(share)
+        self.matrix = (
+            sp.csr_matrix(np.array([share[t] for t in self.years]))
+            if self.years
+            else sp.csr_matrix((0, data.n))
+        )
+        self.cap = cp.Parameter(nonneg=True, name="jbic_per_fiscal_year")
+        super().__init__(data, config)
+
+    def update(self, config: RunConfig) -> None:
+        self.cap.value = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
+
+    def disbursed(self, f: np.ndarray) -> np.ndarray:
+        """$B planned per fiscal year (:attr:`years`) for amounts ``f``."""
+        return self.matrix @ f
+
+    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        if not self.years:
+            self.rows = {}
+            return []
+        self.rows = {
+            "fiscal_years": self.matrix @ v.f
+            <= self.cap + slack.add(self.name, "fiscal_years", len(self.years))
+        }
+        return list(self.rows.values())
+
+    def holds(self, sol: Solution, config: RunConfig) -> bool:
+        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
+        return not any(exceeds(x, cap, cap) for x in self.disbursed(sol.f))
+
+    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
+        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
+        return [
+            f"jbic_capacity: FY{t} plans {money(x)} of disbursements, above JBIC's {money(cap)}"
+            for t, x in zip(self.years, self.disbursed(sol.f), strict=True)
+            if exceeds(x, cap, cap)
+        ]
+
+    def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
+        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
+        return [
+            f"jbic_capacity: FY{t} needs {money(g)} more than JBIC's {money(cap)} a year"
+            for t, g in zip(self.years, give.get("fiscal_years", []), strict=False)
+            if g > 1e-5
+        ]
+
+    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
+        duals = dual(self.rows.get("fiscal_years"))
+        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
+        used = self.disbursed(sol.f) if self.years else np.zeros(0)
+        return [
+            self.price(
+                "fiscal_years",
+                10 * duals[j],
+                abs(used[j] - cap) < 1e-6 * max(1.0, cap),
+                where=f"FY{t}",
+            )
+            for j, t in enumerate(self.years)
             if j < duals.size and duals[j] > 1e-9
         ]
 
@@ -1013,8 +1170,10 @@ __all__ = [
     "Dependencies",
     "Exclusions",
     "JapanContent",
+    "JbicCapacity",
     "MaxProjects",
     "PowerBalance",
+    "Proposals",
     "Recoupment",
     "ReviewCapacity",
     "SectorShares",

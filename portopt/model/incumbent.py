@@ -28,11 +28,16 @@ from portopt.model.terms import Solution, Term
 
 
 def _closure(i: int, data: ModelData) -> set[int]:
+    """Column ``i`` and, for each project it needs, that project's earliest eligible column."""
     need, todo = {i}, [i]
     while todo:
         a = todo.pop()
-        for x, j in data.depends_on:
-            if x == a and j not in need:
+        for x, q in data.depends_on:
+            if x != a or any(data.project[c] == q for c in need):
+                continue
+            cols = data.eligible(a, q)
+            if cols.size:
+                j = int(cols[np.argmin(data.start_q[cols])])
                 need.add(j)
                 todo.append(j)
     return need
@@ -116,7 +121,7 @@ def _swap(
     kept only when the selection groups still hold and no dependency or exclusion is touched
     (the closure moves are the greedy's job).
     """
-    linked = {i for pair in data.depends_on + data.excludes for i in pair}
+    linked = data.linked_columns()
     wm = data.stress * data.weights[None, :] / (data.weights.sum() * data.n_scen)
     raw = (data.online * y[None, :]) @ data.ratio  # (S, K) uncapped coverage
     touch = [np.flatnonzero(data.ratio[i] > 0) for i in range(data.n)]

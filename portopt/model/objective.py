@@ -62,11 +62,15 @@ class Coverage:
             cons.append(self.t <= d.sat_rows @ v.y)
             mean = mean + d.c_sat @ self.t
         net = (d.e_japan - d.e_draw) @ v.f
+        if d.deploy_reward:  # the plan's soft deployment target (ModelData.f_reward)
+            net_reward = self.tiebreak * net + d.f_reward @ v.f
+        else:
+            net_reward = self.tiebreak * net
         if not self.with_cvar:
-            return mean + self.tiebreak * net, cons
+            return mean + net_reward, cons
         score = d.score_lin @ v.y + (d.score_sat @ self.t if P else 0.0)
         self.zeta = cp.Variable(name="coverage_var")
         self.short = cp.Variable(d.n_scen, nonneg=True, name="coverage_shortfall")
         cons.append(self.short >= self.zeta - score)
         tail = self.lam * self.zeta - self.lam_tail * cp.sum(self.short)
-        return self.one_minus_lam * mean + tail + self.tiebreak * net, cons
+        return self.one_minus_lam * mean + tail + net_reward, cons

@@ -217,8 +217,10 @@ class AllocationModel:
         score = scores(self.data, sol.y)
         lam = m.coverage_cvar_weight if self.objective.with_cvar else 0.0
         cov = (1 - lam) * score.mean() + lam * float(lower_cvar(score, m.coverage_cvar_alpha))
-        return cov + self.objective.tiebreak.value * float(
-            (self.data.e_japan - self.data.e_draw) @ sol.f
+        return (
+            cov
+            + self.objective.tiebreak.value * float((self.data.e_japan - self.data.e_draw) @ sol.f)
+            + float(self.data.f_reward @ sol.f)
         )
 
 

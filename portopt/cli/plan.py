@@ -1,0 +1,147 @@
+"""``portopt plan [CONFIG] [--commitments FILE] [--out DIR] [--set key=value ...]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from portopt.cli.options import (
+    BackendOption,
+    JsonOption,
+    SeedOption,
+    SetOption,
+    config_with_overrides,
+    print_json,
+)
+from portopt.cli.run import RichProgress, resolve_config
+
+
+def command(
+    config: Annotated[
+        str | None,
+        typer.Argument(
+            help="YAML run configuration: a file or a bundled config's name (default:"
+            " configs/default.yaml if present, else the bundled default)."
+        ),
+    ] = None,
+    commitments: Annotated[
+        Path | None,
+        typer.Option(
+            "--commitments",
+            help="CSV of decisions made (project, quarter, amount_usd): fixed, and only what is"
+            " still open is re-optimised (default: plan.commitments, else the bundled first"
+            " tranche of 2026Q1).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
+    ] = None,
+    backend: BackendOption = None,
+    seed: SeedOption = None,
+    set_: SetOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Plan the deployment: which projects to propose in which round, with how much, to the
+    deadline; evaluate the plan on fresh scenarios (Japan's declines included) and write
+    plan.csv, the tables, metrics.json and the report."""
+    from portopt.planning import run_plan
+
+    cfg = config_with_overrides(resolve_config(config), set_, seed)
+    console = Console(stderr=True)
+    with RichProgress(console) as progress:
+        result = run_plan(cfg, commitments, out_dir=out, backend=backend, progress=progress)
+    if json_:
+        print_json(json_summary(result.metrics, result.out_dir))
+    else:
+        Console().print(summary_table(result.metrics, result.out_dir))
+
+
+def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """What ``--json`` prints: the plan's headline figures and the files."""
+    plan = metrics["plan"]
+    keys = (
+        "target_usd",
+        "proposed_usd",
+        "committed_expected_usd",
+        "committed_p10_usd",
+        "committed_p90_usd",
+        "pipeline_reserve_usd",
+        "deployment_gap_usd",
+        "coverage",
+        "coverage_lost_to_declines",
+    )
+    return {
+        "status": metrics.get("status"),
+        "proposals": metrics["projects"]["selected"],
+        **{k: plan[k] for k in keys},
+        "out_dir": str(out_dir),
+        "files": sorted(str(p) for p in Path(out_dir).iterdir()),
+    }
+
+
+def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
+    """The end-of-plan summary: deployment against the target, the rounds, the timings."""
+    plan = metrics["plan"]
+    table = Table(title="portopt plan", show_header=False, title_justify="left")
+    table.add_column("figure", style="bold")
+    table.add_column("value")
+    oos = metrics.get("out_of_sample") or {}
+    rec = oos.get("recovery_ratio", {})
+    rec = rec.get("mean") if isinstance(rec, dict) else rec
+    gap = metrics.get("mip_gap")
+    rows = [
+        (
+            "Status",
+            f"{metrics.get('status')} ({metrics.get('solver')}"
+            + (f", MIP gap {100 * gap:.2f}%)" if gap is not None else ")"),
+        ),
+        (
+            "Committed by the deadline",
+            f"{_b(plan['committed_expected_usd'])} expected of the {_b(plan['target_usd'])} target"
+            f" (P10-P90 {_b(plan['committed_p10_usd'])}-{_b(plan['committed_p90_usd'])}),"
+            f" deadline {plan['deadline']}",
+        ),
+        (
+            "Proposed",
+            f"{_b(plan['proposed_usd'])} in {metrics['projects']['selected']} proposals;"
+            f" reserve for declines {_b(plan['pipeline_reserve_usd'])}",
+        ),
+        ("Deployment gap", _b(plan["deployment_gap_usd"])),
+        (
+            "Coverage score",
+            f"{_pct(plan['coverage'])} ({_pct(plan['coverage_lost_to_declines'])} lost to"
+            " declines)",
+        ),
+        ("Japan recovery ratio", "-" if rec is None else f"{rec:.2f}"),
+    ]
+    for r in plan["rounds"]:
+        if r["proposals"]:
+            cap = f"/{r['capacity']}" if r["capacity"] is not None else ""
+            rows.append(
+                (
+                    f"  {r['quarter']}",
+                    f"{r['proposals']}{cap} proposals, {_b(r['proposed_usd'])}, cumulative"
+                    f" expected {_b(r['cumulative_committed_usd'])}",
+                )
+            )
+    timings = metrics.get("timings_s", {})
+    rows.append(("Stage timings", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())))
+    rows.append(("Output folder", str(out_dir)))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _b(x: float | None) -> str:
+    return "-" if x is None else f"${x / 1e9:,.1f}B"
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+__all__ = ["command"]

@@ -1,0 +1,74 @@
+"""Japan's option to decline a proposal, drawn in the scenarios.
+
+Japan funds or declines each proposal within its review window. The probability that it
+declines falls with its expected recovery on the proposal, ``r`` (expected PV of its receipts
+over expected PV of its draws, at JBIC's cost, on the optimisation scenarios):
+
+.. math:: p(r) = \\frac{p_{\\max}}{1 + \\exp\\big((r - r_{50}) / s\\big)}
+
+(``plan.decline``: ``max_prob``, ``midpoint_recovery``, ``scale``; illustrative, no source gives
+a decline rate). A committed project has p = 0. In scenario s, proposal i is declined when
+:math:`u_{is} < p_i`, with :math:`u_{is}` the Philox uniform of counter (s, project entity,
+quarter 0, purpose :data:`DECLINE_PURPOSE`): it depends on the project, not on its start, so
+the decline of a project is the same draw whichever round it is proposed in (common random
+numbers). A declined proposal is not funded: in that scenario it draws nothing, pays nothing
+and covers nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from portopt.catalog import project_entity
+from portopt.config import DeclineConfig
+from portopt.engine.philox import uniforms
+from portopt.engine.scenario_set import ScenarioSet
+
+DECLINE_PURPOSE = 3
+"""Counter purpose of the decline draw (a project's purposes 0..2 are its own shocks)."""
+
+ZEROED = ("pv_draw", "pv_japan", "pv_us", "online_share", "balance_end")
+"""Fields a declined proposal has as zero in that scenario."""
+
+
+def decline_probability(
+    recovery: np.ndarray, committed: np.ndarray, config: DeclineConfig
+) -> np.ndarray:
+    """:math:`p(r)` per column; 0 for committed columns and when declines are off."""
+    r = np.asarray(recovery, dtype=np.float64)
+    if not config.enabled:
+        return np.zeros_like(r)
+    with np.errstate(over="ignore"):
+        p = config.max_prob / (1.0 + np.exp((r - config.midpoint_recovery) / config.scale))
+    return np.where(np.asarray(committed, dtype=bool), 0.0, p)
+
+
+def decline_uniforms(projects: list[str], scenarios: range, key: np.ndarray) -> np.ndarray:
+    """(n, P) uniforms :math:`u_{is}` of the scenarios for the projects (base ids)."""
+    s = np.arange(scenarios.start, scenarios.stop, dtype=np.uint64)[:, None]
+    ent = np.array([project_entity(p) for p in projects], dtype=np.uint64)[None, :]
+    ua, _ = uniforms(s, ent, 0, DECLINE_PURPOSE, key)
+    return ua
+
+
+def declined(
+    scenarios: ScenarioSet, projects: list[str], p: np.ndarray, key: np.ndarray
+) -> np.ndarray:
+    """(n, columns) bool: column j (of project ``projects[j]``) declined in each scenario."""
+    u = decline_uniforms(projects, range(scenarios.first, scenarios.first + scenarios.n), key)
+    return u < np.asarray(p, dtype=np.float64)[None, :]
+
+
+def apply_declines(scenarios: ScenarioSet, mask: np.ndarray) -> ScenarioSet:
+    """The set with each declined (scenario, column) unfunded: :data:`ZEROED` fields 0,
+    never complete, never recoup (-1)."""
+    if not mask.any():
+        return scenarios
+    project = dict(scenarios.project)
+    for name in ZEROED:
+        project[name] = np.where(mask, 0.0, project[name])
+    for name in ("recoup_q", "complete_q"):
+        project[name] = np.where(mask, -1, project[name]).astype(project[name].dtype)
+    return replace(scenarios, project=project)
