@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/portopt run $(CONFIG)
+	$(BIN)/portopt plan $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/ruff check portopt tests bench

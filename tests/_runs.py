@@ -1,6 +1,6 @@
 """Runs shared by tests/test_run.py and tests/test_report.py.
 
-``default_run``: the default configuration (``configs/default.yaml``), run once per test
+``default_run``: the default job (the plan of ``configs/default.yaml``), run once per test
 session however many modules ask for it (the fixture is imported into each module, so the
 result is cached here, not by pytest). ``synthetic_folder``: a hand-made output folder, for the
 report's fast tests that need no pipeline.
@@ -28,13 +28,14 @@ _cache: dict[str, Any] = {}
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The :class:`portopt.run.RunResult` of the default configuration (once per session)."""
+    """The :class:`portopt.run.RunResult` of the default job, ``make run``'s: the plan of the
+    default configuration (once per session)."""
     if "default" not in _cache:
-        from portopt.run import run
+        from portopt.planning import run_plan
 
         out = tmp_path_factory.mktemp("default_run") / "out"
         try:
-            _cache["default"] = run(load_config(DEFAULT_CONFIG), out_dir=out)
+            _cache["default"] = run_plan(load_config(DEFAULT_CONFIG), out_dir=out)
         except Exception as exc:  # fail every dependent test with it, without re-running
             _cache["default"] = exc
     if isinstance(_cache["default"], Exception):

@@ -24,6 +24,7 @@ from portopt.plan import load_commitments, plan_options, rounds
 from portopt.plan.calendar import decision_date
 from portopt.plan.commitments import Commitment, write_commitments
 from portopt.planning import model_scenarios, plan_config, run_plan, with_declines
+from _runs import default_run
 from tests.conftest import write_catalog_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,3 +274,31 @@ def test_every_proposal_lies_inside_the_window_and_the_capacity(
     assert summary["rounds"][-1]["cumulative_committed_usd"] == pytest.approx(
         summary["committed_expected_usd"]
     )
+
+
+def test_the_default_job_is_the_plan(default_run) -> None:
+    """``make run``: plan.csv with every proposal in [plan.first_quarter, the deadline], each
+    round within the review capacity, the first tranche fixed in 2026Q1, the committed capital
+    against the target in metrics.json and in the report's calendar and curve."""
+    config = load_config(ROOT / "configs" / "default.yaml")
+    plan = pd.read_csv(default_run.out_dir / "plan.csv")
+    summary = default_run.metrics["plan"]
+    committed = plan[plan["status"] == "committed"]
+    assert set(committed["project"]) == {
+        "sb_energy_portsmouth_gas",
+        "texas_gulflink",
+        "element_six_diamond_grit",
+    }
+    assert set(committed["proposal_quarter"]) == {"2026Q1"}
+    new = plan[plan["status"] == "proposed"]
+    assert len(new) > 0
+    allowed = {r.quarter for r in rounds(config.plan)}
+    assert set(new["proposal_quarter"]) <= allowed
+    cap = config.model.groups.review_capacity.per_quarter
+    assert new.groupby("proposal_quarter").size().max() <= cap
+    assert summary["target_usd"] == config.plan.target_usd
+    assert summary["committed_expected_usd"] == pytest.approx(plan["expected_committed_usd"].sum())
+    html = (default_run.out_dir / "report.html").read_text()
+    assert "plot-plan-calendar" in html or "calendar" in html.lower()
+
+__all__ = ["default_run"]  # a fixture, imported so pytest finds it here
