@@ -269,7 +269,6 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
     for sector in _sectors_in(plan):
         part = (plan["sector"] == sector).to_numpy()
         colour = SECTOR_COLOURS.get(sector, PROPOSED)
-        outline = {"color": np.where(committed[part], "#111", colour), "width": 2}
         fig.add_bar(
             y=labels[part],
             base=proposed[part],
@@ -278,7 +277,7 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
             name=kit.sector_label(sector),
             legendgroup=sector,
             showlegend=False,
-            marker={"color": colour, "opacity": 0.35, "line": outline},
+            marker={"color": colour, "opacity": 0.35},
             customdata=hover[part],
             hovertemplate="%{y}<br>Japan's review: proposed %{customdata[0]}, funded"
             " %{customdata[1]}" + money + "<extra></extra>",
@@ -292,13 +291,21 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
             legendgroup=sector,
             marker={
                 "color": colour,
-                "line": outline,
                 "pattern": {"shape": np.where(done[part], "", "x"), "solidity": 0.4},
             },
             customdata=hover[part],
             hovertemplate="%{y}<br>construction %{customdata[2]} to %{customdata[3]}"
             + money
             + "<extra></extra>",
+        )
+    if committed.any():
+        fig.add_scatter(
+            y=labels[committed],
+            x=proposed[committed] - 0.15,
+            mode="markers",
+            name="already committed",
+            marker={"symbol": "star", "size": 12, "color": "#111"},
+            hovertemplate="%{y}: fixed by the commitments file<extra></extra>",
         )
     low, high = float(proposed.min(initial=np.inf)), float(end.max(initial=-np.inf))
     deadline = deadline_position(info["deadline"])
@@ -309,7 +316,7 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
         height=max(360, 24 * len(plan) + 160),
         xaxis=_quarter_axis(min(low, deadline), max(high, deadline)),
         yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed"},
-        legend={"orientation": "h", "y": -0.08, "title": {"text": "sector"}},
+        legend={"orientation": "h", "y": -0.12},
     )
     return fig
 
@@ -394,7 +401,9 @@ def deployment_figure(info: dict[str, Any]) -> go.Figure:
     top = max(target, float(proposed.max(initial=0.0)), info["committed_p90_usd"] / 1e9)
     fig.update_layout(
         title="Capital proposed and expected committed, cumulative ($B)",
-        xaxis=_quarter_axis(min(x, default=deadline), max(max(x, default=deadline), deadline)),
+        xaxis=_quarter_axis(
+            min(x, default=deadline), max(max(x, default=deadline), deadline), "quarter"
+        ),
         yaxis={"title": "$B", "range": [0, 1.1 * top]},
         legend={"orientation": "h", "y": -0.15},
     )
@@ -422,7 +431,7 @@ def _quarter_label(index: int) -> str:
     return f"{int(_ORIGIN[:4]) + year}Q{q + 1}"
 
 
-def _quarter_axis(low: float, high: float) -> dict[str, Any]:
+def _quarter_axis(low: float, high: float, title: str = "") -> dict[str, Any]:
     """A numeric axis labelled by quarter: every quarter over four years or less, else every
     first quarter."""
     first, last = int(np.floor(low)), int(np.ceil(high))
@@ -432,7 +441,7 @@ def _quarter_axis(low: float, high: float) -> dict[str, Any]:
         "tickvals": ticks,
         "ticktext": [_quarter_label(i) for i in ticks],
         "range": [first - 0.5, last + 0.5],
-        "title": "quarter",
+        "title": title,
         "showgrid": True,
     }
 

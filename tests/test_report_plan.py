@@ -273,8 +273,10 @@ def test_calendar_has_one_row_per_proposal(gap_folder: Path) -> None:
     data, layout = _figure(page, "plan-calendar")
     rows = layout["yaxis"]["categoryarray"]
     assert len(rows) == len(set(rows)) == len(PROPOSALS)
-    bars = [y for trace in data for y in _values(trace["y"])]
+    bars = [y for trace in data if trace["type"] == "bar" for y in _values(trace["y"])]
     assert sorted(bars) == sorted(rows * 2)  # a review and a construction segment each
+    stars = [t for t in data if t["name"] == "already committed"]
+    assert _values(stars[0]["y"]) == [r for r in rows if r.endswith("committed")]
     assert [r for r in rows if r.endswith("committed")] == [
         "Ohio gas plant [t1] · committed",
         "Diamond grit <plant> [t2] · committed",
