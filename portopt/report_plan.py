@@ -186,7 +186,7 @@ def headline_sentence(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> 
     lost = info.get("coverage_lost_to_declines") or 0.0
     text = (
         f"The plan: {usd(committed)} expected committed by the deadline"
-        f" ({_long_date(info['deadline'])}), {reach} ({pct(committed / target)};"
+        f" ({_long_date(info['deadline'])}), {reach} ({pct(_share(committed, target))};"
         f" P10–P90 {usd(info['committed_p10_usd'])}–{usd(info['committed_p90_usd'])}), from"
         f" {len(plan)} proposals ({n_committed} already committed) in {len(rounds)} review"
         f" rounds{_span(rounds)}. {reserve} Coverage score {pct(info['coverage'], 1)}"
@@ -203,6 +203,10 @@ def into_headline(headline: str, sentence: str) -> str:
         return sentence + headline
     at += len("</h2>")
     return headline[:at] + sentence + headline[at:]
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
 
 
 def _span(rounds: Sequence[str]) -> str:
@@ -472,7 +476,7 @@ def _gap_section(info: dict[str, Any], kit: Kit) -> str:
         short = [kit.sector_label(s["sector"]) for s in sectors if s.get("short")]
         lines = [
             f"The plan is expected to commit {usd(committed)} by the deadline:"
-            f" {usd(gap)} ({kit.pct(gap / target)}) short of the {usd(target)} target."
+            f" {usd(gap)} ({kit.pct(_share(gap, target))}) short of the {usd(target)} target."
         ]
         if short:
             lines.append("The pipeline is short in: " + ", ".join(short) + ".")
