@@ -49,6 +49,7 @@ TEXT_COLUMNS = (
     "project",
     "name",
     "sector",
+    "basis",
     "status",
     "proposal_quarter",
     "funding_quarter",
@@ -139,8 +140,9 @@ def lead_sections(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> list
             " a hatched segment is a project that fails in over half the scenarios (its"
             " planned build is shown). Projects already committed are marked. The red line is"
             " the deadline. Hover over a bar for its fund money, Japan's expected recovery and"
-            " the chance Japan declines it.",
+            " the chance Japan declines it; the table below lists the same proposals.",
             kit.chart("plan-calendar", calendar_figure(plan, info, kit)),
+            _proposals_table(plan, kit),
         ),
         kit.section(
             "plan-deployment",
@@ -262,12 +264,13 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
             "p_recoup": plan["p_recoup"],
             "decline": plan["decline_prob"],
             "status": plan["status"],
+            "basis": plan["basis"],
         }
     ).to_numpy(dtype=object)
     money = (
         "<br>fund $%{customdata[4]:.1f}B · Japan's expected recovery %{customdata[5]:.2f}×"
         " · recoups in %{customdata[6]:.0%} of scenarios<br>chance Japan declines"
-        " %{customdata[7]:.0%} · %{customdata[8]}"
+        " %{customdata[7]:.0%} · %{customdata[8]} · basis %{customdata[9]}"
     )
     fig = go.Figure()
     for sector in _sectors_in(plan):
@@ -524,6 +527,42 @@ def _sectors_table(sectors: list[dict[str, Any]], kit: Kit) -> str:
         ("Pipeline short", "text"),
     ]
     return kit.table("plan-sectors", headers, rows)
+
+
+def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
+    """plan.csv as the committee reads it: one row per proposal, sortable."""
+    rows = [
+        (
+            r.proposal_quarter,
+            r.project,
+            r.name,
+            kit.sector_label(r.sector),
+            r.status,
+            r.funding_quarter,
+            r.construction_start,
+            r.expected_completion or "fails in most scenarios",
+            (kit.usd_b(r.fund_usd), r.fund_usd),
+            (kit.pct(r.decline_prob), r.decline_prob),
+            (kit.usd_b(r.fund_usd * (1 - r.decline_prob)), r.fund_usd * (1 - r.decline_prob)),
+            (f"{r.expected_recovery:.2f}", r.expected_recovery),
+        )
+        for r in plan.itertuples(index=False)
+    ]
+    headers = [
+        ("Proposed", "text"),
+        ("Id", "text"),
+        ("Project", "text"),
+        ("Sector", "text"),
+        ("Status", "text"),
+        ("Funded", "text"),
+        ("Construction", "text"),
+        ("Expected completion", "text"),
+        ("Fund money", "num"),
+        ("Chance Japan declines", "num"),
+        ("Expected committed", "num"),
+        ("Japan's expected recovery", "num"),
+    ]
+    return kit.table("plan-proposals", headers, rows)
 
 
 def _rounds_table(info: dict[str, Any], kit: Kit) -> str:

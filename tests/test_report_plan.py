@@ -281,6 +281,10 @@ def test_calendar_has_one_row_per_proposal(gap_folder: Path) -> None:
         "Ohio gas plant [t1] · committed",
         "Diamond grit <plant> [t2] · committed",
     ]
+    table = page[page.index('<table id="plan-proposals"') :]
+    table = table[: table.index("</table>")]
+    assert re.findall(r'<tr><td data-sort="(\d{4}Q\d)">', table) == [p[4] for p in PROPOSALS]
+    assert "Diamond grit &lt;plant&gt;" in table  # names are escaped
     # Rare-earth magnets: construction from 2027Q3 to its expected completion, 2029Q3
     construction = [t for t in data if "construction" in t["hovertemplate"]]
     starts = {
