@@ -58,8 +58,10 @@ TEXT_COLUMNS = (
 )
 NUMBER_COLUMNS = ("build_quarters", "fund_usd", "decline_prob", "expected_recovery", "p_recoup")
 QUARTER_COLUMNS = ("proposal_quarter", "funding_quarter", "construction_start")
-"""The columns of ``plan.csv`` the report reads; ``expected_completion`` is a quarter too, or
-blank when the project fails in over half the scenarios."""
+MAY_BE_BLANK = ("expected_recovery", "p_recoup")
+"""The columns of ``plan.csv`` the report reads. ``expected_completion`` is a quarter too, or
+blank when the project fails in over half the scenarios; a recovery figure is blank where it is
+undefined (portopt writes NaN as an empty cell)."""
 
 DAYS_PER_QUARTER = 365.25 / 4
 CALENDAR_DAYS_PER_BUSINESS_DAY = 7 / 5
@@ -106,9 +108,11 @@ def read_plan(out_dir: str | Path) -> pd.DataFrame | None:
     problems = []
     for column in NUMBER_COLUMNS:
         numbers = pd.to_numeric(plan[column], errors="coerce")
+        blank = plan[column].astype(str) == ""
+        bad = numbers.isna() & ~(blank & (column in MAY_BE_BLANK))
         problems += [
             Problem(str(path), i + 2, column, f"'{plan.at[i, column]}' is not a number")
-            for i in np.flatnonzero(numbers.isna())
+            for i in np.flatnonzero(bad)
         ]
         plan[column] = numbers
     for column in (*QUARTER_COLUMNS, "expected_completion"):
@@ -544,7 +548,10 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
             (kit.usd_b(r.fund_usd), r.fund_usd),
             (kit.pct(r.decline_prob), r.decline_prob),
             (kit.usd_b(r.fund_usd * (1 - r.decline_prob)), r.fund_usd * (1 - r.decline_prob)),
-            (f"{r.expected_recovery:.2f}", r.expected_recovery),
+            (
+                "–" if np.isnan(r.expected_recovery) else f"{r.expected_recovery:.2f}",
+                0.0 if np.isnan(r.expected_recovery) else r.expected_recovery,
+            ),
         )
         for r in plan.itertuples(index=False)
     ]

@@ -374,6 +374,16 @@ def test_the_page_stays_self_contained(gap_folder: Path) -> None:
     assert "@import" not in page and "https://" not in page.split("</head>")[1]
 
 
+def test_an_undefined_recovery_is_shown_as_a_dash(gap_folder: Path) -> None:
+    path = gap_folder / PLAN_FILE
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    table.loc[0, "expected_recovery"] = ""
+    table.to_csv(path, index=False)
+    page = write_report(gap_folder).read_text()
+    first = page[page.index('<table id="plan-proposals"') :].split("</tr>")[1]
+    assert first.endswith('<td data-sort="0.0">–</td>')
+
+
 def test_without_a_plan_the_page_has_no_plan_sections(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     write_plan(folder)
@@ -392,6 +402,7 @@ def test_without_a_plan_the_page_has_no_plan_sections(tmp_path: Path) -> None:
             "row 2, column 'proposal_quarter'",
         ),
         (lambda t: t.assign(fund_usd=["lots"] * len(t)), "row 3, column 'fund_usd': 'lots' is not"),
+        (lambda t: t.assign(fund_usd=[""] * len(t)), "row 2, column 'fund_usd': '' is not"),
     ],
 )
 def test_a_malformed_plan_names_file_row_and_column(
