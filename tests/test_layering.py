@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("portopt.engine", "portopt.priorities", "portopt.memory", "portopt.plan"),
     ("portopt.model",),
     ("portopt.evaluate",),
-    ("portopt.outputs", "portopt.report", "portopt.synth"),
+    ("portopt.outputs", "portopt.report", "portopt.report_plan", "portopt.synth"),
     ("portopt.run",),
     ("portopt.planning",),
     ("portopt.sweeps", "portopt.whatif"),
