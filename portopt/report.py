@@ -501,9 +501,9 @@ def _chokepoint_explanations(metrics: dict[str, Any]) -> str:
     low = metrics.get("low_coverage_threshold", 0.1)
     intro = (
         f'<h3 id="why-low">Why some chokepoints get little or no coverage</h3><p class="intro">'
-        f"Each chokepoint the plan covers less than {_e(_pct(low))} of on average: whether no"
-        " candidate has capacity in it, or candidates exist and were left out, each with the"
-        " reason its forced-in re-solve gives.</p>"
+        f"Each chokepoint of which the plan closes less than {_e(_pct(low))} of the gap on"
+        " average (fresh scenarios): whether no candidate has capacity in it, or candidates"
+        " exist and were left out, each with the reason its forced-in re-solve gives.</p>"
     )
     if not items:
         return intro + '<p class="empty">Every chokepoint is covered above that.</p>'

@@ -141,6 +141,8 @@ def test_a_candidate_out_on_value_states_its_coverage_per_dollar(capped) -> None
         assert alone[i] == pytest.approx(
             POINTS * coverage_score(cov, data.stress, data.weights).mean()
         )
+    for i, v in enumerate(values):  # per $10B of the least fund money the project can take
+        assert v.points_per_10b == pytest.approx(alone[i] * 10 / data.f_min[i])
     chosen = [v.points_per_10b for v in values if v.selected]
     assert all(r is not None and r >= 0 for r in chosen)
     out = [v for v in values if not v.selected and not v.kept_out_by]
@@ -149,6 +151,7 @@ def test_a_candidate_out_on_value_states_its_coverage_per_dollar(capped) -> None
         assert v.plan_points_per_10b == pytest.approx(float(np.median(chosen)))
         assert v.points_per_10b is not None
         assert (
-            f"on its own it closes {v.points_per_10b:.2f} coverage points per $10B,"
+            f"on its own it closes {v.points_per_10b:.2f} coverage points per $10B of its"
+            " minimum amount,"
             f" against {v.plan_points_per_10b:.2f} for the median selected project"
         ) in v.reason

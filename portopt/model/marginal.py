@@ -26,8 +26,10 @@ A rejected candidate's reason is the re-solve's own answer. Forced in, either
   :mod:`portopt.model.explain`, on the cut model); or
 - the best plan with it drops the projects it displaces, and the reason gives its coverage
   per dollar beside the plan's (:func:`standalone_points`): the coverage points the project
-  closes on its own, per $10B of the fund's money in it (at the amount the forced-in plan
-  gives it), against the median of the selected projects at their amounts.
+  closes on its own, per $10B of the least fund money it can take (its minimum fund share of
+  its base cost: coverage counts a selected project's capacity whatever the amount, so the
+  minimum is its price of entry, and a re-solve's amounts are not unique), against the
+  median of the selected projects on the same measure.
 
 **Relaxations**: each integer or combinatorial rule relaxed one step (:data:`STEPS`: one more
 project, one more review slot a quarter, a binding sector's maximum +1 point, +$10B of
@@ -66,8 +68,8 @@ class MarginalValue:
 
     ``kept_out_by``: for a candidate whose force-in is infeasible, the groups (config names
     under ``model.groups``) of a minimal set that keeps it out; ``points_per_10b``: the
-    coverage points it closes on its own per $10B of fund money (:func:`standalone_points`),
-    and ``plan_points_per_10b`` the selected projects' median of the same.
+    coverage points it closes on its own per $10B of its minimum fund amount
+    (:func:`standalone_points`), and ``plan_points_per_10b`` the selected projects' median.
     """
 
     project_id: str
@@ -161,7 +163,7 @@ def marginal_values(
     ``sweep``: the cut model that solved the base plan ``y`` (objective ``objective``, gap
     ``mip_gap``) for ``config``; its HiGHS instance is re-solved with one bound fixed at a time.
     A rejected candidate whose force-in is infeasible is then tested against subsets of the
-    groups (:func:`kept_out_by`).
+    groups (:meth:`_GroupTests.kept_out_by`).
     """
     model = sweep.milp
     if model is None:
@@ -170,8 +172,9 @@ def marginal_values(
     ids, committed = sweep.data.ids, sweep.data.committed
     base = POINTS * objective
     alone = standalone_points(sweep)
-    fund = _base_amounts(sweep, y)
-    chosen_rates = [_per_10b(alone[i], fund[i]) for i in range(len(ids)) if y[i] > 0.5]
+    fund = sweep.data.f_min
+    rates = [_per_10b(alone[i], fund[i]) for i in range(len(ids))]
+    chosen_rates = [rates[i] for i in range(len(ids)) if y[i] > 0.5]
     plan_rate = float(np.median([r for r in chosen_rates if r is not None] or [np.nan]))
     plan_rate = plan_rate if np.isfinite(plan_rate) else None
     tests = _GroupTests(sweep, config, y)
@@ -179,19 +182,16 @@ def marginal_values(
     for i, pid in enumerate(ids):
         chosen = bool(y[i] > 0.5)
         if chosen and committed[i]:
-            out.append(MarginalValue(pid, True, base, None, None, None, False, "committed"))
-            continue
-        result = _forced(model, resolve, i, 0.0 if chosen else 1.0, y)
-        value = _value(pid, chosen, base, mip_gap, result, gap_bound(result, config), ids, y)
-        if chosen:
-            value.points_per_10b = _per_10b(alone[i], fund[i])
-        elif result.solution is None and result.status == "infeasible":
-            value.kept_out_by, lines = tests.kept_out_by(i)
-            value.reason = _kept_out_reason(value.kept_out_by, lines, result.status)
-        elif result.solution is not None:
-            value.points_per_10b = _per_10b(alone[i], float(result.solution.f[i]))
-            value.reason += _rate_words(value.points_per_10b, plan_rate)
-        value.plan_points_per_10b = plan_rate
+            value = MarginalValue(pid, True, base, None, None, None, False, "committed")
+        else:
+            result = _forced(model, resolve, i, 0.0 if chosen else 1.0, y)
+            value = _value(pid, chosen, base, mip_gap, result, gap_bound(result, config), ids, y)
+            if not chosen and result.solution is None and result.status == "infeasible":
+                value.kept_out_by, lines = tests.kept_out_by(i)
+                value.reason = _kept_out_reason(value.kept_out_by, lines, result.status)
+            elif not chosen and result.solution is not None:
+                value.reason += _rate_words(rates[i], plan_rate)
+        value.points_per_10b, value.plan_points_per_10b = rates[i], plan_rate
         out.append(value)
     return out
 
@@ -206,14 +206,6 @@ def standalone_points(sweep: DirectSweep) -> np.ndarray:
     return np.array([POINTS * sweep.cover.value(np.eye(1, n, i)[0]) for i in range(n)])
 
 
-def _base_amounts(sweep: DirectSweep, y: np.ndarray) -> np.ndarray:
-    """The base plan's fund amounts ($B): the sweep's last solution when it is ``y``'s."""
-    last = sweep.last
-    if last is not None and np.array_equal(np.round(last.y), np.round(y)):
-        return np.asarray(last.f, dtype=float)
-    return np.where(np.asarray(y) > 0.5, sweep.data.f_min, 0.0)
-
-
 def _per_10b(points: float, amount_b: float) -> float | None:
     """``points`` per $10B of ``amount_b`` ($B); None without an amount."""
     return None if amount_b <= 1e-9 else float(points * PER_USD_B / amount_b)
@@ -222,7 +214,7 @@ def _per_10b(points: float, amount_b: float) -> float | None:
 def _rate_words(rate: float | None, plan: float | None) -> str:
     if rate is None:
         return ""
-    words = f"; on its own it closes {rate:.2f} coverage points per $10B"
+    words = f"; on its own it closes {rate:.2f} coverage points per $10B of its minimum amount"
     if plan is not None:
         words += f", against {plan:.2f} for the median selected project"
     return words
