@@ -225,14 +225,14 @@ def _kept_out_reason(groups: list[str], lines: list[str], status: str) -> str:
         return f"forced in, no portfolio satisfies every constraint group ({status})"
     if len(groups) == 1:
         head = f"forced in, no portfolio satisfies {groups[0]}: that rule alone keeps it out"
-        said = "; without it, the best plan with the project breaks it: "
+        said = "; without it, a plan that takes the project breaks it: "
     else:
         head = (
             "forced in, no portfolio satisfies "
             + ", ".join(groups[:-1])
             + f" and {groups[-1]} together (dropping any one of them lets it in)"
         )
-        said = "; with one dropped, the best plan with the project breaks that one: "
+        said = "; with one dropped, a plan that takes the project breaks that one: "
     return head + (said + "; ".join(lines) if lines else "")
 
 
@@ -273,7 +273,8 @@ class _GroupTests:
 
     def kept_out_by(self, i: int) -> tuple[list[str], list[str]]:
         """A minimal set of groups that keeps candidate ``i`` out, and the words of each
-        group's breach by the best plan with ``i`` in and that group alone dropped.
+        group's breach by a plan with ``i`` in and that group alone dropped (the first one the
+        feasibility test finds, not an optimum).
 
         As in :func:`portopt.model.explain.explain_infeasible`, the groups that state facts
         about the projects (``Term.fact``: dependencies, exclusions) stay enforced and the
