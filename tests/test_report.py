@@ -380,3 +380,46 @@ def test_basis_marks_tranche_and_chokepoints_in_the_browser(
         assert item["name"] in text
         for rejected in item["rejected"]:
             assert rejected["id"] in text
+
+
+def test_each_low_coverage_chokepoint_gets_its_verdict() -> None:
+    """run.py's chokepoint explanations: no capacity, candidates all left out (each with its
+    reason), or chosen projects that fill little; well-covered chokepoints are not listed."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from portopt.run import LOW_COVERAGE, _explanations
+
+    catalog = load_catalog(None)
+    capacity = catalog.capacity.copy()
+    empty, rejected, chosen_k, covered = capacity.columns[:4]
+    capacity[empty] = 0.0
+    catalog = dataclasses.replace(catalog, capacity=capacity)
+    has = {k: capacity.index[capacity[k] > 0].tolist() for k in capacity.columns}
+    chosen = set(has[chosen_k][:1]) | {i for i in has[covered]}
+    chosen -= set(has[rejected])
+    assert has[rejected] and chosen & set(has[chosen_k])
+    ids = catalog.project_ids
+    allocation = pd.DataFrame({"id": ids, "name": ids, "selected": [i in chosen for i in ids]})
+    coverage = pd.DataFrame(
+        {
+            "id": catalog.chokepoint_ids,
+            "name": catalog.chokepoint_ids,
+            "weight": 1.0,
+            "expected_coverage": [
+                0.5 if k == covered else 0.0 if k in (empty, rejected) else LOW_COVERAGE / 2
+                for k in catalog.chokepoint_ids
+            ],
+        }
+    )
+    marginal = {"marginal_values": [{"project_id": i, "reason": f"why {i}"} for i in ids]}
+    evaluation = SimpleNamespace(allocation=allocation, coverage=coverage)
+    explained = _explanations(catalog, evaluation, marginal)["chokepoint_explanations"]
+    got = {c["id"]: c for c in explained}
+    assert covered not in got
+    assert got[empty]["verdict"] == "no_capacity" and got[empty]["rejected"] == []
+    assert got[rejected]["verdict"] == "rejected"
+    assert [r["id"] for r in got[rejected]["rejected"]] == has[rejected]
+    assert all(r["reason"] == f"why {r['id']}" for r in got[rejected]["rejected"])
+    assert got[chosen_k]["verdict"] == "selected_fill_little"
+    assert set(got[chosen_k]["selected"]) == chosen & set(has[chosen_k])
