@@ -22,6 +22,13 @@ The scenarios arrive in blocks (:meth:`Aggregates.add`), each folded into runnin
 and then dropped, so a million evaluation scenarios never need (scenarios × projects) memory:
 what is kept per scenario is c_s, the two sums of R_s, each chokepoint's coverage and, when the
 engine was given the portfolio, its cash per quarter; quantiles are taken over those, exactly.
+
+**The committed tranche alone.** The projects marked ``committed`` in the catalog, at the
+amounts the plan gives them (a committed project's fund amount is fixed), are a sub-portfolio
+of every plan, so its figures come from the same evaluation scenarios: :class:`Aggregates`
+keeps, per scenario, the tranche's own coverage score and its two PV sums beside the plan's
+(three more values a scenario), and ``metrics["tranche_alone"]`` holds its capital, coverage,
+Japan's expected recovery, P(recoups) and CVaR share, with the plan's minus the tranche's.
 """
 
 from __future__ import annotations
@@ -71,7 +78,13 @@ class Aggregates:
     """
 
     def __init__(
-        self, catalog: Catalog, y: np.ndarray, f: np.ndarray, n: int, chunk: int = CHUNK
+        self,
+        catalog: Catalog,
+        y: np.ndarray,
+        f: np.ndarray,
+        n: int,
+        chunk: int = CHUNK,
+        tranche: bool = True,
     ) -> None:
         self.catalog, self.chunk = catalog, chunk
         self.y = np.asarray(y, dtype=float)
@@ -85,6 +98,12 @@ class Aggregates:
         self.pv_japan, self.pv_draw = np.zeros(p), np.zeros(p)
         self.first: int | None = None
         self.n = 0
+        committed = committed_mask(catalog)
+        self.tranche: _Tranche | None = None
+        """The committed projects alone (per-scenario score and PV sums), when ``tranche`` and
+        the catalog has committed projects."""
+        if tranche and committed.any():
+            self.tranche = _Tranche(self.y * committed, self.f * committed, n)
 
     def add(self, scenarios: ScenarioSet) -> None:
         """Fold the next block of scenarios in (blocks must follow one another)."""
@@ -110,6 +129,8 @@ class Aggregates:
             self.score[rows] = coverage_score(cov, stress_all[a:b], self.weights)
             self.japan[rows] = japan_all[a:b] @ self.f
             self.draw[rows] = draw_all[a:b] @ self.f
+            if self.tranche is not None:
+                self.tranche.add(rows, online, stress_all[a:b], japan_all[a:b], draw_all[a:b], self)
             self.recouped += (japan_all[a:b] >= draw_all[a:b]).sum(axis=0)
             self.online += online.sum(axis=0)
             self.pv_japan += japan_all[a:b].sum(axis=0)
@@ -124,6 +145,87 @@ class Aggregates:
         """Japan's recovery ratio :math:`R_s` per scenario seen (0 where nothing was drawn)."""
         japan, draw = self.japan[: self.n], self.draw[: self.n]
         return np.divide(japan, draw, out=np.zeros_like(japan), where=draw > 0)
+
+
+def committed_mask(catalog: Catalog) -> np.ndarray:
+    """(n,) whether each project (catalog order) is marked ``committed``."""
+    p = catalog.projects
+    if "status" not in p:
+        return np.zeros(len(catalog.project_ids), dtype=bool)
+    return (p["status"].astype(str) == "committed").to_numpy()
+
+
+class _Tranche:
+    """Per scenario, the committed tranche's coverage score and Japan's two PV sums."""
+
+    def __init__(self, y: np.ndarray, f: np.ndarray, n: int) -> None:
+        self.y, self.f = y, f
+        self.score, self.japan, self.draw = np.empty(n), np.empty(n), np.empty(n)
+
+    def add(
+        self,
+        rows: slice,
+        online: np.ndarray,
+        stress: np.ndarray,
+        japan: np.ndarray,
+        draw: np.ndarray,
+        parent: Aggregates,
+    ) -> None:
+        cov = chokepoint_coverage(online, parent.ratio, self.y)
+        self.score[rows] = coverage_score(cov, stress, parent.weights)
+        self.japan[rows] = japan @ self.f
+        self.draw[rows] = draw @ self.f
+
+    def figures(self, config: RunConfig, n: int) -> dict[str, Any]:
+        """The tranche's capital, coverage, recovery, P(recoups) and CVaR share (as
+        :func:`_figures` words them) over the first ``n`` scenarios."""
+        capital = float(self.f.sum())
+        score, japan, draw = self.score[:n], self.japan[:n], self.draw[:n]
+        recovery = np.divide(japan, draw, out=np.zeros_like(japan), where=draw > 0)
+        alpha = config.model.groups.recoupment.alpha
+        return {
+            "capital_usd": capital,
+            "coverage": _quantiles(score),
+            "recovery_ratio": _quantiles(recovery),
+            "p_recoup": float((recovery >= 1.0).mean()),
+            f"shortfall_cvar_{alpha:g}_share": float(cvar(draw - japan, alpha) / capital),
+        }
+
+
+def tranche_alone(config: RunConfig, agg: Aggregates, plan: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json's ``tranche_alone``: the committed projects alone on the evaluation
+    scenarios, their ids, and the plan's figures minus theirs (``plan_minus_tranche``); an
+    empty dict when the catalog commits nothing."""
+    if agg.tranche is None:
+        return {}
+    ids = [i for i, c in zip(agg.catalog.project_ids, agg.tranche.f > 0, strict=True) if c]
+    alone = agg.tranche.figures(config, agg.n)
+    alpha = config.model.groups.recoupment.alpha
+    cvar_key = f"shortfall_cvar_{alpha:g}_share"
+    diff = {
+        "capital_usd": plan["capital_usd"] - alone["capital_usd"],
+        "coverage": plan["coverage"]["mean"] - alone["coverage"]["mean"],
+        "recovery_ratio": plan["recovery_ratio"]["mean"] - alone["recovery_ratio"]["mean"],
+        "p_recoup": plan["p_recoup"] - alone["p_recoup"],
+        cvar_key: plan[cvar_key] - alone[cvar_key],
+    }
+    return {"projects": ids, **alone, "plan_minus_tranche": diff}
+
+
+def capital_by_basis(catalog: Catalog, f: np.ndarray) -> dict[str, dict[str, Any]]:
+    """metrics.json's ``capital_by_basis``: for each ``basis`` of the catalog's rows (fact,
+    estimate, illustrative), the fund's dollars on the funded rows of that basis, their share
+    of the capital committed and the rows' ids."""
+    p = catalog.projects
+    basis = p["basis"].astype(str).to_numpy() if "basis" in p else np.full(len(f), "unknown")
+    total = max(float(f.sum()), 1e-300)
+    ids = np.asarray(catalog.project_ids)
+    out: dict[str, dict[str, Any]] = {}
+    for b in sorted(set(basis)):
+        rows = (basis == b) & (f > 0)
+        usd = float(f[rows].sum())
+        out[b] = {"usd": usd, "share": usd / total, "projects": ids[rows].tolist()}
+    return out
 
 
 def _quantiles(x: np.ndarray) -> dict[str, float]:
@@ -145,7 +247,7 @@ def portfolio_figures(
     chunk: int = CHUNK,
 ) -> dict[str, Any]:
     """The scalar figures of a portfolio on ``scenarios`` (money in USD)."""
-    aggregates = Aggregates(catalog, y, fund_usd, scenarios.n, chunk)
+    aggregates = Aggregates(catalog, y, fund_usd, scenarios.n, chunk, tranche=False)
     aggregates.add(scenarios)
     return _figures(config, aggregates)
 
@@ -246,6 +348,8 @@ def evaluation_of(
         },
         "in_sample": inside,
         "out_of_sample": figures,
+        "capital_by_basis": capital_by_basis(catalog, f),
+        "tranche_alone": tranche_alone(config, agg, figures),
         "in_vs_out": _gaps(inside, figures),
         "binding": list(getattr(allocation, "binding", [])),
         "shadow_prices": list(getattr(allocation, "shadow_prices", [])),

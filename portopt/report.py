@@ -76,12 +76,15 @@ def render(
     selected = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
     sections = [
         _headline(metrics),
+        _tranche_section(metrics),
         _section(
             "portfolio",
             "The selected projects",
-            "Every project the fund finances, with the fund's money in it. Click a column"
+            "Every project the fund finances, with the fund's money in it, the basis of its"
+            " catalog row and whether it is in the committed first tranche. Click a column"
             " heading to sort.",
-            _projects_table(selected),
+            _basis_note(metrics),
+            _projects_table(selected, metrics),
             _chart("allocation", _allocation_figure(selected)),
         ),
         _section(
@@ -99,6 +102,7 @@ def render(
             " average; the whisker runs from the pessimistic (P10) to the optimistic (P90)"
             " case; the dot is the middle case (P50).",
             _chart("coverage", _coverage_figure(coverage)),
+            _chokepoint_explanations(metrics),
         ),
         _section(
             "recovery",
@@ -338,7 +342,9 @@ def _in_vs_out(m: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- projects
 
 
-def _projects_table(selected: pd.DataFrame) -> str:
+def _projects_table(selected: pd.DataFrame, metrics: dict[str, Any] | None = None) -> str:
+    basis = _basis_of(metrics or {})
+    tranche = set((metrics or {}).get("tranche_alone", {}).get("projects", []))
     rows = [
         (
             r.id,
@@ -349,6 +355,8 @@ def _projects_table(selected: pd.DataFrame) -> str:
             (_num(r.expected_recovery_ratio), r.expected_recovery_ratio),
             (_pct(r.p_recoup), r.p_recoup),
             (_pct(r.expected_online_share), r.expected_online_share),
+            BASIS_MARKS.get(basis.get(r.id, ""), basis.get(r.id, "–")),
+            TRANCHE_MARK if r.id in tranche else "",
         )
         for r in selected.itertuples(index=False)
     ]
@@ -361,8 +369,181 @@ def _projects_table(selected: pd.DataFrame) -> str:
         ("Japan's expected recovery", "num"),
         ("Chance Japan recoups", "num"),
         ("Expected share of window online", "num"),
+        ("Basis", "text"),
+        ("Committed tranche", "text"),
     ]
     return _table("projects", headers, rows)
+
+
+# ---------------------------------------------------------------- basis, tranche, chokepoints
+
+BASIS_MARKS = {
+    "fact": "● fact",
+    "estimate": "◐ estimate",
+    "illustrative": "○ illustrative",
+}
+"""How the projects table marks a row's ``basis`` (the catalog's provenance column): a fact
+from a public source, an estimate built from sourced numbers, or an illustrative analogue
+where no such project exists yet."""
+TRANCHE_MARK = "■ first tranche"
+"""How the projects table marks a project of the committed first tranche."""
+
+
+def _basis_of(metrics: dict[str, Any]) -> dict[str, str]:
+    """Each funded project's basis, from metrics.json's ``capital_by_basis``."""
+    return {
+        pid: basis
+        for basis, part in metrics.get("capital_by_basis", {}).items()
+        for pid in part.get("projects", [])
+    }
+
+
+def _basis_note(metrics: dict[str, Any]) -> str:
+    """The share of capital on each basis, in one paragraph (illustrative first)."""
+    by = metrics.get("capital_by_basis")
+    if not by:
+        return ""
+    order = sorted(by, key=lambda b: (b != "illustrative", b))
+    parts = [
+        f"{_usd_b(by[b]['usd'])} ({_pct(by[b]['share'])}) on {b} rows"
+        f" ({len(by[b].get('projects', []))} projects)"
+        for b in order
+        if by[b].get("usd", 0) > 0
+    ]
+    illustrative = by.get("illustrative", {"usd": 0.0, "share": 0.0})
+    return (
+        f'<p class="intro" id="basis-note">Of the capital committed,'
+        f" {_e(_pct(illustrative['share']))} ({_e(_usd_b(illustrative['usd']))}) sits on"
+        " illustrative rows: analogues standing in for projects no sponsor has announced,"
+        " whose numbers are the catalog's, not a sponsor's. By basis: "
+        f"{_e('; '.join(parts))}.</p>"
+    )
+
+
+def _tranche_section(metrics: dict[str, Any]) -> str:
+    """The plan against its committed first tranche alone, on the same fresh scenarios."""
+    tranche = metrics.get("tranche_alone")
+    if not tranche:
+        return _section(
+            "tranche",
+            "The plan against the committed tranche alone",
+            "The catalog commits no project, so there is no tranche to compare with.",
+        )
+    _, plan = _figures(metrics)
+    alpha = metrics.get("recoupment_alpha", 0.95)
+    alone = headline(tranche, alpha)
+    diff = tranche.get("plan_minus_tranche", {})
+    cvar_key = f"shortfall_cvar_{alpha:g}_share"
+    rows = []
+    for key, label, fmt, dfmt, d in (
+        ("capital_usd", "Capital", _usd_b, _usd_b_signed, diff.get("capital_usd")),
+        (
+            "coverage_score",
+            "Coverage score",
+            lambda x: _pct(x, 1),
+            lambda x: _pts(x),
+            diff.get("coverage"),
+        ),
+        ("recovery_ratio", "Japan's expected recovery", _num, _signed, diff.get("recovery_ratio")),
+        ("p_recoup", "Chance Japan recoups", _pct, _pts, diff.get("p_recoup")),
+        (
+            "cvar_shortfall_share",
+            f"Japan's loss in the worst {_pct(1 - alpha)} (share of capital)",
+            lambda x: _pct(x, 1),
+            _pts,
+            diff.get(cvar_key),
+        ),
+    ):
+        a = metrics.get("capital_committed_usd") if key == "capital_usd" else plan.get(key)
+        b = tranche.get("capital_usd") if key == "capital_usd" else alone.get(key)
+        rows.append((label, fmt(a), fmt(b), dfmt(d)))
+    table = _table(
+        "tranche-vs-plan",
+        [
+            ("Figure", "text"),
+            ("The plan", "text"),
+            ("The committed tranche alone", "text"),
+            ("Plan minus tranche", "text"),
+        ],
+        rows,
+        sortable=False,
+    )
+    names = ", ".join(tranche.get("projects", []))
+    return _section(
+        "tranche",
+        "The plan against the committed tranche alone",
+        f"The first tranche ({names}) is committed and in every plan. These are its figures"
+        " on its own, at the same amounts and on the same fresh scenarios as the plan's: what"
+        " the rest of the plan adds to it.",
+        table,
+    )
+
+
+def _usd_b_signed(x: float | None) -> str:
+    return "–" if x is None else f"{'+' if x >= 0 else '−'}${abs(x) / 1e9:,.1f}B"
+
+
+def _signed(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.2f}"
+
+
+def _pts(x: float | None) -> str:
+    """A difference of two shares, in percentage points."""
+    return "–" if x is None else f"{100 * x:+.1f} points"
+
+
+VERDICTS = {
+    "no_capacity": "No candidate in the catalog has capacity in it.",
+    "rejected": "Candidates have capacity in it; none was chosen.",
+    "selected_fill_little": "Chosen projects have capacity in it but fill little of its gap"
+    " in the window (late, at risk of failure or small).",
+}
+"""What each ``chokepoint_explanations`` verdict of metrics.json means, in words."""
+
+
+def _chokepoint_explanations(metrics: dict[str, Any]) -> str:
+    """Why each chokepoint with low or zero expected coverage is covered as it is."""
+    items = metrics.get("chokepoint_explanations")
+    if items is None:
+        return ""
+    low = metrics.get("low_coverage_threshold", 0.1)
+    intro = (
+        f'<h3 id="why-low">Why some chokepoints get little or no coverage</h3><p class="intro">'
+        f"Each chokepoint of which the plan closes less than {_e(_pct(low))} of the gap on"
+        " average (fresh scenarios): whether no candidate has capacity in it, or candidates"
+        " exist and were left out, each with the reason its forced-in re-solve gives.</p>"
+    )
+    if not items:
+        return intro + '<p class="empty">Every chokepoint is covered above that.</p>'
+    rows = []
+    for c in items:
+        chosen = ", ".join(c.get("selected", []))
+        why = VERDICTS.get(c["verdict"], c["verdict"])
+        if chosen:
+            why += f" Chosen: {chosen}."
+        out = "".join(
+            f"<li><b>{_e(r['name'])}</b> ({_e(r['id'])}): {_e(r['reason'] or 'no reason')}</li>"
+            for r in c.get("rejected", [])
+        )
+        rows.append(
+            f'<tr data-verdict="{_e(c["verdict"])}"><td>{_e(c["name"])}</td>'
+            f"<td>{_e(_num(c['weight'], 1))}</td><td>{_e(_pct(c['expected_coverage'], 1))}</td>"
+            f"<td>{_e(why)}</td><td>{'<ul>' + out + '</ul>' if out else '–'}</td></tr>"
+        )
+    head = "".join(
+        f'<th scope="col">{_e(h)}</th>'
+        for h in (
+            "Chokepoint",
+            "Weight",
+            "Expected coverage",
+            "Why",
+            "Candidates left out, and why",
+        )
+    )
+    return (
+        intro + f'<table id="chokepoint-explanations" class="plain"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _allocation_figure(selected: pd.DataFrame) -> go.Figure:

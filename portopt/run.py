@@ -189,6 +189,7 @@ def run(
             config, catalog, allocation, evaluation, opt, distributions, stage.timings
         )
         metrics.update(marginal)
+        metrics.update(_explanations(catalog, evaluation, marginal))
         write_json(metrics, tmp / METRICS_FILE)
         if config.output.report:
             with stage("report"):
@@ -233,6 +234,49 @@ def _marginal(
     values = marginal_values(model, allocation.y, allocation.objective, gap, config)
     steps = relaxations(model, allocation.objective, gap, config, binding)
     return {"marginal_values": as_records(values), "relaxations": as_records(steps)}
+
+
+LOW_COVERAGE = 0.10
+"""A chokepoint whose expected coverage is below this share of its gap is explained in
+``chokepoint_explanations`` (policy choice: below a tenth, the plan leaves the gap open)."""
+
+
+def _explanations(
+    catalog: Catalog, evaluation: Evaluation, marginal: dict[str, Any]
+) -> dict[str, Any]:
+    """metrics.json's ``chokepoint_explanations``: why each chokepoint with low or zero
+    expected coverage (below :data:`LOW_COVERAGE`) is covered as it is. ``verdict`` is
+    ``no_capacity`` (no project of the catalog has capacity in it), ``rejected`` (candidates
+    have capacity and none was chosen; each is listed with its marginal-value reason) or
+    ``selected_fill_little`` (chosen projects have capacity in it but fill little of its gap
+    during the window: late, failed or small), with the rejected candidates beside them."""
+    cap = catalog.capacity_matrix() > 0
+    ids = catalog.project_ids
+    names = dict(zip(evaluation.allocation["id"], evaluation.allocation["name"], strict=True))
+    chosen = dict(zip(ids, evaluation.allocation["selected"], strict=True))
+    reasons = {v["project_id"]: v["reason"] for v in marginal.get("marginal_values", [])}
+    out = []
+    for k, row in enumerate(evaluation.coverage.itertuples(index=False)):
+        if row.expected_coverage >= LOW_COVERAGE:
+            continue
+        has = [ids[i] for i in np.flatnonzero(cap[:, k])]
+        selected = [i for i in has if chosen[i]]
+        rejected = [
+            {"id": i, "name": names[i], "reason": reasons.get(i, "")} for i in has if not chosen[i]
+        ]
+        verdict = "no_capacity" if not has else "selected_fill_little" if selected else "rejected"
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "weight": float(row.weight),
+                "expected_coverage": float(row.expected_coverage),
+                "verdict": verdict,
+                "selected": selected,
+                "rejected": rejected,
+            }
+        )
+    return {"chokepoint_explanations": out, "low_coverage_threshold": LOW_COVERAGE}
 
 
 MARGINAL_COLUMNS = ("value_if_forced_in", "value_if_forced_out", "marginal_value", "reason")

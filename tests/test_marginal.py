@@ -9,7 +9,8 @@ from portopt.catalog import load_catalog
 from portopt.config import load_config
 from portopt.engine.generate import generate_scenarios
 from portopt.model import DirectSweep, optimize
-from portopt.model.marginal import POINTS, marginal_values, relaxations
+from portopt.model.coverage import chokepoint_coverage, coverage_score
+from portopt.model.marginal import POINTS, marginal_values, relaxations, standalone_points
 from portopt.synth import write_synth
 
 
@@ -88,3 +89,69 @@ def test_one_more_project_is_a_fresh_solve_with_the_limit_raised(solved) -> None
         _fresh(catalog, raised, catalog.project_ids) - POINTS * base.objective, abs=1e-4
     )
     assert np.isfinite(count.coverage_points) and count.coverage_points >= -1e-6
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory):
+    """The small catalog with one sector's maximum share set to zero: its projects can only
+    be kept out by the sector-share group."""
+    catalog = load_catalog(write_synth(24, 5, tmp_path_factory.mktemp("capped") / "cat"))
+    sector = str(catalog.projects["sector"].iloc[0])
+    config = load_config(
+        None,
+        {
+            "scenarios": {"optimisation": 300},
+            "solver": {"time_limit_s": 30, "mip_gap": 1e-4},
+            "model": {
+                "groups": {
+                    "max_projects": {"limit": 10},
+                    "recoupment": {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65},
+                    "sector_shares": {"bounds": {sector: [0.0, 0.0]}},
+                }
+            },
+        },
+    )
+    scenarios = generate_scenarios(catalog, config, "numpy", scenarios=range(300))
+    sweep = DirectSweep(catalog, scenarios, config)
+    base = optimize(catalog, config, scenarios, model=sweep)
+    values = marginal_values(sweep, base.y, base.objective, base.mip_gap, config)
+    return catalog, sector, sweep, values
+
+
+def test_a_candidate_kept_out_by_a_sector_cap_names_that_group(capped) -> None:
+    catalog, sector, _, values = capped
+    in_sector = set(catalog.projects.index[catalog.projects["sector"] == sector])
+    assert in_sector
+    for v in values:
+        if v.project_id in in_sector:
+            assert not v.selected
+            assert v.kept_out_by == ["sector_shares"], v.reason
+            assert "no portfolio satisfies sector_shares: that rule alone keeps it out" in v.reason
+            assert f"sector_shares: {sector} holds" in v.reason  # the breach, in words
+        else:  # others may be kept out by another group (a data centre by power balance)
+            assert "sector_shares" not in v.kept_out_by
+
+
+def test_a_candidate_out_on_value_states_its_coverage_per_dollar(capped) -> None:
+    _, _, sweep, values = capped
+    alone = standalone_points(sweep)
+    data = sweep.data
+    for i in range(data.n):  # each project's own score, from the coverage formula itself
+        cov = chokepoint_coverage(data.online, data.ratio, np.eye(1, data.n, i)[0])
+        assert alone[i] == pytest.approx(
+            POINTS * coverage_score(cov, data.stress, data.weights).mean()
+        )
+    for i, v in enumerate(values):  # per $10B of the least fund money the project can take
+        assert v.points_per_10b == pytest.approx(alone[i] * 10 / data.f_min[i])
+    chosen = [v.points_per_10b for v in values if v.selected]
+    assert all(r is not None and r >= 0 for r in chosen)
+    out = [v for v in values if not v.selected and not v.kept_out_by]
+    assert out, "the test needs a candidate that is out on value"
+    for v in out:
+        assert v.plan_points_per_10b == pytest.approx(float(np.median(chosen)))
+        assert v.points_per_10b is not None
+        assert (
+            f"on its own it closes {v.points_per_10b:.2f} coverage points per $10B of its"
+            " minimum amount,"
+            f" against {v.plan_points_per_10b:.2f} for the median selected project"
+        ) in v.reason

@@ -8,6 +8,7 @@ browser is a failure (`.ci/run` installs Debian's ``chromium`` and ``chromium-dr
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -16,11 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from _runs import default_run, read_allocation, synthetic_folder
 
-from portopt.report import write_report
+from portopt.catalog import load_catalog
+from portopt.config import load_config
+from portopt.engine.generate import generate_scenarios
+from portopt.evaluate import Aggregates, committed_mask, portfolio_figures, tranche_alone
+from portopt.outputs import write_json
+from portopt.report import BASIS_MARKS, TRANCHE_MARK, write_report
 
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
 
@@ -93,6 +100,138 @@ def test_selected_projects_table_lists_exactly_the_selected(folder: Path) -> Non
     table = table[: table.index("</table>")]
     ids = re.findall(r'<tr><td data-sort="([^"]+)">', table)
     assert sorted(ids) == sorted(allocation.loc[allocation["selected"], "id"])
+
+
+def _explained(folder: Path) -> Path:
+    """The synthetic folder with the metrics of a catalog that has a basis column, a committed
+    tranche and two low-coverage chokepoints (one no candidate serves, one whose candidate
+    was left out)."""
+    allocation = read_allocation(folder)
+    chosen = allocation.loc[allocation["selected"], "id"].tolist()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    funded = allocation.set_index("id")["fund_usd"]
+    parts = {"fact": chosen[:2], "estimate": chosen[2:5], "illustrative": chosen[5:]}
+    total = float(funded[chosen].sum())
+    metrics["capital_by_basis"] = {
+        b: {
+            "usd": float(funded[ids].sum()),
+            "share": float(funded[ids].sum()) / total,
+            "projects": ids,
+        }
+        for b, ids in parts.items()
+    }
+    figures = {
+        "capital_usd": 3.6e10,
+        "coverage": {"mean": 0.05, "p10": 0.03, "p50": 0.05, "p90": 0.07},
+        "recovery_ratio": {"mean": 0.94, "p10": 0.7, "p50": 0.95, "p90": 1.1},
+        "p_recoup": 0.46,
+        "shortfall_cvar_0.95_share": 0.61,
+    }
+    metrics["tranche_alone"] = {
+        "projects": chosen[:2],
+        **figures,
+        "plan_minus_tranche": {
+            "capital_usd": metrics["capital_committed_usd"] - 3.6e10,
+            "coverage": 0.55,
+            "recovery_ratio": 0.14,
+            "p_recoup": 0.22,
+            "shortfall_cvar_0.95_share": -0.29,
+        },
+    }
+    out = allocation.loc[~allocation["selected"], "id"].iloc[0]
+    metrics["chokepoint_explanations"] = [
+        {
+            "id": "c0",
+            "name": "Chokepoint 0",
+            "weight": 2.0,
+            "expected_coverage": 0.0,
+            "verdict": "no_capacity",
+            "selected": [],
+            "rejected": [],
+        },
+        {
+            "id": "c1",
+            "name": "Chokepoint 1",
+            "weight": 1.0,
+            "expected_coverage": 0.02,
+            "verdict": "rejected",
+            "selected": [],
+            "rejected": [
+                {
+                    "id": out,
+                    "name": "Left <out>",
+                    "reason": "forced in, no portfolio"
+                    " satisfies sector_shares: that rule alone keeps it out",
+                }
+            ],
+        },
+    ]
+    metrics["low_coverage_threshold"] = 0.1
+    write_json(metrics, folder / "metrics.json")
+    return folder
+
+
+def test_projects_carry_their_basis_and_tranche_marks(folder: Path) -> None:
+    page = write_report(_explained(folder)).read_text()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    table = page[page.index('<table id="projects"') :]
+    table = table[: table.index("</table>")]
+    for basis, part in metrics["capital_by_basis"].items():
+        for pid in part["projects"]:
+            row = table[table.index(f'<tr><td data-sort="{pid}">') :]
+            row = row[: row.index("</tr>")]
+            assert BASIS_MARKS[basis] in row
+            assert (TRANCHE_MARK in row) == (pid in metrics["tranche_alone"]["projects"])
+    share = metrics["capital_by_basis"]["illustrative"]["share"]
+    note = page[page.index('id="basis-note"') :]
+    assert f"Of the capital committed, {100 * share:.0f}%" in note[: note.index("</p>")]
+
+
+def test_plan_is_compared_with_the_tranche_alone(folder: Path) -> None:
+    page = write_report(_explained(folder)).read_text()
+    table = page[page.index('<table id="tranche-vs-plan"') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr>") == 6  # the header and five figures
+    assert "$36.0B" in table and "5.0%" in table and "+55.0 points" in table
+    assert "0.94" in table and "+0.14" in table and "61.0%" in table
+
+
+def test_low_coverage_chokepoints_are_explained(folder: Path) -> None:
+    page = write_report(_explained(folder)).read_text()
+    table = page[page.index('<table id="chokepoint-explanations"') :]
+    table = table[: table.index("</table>")]
+    assert 'data-verdict="no_capacity"' in table and "No candidate" in table
+    assert 'data-verdict="rejected"' in table
+    assert "Left &lt;out&gt;" in table and "sector_shares" in table
+
+
+def test_the_tranche_alone_is_its_own_sub_portfolio() -> None:
+    """The tranche's figures, folded in beside the plan's, equal an evaluation of the
+    committed projects alone on the same scenarios."""
+    catalog = load_catalog(None)
+    config = load_config(None, {"scenarios": {"optimisation": 10}})
+    scenarios = generate_scenarios(catalog, config, "numpy", scenarios=range(10, 110))
+    committed = committed_mask(catalog)
+    assert committed.sum() == 3
+    cost = catalog.projects["base_cost_usd"].to_numpy(dtype=float)
+    y = committed | (np.arange(len(committed)) % 5 == 0)
+    f = np.where(y, 0.5 * cost, 0.0)
+    f[committed] = cost[committed]
+    agg = Aggregates(catalog, y.astype(float), f, scenarios.n)
+    agg.add(scenarios)
+    plan = portfolio_figures(catalog, config, scenarios, y.astype(float), f)
+    got = tranche_alone(config, agg, plan)
+    want = portfolio_figures(catalog, config, scenarios, committed.astype(float), f * committed)
+    assert got["projects"] == [i for i, c in zip(catalog.project_ids, committed, strict=True) if c]
+    assert got["capital_usd"] == pytest.approx(want["capital_usd"])
+    for key in ("coverage", "recovery_ratio"):
+        assert got[key]["mean"] == pytest.approx(want[key]["mean"], rel=1e-9)
+    assert got["p_recoup"] == want["p_recoup"]
+    cvar = "shortfall_cvar_0.95_share"
+    assert got[cvar] == pytest.approx(want[cvar], rel=1e-9)
+    assert got["plan_minus_tranche"]["coverage"] == pytest.approx(
+        plan["coverage"]["mean"] - want["coverage"]["mean"]
+    )
 
 
 # ---------------------------------------------------------------- the real page in Chromium
@@ -205,3 +344,82 @@ def test_table_sorts_on_header_click(opened: tuple[Any, Path, Any]) -> None:
     assert column(3) == sorted(column(3))
     header.click()
     assert column(3) == sorted(column(3), reverse=True)
+
+
+@pytest.mark.browser
+def test_basis_marks_tranche_and_chokepoints_in_the_browser(
+    opened: tuple[Any, Path, Any],
+) -> None:
+    """The default run's page shows each selected project's basis mark, the committed tranche
+    marked and compared with the plan, and why each low-coverage chokepoint is so."""
+    from selenium.webdriver.common.by import By
+
+    driver, out_dir, _ = opened
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    basis = {pid: b for b, part in metrics["capital_by_basis"].items() for pid in part["projects"]}
+    tranche = set(metrics["tranche_alone"]["projects"])
+    assert tranche
+    rows = driver.find_elements(By.CSS_SELECTOR, "table#projects tbody tr")
+    for row in rows:
+        cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        assert " ".join(cells[-2].split()) == BASIS_MARKS[basis[cells[0]]]
+        assert (cells[-1].split() == TRANCHE_MARK.split()) == (cells[0] in tranche)
+    note = driver.find_element(By.ID, "basis-note").text
+    share = metrics["capital_by_basis"].get("illustrative", {"share": 0.0})["share"]
+    assert f"{100 * share:.0f}%" in note
+    comparison = driver.find_elements(By.CSS_SELECTOR, "table#tranche-vs-plan tbody tr")
+    assert len(comparison) == 5
+    capital = comparison[0].find_elements(By.TAG_NAME, "td")
+    assert capital[2].text == f"${metrics['tranche_alone']['capital_usd'] / 1e9:,.1f}B"
+    explained = driver.find_elements(By.CSS_SELECTOR, "table#chokepoint-explanations tbody tr")
+    items = metrics["chokepoint_explanations"]
+    assert len(explained) == len(items) and items  # the default plan leaves gaps open
+    for row, item in zip(explained, items, strict=True):
+        assert row.get_attribute("data-verdict") == item["verdict"]
+        text = row.text
+        assert item["name"] in text
+        for rejected in item["rejected"]:
+            assert rejected["id"] in text
+
+
+def test_each_low_coverage_chokepoint_gets_its_verdict() -> None:
+    """run.py's chokepoint explanations: no capacity, candidates all left out (each with its
+    reason), or chosen projects that fill little; well-covered chokepoints are not listed."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from portopt.run import LOW_COVERAGE, _explanations
+
+    catalog = load_catalog(None)
+    capacity = catalog.capacity.copy()
+    empty, rejected, chosen_k, covered = capacity.columns[:4]
+    capacity[empty] = 0.0
+    catalog = dataclasses.replace(catalog, capacity=capacity)
+    has = {k: capacity.index[capacity[k] > 0].tolist() for k in capacity.columns}
+    chosen = set(has[chosen_k][:1]) | {i for i in has[covered]}
+    chosen -= set(has[rejected])
+    assert has[rejected] and chosen & set(has[chosen_k])
+    ids = catalog.project_ids
+    allocation = pd.DataFrame({"id": ids, "name": ids, "selected": [i in chosen for i in ids]})
+    coverage = pd.DataFrame(
+        {
+            "id": catalog.chokepoint_ids,
+            "name": catalog.chokepoint_ids,
+            "weight": 1.0,
+            "expected_coverage": [
+                0.5 if k == covered else 0.0 if k in (empty, rejected) else LOW_COVERAGE / 2
+                for k in catalog.chokepoint_ids
+            ],
+        }
+    )
+    marginal = {"marginal_values": [{"project_id": i, "reason": f"why {i}"} for i in ids]}
+    evaluation = SimpleNamespace(allocation=allocation, coverage=coverage)
+    explained = _explanations(catalog, evaluation, marginal)["chokepoint_explanations"]
+    got = {c["id"]: c for c in explained}
+    assert covered not in got
+    assert got[empty]["verdict"] == "no_capacity" and got[empty]["rejected"] == []
+    assert got[rejected]["verdict"] == "rejected"
+    assert [r["id"] for r in got[rejected]["rejected"]] == has[rejected]
+    assert all(r["reason"] == f"why {r['id']}" for r in got[rejected]["rejected"])
+    assert got[chosen_k]["verdict"] == "selected_fill_little"
+    assert set(got[chosen_k]["selected"]) == chosen & set(has[chosen_k])

@@ -8,6 +8,7 @@ fraction of a second; the cluster of 2 worker processes is started once for the 
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from conftest import build_small_catalog, write_catalog_csv
 from typer.testing import CliRunner
 
 from portopt.cli.main import app
-from portopt.config import RunConfig
+from portopt.config import RunConfig, load_config
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError
 from portopt.sweeps import (
@@ -190,6 +191,14 @@ def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: P
     page = (out / "frontier.html").read_text()
     assert page.count(plotly.offline.get_plotlyjs()[:500]) == 1  # JS embedded once
     assert "<script src=" not in page and page.count('class="chart"') == 2
+    # in the report's style: the sweep's identity, amounts in $B and shares in percent
+    base = load_config(config_file)
+    assert f"configuration {base.digest()} · seed {base.seed}" in page
+    assert 'id="identity"' in page and "written 20" in page
+    rows = page[page.rindex("<table") :]
+    assert "$30.0B" in rows and "$1.0B" in rows  # the varied budgets
+    assert not re.search(r"\d\.\d+e[+-]\d", rows)  # no 6.992e+10
+    assert re.search(r"<td>\d+\.\d%</td>", rows)  # coverage, as a percentage
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -294,7 +303,13 @@ def test_robustness_cli_on_a_running_scheduler_updates_the_report(
     assert "4/4" in result.output  # the progress bar counts batches
     core = pd.read_csv(out / "robustness.csv", keep_default_na=False)
     assert {"id", "core_index", "ci_low", "ci_high", "class"} <= set(core.columns)
-    assert (out / "robustness.html").read_text().count('class="chart"') == 1
+    page = (out / "robustness.html").read_text()
+    assert page.count('class="chart"') == 1
+    cfg = load_config(config_file, {"scenarios": {"optimisation": 16}})
+    assert f"configuration {cfg.digest()} · seed {cfg.seed}" in page
+    rows = page[page.rindex("<table") :]
+    assert re.search(r"<td>\d+%–\d+%</td>", rows) and " of 4</td>" in rows
+    assert not re.search(r"\d\.\d+e[+-]\d", rows)
     assert 'id="robustness"' in (run_dir / "report.html").read_text()
     assert client.status == "running"  # an existing cluster is left running
 

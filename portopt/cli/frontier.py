@@ -17,6 +17,7 @@ from portopt.cli.options import (
     SchedulerOption,
     SetOption,
     WorkersOption,
+    config_with_overrides,
     print_json,
     sweep_progress,
 )
@@ -57,6 +58,7 @@ def command(
         run_frontier,
         write_frontier,
     )
+    from portopt.sweeps.html import identity
 
     target = out if out is not None else DEFAULT_OUT
     path = find_config(config)
@@ -69,7 +71,8 @@ def command(
         tasks = len(plan_tasks(points))
         with sweep_progress(label, tasks, dashboard_link(client)) as on_result:
             table = run_frontier(catalog, points, client, on_result=on_result)
-    write_frontier(table, keys, target)
+    base = config_with_overrides(path, set_)  # the sweep's identity: before the varied keys
+    write_frontier(table, keys, target, identity(base, catalog.source))
     counts = table["status"].value_counts().to_dict()
     if json_:
         print_json({"points": len(table), "status": counts, "out_dir": target})

@@ -69,6 +69,7 @@ def command(
         status_counts,
         write_robustness,
     )
+    from portopt.sweeps.html import identity
 
     cfg = config_with_overrides(config, set_)
     if batches < 2:
@@ -107,7 +108,7 @@ def command(
             core, per_batch = run_robustness(
                 catalog, cfg, batches, client, on_result=on_result, vary=vary
             )
-    write_robustness(core, per_batch, target)
+    write_robustness(core, per_batch, target, identity(cfg, catalog.source))
     if report is not None:
         attach_to_report(report, core)
     counts = status_counts(per_batch)

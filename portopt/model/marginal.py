@@ -17,8 +17,19 @@ flipped as the start), under :data:`RESOLVE_TIME_LIMIT_S`. The MILP is solved to
 gap, so a difference smaller than the two solves' gaps together (:func:`gap_bound`),
 :math:`|z^a - z^b| \\le g_a z^a + g_b z^b`, is *within the gaps*: not a proven difference.
 
-A rejected candidate's reason is the re-solve's own answer: forced in, either no portfolio
-satisfies every group (infeasible), or the best plan with it drops the projects it displaces.
+A rejected candidate's reason is the re-solve's own answer. Forced in, either
+
+- no portfolio satisfies every group: the reason names the groups that keep it out
+  (:func:`kept_out_by`), a minimal set :math:`M` of enabled groups such that, with the
+  candidate and the committed projects fixed in, the groups of :math:`M` admit no portfolio
+  and dropping any one of them admits one (the deletion filter of
+  :mod:`portopt.model.explain`, on the cut model); or
+- the best plan with it drops the projects it displaces, and the reason gives its coverage
+  per dollar beside the plan's (:func:`standalone_points`): the coverage points the project
+  closes on its own, per $10B of the least fund money it can take (its minimum fund share of
+  its base cost: coverage counts a selected project's capacity whatever the amount, so the
+  minimum is its price of entry, and a re-solve's amounts are not unique), against the
+  median of the selected projects on the same measure.
 
 **Relaxations**: each integer or combinatorial rule relaxed one step (:data:`STEPS`: one more
 project, one more review slot a quarter, a binding sector's maximum +1 point, +$10B of
@@ -30,7 +41,7 @@ a divisible model.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -38,6 +49,7 @@ from portopt.config import RunConfig
 from portopt.model.data import BILLION
 from portopt.model.direct import DirectModel, DirectResult, DirectSweep, _solve
 from portopt.model.parameters import StructuralChange
+from portopt.model.terms import Solution
 
 POINTS = 100.0
 """Coverage points per unit of the objective (the coverage score is a share)."""
@@ -46,9 +58,19 @@ RESOLVE_TIME_LIMIT_S = 10.0
 under a second; a solve that stops here reports its gap)."""
 
 
+PER_USD_B = 10.0
+"""Coverage per dollar is quoted in coverage points per this many $B of fund money."""
+
+
 @dataclass
 class MarginalValue:
-    """One candidate's value to the plan, in coverage points relative to the base plan."""
+    """One candidate's value to the plan, in coverage points relative to the base plan.
+
+    ``kept_out_by``: for a candidate whose force-in is infeasible, the groups (config names
+    under ``model.groups``) of a minimal set that keeps it out; ``points_per_10b``: the
+    coverage points it closes on its own per $10B of its minimum fund amount
+    (:func:`standalone_points`), and ``plan_points_per_10b`` the selected projects' median.
+    """
 
     project_id: str
     selected: bool
@@ -58,6 +80,9 @@ class MarginalValue:
     resolve_gap: float | None
     within_gap: bool
     reason: str
+    kept_out_by: list[str] = field(default_factory=list)
+    points_per_10b: float | None = None
+    plan_points_per_10b: float | None = None
 
 
 @dataclass
@@ -106,8 +131,16 @@ def _within(a: float, ga: float | None, b: float, gb: float | None) -> bool:
     return abs(a - b) <= (ga or 0.0) * abs(a) + (gb or 0.0) * abs(b) + 1e-12
 
 
-def _forced(model: DirectModel, config: RunConfig, i: int, value: float, y: np.ndarray):
-    """The cut model re-solved with ``y_i`` fixed to ``value``, then its bounds restored."""
+def _forced(
+    model: DirectModel,
+    config: RunConfig,
+    i: int,
+    value: float,
+    y: np.ndarray,
+    pool: list[tuple] | None = None,
+) -> DirectResult:
+    """The cut model re-solved with ``y_i`` fixed to ``value``, then its bounds restored;
+    ``pool``: valid cuts to add as rows once violated."""
     col = np.array([model.ycol[i]], dtype=np.int32)
     lp = model.h.getLp()
     lo, hi = np.asarray(lp.col_lower_)[col].copy(), np.asarray(lp.col_upper_)[col].copy()
@@ -115,7 +148,9 @@ def _forced(model: DirectModel, config: RunConfig, i: int, value: float, y: np.n
     start = np.round(y).astype(float)
     start[i] = value
     try:
-        return _solve(model, config, time.perf_counter(), incumbent=start, incumbent_name="start")
+        return _solve(
+            model, config, time.perf_counter(), incumbent=start, pool=pool, incumbent_name="start"
+        )
     finally:
         model.h.changeColsBounds(1, col, lo, hi)
 
@@ -127,6 +162,8 @@ def marginal_values(
 
     ``sweep``: the cut model that solved the base plan ``y`` (objective ``objective``, gap
     ``mip_gap``) for ``config``; its HiGHS instance is re-solved with one bound fixed at a time.
+    A rejected candidate whose force-in is infeasible is then tested against subsets of the
+    groups (:meth:`_GroupTests.kept_out_by`).
     """
     model = sweep.milp
     if model is None:
@@ -134,15 +171,146 @@ def marginal_values(
     resolve = _resolve_config(config)
     ids, committed = sweep.data.ids, sweep.data.committed
     base = POINTS * objective
+    alone = standalone_points(sweep)
+    fund = sweep.data.f_min
+    rates = [_per_10b(alone[i], fund[i]) for i in range(len(ids))]
+    chosen_rates = [rates[i] for i in range(len(ids)) if y[i] > 0.5]
+    plan_rate = float(np.median([r for r in chosen_rates if r is not None] or [np.nan]))
+    plan_rate = plan_rate if np.isfinite(plan_rate) else None
+    tests = _GroupTests(sweep, config, y)
     out = []
     for i, pid in enumerate(ids):
         chosen = bool(y[i] > 0.5)
         if chosen and committed[i]:
-            out.append(MarginalValue(pid, True, base, None, None, None, False, "committed"))
-            continue
-        result = _forced(model, resolve, i, 0.0 if chosen else 1.0, y)
-        out.append(_value(pid, chosen, base, mip_gap, result, gap_bound(result, config), ids, y))
+            value = MarginalValue(pid, True, base, None, None, None, False, "committed")
+        else:
+            result = _forced(model, resolve, i, 0.0 if chosen else 1.0, y)
+            value = _value(pid, chosen, base, mip_gap, result, gap_bound(result, config), ids, y)
+            if not chosen and result.solution is None and result.status == "infeasible":
+                value.kept_out_by, lines = tests.kept_out_by(i)
+                value.reason = _kept_out_reason(value.kept_out_by, lines, result.status)
+            elif not chosen and result.solution is not None:
+                value.reason += _rate_words(rates[i], plan_rate)
+        value.points_per_10b, value.plan_points_per_10b = rates[i], plan_rate
+        out.append(value)
     return out
+
+
+def standalone_points(sweep: DirectSweep) -> np.ndarray:
+    """(n,) the coverage points each project closes on its own: the mean coverage score, on
+    the sweep's (optimisation) scenarios, of the portfolio of that project alone, × POINTS.
+
+    Coverage saturates (``min(1, ·)``), so a project's share of a plan's score can be less
+    than this; it is the project's own worth, the same whatever else is chosen."""
+    n = sweep.data.n
+    return np.array([POINTS * sweep.cover.value(np.eye(1, n, i)[0]) for i in range(n)])
+
+
+def _per_10b(points: float, amount_b: float) -> float | None:
+    """``points`` per $10B of ``amount_b`` ($B); None without an amount."""
+    return None if amount_b <= 1e-9 else float(points * PER_USD_B / amount_b)
+
+
+def _rate_words(rate: float | None, plan: float | None) -> str:
+    if rate is None:
+        return ""
+    words = f"; on its own it closes {rate:.2f} coverage points per $10B of its minimum amount"
+    if plan is not None:
+        words += f", against {plan:.2f} for the median selected project"
+    return words
+
+
+def _kept_out_reason(groups: list[str], lines: list[str], status: str) -> str:
+    if not groups:
+        return f"forced in, no portfolio satisfies every constraint group ({status})"
+    if len(groups) == 1:
+        head = f"forced in, no portfolio satisfies {groups[0]}: that rule alone keeps it out"
+        said = "; without it, a plan that takes the project breaks it: "
+    else:
+        head = (
+            "forced in, no portfolio satisfies "
+            + ", ".join(groups[:-1])
+            + f" and {groups[-1]} together (dropping any one of them lets it in)"
+        )
+        said = "; with one dropped, a plan that takes the project breaks that one: "
+    return head + (said + "; ".join(lines) if lines else "")
+
+
+class _GroupTests:
+    """Feasibility of the plan with one candidate forced in and only some groups enforced.
+
+    One cut model per enforced set, compiled on first use and kept (the deletion filters of
+    the candidates share most of their sets), each given the sweep's pooled cuts; a test is
+    a re-solve to a loose gap (:data:`FEASIBILITY_GAP`): only whether a portfolio exists
+    counts. A test that ends without a verdict (the time limit) counts as feasible, so the
+    named set may then be smaller than a minimal one; the reason then says no more than the
+    tests proved.
+    """
+
+    def __init__(self, sweep: DirectSweep, config: RunConfig, y: np.ndarray) -> None:
+        assert sweep.milp is not None
+        self.sweep, self.y = sweep, y
+        self.groups = list(sweep.milp.groups)
+        self.config = _resolve_config(config)
+        self.config = self.config.model_copy(
+            update={"solver": self.config.solver.model_copy(update={"mip_gap": FEASIBILITY_GAP})}
+        )
+        self.full = config
+        self.models: dict[frozenset[str], DirectModel] = {}
+
+    def _model(self, enforced: frozenset[str]) -> DirectModel:
+        if enforced not in self.models:
+            tree = self.config.model_dump()
+            for g in self.groups:
+                tree["model"]["groups"][g.name]["enabled"] = g.name in enforced
+            variant = RunConfig.model_validate(tree)
+            self.models[enforced] = DirectModel(self.sweep.data, self.sweep.cover, variant)
+        return self.models[enforced]
+
+    def solve(self, i: int, enforced: frozenset[str]) -> DirectResult:
+        model = self._model(enforced)
+        return _forced(model, model.config, i, 1.0, self.y, pool=self.sweep.pool(model))
+
+    def kept_out_by(self, i: int) -> tuple[list[str], list[str]]:
+        """A minimal set of groups that keeps candidate ``i`` out, and the words of each
+        group's breach by a plan with ``i`` in and that group alone dropped (the first one the
+        feasibility test finds, not an optimum).
+
+        As in :func:`portopt.model.explain.explain_infeasible`, the groups that state facts
+        about the projects (``Term.fact``: dependencies, exclusions) stay enforced and the
+        policy groups are filtered; the facts are filtered, and named, only when they alone
+        keep ``i`` out (an exclusion with a committed project). A group whose drop alone
+        admits a portfolio is in every minimal set; if those groups already admit none, they
+        are the only minimal set, otherwise the deletion filter finds one."""
+        facts = [g for g in self.groups if g.fact]
+        policies = [g for g in self.groups if not g.fact]
+        always = frozenset(g.name for g in facts)
+        if self.solve(i, always).status == "infeasible":
+            always, policies = frozenset(), facts
+        names = [g.name for g in policies]
+        every = always | set(names)
+        needed, lines = [], []
+        for g in policies:
+            result = self.solve(i, every - {g.name})
+            if result.solution is not None:
+                needed.append(g.name)
+                lines += g.check(_solution(result), self.sweep.data, self.full)[:1]
+        if needed and self.solve(i, always | set(needed)).status == "infeasible":
+            return needed, lines
+        kept = list(names)
+        for name in names:
+            if self.solve(i, always | {k for k in kept if k != name}).status == "infeasible":
+                kept = [k for k in kept if k != name]
+        return kept, [line for line in lines if line.split(":", 1)[0] in kept]
+
+
+FEASIBILITY_GAP = 1.0
+"""The MIP gap of a feasibility test (:class:`_GroupTests`): any portfolio answers it."""
+
+
+def _solution(result: DirectResult) -> Solution:
+    assert result.solution is not None
+    return Solution(y=np.round(result.solution.y), f=np.asarray(result.solution.f, dtype=float))
 
 
 def _value(
@@ -303,6 +471,7 @@ def as_records(items: list[MarginalValue] | list[Relaxation]) -> list[dict]:
 
 
 __all__ = [
+    "PER_USD_B",
     "POINTS",
     "RESOLVE_TIME_LIMIT_S",
     "MarginalValue",
@@ -310,5 +479,6 @@ __all__ = [
     "as_records",
     "marginal_values",
     "relaxations",
+    "standalone_points",
     "steps",
 ]

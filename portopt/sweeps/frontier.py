@@ -52,7 +52,7 @@ from portopt.model.groups import GROUPS
 from portopt.model.objective import Coverage
 from portopt.outputs import staged_output, write_csv
 from portopt.sweeps.cluster import gather_as_completed, submit_all
-from portopt.sweeps.html import page
+from portopt.sweeps.html import page, pct, usd_b
 
 POINTS_PER_TASK = 4
 """Points per task: one first solve pays for three re-solves, and 8 points keep 2 workers busy."""
@@ -285,16 +285,25 @@ def run_frontier(
 # ---------------------------------------------------------------------------------- outputs
 
 
-def write_frontier(table: pd.DataFrame, keys: Sequence[str], out: Path) -> Path:
-    """``frontier.csv`` and ``frontier.html`` into ``out``, all or nothing (temp + rename)."""
+def write_frontier(
+    table: pd.DataFrame,
+    keys: Sequence[str],
+    out: Path,
+    ident: dict[str, str] | None = None,
+) -> Path:
+    """``frontier.csv`` and ``frontier.html`` into ``out``, all or nothing (temp + rename);
+    ``ident``: the sweep's identity for the page (:func:`portopt.sweeps.html.identity`)."""
     with staged_output(Path(out)) as tmp:
         write_csv(table, tmp / FRONTIER_CSV)
-        (tmp / FRONTIER_HTML).write_text(frontier_html(table, keys), encoding="utf-8")
+        (tmp / FRONTIER_HTML).write_text(frontier_html(table, keys, ident), encoding="utf-8")
     return Path(out)
 
 
-def frontier_html(table: pd.DataFrame, keys: Sequence[str]) -> str:
-    """The frontier page: coverage against recoupment risk, coverage against budget."""
+def frontier_html(
+    table: pd.DataFrame, keys: Sequence[str], ident: dict[str, str] | None = None
+) -> str:
+    """The frontier page: coverage against recoupment risk, coverage against budget, and
+    every point in words and units ($B, percentages, seconds)."""
     ok = table[table["status"].isin(["optimal", "time_limit", "greedy"])]
     risk = _figure(
         ok,
@@ -302,6 +311,7 @@ def frontier_html(table: pd.DataFrame, keys: Sequence[str]) -> str:
         "cvar_shortfall_share",
         "Coverage against Japan's recoupment risk",
         "CVaR of Japan's shortfall, share of capital (in sample)",
+        x_format=".0%",
     )
     budget = _figure(
         ok.assign(budget_b=ok["budget_usd"] / 1e9),
@@ -309,21 +319,8 @@ def frontier_html(table: pd.DataFrame, keys: Sequence[str]) -> str:
         "budget_b",
         "Coverage against budget",
         "Budget ($B)",
+        x_format="$,.0f",
     )
-    shown = table[
-        [
-            "point",
-            *keys,
-            "status",
-            "coverage",
-            "capital_usd",
-            "cvar_shortfall_share",
-            "expected_recovery",
-            "n_selected",
-            "resolve",
-            "solve_s",
-        ]
-    ]
     return page(
         "portopt frontier",
         f"{len(table)} points over {', '.join(keys)}. Coverage is the stress-weighted share of"
@@ -332,16 +329,45 @@ def frontier_html(table: pd.DataFrame, keys: Sequence[str]) -> str:
         " shortfall as a share of the capital committed. Infeasible points are listed in the"
         " table, not plotted.",
         [risk, budget],
-        shown,
+        _shown(table, keys),
+        ident,
     )
 
 
-def _figure(table: pd.DataFrame, by: list[str], x: str, title: str, x_title: str) -> go.Figure:
+def _shown(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The page's table: one row per point, each figure in its unit."""
+    out = {"Point": table["point"].astype(int)}
+    for key in keys:
+        usd = key.endswith("_usd")
+        out[key] = [usd_b(v) if usd else str(v) for v in table[key]]
+    out["Status"] = table["status"].astype(str)
+    out["Coverage score"] = [pct(v) for v in table["coverage"]]
+    out["Capital"] = [usd_b(v) for v in table["capital_usd"]]
+    out["Japan's CVaR95 shortfall (share of capital)"] = [
+        pct(v) for v in table["cvar_shortfall_share"]
+    ]
+    out["Japan's expected recovery"] = [
+        "–" if v != v else f"{v:.2f}×" for v in table["expected_recovery"].astype(float)
+    ]
+    out["Projects"] = ["–" if v != v else f"{int(v)}" for v in table["n_selected"].astype(float)]
+    out["Solve"] = [
+        f"{'re-solve' if r is True or str(r).lower() == 'true' else 'first solve'}, {s:.2f} s"
+        for r, s in zip(table["resolve"], table["solve_s"].astype(float), strict=True)
+    ]
+    return pd.DataFrame(out)
+
+
+def _figure(
+    table: pd.DataFrame, by: list[str], x: str, title: str, x_title: str, x_format: str = ""
+) -> go.Figure:
     fig = go.Figure()
     groups = table.groupby(by, sort=False) if by else [((), table)]
     for values, part in groups:
         values = values if isinstance(values, tuple) else (values,)
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(by, values, strict=True))
+        label = ", ".join(
+            f"{k.rsplit('.', 1)[-1]}={usd_b(v) if k.endswith('_usd') else v}"
+            for k, v in zip(by, values, strict=True)
+        )
         part = part.sort_values(x)
         fig.add_scatter(
             x=part[x],
@@ -349,15 +375,19 @@ def _figure(table: pd.DataFrame, by: list[str], x: str, title: str, x_title: str
             mode="lines+markers",
             name=label or "all points",
             text=[
-                f"point {p}: {n} projects"
-                for p, n in zip(part["point"], part["n_selected"], strict=True)
+                f"point {p}: {n} projects, capital {usd_b(c)}"
+                for p, n, c in zip(
+                    part["point"], part["n_selected"], part["capital_usd"], strict=True
+                )
             ],
+            hovertemplate="%{text}<br>coverage %{y:.1%}<extra></extra>",
         )
     fig.update_layout(
         title=title,
         xaxis_title=x_title,
         yaxis_title="Coverage score",
         yaxis_tickformat=".0%",
+        xaxis_tickformat=x_format,
         height=420,
     )
     return fig

@@ -50,7 +50,7 @@ from portopt.outputs import REPORT_FILE, atomic_file, staged_output, write_csv
 from portopt.priorities import Mode, sample_priorities, vary_of
 from portopt.report import core_index_figure, write_report
 from portopt.sweeps.cluster import gather_as_completed, submit_all
-from portopt.sweeps.html import page
+from portopt.sweeps.html import page, pct, usd_b
 
 ROBUSTNESS_CSV = "robustness.csv"
 BATCHES_CSV = "batches.csv"
@@ -204,12 +204,19 @@ def _batch_table(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFram
     )
 
 
-def write_robustness(core: pd.DataFrame, batches: pd.DataFrame, out: Path) -> Path:
-    """``robustness.csv``, ``batches.csv`` and ``robustness.html`` into ``out``, atomically."""
+def write_robustness(
+    core: pd.DataFrame,
+    batches: pd.DataFrame,
+    out: Path,
+    ident: dict[str, str] | None = None,
+) -> Path:
+    """``robustness.csv``, ``batches.csv`` and ``robustness.html`` into ``out``, atomically;
+    ``ident``: the sweep's identity for the page (:func:`portopt.sweeps.html.identity`)."""
     with staged_output(Path(out)) as tmp:
         write_csv(core, tmp / ROBUSTNESS_CSV)
         write_csv(batches, tmp / BATCHES_CSV)
-        (tmp / ROBUSTNESS_HTML).write_text(robustness_html(core, batches), encoding="utf-8")
+        page_html = robustness_html(core, batches, ident)
+        (tmp / ROBUSTNESS_HTML).write_text(page_html, encoding="utf-8")
     return Path(out)
 
 
@@ -228,8 +235,11 @@ def status_counts(batches: pd.DataFrame) -> str:
     return f"{len(batches)} batches: " + ", ".join(dict.fromkeys(parts))
 
 
-def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
-    """The robustness page: core index with its interval per project, and the table."""
+def robustness_html(
+    core: pd.DataFrame, batches: pd.DataFrame, ident: dict[str, str] | None = None
+) -> str:
+    """The robustness page: core index with its interval per project, and the table in
+    words and units (percentages, $B)."""
     shown = core[core["selected_in"] > 0]
     fig = core_index_figure(shown, dict(zip(shown["id"], shown["name"], strict=True)))
     vary = vary_of(core)
@@ -241,7 +251,32 @@ def robustness_html(core: pd.DataFrame, batches: pd.DataFrame) -> str:
         f" {vary.whatever}), exterior at 10% or less, borderline between. Projects never"
         " selected are listed in the table only.",
         [fig],
-        core.drop(columns=["batches", "vary"]),  # the intro says both
+        _shown(core),  # the intro says what the batches drew
+        ident,
+    )
+
+
+def _shown(core: pd.DataFrame) -> pd.DataFrame:
+    """The page's table: one row per project, the core index and its interval in percent."""
+    return pd.DataFrame(
+        {
+            "Id": core["id"],
+            "Project": core["name"],
+            "Sector": core["sector"].astype(str).str.replace("_", " "),
+            "Core index": [pct(v, 0) for v in core["core_index"]],
+            "95% interval": [
+                f"{pct(lo, 0)}–{pct(hi, 0)}"
+                for lo, hi in zip(core["ci_low"], core["ci_high"], strict=True)
+            ],
+            "Class": core["class"],
+            "Batches selecting it": [
+                f"{k} of {n}" for k, n in zip(core["selected_in"], core["batches"], strict=True)
+            ],
+            "Mean fund money when selected": [
+                usd_b(v) if k > 0 else "–"
+                for v, k in zip(core["mean_fund_usd"], core["selected_in"], strict=True)
+            ],
+        }
     )
 
 
