@@ -64,6 +64,7 @@ from portopt.run import (
     RunResult,
     _add_marginal_columns,
     _distributions,
+    _explanations,
     _metrics,
     _Stages,
     _timings,
@@ -239,7 +240,6 @@ def run_plan(
         if allocation.y[col] > 0.5:
             y[k], fund[k] = 1.0, allocation.fund_usd[col]
     p_eval = cat.projects["decline_prob"].to_numpy()[eval_cols] * (y > 0.5)
-    eval_catalog.projects["project"] = cat.projects["project"].to_numpy()[eval_cols]
     plain_agg = Aggregates(eval_catalog, y, fund, s_eval)
     declined_agg = Aggregates(eval_catalog, y, fund, s_eval)
     committed = np.empty(s_eval)
@@ -273,6 +273,7 @@ def run_plan(
                 opt.to_parquet(tmp / SCENARIOS_DIR)
         metrics = _metrics(config, cat, allocation, evaluation, opt, distributions, stage.timings)
         metrics.update(marginal)
+        metrics.update(_explanations(catalog, evaluation, marginal))
         metrics["plan"] = summary
         metrics["projects"] = {
             "selected": len(table),
@@ -308,8 +309,8 @@ def _chosen(cat: Catalog, y: np.ndarray) -> dict[str, int]:
 
 
 def _evaluation_catalog(options: PlanOptions, chosen: dict[str, int]) -> tuple[Catalog, list[int]]:
-    """One engine row per project: its chosen start, else its first column's; and the model
-    column each row stands for."""
+    """One row per project, under its own id, at its chosen start (else its first column's),
+    and the model column each row stands for."""
     cat = options.catalog
     base = cat.projects["project"].astype(str).to_numpy()
     cols: list[int] = []
@@ -318,7 +319,9 @@ def _evaluation_catalog(options: PlanOptions, chosen: dict[str, int]) -> tuple[C
     ids = [str(cat.projects["scenario_id"].iloc[j]) for j in cols]
     eng = options.engine_catalog
     projects = eng.projects.loc[ids].copy()
-    return Catalog(projects, eng.chokepoints, eng.capacity.loc[ids], eng.source), cols
+    projects.index = pd.Index(base[cols], name=eng.projects.index.name)
+    capacity = eng.capacity.loc[ids].set_axis(projects.index, axis=0)
+    return Catalog(projects, eng.chokepoints, capacity, eng.source), cols
 
 
 def _evaluation_allocation(allocation: Any, catalog: Catalog, y: np.ndarray, f: np.ndarray) -> Any:
@@ -331,7 +334,6 @@ def _allocation_table(table: pd.DataFrame, cat: Catalog, cols: list[int]) -> pd.
     the round it is proposed in (blank when left out)."""
     out = table.copy()
     pr = cat.projects
-    out["id"] = pr["project"].astype(str).to_numpy()[cols]
     selected = out["selected"].to_numpy()
     for name in ("proposal_quarter", "funding_quarter", "construction_start"):
         values = pr[name].astype(str).to_numpy()[cols]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _runs import default_run
 from typer.testing import CliRunner
 
 from portopt.catalog import load_catalog
@@ -24,7 +25,6 @@ from portopt.plan import load_commitments, plan_options, rounds
 from portopt.plan.calendar import decision_date
 from portopt.plan.commitments import Commitment, write_commitments
 from portopt.planning import model_scenarios, plan_config, run_plan, with_declines
-from _runs import default_run
 from tests.conftest import write_catalog_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,5 +300,6 @@ def test_the_default_job_is_the_plan(default_run) -> None:
     assert summary["committed_expected_usd"] == pytest.approx(plan["expected_committed_usd"].sum())
     html = (default_run.out_dir / "report.html").read_text()
     assert "plot-plan-calendar" in html or "calendar" in html.lower()
+
 
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
