@@ -38,7 +38,8 @@ from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Aggregates, evaluation_of, portfolio_figures
 from portopt.memory import check_run_fits
-from portopt.model import build_model, optimize
+from portopt.model import DirectSweep, build_model, optimize
+from portopt.model.marginal import as_records, plan_values
 from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
@@ -225,13 +226,8 @@ def run_plan(
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
-    marginal = {
-        "marginal_values": [],
-        "relaxations": [],
-        "marginal_note": "the plan's marginal values are not computed in this version: each"
-        " needs a full re-solve of the plan (see README, the plan)",
-    }
-
+    with stage("marginal", label="Re-solving each project in or out, the rest of the plan held"):
+        marginal = plan_marginal(config, allocation, model)
     chosen = _chosen(cat, allocation.y)
     eval_catalog, eval_cols = _evaluation_catalog(options, chosen)
     fund = np.zeros(len(eval_cols))
@@ -300,6 +296,21 @@ def run_plan(
         metrics,
         dict(metrics["timings_s"]),
     )
+
+
+def plan_marginal(config: RunConfig, allocation: Any, model: object) -> dict[str, Any]:
+    """metrics.json's ``marginal_values`` of a plan (:func:`portopt.model.marginal.plan_values`:
+    each project in or out, the rest of the plan held fixed); empty, with a note, when the cut
+    model did not choose the plan."""
+    if not isinstance(model, DirectSweep) or allocation.objective is None or model.milp is None:
+        note = "marginal values need the cut model's solve (solver.name auto or highs_direct)"
+        return {"marginal_values": [], "relaxations": [], "marginal_note": note}
+    values = plan_values(model, allocation.y, allocation.objective, allocation.mip_gap, config)
+    note = (
+        "each project's value is the plan with it minus the plan without it, every other"
+        " project's round held as chosen and the amounts re-optimised (not a full re-plan)"
+    )
+    return {"marginal_values": as_records(values), "relaxations": [], "marginal_note": note}
 
 
 def _chosen(cat: Catalog, y: np.ndarray) -> dict[str, int]:

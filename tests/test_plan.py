@@ -303,3 +303,55 @@ def test_the_default_job_is_the_plan(default_run) -> None:
 
 
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
+
+
+def test_a_plan_value_is_the_difference_of_two_solves(
+    catalog_folder: Path, small_catalog, tmp_path: Path
+) -> None:
+    """A chosen project's value with the rest of the plan held: the plan's objective minus
+    that of a fresh plan in which every other chosen project is committed as chosen and the
+    project is gone (fixed fund shares, no declines: the two models differ only there)."""
+    from portopt.model import build_model
+    from portopt.model.marginal import POINTS, plan_values
+
+    config = plan_config(_config(catalog_folder, tmp_path / "o", **{"decline.enabled": "false"}))
+    catalog = load_catalog(config.catalog)
+    options = plan_options(catalog, config, [])
+    engine = generate_scenarios(
+        options.engine_catalog, config, backend="numpy", scenarios=range(60)
+    )
+    opt, p, _ = with_declines(model_scenarios(engine, options), options.catalog, config)
+    options.catalog.projects["decline_prob"] = p
+    sweep = build_model(options.catalog, opt, config)
+    allocation = optimize(options.catalog, config, opt, model=sweep)
+    values = {
+        v.project_id: v for v in plan_values(sweep, allocation.y, allocation.objective, 0.0, config)
+    }
+    pr = options.catalog.projects
+    chosen = [
+        (str(pr["project"].iloc[j]), str(pr["proposal_quarter"].iloc[j]), allocation.fund_usd[j])
+        for j in np.flatnonzero(allocation.y > 0.5)
+    ]
+    assert len(chosen) >= 2
+    q = chosen[0][0]
+    rest = [c for c in chosen if c[0] != q]
+
+    keep = [i for i in small_catalog.project_ids if i != q]
+    sub = small_catalog.subset(keep)
+    projects = sub.projects.copy()
+    projects["max_fund_share"] = projects["min_fund_share"] = 0.5
+    projects["status"] = "candidate"
+    folder = write_catalog_csv(
+        type(sub)(projects, sub.chokepoints, sub.capacity, sub.source), tmp_path / "without"
+    )
+    other = plan_config(_config(folder, tmp_path / "o2", **{"decline.enabled": "false"}))
+    made = [Commitment(pid, quarter, float(f)) for pid, quarter, f in rest]
+    o2 = plan_options(load_catalog(other.catalog), other, made)
+    e2 = generate_scenarios(o2.engine_catalog, other, backend="numpy", scenarios=range(60))
+    s2, p2, _ = with_declines(model_scenarios(e2, o2), o2.catalog, other)
+    o2.catalog.projects["decline_prob"] = p2
+    without = optimize(o2.catalog, other, s2)
+    assert values[q].value_if_forced_out == pytest.approx(POINTS * without.objective, rel=1e-9)
+    assert values[q].marginal_value == pytest.approx(
+        POINTS * (allocation.objective - without.objective), rel=1e-9, abs=1e-9
+    )

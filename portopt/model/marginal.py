@@ -46,10 +46,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from portopt.config import RunConfig
-from portopt.model.data import BILLION
+from portopt.model.data import BILLION, ModelData
 from portopt.model.direct import DirectModel, DirectResult, DirectSweep, _solve
 from portopt.model.parameters import StructuralChange
-from portopt.model.terms import Solution
+from portopt.model.terms import Solution, Term
 
 POINTS = 100.0
 """Coverage points per unit of the objective (the coverage score is a share)."""
@@ -482,3 +482,106 @@ __all__ = [
     "standalone_points",
     "steps",
 ]
+
+
+HELD = "with the rest of the plan held as it is"
+
+
+def plan_values(
+    sweep: DirectSweep,
+    y: np.ndarray,
+    objective: float,
+    mip_gap: float | None,
+    config: RunConfig,
+) -> list[MarginalValue]:
+    """Each project's value to a plan, the other projects' choices held fixed (coverage points).
+
+    A plan's columns are (project, round) pairs (:attr:`ModelData.project`). For project q, every
+    other project's columns keep their base values and only q's are re-solved, the amounts of
+    the whole plan re-optimised: forced out (q's columns at 0), or forced in (its columns free,
+    :math:`\\sum_{o \\in q} y_o = 1`, the round chosen by the solve). The value is the base
+    objective minus the forced-out one, or the forced-in one minus the base. Holding the rest
+    fixed makes each re-solve small (a project's rounds, at most a few binaries) where a full
+    re-plan is the whole MILP again; it prices the project against the plan as chosen, not
+    against the best plan without it, so it is at least the full re-plan's value for a chosen
+    project and at most it for a rejected one. A rejected project that cannot be added names
+    the rules that adding it at its earliest round, at its minimum amount, would break.
+    """
+    model = sweep.milp
+    if model is None:
+        raise ValueError("plan values need the sweep's base solve first")
+    d = sweep.data
+    resolve = _resolve_config(config)
+    base = POINTS * objective
+    y0 = np.round(y)
+    yc = model.ycol.astype(np.int32)
+    lp = model.h.getLp()
+    lower = np.asarray(lp.col_lower_)[yc].copy()
+    upper = np.asarray(lp.col_upper_)[yc].copy()
+    f0 = np.zeros(d.n)
+    groups = list(model.groups)
+    out = []
+    try:
+        for q, pid in enumerate(d.projects):
+            cols = d.columns_of(q)
+            chosen = bool(y0[cols].any())
+            if chosen and d.committed[cols].any():
+                out.append(MarginalValue(pid, True, base, None, None, None, False, "committed"))
+                continue
+            lo, hi = y0.copy(), y0.copy()
+            lo[cols] = 0.0
+            hi[cols] = 0.0 if chosen else 1.0
+            model.h.changeColsBounds(yc.size, yc, lo, hi)
+            row = None
+            if not chosen:
+                model.h.addRow(1.0, 1.0, cols.size, yc[cols], np.ones(cols.size))
+                row = model.h.getNumRow() - 1
+            try:
+                start = y0.copy()
+                start[cols] = 0.0
+                result = _solve(
+                    model, resolve, time.perf_counter(), incumbent=start if chosen else None
+                )
+            finally:
+                if row is not None:
+                    model.h.deleteRows(1, np.array([row], dtype=np.int32))
+            gap = gap_bound(result, config)
+            if result.solution is None or result.objective is None:
+                reason = (
+                    f"forced out {HELD}, no plan satisfies every rule ({result.status})"
+                    if chosen
+                    else f"cannot be added {HELD}: " + _breaks(d, groups, y0, cols, f0, config)
+                )
+                out.append(MarginalValue(pid, chosen, None, None, None, gap, False, reason))
+                continue
+            other = POINTS * result.objective
+            v_in, v_out = (base, other) if chosen else (other, base)
+            within = _within(
+                v_in, gap if not chosen else mip_gap, v_out, mip_gap if not chosen else gap
+            )
+            if chosen:
+                reason = f"forced out {HELD}"
+            else:
+                k = int(cols[np.argmax(result.solution.y[cols])])
+                reason = f"forced in {HELD}, best in round {d.quarter_label(int(d.proposal_q[k]))}"
+            out.append(MarginalValue(pid, chosen, v_in, v_out, v_in - v_out, gap, within, reason))
+    finally:
+        model.h.changeColsBounds(yc.size, yc, lower, upper)
+    return out
+
+
+def _breaks(
+    d: ModelData,
+    groups: list[Term],
+    y0: np.ndarray,
+    cols: np.ndarray,
+    f0: np.ndarray,
+    config: RunConfig,
+) -> str:
+    """The rules a plan breaks when project ``cols`` is added at its earliest round, at its
+    minimum amount, the rest as chosen (amounts at their minimum too: the most room)."""
+    y = y0.copy()
+    y[cols[np.argmin(d.proposal_q[cols])]] = 1.0
+    sol = Solution(y=y, f=d.f_min * y + f0)
+    lines = [line for g in groups for line in g.check(sol, d, config)[:1]]
+    return "; ".join(lines) or "no single rule breaks at the minimum amounts: the rules together"
