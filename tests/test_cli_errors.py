@@ -137,7 +137,7 @@ MALFORMED_OVERRIDES = [
 
 INFEASIBLE = [
     # (--set override, the constraint group that must give)
-    ("model.groups.max_projects.limit=2", "max_projects"),
+    ("model.groups.max_projects={enabled: true, limit: 2}", "max_projects"),
     ("model.budget_usd=1e9", "capital"),
     ("model.min_deployment_usd=5e11", "capital"),
     ("model.groups.capital.annual_commitment_cap_usd=1e8", "capital"),

@@ -24,7 +24,7 @@ def solved(tmp_path_factory: pytest.TempPathFactory):
             "solver": {"time_limit_s": 30, "mip_gap": 1e-6},
             "model": {
                 "groups": {
-                    "max_projects": {"limit": 10},
+                    "max_projects": {"enabled": True, "limit": 10},
                     "recoupment": {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65},
                 }
             },
@@ -81,7 +81,10 @@ def test_one_more_project_is_a_fresh_solve_with_the_limit_raised(solved) -> None
             **config.model_dump(),
             "model": {
                 **config.model.model_dump(),
-                "groups": {**config.model.groups.model_dump(), "max_projects": {"limit": 11}},
+                "groups": {
+                    **config.model.groups.model_dump(),
+                    "max_projects": {"enabled": True, "limit": 11},
+                },
             },
         },
     )
@@ -104,7 +107,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory):
             "solver": {"time_limit_s": 30, "mip_gap": 1e-4},
             "model": {
                 "groups": {
-                    "max_projects": {"limit": 10},
+                    "max_projects": {"enabled": True, "limit": 10},
                     "recoupment": {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65},
                     "sector_shares": {"bounds": {sector: [0.0, 0.0]}},
                 }

@@ -129,7 +129,7 @@ def test_milp_equals_enumeration(cvar_weight: float) -> None:
         recovery_tiebreak=0.01,
         groups={
             "recoupment": {"max_shortfall_share": 0.6, "min_expected_recovery": 0.8},
-            "max_projects": {"limit": 6},
+            "max_projects": {"enabled": True, "limit": 6},
             "sector_shares": {"bounds": {"metals": [0.0, 0.4]}},
             "review_capacity": {"per_quarter": 2},
         },
@@ -194,7 +194,7 @@ def test_parameter_resolve_matches_fresh_build() -> None:
 def test_shadow_price_of_budget_matches_finite_difference() -> None:
     catalog = synthetic_catalog(12, 5, seed=8)
     scen = synthetic_scenarios(catalog, 200, seed=3)
-    cfg = _config(budget_usd=6e10, groups={"max_projects": {"limit": 30}})
+    cfg = _config(budget_usd=6e10, groups={"max_projects": {"enabled": True, "limit": 30}})
     model = AllocationModel(catalog, scen, cfg)
     allocation = optimize(catalog, cfg, scen, model=model)
     price = next(p for p in allocation.shadow_prices if p["row"] == "budget")

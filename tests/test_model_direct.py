@@ -31,7 +31,7 @@ def instance(tmp_path_factory: pytest.TempPathFactory):
             # set for the bundled catalog, not for this synthetic one)
             "model": {
                 "groups": {
-                    "max_projects": {"limit": 10},
+                    "max_projects": {"enabled": True, "limit": 10},
                     "recoupment": {"max_shortfall_share": 0.6, "min_expected_recovery": 0.65},
                 }
             },

@@ -65,7 +65,7 @@ CASES = {
         "above what all candidates can take, $186.6B",
     ),
     "project limit below the committed projects": (
-        {"groups": {"max_projects": {"limit": 1}}},
+        {"groups": {"max_projects": {"enabled": True, "limit": 1}}},
         {"max_projects"},
         "the limit of 1 projects is below the 2 committed projects",
     ),
@@ -131,7 +131,7 @@ CASES = {
         {
             "groups": {
                 "power_balance": {"headroom_mw": {"ERCOT": 0.0}},
-                "max_projects": {"limit": 3},
+                "max_projects": {"enabled": True, "limit": 3},
             }
         },
         {"power_balance", "max_projects"},

@@ -37,7 +37,7 @@ TIGHT = {
         "japan_content": {"floor": 0.22},
         "power_balance": {"default_headroom_mw": 1000.0},
         "workforce": {"default_available": 6000.0},
-        "max_projects": {"limit": 8},
+        "max_projects": {"enabled": True, "limit": 8},
         "sponsor_cap": {"max_usd": 2.5e10},
         "review_capacity": {"per_quarter": 2},
     },
@@ -88,9 +88,10 @@ def test_every_group_catches_a_violation(inputs) -> None:
                 "japan_content": {"floor": 0.99},
                 "power_balance": {"default_headroom_mw": 0.0},
                 "workforce": {"default_available": 1.0},
-                "max_projects": {"limit": 2},
+                "max_projects": {"enabled": True, "limit": 2},
                 "sponsor_cap": {"max_usd": 1e9},
                 "review_capacity": {"per_quarter": 0},
+                "jbic_capacity": {"per_fiscal_year_usd": 1e9},
             },
         }
     )
@@ -110,6 +111,7 @@ def test_every_group_catches_a_violation(inputs) -> None:
         "max_projects",
         "sponsor_cap",
         "review_capacity",
+        "jbic_capacity",
     ):
         assert group in text, group
     text = "\n".join(
@@ -133,6 +135,7 @@ def test_every_group_catches_a_violation(inputs) -> None:
                             "max_projects",
                             "sponsor_cap",
                             "review_capacity",
+                            "jbic_capacity",
                         )
                     }
                 }

@@ -167,7 +167,7 @@ def test_metrics_hold_the_figures(small_runs: dict[str, Path]) -> None:
     assert all({"group", "row", "unit", "coverage_per_unit"} <= set(s) for s in m["shadow_prices"])
     assert set(m["timings_s"]) == set(STAGES)
     assert len(m["marginal_values"]) == m["projects"]["candidates"]
-    assert {r["rule"] for r in m["relaxations"]} >= {"budget", "project count"}
+    assert {r["rule"] for r in m["relaxations"]} >= {"budget", "review capacity"}
     assert all(v >= 0 for v in m["timings_s"].values())
     assert m["scenarios"]["optimisation"] == {"first": 0, "count": 200}
     assert m["scenarios"]["evaluation"] == {"first": 200, "count": 400}
@@ -252,6 +252,8 @@ def test_infeasible_config_is_explained(small_config: Path, tmp_path: Path) -> N
         "model.min_deployment_usd=5e11",
         "--set",
         "model.groups.max_projects.limit=1",
+        "--set",
+        "model.groups.max_projects.enabled=true",
     )
     _fails_cleanly(result, out, "no portfolio satisfies", "max_projects", code=3)
     assert not out.parent.exists(), "the parent folder made for the output was left behind"
