@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -139,17 +140,27 @@ def _chunk(
     choke_z = z0[1 + _N_SECTORS :]
 
     sched = _Schedule(inp, s, labour, backlog, sector_z)
-    state = _Quarterly(inp, sched, n, weights)
+    # A project row is active until its last draw or its end, whichever is later, in any of the
+    # chunk's scenarios; past it every amount it adds is exactly 0.0 and its state is frozen.
+    # Rows sorted by that quarter, latest first (stable), make the active rows of quarter t a
+    # prefix [:m(t)] of the arrays, so each quarter computes only those (views, no copies).
+    last = np.maximum(sched.end, sched.last_draw).max(axis=1)
+    row_stop = np.minimum(h, last + 1)  # a row is stepped in quarters t < row_stop
+    order = np.argsort(-row_stop, kind="stable")
+    sched.permute(order)
+    state = _Quarterly(inp.subset(order), sched, n, weights, order)
     market = _Market(inp, s)
-    # every project of the chunk has ended by quarter `stop`; its state is frozen from then
-    stop = min(h, max(sched.last_end, sched.last_draw_max) + 1)
+    ranked = row_stop[order]
+    stop = int(ranked[0]) if ranked.size else 0
     for t in range(h):
         rate, log_price = market.step(t)
         if t < stop:
-            state.step(t, rate, log_price, out, rows)
+            state.step(
+                t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows
+            )
     for name in out.cash:
         out.cash[name][rows, stop:] = 0.0
-    state.zero_quarters += (h - stop) * (state.owed() <= 0.0)
+    state.freeze(h - ranked)
 
     share = market.in_window / inp.window_len
     out.scenario["coercion_share"][rows] = share
@@ -280,6 +291,25 @@ class _Schedule:
         self.scheduled = basis * (1.0 - inp.bonus_share)[:, None]
         self.itc_amount = inp.itc[:, None] * basis
 
+    def permute(self, order: np.ndarray) -> None:
+        """Reorder every per-project array's rows to ``order`` (the quarter bounds stay)."""
+        p = order.size
+        for name, value in list(vars(self).items()):
+            if isinstance(value, np.ndarray) and value.shape[:1] == (p,):
+                setattr(self, name, value[order])
+
+    def prefix(self, m: int) -> SimpleNamespace:
+        """The schedule of the first ``m`` rows: views of the per-project arrays."""
+        p = self.q0.shape[0]
+        return SimpleNamespace(
+            **{
+                name: value[:m]
+                if isinstance(value, np.ndarray) and value.shape[:1] == (p,)
+                else value
+                for name, value in vars(self).items()
+            }
+        )
+
 
 def _column_of(inp: EngineInputs) -> Callable[[str], np.ndarray]:
     return lambda name: getattr(inp, name)[:, None]
@@ -306,17 +336,64 @@ def _price_groups(inp: EngineInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return factors, betas, group
 
 
+_ROW_ARRAYS = (
+    "balance",
+    "unpaid",
+    "senior",
+    "nol",
+    "pv_draw",
+    "pv_japan",
+    "pv_us",
+    "online",
+    "zero_quarters",
+    "unit",
+    "opex_unit",
+    "phi",
+    "one_minus_phi",
+    "floor",
+    "offtake_q",
+    "group",
+    "spread",
+    "senior_spread",
+    "tenor",
+    "annuity",
+    "dep_rates",
+    "ptc_unit",
+    "credit_q",
+    "yen",
+    "one_minus_yen",
+    "discount",
+)
+"""The :class:`_Quarterly` arrays with one row per project (state and constants), narrowed to
+the active prefix of the rows each quarter."""
+
+
 class _Quarterly:
     """The per-(project, scenario) state carried through the quarters, and one quarter's step
-    (docs/scenario-model.md, "Per quarter", in that order)."""
+    (docs/scenario-model.md, "Per quarter", in that order).
+
+    Its rows are the projects in the order ``order`` (catalog positions; latest last active
+    quarter first), so that a quarter's active rows are a prefix; :meth:`step` works on views
+    of that prefix and :meth:`finish` writes the outputs back in catalog order.
+    """
 
     def __init__(
-        self, inp: EngineInputs, sched: _Schedule, n: int, weights: np.ndarray | None
+        self,
+        inp: EngineInputs,
+        sched: _Schedule,
+        n: int,
+        weights: np.ndarray | None,
+        order: np.ndarray,
     ) -> None:
         p = inp.n_projects
         self.inp = inp
-        self.sch = sched
+        self.full_sch = sched
+        self.sch: _Schedule | SimpleNamespace = sched
         self.weights = weights
+        self.order = order
+        self.inv = np.argsort(order)
+        self.m = p
+        self._cat: tuple[np.ndarray, np.ndarray] | None = None
         self.balance = np.zeros((p, n))
         # with shortfall_accrues off, balance is the interest-bearing part, unpaid the rest
         self.unpaid = None if inp.shortfall_accrues else np.zeros((p, n))
@@ -345,11 +422,22 @@ class _Quarterly:
         self.one_minus_yen = (1.0 - inp.yen_share)[:, None]
         self.discount = inp.discount[inp.funding]
         self.y = np.empty((self.betas.size, n))
+        self.full = {name: getattr(self, name) for name in _ROW_ARRAYS}
+
+    def _narrow(self, m: int) -> None:
+        """Point every per-project array (and the schedule) at its first ``m`` rows."""
+        for name, value in self.full.items():
+            setattr(self, name, None if value is None else value[:m])
+        self.sch = self.full_sch.prefix(m)
+        self.m = m
+        self._cat = None
 
     def _prices(self, log_price: list[np.ndarray]) -> np.ndarray:
         """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario)."""
-        y = self.y
-        for g in range(self.betas.size):
+        # without groups row g is group g, so the active prefix needs the first m only
+        used = self.m if self.group is None else self.betas.size
+        y = self.y[:used]
+        for g in range(used):
             np.multiply(log_price[self.factors[g]], self.betas[g], out=y[g])
         np.exp(y, out=y)
         return y.copy() if self.group is None else y[self.group]
@@ -418,11 +506,15 @@ class _Quarterly:
     def step(
         self,
         t: int,
+        m: int,
         rate: np.ndarray,
         log_price: list[np.ndarray],
         out: EngineResult,
         rows: slice,
     ) -> None:
+        """Quarter ``t`` of the first ``m`` rows (the rows after them have ended)."""
+        if m != self.m:
+            self._narrow(m)
         inp, sch = self.inp, self.sch
         # draw = M / T in quarters q0 .. last draw quarter
         if t <= sch.last_draw_max:
@@ -483,30 +575,48 @@ class _Quarterly:
         out: EngineResult,
         rows: slice,
     ) -> None:
-        """Portfolio cash of quarter ``t``: sum_i w_i amount_i in increasing i from 0."""
-        w = self.weights
+        """Portfolio cash of quarter ``t``: sum_i w_i amount_i in increasing catalog order i.
+
+        The rows that have ended add exactly 0.0 (their amounts are +0.0, the weights >= 0): the
+        sum runs over the active rows only, in catalog order (``np.add.accumulate`` adds one
+        row after the other, like the loop it replaces), and adds 0.0 once when some row was
+        left out, which turns a -0.0 into the +0.0 the full sum would give."""
+        if self._cat is None:
+            cat = np.sort(self.order[: self.m])
+            self._cat = (self.inv[cat], self.weights[cat][:, None])
+        pos, w = self._cat
         for name, amount in zip(CASH_FIELDS, (japan, us, draw), strict=True):
             if np.isscalar(amount):
                 out.cash[name][rows, t] = 0.0
                 continue
-            acc = w[0] * amount[0]
-            for i in range(1, w.size):
-                acc += w[i] * amount[i]
+            terms = amount[pos]
+            terms *= w
+            acc = np.add.accumulate(terms, axis=0)[-1]
+            if self.m < self.weights.size:
+                acc += 0.0
             out.cash[name][rows, t] = acc
 
     def owed(self) -> np.ndarray:
         """Japan's balance ``J`` (with the carried interest when that is kept apart)."""
         return self.balance if self.unpaid is None else self.balance + self.unpaid
 
+    def freeze(self, after: np.ndarray) -> None:
+        """Count the zero quarters of each row's frozen balance in the ``after`` (per row)
+        quarters past its last step, to H - 1, as if it had been stepped through them."""
+        self._narrow(self.inv.size)
+        self.zero_quarters += after[:, None] * (self.owed() <= 0.0)
+
     def finish(self, out: EngineResult, rows: slice) -> None:
-        inp, sch, pr = self.inp, self.sch, out.project
-        pr["pv_draw"][rows] = self.pv_draw.T
-        pr["pv_japan"][rows] = self.pv_japan.T
-        pr["pv_us"][rows] = self.pv_us.T
+        """Write the outputs of every row at ``rows`` of ``out``, in catalog order."""
+        self._narrow(self.inv.size)
+        inp, sch, pr, inv = self.inp, self.full_sch, out.project, self.inv
+        pr["pv_draw"][rows] = self.pv_draw[inv].T
+        pr["pv_japan"][rows] = self.pv_japan[inv].T
+        pr["pv_us"][rows] = self.pv_us[inv].T
         before = np.minimum(inp.q0, inp.horizon)[:, None]
         after = self.zero_quarters - before  # zero quarters from the recoup quarter to H - 1
         recoup = np.where(after > 0, inp.horizon - after, -1)
-        pr["recoup_q"][rows] = recoup.T
-        pr["complete_q"][rows] = np.where(sch.failed, -1, sch.comp).T
-        pr["online_share"][rows] = (self.online / inp.window_len).T
-        pr["balance_end"][rows] = self.owed().T
+        pr["recoup_q"][rows] = recoup[inv].T
+        pr["complete_q"][rows] = np.where(sch.failed, -1, sch.comp)[inv].T
+        pr["online_share"][rows] = (self.online / inp.window_len)[inv].T
+        pr["balance_end"][rows] = self.owed()[inv].T
