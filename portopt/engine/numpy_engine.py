@@ -356,8 +356,8 @@ _ROW_ARRAYS = (
     "spread",
     "senior_spread",
     "tenor",
-    "annuity",
-    "dep_rates",
+    "level",
+    "dep_base",
     "ptc_unit",
     "credit_q",
     "yen",
@@ -414,8 +414,15 @@ class _Quarterly:
         self.spread = inp.spread[:, None]
         self.senior_spread = inp.senior_spread[:, None]
         self.tenor = inp.senior_tenor[:, None]
-        self.annuity = inp.annuity.astype(bool)[:, None]
-        self.dep_rates = inp.dep_rates[inp.dep_row] * 0.25  # quarterly rate per tax year
+        self.level = ~inp.annuity.astype(bool)[:, None]
+        # quarterly rate per tax year, flat, with a 0.0 after each table: row r's rate of tax
+        # year k is dep_flat[dep_base_r + min(k, dep_width)]
+        width = inp.dep_rates.shape[1]
+        table = np.zeros((inp.dep_rates.shape[0], width + 1))
+        table[:, :width] = inp.dep_rates * 0.25
+        self.dep_flat = table.ravel()
+        self.dep_width = width
+        self.dep_base = (inp.dep_row.astype(np.int64) * (width + 1))[:, None]
         self.ptc_unit = inp.ptc_unit[:, None]
         self.credit_q = inp.credit_quarters[:, None]
         self.yen = inp.yen_share[:, None]
@@ -423,6 +430,13 @@ class _Quarterly:
         self.discount = inp.discount[inp.funding]
         self.y = np.empty((self.betas.size, n))
         self.full = {name: getattr(self, name) for name in _ROW_ARRAYS}
+        self.balance_shape = (p, n)
+        self.scratch: dict[str, np.ndarray] = {}
+        # a project without senior debt (leverage 1) keeps a senior balance of exactly +0.0,
+        # its debt service due is +0.0 and what it pays min(avail, +0.0) = +0.0 (avail is
+        # never -0.0): only the rows with debt need the annuity arithmetic
+        self.has_debt = inp.leverage != 1.0
+        self.debt_rows = np.flatnonzero(self.has_debt)
 
     def _narrow(self, m: int) -> None:
         """Point every per-project array (and the schedule) at its first ``m`` rows."""
@@ -431,77 +445,167 @@ class _Quarterly:
         self.sch = self.full_sch.prefix(m)
         self.m = m
         self._cat = None
+        self.debt_rows = np.flatnonzero(self.has_debt[:m])
 
-    def _prices(self, log_price: list[np.ndarray]) -> np.ndarray:
-        """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario)."""
+    def _prices(self, log_price: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+        """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario), into ``out``."""
         # without groups row g is group g, so the active prefix needs the first m only
         used = self.m if self.group is None else self.betas.size
         y = self.y[:used]
         for g in range(used):
             np.multiply(log_price[self.factors[g]], self.betas[g], out=y[g])
         np.exp(y, out=y)
-        return y.copy() if self.group is None else y[self.group]
+        if self.group is None:
+            np.copyto(out, y)
+            return out
+        return np.take(y, self.group, axis=0, out=out)
+
+    def _buf(self, name: str, dtype: type = np.float64) -> np.ndarray:
+        """Scratch array ``name`` of the active prefix's shape, allocated once per chunk (fresh
+        temporaries each quarter cost more than the arithmetic: page faults)."""
+        full = self.scratch.get(name)
+        if full is None:
+            full = self.scratch[name] = np.empty(self.balance_shape, dtype=dtype)
+        return full[: self.m]
 
     def _operating(
-        self, t: int, log_price: list[np.ndarray], interest: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Quarter ``t``'s cash available after tax and credits, the ramp and the age (None
-        when nothing operates)."""
-        inp, sch = self.inp, self.sch
+        self,
+        t: int,
+        log_price: list[np.ndarray],
+        interest: np.ndarray,
+        age: np.ndarray,
+        operating: np.ndarray,
+        idle: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Quarter ``t``'s cash available after tax and credits and the ramp (None when
+        nothing operates). Every temporary is a scratch array; the operations and their order
+        are those of docs/scenario-model.md, so the doubles are the same."""
+        inp, sch, buf = self.inp, self.sch, self._buf
         if not sch.first_op <= t <= sch.last_op:
             return None
-        age = t - sch.comp
-        operating = (age >= 0) & (t <= sch.op_last)
+        flag = buf("flag", bool)
         # ramp = min(1, (age + 1) / ramp_quarters) while operating (age + 1 <= 0 gives 0)
-        ramp = float(t + 1) - sch.comp_f
+        ramp = np.subtract(float(t + 1), sch.comp_f, out=buf("ramp"))
         ramp /= inp.ramp_quarters
         np.clip(ramp, 0.0, 1.0, out=ramp)
         ramp *= operating
         # rev = (unit ramp) (Pb (1 - phi) + fl phi), fl = max(Pb, f) within the floor's term
-        price = self._prices(log_price)
-        floored = np.where(age < self.offtake_q, np.maximum(price, self.floor), price)
+        price = self._prices(log_price, buf("price"))
+        floored = np.maximum(price, self.floor, out=buf("floored"))
+        np.copyto(floored, price, where=np.greater_equal(age, self.offtake_q, out=flag))
         floored *= self.phi
         price *= self.one_minus_phi
         price += floored
-        rev = self.unit * ramp
+        rev = np.multiply(self.unit, ramp, out=floored)
         rev *= price
-        ebitda = rev - self.opex_unit * ramp
-        # dep = bonus [age = 0] + scheduled (rate_k / 4), k = age div 4
-        k = np.clip(age, 0, None) >> 2
-        rate = np.take_along_axis(self.dep_rates, np.minimum(k, self.dep_rates.shape[1] - 1), 1)
-        rate = np.where(k < self.dep_rates.shape[1], rate, 0.0)
-        first = age == 0
-        dep = np.where(first, sch.bonus_amount, 0.0) + sch.scheduled * rate
-        taxable = (ebitda - dep) - interest
-        gain = np.maximum(taxable, 0.0)
-        loss = np.maximum(-taxable, 0.0)
-        use = np.minimum(self.nol, inp.nol_limit * gain)
-        nol = (self.nol + loss) - use
+        ebitda = np.multiply(self.opex_unit, ramp, out=price)
+        np.subtract(rev, ebitda, out=ebitda)
+        # dep = bonus [age = 0] + scheduled (rate_k / 4), k = age div 4 (rate 0 past the table)
+        k = np.maximum(age, 0, out=buf("k", np.int64))
+        k >>= 2
+        np.minimum(k, self.dep_width, out=k)
+        k += self.dep_base
+        rate = np.take(self.dep_flat, k, out=buf("rate"))
+        first = np.equal(age, 0, out=buf("first", bool))
+        dep = np.multiply(sch.scheduled, rate, out=rate)
+        # where(first, bonus, 0.0) + dep: dep >= +0.0, so 0.0 + dep is dep
+        np.add(dep, sch.bonus_amount, out=dep, where=first)
+        taxable = np.subtract(ebitda, dep, out=dep)
+        taxable -= interest
+        gain = np.maximum(taxable, 0.0, out=rev)
+        loss = np.negative(taxable, out=taxable)
+        np.maximum(loss, 0.0, out=loss)
+        use = np.multiply(inp.nol_limit, gain, out=buf("use"))
+        np.minimum(self.nol, use, out=use)
+        nol = np.add(self.nol, loss, out=loss)
+        nol -= use
         np.copyto(self.nol, nol, where=operating)
-        tax = inp.tax_rate * (gain - use)
-        credit = np.where(first, sch.itc_amount, 0.0) + np.where(
-            age < self.credit_q, self.ptc_unit * ramp, 0.0
-        )
-        cfads = (ebitda - tax) + credit
-        cfads = np.where(operating, np.maximum(cfads, 0.0), 0.0)
-        return cfads, ramp, age
+        tax = np.subtract(gain, use, out=gain)
+        tax *= inp.tax_rate
+        # credit = itc [age = 0] + ptc ramp [age < credit quarters]; both terms >= +0.0
+        credit = np.multiply(self.ptc_unit, ramp, out=use)
+        np.copyto(credit, 0.0, where=np.greater_equal(age, self.credit_q, out=flag))
+        np.add(credit, sch.itc_amount, out=credit, where=first)
+        cfads = np.subtract(ebitda, tax, out=ebitda)
+        cfads += credit
+        np.maximum(cfads, 0.0, out=cfads)
+        np.copyto(cfads, 0.0, where=idle)
+        return cfads, ramp
+
+    def _senior_paid(
+        self,
+        t: int,
+        interest: np.ndarray,
+        i: np.ndarray,
+        avail: np.ndarray,
+        age: np.ndarray,
+        idle: np.ndarray,
+        fails_now: np.ndarray | None,
+    ) -> np.ndarray:
+        """:meth:`_debt_service` of the active rows: computed on the rows with senior debt
+        only (gathered when they are not all of them), +0.0 on the others."""
+        rows, m = self.debt_rows, self.m
+        if rows.size == m:
+            return self._debt_service(
+                self.senior, self.tenor, self.level, interest, i, avail, age, idle, fails_now
+            )
+        paid = self._buf("paid")
+        paid.fill(0.0)
+        if rows.size:
+            paid[rows] = self._debt_service(
+                self.senior[rows],
+                self.tenor[rows],
+                self.level[rows],
+                interest[rows],
+                i[rows],
+                avail[rows],
+                age[rows],
+                idle[rows],
+                None if fails_now is None else fails_now[rows],
+            )
+        return paid
 
     def _debt_service(
-        self, t: int, interest: np.ndarray, i: np.ndarray, avail: np.ndarray, age: np.ndarray
+        self,
+        b: np.ndarray,
+        tenor: np.ndarray,
+        level_rows: np.ndarray,
+        interest: np.ndarray,
+        i: np.ndarray,
+        avail: np.ndarray,
+        age: np.ndarray,
+        idle: np.ndarray,
+        fails_now: np.ndarray | None,
     ) -> np.ndarray:
-        """Senior debt paid this quarter (before the MOU split): interest plus the annuity or
-        level principal over the tenor's remaining quarters; everything at the tenor's end and
-        in a failed project's last quarter."""
-        sch, b = self.sch, self.senior
-        m = np.maximum(self.tenor - age, 1).astype(np.float64)
-        level = b / m
-        grown = np.power(i + 1.0, m) - 1.0
-        annuity = np.where(i > 0.0, (b * i) / np.where(i > 0.0, grown, 1.0), level)
-        principal = np.where(self.annuity, annuity, level)
-        operating = (age >= 0) & (t <= sch.op_last)
-        due = np.where(operating, interest + principal, 0.0)
-        due = np.where(sch.fq == t, b + interest, due)
-        return np.minimum(avail, due)
+        """Senior debt paid this quarter (before the MOU split) on the balances ``b`` of some
+        rows (the other arguments of the same rows): interest plus the annuity or level
+        principal over the tenor's remaining quarters; everything at the tenor's end and in a
+        failed project's last quarter (``fails_now``, None when no project fails this
+        quarter)."""
+
+        def buf(name: str, dtype: type = np.float64) -> np.ndarray:
+            return self._buf(name, dtype)[: b.shape[0]]
+
+        left = np.subtract(tenor, age, out=buf("left", np.int64))
+        np.maximum(left, 1, out=left)
+        m = buf("m")
+        np.copyto(m, left)
+        level = np.divide(b, m, out=buf("level"))
+        grown = np.add(i, 1.0, out=buf("grown"))
+        np.power(grown, m, out=grown)
+        grown -= 1.0
+        positive = np.greater(i, 0.0, out=buf("positive", bool))
+        np.copyto(grown, 1.0, where=np.logical_not(positive, out=buf("flag", bool)))
+        annuity = np.multiply(b, i, out=buf("annuity"))
+        np.divide(annuity, grown, out=annuity)
+        np.copyto(annuity, level, where=np.logical_not(positive, out=positive))
+        principal = annuity
+        np.copyto(principal, level, where=level_rows)
+        due = np.add(interest, principal, out=principal)
+        np.copyto(due, 0.0, where=idle)
+        if fails_now is not None:
+            np.copyto(due, np.add(b, interest, out=level), where=fails_now)
+        return np.minimum(avail, due, out=due)
 
     def step(
         self,
@@ -515,7 +619,7 @@ class _Quarterly:
         """Quarter ``t`` of the first ``m`` rows (the rows after them have ended)."""
         if m != self.m:
             self._narrow(m)
-        inp, sch = self.inp, self.sch
+        inp, sch, buf = self.inp, self.sch, self._buf
         # draw = M / T in quarters q0 .. last draw quarter
         if t <= sch.last_draw_max:
             building = (t <= sch.last_draw) & (sch.q0 <= t)[:, None]
@@ -523,29 +627,43 @@ class _Quarterly:
             debt_draw = building * sch.debt_draw
         else:
             draw = debt_draw = 0.0
+        age = np.subtract(t, sch.comp, out=buf("age", np.int64))
+        operating = np.greater_equal(age, 0, out=buf("operating", bool))
+        operating &= np.greater_equal(sch.op_last, t, out=buf("flag", bool))
+        idle = np.logical_not(operating, out=buf("idle", bool))
         # senior interest i = (SOFR + senior spread) / 4 on the balance before this quarter
-        i = (self.senior_spread + rate[None, :]) * 0.25
-        interest = self.senior * i
-        op = self._operating(t, log_price, interest)
-        avail = op[0] if op is not None else np.zeros_like(self.balance)
+        i = np.add(self.senior_spread, rate[None, :], out=buf("i"))
+        i *= 0.25
+        interest = np.multiply(self.senior, i, out=buf("interest"))
+        op = self._operating(t, log_price, interest, age, operating, idle)
+        if op is None:
+            avail = buf("cfads")
+            avail.fill(0.0)
+        else:
+            avail = op[0]
+        fails_now = None
         if t in sch.salvage_quarters:
-            np.add(avail, sch.salvage, out=avail, where=sch.fq == t)
-        age = t - sch.comp
-        paid_senior = self._debt_service(t, interest, i, avail, age)
+            fails_now = np.equal(sch.fq, t, out=buf("fails_now", bool))
+            np.add(avail, sch.salvage, out=avail, where=fails_now)
+        paid_senior = self._senior_paid(t, interest, i, avail, age, idle, fails_now)
         self.senior += interest
         self.senior -= paid_senior
         self.senior += debt_draw
-        cash = avail - paid_senior
+        cash = np.subtract(avail, paid_senior, out=avail)
         if op is not None and inp.w0 <= t <= inp.w1:
             self.online += op[1]
 
         # deemed growth g = 1 + (sp + rate) / 4, or sqrt(1 + (sp + rate) / 2) semi-annually;
         # Japan's claim stops growing after the project's end (it is lost then)
+        growth = np.add(self.spread, rate[None, :], out=buf("growth"))
         if inp.semiannual:
-            growth = np.sqrt((self.spread + rate[None, :]) * 0.5 + 1.0)
+            growth *= 0.5
+            growth += 1.0
+            np.sqrt(growth, out=growth)
         else:
-            growth = (self.spread + rate[None, :]) * 0.25 + 1.0
-        growth = np.where(t <= sch.end, growth, 1.0)
+            growth *= 0.25
+            growth += 1.0
+        np.copyto(growth, 1.0, where=np.less(sch.end, t, out=buf("flag", bool)))
         after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
         share = np.where(after, inp.realloc_share, inp.share_before)
         japan, us = waterfall_step(
@@ -553,16 +671,18 @@ class _Quarterly:
         )
 
         d = self.discount[:, t : t + 1]
-        fx = self.one_minus_yen + self.yen * np.exp(log_price[_USDJPY])
-        dfx = d * fx
-        self.pv_japan += dfx * japan
-        self.pv_us += d * us
+        dfx = np.multiply(self.yen, np.exp(log_price[_USDJPY]), out=buf("dfx"))
+        np.add(self.one_minus_yen, dfx, out=dfx)
+        dfx *= d
+        term = np.multiply(dfx, japan, out=growth)
+        self.pv_japan += term
+        self.pv_us += np.multiply(d, us, out=term)
         if not np.isscalar(draw):
-            self.pv_draw += dfx * draw
+            self.pv_draw += np.multiply(dfx, draw, out=term)
         # Japan's balance is 0 before the first draw, positive from it to the last draw, and
         # stays 0 once cleared after it (and frozen after the end): counting its zero quarters
         # gives the recoup quarter.
-        self.zero_quarters += self.owed() <= 0.0
+        self.zero_quarters += np.less_equal(self.owed(), 0.0, out=buf("flag", bool))
         if self.weights is not None:
             self._portfolio(t, japan, us, draw, out, rows)
 
