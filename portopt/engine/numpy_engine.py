@@ -353,16 +353,15 @@ _ROW_ARRAYS = (
     "floor",
     "offtake_q",
     "group",
-    "spread",
     "senior_spread",
     "tenor",
     "level",
     "dep_base",
     "ptc_unit",
     "credit_q",
-    "yen",
-    "one_minus_yen",
     "discount",
+    "spread_row",
+    "fx_row",
 )
 """The :class:`_Quarterly` arrays with one row per project (state and constants), narrowed to
 the active prefix of the rows each quarter."""
@@ -411,7 +410,6 @@ class _Quarterly:
         self.floor = inp.offtake_floor[:, None]
         self.offtake_q = inp.offtake_quarters[:, None]
         self.factors, self.betas, self.group = _price_groups(inp)
-        self.spread = inp.spread[:, None]
         self.senior_spread = inp.senior_spread[:, None]
         self.tenor = inp.senior_tenor[:, None]
         self.level = ~inp.annuity.astype(bool)[:, None]
@@ -425,12 +423,27 @@ class _Quarterly:
         self.dep_base = (inp.dep_row.astype(np.int64) * (width + 1))[:, None]
         self.ptc_unit = inp.ptc_unit[:, None]
         self.credit_q = inp.credit_quarters[:, None]
-        self.yen = inp.yen_share[:, None]
-        self.one_minus_yen = (1.0 - inp.yen_share)[:, None]
         self.discount = inp.discount[inp.funding]
         self.y = np.empty((self.betas.size, n))
-        self.full = {name: getattr(self, name) for name in _ROW_ARRAYS}
         self.balance_shape = (p, n)
+        values, row = np.unique(inp.spread, return_inverse=True)
+        self.spread_values, self.spread_row = values[:, None], row.reshape(-1).astype(np.intp)
+        self.spread_growth = np.empty((values.size, n))
+        pairs = sorted(set(zip(inp.funding.tolist(), inp.yen_share.tolist(), strict=True)))
+        where = {pair: k for k, pair in enumerate(pairs)}
+        self.fx_row = np.array(
+            [
+                where[pair]
+                for pair in zip(inp.funding.tolist(), inp.yen_share.tolist(), strict=True)
+            ],
+            dtype=np.intp,
+        )
+        yen = np.array([y for _, y in pairs], dtype=np.float64)
+        self.fx_yen = yen[:, None]
+        self.fx_one_minus_yen = (1.0 - yen)[:, None]
+        self.fx_discount = inp.discount[[f for f, _ in pairs]]
+        self.fx_values = np.empty((len(pairs), n))
+        self.full = {name: getattr(self, name) for name in _ROW_ARRAYS}
         self.scratch: dict[str, np.ndarray] = {}
         # a project without senior debt (leverage 1) keeps a senior balance of exactly +0.0,
         # its debt service due is +0.0 and what it pays min(avail, +0.0) = +0.0 (avail is
@@ -655,14 +668,16 @@ class _Quarterly:
 
         # deemed growth g = 1 + (sp + rate) / 4, or sqrt(1 + (sp + rate) / 2) semi-annually;
         # Japan's claim stops growing after the project's end (it is lost then)
-        growth = np.add(self.spread, rate[None, :], out=buf("growth"))
+        # computed once per distinct spread, then copied to its rows (the same doubles)
+        g = np.add(self.spread_values, rate[None, :], out=self.spread_growth)
         if inp.semiannual:
-            growth *= 0.5
-            growth += 1.0
-            np.sqrt(growth, out=growth)
+            g *= 0.5
+            g += 1.0
+            np.sqrt(g, out=g)
         else:
-            growth *= 0.25
-            growth += 1.0
+            g *= 0.25
+            g += 1.0
+        growth = np.take(g, self.spread_row, axis=0, out=buf("growth"))
         np.copyto(growth, 1.0, where=np.less(sch.end, t, out=buf("flag", bool)))
         after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
         share = np.where(after, inp.realloc_share, inp.share_before)
@@ -671,9 +686,11 @@ class _Quarterly:
         )
 
         d = self.discount[:, t : t + 1]
-        dfx = np.multiply(self.yen, np.exp(log_price[_USDJPY]), out=buf("dfx"))
-        np.add(self.one_minus_yen, dfx, out=dfx)
-        dfx *= d
+        # dfx = d (1 - y + y e^x) once per distinct (funding, yen share), copied to its rows
+        f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
+        np.add(self.fx_one_minus_yen, f, out=f)
+        f *= self.fx_discount[:, t : t + 1]
+        dfx = np.take(f, self.fx_row, axis=0, out=buf("dfx"))
         term = np.multiply(dfx, japan, out=growth)
         self.pv_japan += term
         self.pv_us += np.multiply(d, us, out=term)
