@@ -9,7 +9,8 @@
 #
 # Installs nothing: run it where `pip install -e .[cuda12]` (or [cuda13]) was done, with .venv
 # or $PYTHON. Each stage has a time limit so the whole script ends within 10 minutes (typically
-# about 8 on an H100). Results go to $OUT (default bench/out): gpu_check.log, gpu_bench.json, gpu_plan.json.
+# about 8 on an H100). Results go to $OUT (default bench/out): gpu_check.log, gpu_bench.json,
+# gpu_plan.json.
 #   bash bench/gpu_check.sh                 everything
 #   GPU_CHECK_SKIP_RUN=1 bash bench/gpu_check.sh   without the end-to-end run
 set -u -o pipefail
