@@ -2,10 +2,11 @@
 
     python bench/bench_engine.py            # the full table (1k × 60 × H, bundled 10k)
     python bench/bench_engine.py --quick    # a smaller version (500 and 1k scenarios)
-    python bench/bench_engine.py --plan [--scenarios N] [--old-ref REF]
+    python bench/bench_engine.py --plan [--scenarios N] [--old-ref REF] [--case bundled]
         # the deployment plan's engine columns (the bundled catalog expanded to its start
         # options, :func:`plan_catalog`) on 1 and 2 threads; with --old-ref, the same runs of
-        # the engine at git revision REF (a temporary worktree on PYTHONPATH) and the ratios
+        # the engine at git revision REF (a temporary worktree on PYTHONPATH) and the ratios;
+        # --case bundled: the same for the bundled catalog itself
 
 Every project runs to its own end, so ``H`` (the simulated quarters) is the catalog's longest
 start + build + life plus the delay cap: about 360 quarters. The baseline holds several
@@ -191,13 +192,14 @@ def revision(ref: str) -> Iterator[Path]:
             subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT)
 
 
-def plan_table(n: int, old_ref: str | None = None) -> list[dict[str, float]]:
-    """The plan-sized case on 1 and 2 threads, this checkout and (``old_ref``) the old one."""
-    rows = [measure("engine", "plan", n, w) for w in (1, 2)]
+def plan_table(n: int, old_ref: str | None = None, case: str = "plan") -> list[dict[str, float]]:
+    """``case`` (default the plan-sized one) on 1 and 2 threads, this checkout and
+    (``old_ref``) the old one."""
+    rows = [measure("engine", case, n, w) for w in (1, 2)]
     if old_ref is not None:
         with revision(old_ref) as tree:
             for w in (1, 2):
-                row = measure("engine", "plan", n, w, tree)
+                row = measure("engine", case, n, w, tree)
                 row["impl"] = f"engine@{old_ref}"
                 rows.append(row)
     return rows
@@ -246,13 +248,14 @@ def main() -> None:
     parser.add_argument("--plan", action="store_true")
     parser.add_argument("--scenarios", type=int, default=PLAN_SCENARIOS)
     parser.add_argument("--old-ref", default=None)
+    parser.add_argument("--case", default="plan", help="with --plan: plan, bundled, synthetic60")
     args = parser.parse_args()
     if args.child:
         impl, case, n = args.child
         print(json.dumps(child(impl, case, int(n), args.workers)))
         return
     if args.plan:
-        print_plan(plan_table(args.scenarios, args.old_ref))
+        print_plan(plan_table(args.scenarios, args.old_ref, args.case))
         return
     rows = table(args.quick)
     print(f"{'case':<12} {'impl':<9} {'S×P×Q':>16} {'seconds':>8} {'Mpsq/s':>8} {'peak MiB':>9}")

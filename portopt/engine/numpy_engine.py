@@ -682,7 +682,14 @@ class _Quarterly:
         after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
         share = np.where(after, inp.realloc_share, inp.share_before)
         japan, us = waterfall_step(
-            self.balance, cash, growth, draw, share, inp.share_after, self.unpaid
+            self.balance,
+            cash,
+            growth,
+            draw,
+            share,
+            inp.share_after,
+            self.unpaid,
+            (buf("paid_japan"), buf("japan"), buf("us")),
         )
 
         d = self.discount[:, t : t + 1]
