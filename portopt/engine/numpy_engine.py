@@ -1,7 +1,10 @@
 """The NumPy scenario engine: the reference implementation of docs/scenario-model.md.
 
 It loops over quarters with (projects, scenarios) arrays, in scenario chunks sized to a memory
-budget; nothing of shape scenarios × projects × quarters is ever built. Every operation that
+budget; nothing of shape scenarios × projects × quarters is ever built. Inside a chunk the rows
+are sorted by their last active quarter so that each quarter steps only the prefix of rows
+still active (docs/scenario-model.md, "Start options (common random numbers) and the active
+rows"), into scratch arrays allocated once per chunk. Every operation that
 feeds an output is elementwise, or an explicit accumulation in the order the model page gives
 (no BLAS, no axis reductions), so each scenario's numbers are the same double whatever the chunk
 it is computed in: bitwise invariant to chunking, batching and to the other projects in the
@@ -282,7 +285,6 @@ class _Schedule:
         self.end = np.where(self.failed, fq, self.op_last)  # Japan's claim is lost after it
         self.first_op = int(np.where(self.failed, np.iinfo(np.int64).max, self.comp).min())
         self.last_op = int(self.op_last.max())
-        self.last_end = int(self.end.max())
         self.last_draw_max = int(self.last_draw.max())
         self.salvage_quarters = set(np.unique(self.fq[self.failed]).tolist())
         # tax basis lambda M, expensed share b at once, the rest by the schedule's rates
@@ -547,7 +549,6 @@ class _Quarterly:
 
     def _senior_paid(
         self,
-        t: int,
         interest: np.ndarray,
         i: np.ndarray,
         avail: np.ndarray,
@@ -658,7 +659,7 @@ class _Quarterly:
         if t in sch.salvage_quarters:
             fails_now = np.equal(sch.fq, t, out=buf("fails_now", bool))
             np.add(avail, sch.salvage, out=avail, where=fails_now)
-        paid_senior = self._senior_paid(t, interest, i, avail, age, idle, fails_now)
+        paid_senior = self._senior_paid(interest, i, avail, age, idle, fails_now)
         self.senior += interest
         self.senior -= paid_senior
         self.senior += debt_draw
