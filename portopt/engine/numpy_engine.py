@@ -83,6 +83,12 @@ def run(
             )
     workers = max(1, int(workers))
     size = chunk or chunk_size(inputs, memory_mb / workers, weights is not None)
+    if chunk is None and workers > 1 and n > 0:
+        # a multiple of `workers` chunks of equal size, so every thread has the same work
+        # (2,000 scenarios of 92 projects fit one chunk, which would leave a core idle)
+        count = -(-n // size)
+        count = -(-count // workers) * workers
+        size = max(1, -(-n // count))
     out = EngineResult(
         project={k: np.empty((n, p), dtype=d) for k, d in PROJECT_FIELDS.items()},
         stress=np.empty((n, c), dtype=np.float64),
