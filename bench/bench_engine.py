@@ -2,6 +2,12 @@
 
     python bench/bench_engine.py            # the full table (1k × 60 × H, bundled 10k)
     python bench/bench_engine.py --quick    # a smaller version (500 and 1k scenarios)
+    python bench/bench_engine.py --plan [--scenarios N] [--old-ref REF] [--case bundled]
+        [--repeat R]
+        # the deployment plan's engine columns (the bundled catalog expanded to its start
+        # options, :func:`plan_catalog`) on 1 and 2 threads; with --old-ref, the same runs of
+        # the engine at git revision REF (a temporary worktree on PYTHONPATH) and the ratios;
+        # --case bundled: the same for the bundled catalog itself
 
 Every project runs to its own end, so ``H`` (the simulated quarters) is the catalog's longest
 start + build + life plus the delay cap: about 360 quarters. The baseline holds several
@@ -15,11 +21,15 @@ memory as the rise of the process's peak RSS (``ru_maxrss``) over its RSS just b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +39,12 @@ ROOT = HERE.parent
 TARGET_THROUGHPUT_RATIO = 3.0
 TARGET_MEMORY_RATIO = 5.0
 TARGET_BUNDLED_SECONDS = 20.0
+PLAN_SCENARIOS = 2000
+"""The plan's optimisation scenarios (``scenarios.optimisation`` of the default config)."""
+TARGET_PLAN_SECONDS = 20.0
+"""The plan-sized case (:func:`plan_catalog`, 2,000 scenarios) on 2 threads. About 40 s before
+the active-prefix loop; 6.2 s measured after it (bench/RESULTS.md). The plan's whole run has a
+60 s limit (goal 20 s)."""
 
 
 def synthetic_catalog(n_projects: int = 60, seed: int = 0):
@@ -51,13 +67,54 @@ def synthetic_catalog(n_projects: int = 60, seed: int = 0):
     return make_catalog(rows)
 
 
+PLAN_FIRST, PLAN_LAST = "2027Q2", "2029Q1"
+"""Construction starts of the deployment plan's start options: the first after Japan's review of
+a 2027Q1 proposal, the last before the 19 January 2029 deadline."""
+
+
+def plan_catalog(first: str = PLAN_FIRST, last: str = PLAN_LAST):
+    """The bundled catalog expanded to its start options, as the plan's engine columns.
+
+    A committed project keeps its own row; a candidate gets one row ``"<id>~<quarter>"`` per
+    construction start from ``max(earliest_start, first)`` to ``last`` (none when it cannot start
+    by then), every column copied but ``earliest_start``, with ``entity_id`` = its id.
+    """
+    import pandas as pd
+
+    from portopt.catalog import Catalog, load_catalog
+    from portopt.config import quarter_index
+
+    base = load_catalog(None)
+    rows, index = [], []
+    for pid, row in base.projects.iterrows():
+        if row["status"] == "committed":
+            rows.append({**row.to_dict(), "entity_id": pid})
+            index.append(pid)
+            continue
+        lo = max(0, quarter_index(str(row["earliest_start"]), first))
+        for k in range(lo, quarter_index(last, first) + 1):
+            year, q = divmod(int(first[-1]) - 1 + k, 4)
+            label = f"{int(first[:4]) + year}Q{q + 1}"
+            rows.append({**row.to_dict(), "earliest_start": label, "entity_id": pid})
+            index.append(f"{pid}~{label}")
+    projects = pd.DataFrame(rows, index=pd.Index(index, name=base.projects.index.name))
+    capacity = base.capacity.loc[[i.split("~")[0] for i in index]]
+    capacity.index = projects.index
+    return Catalog(projects, base.chokepoints, capacity, base.source + " (start options)")
+
+
 def _inputs(case: str):
     from portopt.catalog import load_catalog
     from portopt.config import RunConfig
     from portopt.engine.inputs import prepare_inputs
 
     config = RunConfig()
-    catalog = synthetic_catalog(60) if case == "synthetic60" else load_catalog(None)
+    if case == "synthetic60":
+        catalog = synthetic_catalog(60)
+    elif case == "plan":
+        catalog = plan_catalog()
+    else:
+        catalog = load_catalog(None)
     return prepare_inputs(catalog, config), config
 
 
@@ -67,14 +124,18 @@ def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def child(impl: str, case: str, n: int) -> dict[str, float]:
+def child(impl: str, case: str, n: int, workers: int = 1) -> dict[str, float]:
     """Run one measurement in this process (called in a subprocess by :func:`measure`)."""
+    import portopt
+
     inputs, config = _inputs(case)
     if impl == "engine":
         from portopt.engine import numpy_engine as engine_numpy
 
         def go() -> object:
-            return engine_numpy.run(inputs, range(n), memory_mb=config.scenarios.chunk_memory_mb)
+            return engine_numpy.run(
+                inputs, range(n), memory_mb=config.scenarios.chunk_memory_mb, workers=workers
+            )
     else:
         sys.path.insert(0, str(HERE))
         from baseline_materialising import simulate
@@ -91,6 +152,8 @@ def child(impl: str, case: str, n: int) -> dict[str, float]:
     return {
         "impl": impl,
         "case": case,
+        "workers": workers,
+        "portopt": str(Path(portopt.__file__).resolve().parent),
         "scenarios": n,
         "projects": inputs.n_projects,
         "quarters": inputs.horizon,
@@ -100,11 +163,76 @@ def child(impl: str, case: str, n: int) -> dict[str, float]:
     }
 
 
-def measure(impl: str, case: str, n: int) -> dict[str, float]:
-    """One measurement in a fresh Python process."""
+def measure(
+    impl: str, case: str, n: int, workers: int = 1, tree: Path | None = None
+) -> dict[str, float]:
+    """One measurement in a fresh Python process; ``tree``: the checkout whose ``portopt`` it
+    imports (first on PYTHONPATH; default the installed one)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", impl, case, str(n)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    cmd += ["--workers", str(workers)]
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def revision(ref: str) -> Iterator[Path]:
+    """A temporary detached git worktree of ``ref`` (removed afterwards)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "-q", str(path), ref], check=True, cwd=ROOT
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT)
+
+
+def plan_table(
+    n: int, old_ref: str | None = None, case: str = "plan", repeat: int = 1
+) -> list[dict[str, float]]:
+    """``case`` (default the plan-sized one) on 1 and 2 threads, this checkout and
+    (``old_ref``) the old one; each the fastest of ``repeat`` runs, the variants interleaved
+    (on a shared machine the minimum is the least disturbed)."""
+    with contextlib.ExitStack() as stack:
+        trees: list[tuple[str, Path | None]] = [("engine", None)]
+        if old_ref is not None:
+            trees.append((f"engine@{old_ref}", stack.enter_context(revision(old_ref))))
+        best: dict[tuple[str, int], dict[str, float]] = {}
+        for _ in range(repeat):
+            for name, tree in trees:
+                for w in (1, 2):
+                    row = measure("engine", case, n, w, tree)
+                    row["impl"] = name
+                    if (name, w) not in best or row["seconds"] < best[name, w]["seconds"]:
+                        best[name, w] = row
+    return list(best.values())
+
+
+def print_plan(rows: list[dict[str, float]]) -> None:
+    print(f"{'impl':<22} {'threads':>7} {'S×P×Q':>16} {'seconds':>8} {'Mpsq/s':>8}")
+    for r in rows:
+        shape = f"{r['scenarios']}×{r['projects']}×{r['quarters']}"
+        print(
+            f"{r['impl']:<22} {r['workers']:>7} {shape:>16} {r['seconds']:8.2f}"
+            f" {r['throughput'] / 1e6:8.1f}"
+        )
+    new1, new2 = rows[0], rows[1]
+    print(f"this checkout: 1 / 2 threads x{new1['seconds'] / new2['seconds']:.2f}")
+    if len(rows) > 2:
+        old1, old2 = rows[2], rows[3]
+        print(
+            f"old / new: x{old1['seconds'] / new1['seconds']:.2f} on 1 thread,"
+            f" x{old2['seconds'] / new2['seconds']:.2f} on 2 threads;"
+            f" old 1 / 2 threads x{old1['seconds'] / old2['seconds']:.2f}"
+        )
+    for r in rows:
+        print(f"  {r['impl']}: portopt from {r['portopt']}")
 
 
 def bundled_available() -> bool:
@@ -125,10 +253,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("IMPL", "CASE", "N"))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--plan", action="store_true")
+    parser.add_argument("--scenarios", type=int, default=PLAN_SCENARIOS)
+    parser.add_argument("--old-ref", default=None)
+    parser.add_argument("--case", default="plan", help="with --plan: plan, bundled, synthetic60")
+    parser.add_argument("--repeat", type=int, default=1, help="with --plan: the best of N runs")
     args = parser.parse_args()
     if args.child:
         impl, case, n = args.child
-        print(json.dumps(child(impl, case, int(n))))
+        print(json.dumps(child(impl, case, int(n), args.workers)))
+        return
+    if args.plan:
+        print_plan(plan_table(args.scenarios, args.old_ref, args.case, args.repeat))
         return
     rows = table(args.quick)
     print(f"{'case':<12} {'impl':<9} {'S×P×Q':>16} {'seconds':>8} {'Mpsq/s':>8} {'peak MiB':>9}")

@@ -15,6 +15,14 @@ catalog) and H = 80 quarters, at each size S in ``--sizes``:
 
 PSQ = project-scenario-quarters = S × P × H. ``--dry-run`` builds the catalog and prints the
 plan without CuPy (what CI and a laptop can check).
+
+``--plan`` times the deployment plan's engine columns instead (issue 11): the bundled catalog
+expanded to its start options (``bench/bench_engine.py``'s :func:`plan_catalog`, about 630
+columns, H = 360), the start options being more projects of one launch. At each S of
+``--plan-sizes`` (default the plan's 2,000 optimisation and 100,000 scenarios): the kernel alone
+(device arrays, same timer) and ``engine_cupy.run`` end to end (chunks, copies to the host);
+equality with the NumPy engine on ``--numpy-scenarios`` scenarios (default 64, one process).
+With ``--dry-run`` it builds the catalog and times the NumPy engine on 16 scenarios.
 """
 
 from __future__ import annotations
@@ -143,6 +151,79 @@ def card() -> str:
     return f"{name} (driver {cupy.cuda.runtime.driverGetVersion()}, cupy {cupy.__version__})"
 
 
+def plan_inputs() -> EngineInputs:
+    """Engine inputs of the plan's start options of the bundled catalog (default config)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_engine import plan_catalog
+
+    return prepare_inputs(plan_catalog(), RunConfig())
+
+
+def plan_main(args: argparse.Namespace) -> int:
+    """The ``--plan`` timings (see the module docstring)."""
+    sizes = [int(s) for s in args.plan_sizes.split(",")]
+    n_check = args.numpy_scenarios or 64
+    t0 = time.perf_counter()
+    inputs = plan_inputs()
+    p, h = inputs.n_projects, inputs.horizon
+    print(
+        f"plan catalog: {p} start-option columns of {len(set(inputs.project_entity.tolist()))}"
+        f" projects, H = {h} (built in {time.perf_counter() - t0:.1f} s)"
+    )
+    for n in sizes:
+        print(f"plan: S = {n:>9,}  PSQ = {n * p * h:.2e}")
+    if args.dry_run:
+        t0 = time.perf_counter()
+        engine_numpy.run(inputs, range(16))
+        seconds = time.perf_counter() - t0
+        print(f"dry run: NumPy engine 16 scenarios in {seconds:.2f} s on one thread")
+        return 0
+
+    from portopt.engine import cupy_engine as engine_cupy
+
+    t0 = time.perf_counter()
+    reference = engine_numpy.run(inputs, range(n_check))
+    numpy_s = time.perf_counter() - t0
+    device = card()
+    equal, detail = compare(engine_cupy.run(inputs, range(n_check)), reference)
+    block, min_blocks = (int(x) for x in args.plan_shape.split(":"))
+    rows = []
+    for n in sizes:
+        kernel_s = time_kernel(inputs, n, block, min_blocks, args.repeat)
+        engine_cupy.run(inputs, range(n))  # warm: the module is compiled and cached
+        t0 = time.perf_counter()
+        engine_cupy.run(inputs, range(n))
+        run_s = time.perf_counter() - t0
+        rows.append(
+            {
+                "card": device,
+                "case": "plan start options",
+                "scenarios": n,
+                "projects": p,
+                "quarters": h,
+                "block": block,
+                "min_blocks": min_blocks,
+                "kernel_s": kernel_s,
+                "run_s": run_s,
+                "psq_per_s": n * p * h / kernel_s,
+                "numpy_1thread_s_per_scenario": numpy_s / n_check,
+                "equal": equal,
+                "equality": detail,
+            }
+        )
+    print(f"\ncard: {device}")
+    print(f"CuPy = NumPy on {n_check} scenarios: {'yes' if equal else 'NO'} ({detail})")
+    print(f"NumPy engine, one thread: {numpy_s / n_check * 1e3:.1f} ms per scenario\n")
+    print(f"{'scenarios':>10} {'kernel s':>9} {'run s':>8} {'PSQ/s':>9}")
+    for r in rows:
+        print(
+            f"{r['scenarios']:>10,} {r['kernel_s']:>9.4f} {r['run_s']:>8.3f} {r['psq_per_s']:>9.2e}"
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps({"rows": rows}, indent=2))
+    return 0 if equal else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -159,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     ap.add_argument("--dry-run", action="store_true", help="build the catalog, print the plan")
+    ap.add_argument("--plan", action="store_true", help="the plan's start options (docstring)")
+    ap.add_argument("--plan-sizes", default="2000,100000")
+    ap.add_argument("--plan-shape", default="256:2", help="block:min_blocks of the plan timing")
     args = ap.parse_args(argv)
+    if args.plan:
+        return plan_main(args)
 
     sizes = [int(s) for s in args.sizes.split(",")]
     shapes = [tuple(int(x) for x in s.split(":")) for s in args.shapes.split(",")]

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Every GPU check of portopt, for a CUDA box: the card, the gpu-marked tests, the kernel
 # benchmark (bench/gpu_bench.py: kernel vs NumPy on all cores vs raw cupy.random normals at 10k,
-# 100k and 1M scenarios x 200 projects x 80 quarters, 2-3 launch shapes, cross-backend equality)
-# and, when the CLI has it, `portopt run configs/gpu_large.yaml` end to end.
+# 100k and 1M scenarios x 200 projects x 80 quarters, 2-3 launch shapes, cross-backend equality),
+# the deployment plan's start options as more columns of one launch (bench/gpu_bench.py --plan:
+# the bundled catalog expanded to ~630 columns, 2,000 and 100,000 scenarios, kernel and
+# engine_cupy.run, equality with NumPy) and, when the CLI has it, `portopt run
+# configs/gpu_large.yaml` end to end.
 #
 # Installs nothing: run it where `pip install -e .[cuda12]` (or [cuda13]) was done, with .venv
-# or $PYTHON. Each stage has a time limit so the whole script ends within about 8 minutes on an
-# H100. Results go to $OUT (default bench/out): gpu_check.log, gpu_bench.json.
+# or $PYTHON. Each stage has a time limit so the whole script ends within 10 minutes (typically
+# about 8 on an H100). Results go to $OUT (default bench/out): gpu_check.log, gpu_bench.json,
+# gpu_plan.json.
 #   bash bench/gpu_check.sh                 everything
 #   GPU_CHECK_SKIP_RUN=1 bash bench/gpu_check.sh   without the end-to-end run
 set -u -o pipefail
@@ -64,6 +68,8 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, log it, remem
 
 stage "pytest -m gpu" 150 "$py" -m pytest -m gpu tests/test_gpu.py -q -p no:cacheprovider -rs
 stage "kernel benchmark" 240 "$py" bench/gpu_bench.py --json "$out/gpu_bench.json"
+stage "plan start options (bundled catalog x its construction starts)" 90 \
+    "$py" bench/gpu_bench.py --plan --json "$out/gpu_plan.json"
 
 if [[ -n "${GPU_CHECK_SKIP_RUN:-}" ]]; then
     say ""

@@ -252,6 +252,8 @@ PROJECTS = Table(
         _opt("senior_amortisation", "str", choices=AMORTISATION),
         _opt("jbic_funding", "str", choices=JBIC_FUNDING),
         _opt("yen_share", "float", "[0, 1]"),
+        # A start option of a project (issue 11): the id whose random numbers the row shares.
+        Column("entity_id", "str", pattern=ID_PATTERN, required=False, optional=True),
         Column("source", "str"),
         _basis(),
         _free("notes"),

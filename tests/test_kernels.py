@@ -200,6 +200,24 @@ def test_host_build_matches_on_bundled_catalog(host_check: Path, tmp_path: Path)
     assert_matches_numpy(got, engine_numpy.run(inputs, scenarios))
 
 
+def test_host_build_matches_on_start_options(
+    host_check: Path, small_catalog, economics_catalog, economics_config, tmp_path: Path
+) -> None:
+    """Start-shifted copies of projects sharing an entity (issue 11), among the other projects,
+    with a portfolio: the kernel's body reads the entity from ``pi`` like the NumPy engine."""
+    from test_start_options import STARTS, with_start_options
+
+    for catalog, config in ((small_catalog, RunConfig()), (economics_catalog, economics_config)):
+        ids = catalog.project_ids
+        shifted = with_start_options(catalog, {ids[0]: STARTS, ids[4]: STARTS[1:]})
+        inputs = prepare_inputs(shifted, config)
+        assert len(set(inputs.project_entity.tolist())) == len(ids)
+        weights = np.linspace(1e9, 6e9, inputs.n_projects)
+        scenarios = range(900, 940)
+        got = _host_run(host_check, tmp_path, inputs, scenarios, weights)
+        assert_matches_numpy(got, engine_numpy.run(inputs, scenarios, weights=weights))
+
+
 class _HostArray(np.ndarray):
     """A NumPy array with CuPy's ``.get()``: the stand-in device array of the fake CuPy."""
 
@@ -293,6 +311,29 @@ def test_engine_cupy_plumbing_with_host_kernel(
     ref = engine_numpy.run(inputs, scenarios, weights=weights)
     assert type(got) is type(ref)
     assert_matches_numpy({**got.project, "stress": got.stress, **got.scenario, **got.cash}, ref)
+
+
+def test_engine_cupy_passes_the_start_options_entities(
+    host_check: Path, small_catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """engine_cupy.run on start options: the entity row of ``pi`` is EngineInputs'
+    ``project_entity`` (shared by the options), and the result matches the NumPy engine."""
+    from test_start_options import STARTS, with_start_options
+
+    from portopt.engine import cupy_engine as engine_cupy
+
+    ids = small_catalog.project_ids
+    inputs = prepare_inputs(with_start_options(small_catalog, {ids[1]: STARTS}), RunConfig())
+    pi = pack_inputs(inputs)["pi"]
+    entity_row = engine_cupy.PI_FIELDS.index("project_entity")
+    assert np.array_equal(pi[entity_row].view(np.uint32), inputs.project_entity)
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(host_check, tmp_path, 2**34))
+    engine_cupy.load_module.cache_clear()
+    scenarios = range(0, 30)
+    got = engine_cupy.run(inputs, scenarios, None, None)
+    engine_cupy.load_module.cache_clear()
+    ref = engine_numpy.run(inputs, scenarios)
+    assert_matches_numpy({**got.project, "stress": got.stress, **got.scenario}, ref)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import make_catalog, project_row, write_catalog_csv
 from pydantic import ValidationError
+from test_start_options import STARTS, with_start_options
 from typer.testing import CliRunner
 
 from portopt.catalog import project_entity
@@ -75,9 +76,16 @@ def test_chunk_size_invariance_bitwise(small_catalog, small_config):
     assert calls[-1] == (80, 80) and len(calls) == 9
 
 
-def test_threads_from_the_config_change_no_number(small_catalog, small_config, monkeypatch):
+@pytest.mark.parametrize("shifted", [False, True], ids=["plain", "start_options"])
+def test_threads_from_the_config_change_no_number(
+    small_catalog, small_config, monkeypatch, shifted
+):
     """scenarios.threads (default: every core) sets the NumPy engine's threads; 1 and 2 threads
-    give bitwise the same scenarios, with and without a portfolio's cash paths."""
+    give bitwise the same scenarios, with and without a portfolio's cash paths, on the catalog
+    and on one whose projects are start options sharing an entity (issue 11)."""
+    if shifted:
+        ids = small_catalog.project_ids
+        small_catalog = with_start_options(small_catalog, {p: STARTS for p in ids[:4]})
     seen: list[int] = []
     run = engine_numpy.run
 

@@ -43,7 +43,10 @@ class EngineInputs:
 
     Per project (arrays of shape ``(P,)``, catalog order):
 
-    * ``project_entity`` uint32: Philox entity ``0x80000000 | (fnv1a(id) & 0x7fffffff)``.
+    * ``project_entity`` uint32: Philox entity ``0x80000000 | (fnv1a(e) & 0x7fffffff)`` of the
+      row's ``entity_id`` ``e`` when the catalog has that column and the cell is not blank, else
+      of its ``id``: the start options of one project (rows ``"<id>~<quarter>"`` sharing the
+      ``entity_id`` ``<id>``) draw the same overrun, delay and failure (common random numbers).
     * ``q0`` int32: start quarter ``max(0, quarter_index(earliest_start, start))``.
     * ``build_quarters`` int32: ``T0``, planned build length in quarters.
     * ``life_quarters`` int32: ``4 · life_years``.
@@ -375,6 +378,7 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
     if not ids:
         raise ScenarioError("the catalog has no project to simulate")
 
+    entities = [e or i for e, i in zip(_text(pr, "entity_id", ""), ids, strict=True)]
     cost = _floats(pr["base_cost_usd"])
     q0 = np.array(
         [max(0, quarter_index(str(q), sc.start)) for q in pr["earliest_start"]], dtype=np.int32
@@ -422,7 +426,7 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
     rho = float(sc.sector_correlation)
     ch = catalog.chokepoints
     return EngineInputs(
-        project_entity=np.array([project_entity(i) for i in ids], dtype=np.uint32),
+        project_entity=np.array([project_entity(e) for e in entities], dtype=np.uint32),
         q0=q0,
         build_quarters=build,
         life_quarters=life,

@@ -1,7 +1,10 @@
 """The NumPy scenario engine: the reference implementation of docs/scenario-model.md.
 
 It loops over quarters with (projects, scenarios) arrays, in scenario chunks sized to a memory
-budget; nothing of shape scenarios × projects × quarters is ever built. Every operation that
+budget; nothing of shape scenarios × projects × quarters is ever built. Inside a chunk the rows
+are sorted by their last active quarter so that each quarter steps only the prefix of rows
+still active (docs/scenario-model.md, "Start options (common random numbers) and the active
+rows"), into scratch arrays allocated once per chunk. Every operation that
 feeds an output is elementwise, or an explicit accumulation in the order the model page gives
 (no BLAS, no axis reductions), so each scenario's numbers are the same double whatever the chunk
 it is computed in: bitwise invariant to chunking, batching and to the other projects in the
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -79,6 +83,12 @@ def run(
             )
     workers = max(1, int(workers))
     size = chunk or chunk_size(inputs, memory_mb / workers, weights is not None)
+    if chunk is None and workers > 1 and n > 0:
+        # a multiple of `workers` chunks of equal size, so every thread has the same work
+        # (2,000 scenarios of 92 projects fit one chunk, which would leave a core idle)
+        count = -(-n // size)
+        count = -(-count // workers) * workers
+        size = max(1, -(-n // count))
     out = EngineResult(
         project={k: np.empty((n, p), dtype=d) for k, d in PROJECT_FIELDS.items()},
         stress=np.empty((n, c), dtype=np.float64),
@@ -139,17 +149,27 @@ def _chunk(
     choke_z = z0[1 + _N_SECTORS :]
 
     sched = _Schedule(inp, s, labour, backlog, sector_z)
-    state = _Quarterly(inp, sched, n, weights)
+    # A project row is active until its last draw or its end, whichever is later, in any of the
+    # chunk's scenarios; past it every amount it adds is exactly 0.0 and its state is frozen.
+    # Rows sorted by that quarter, latest first (stable), make the active rows of quarter t a
+    # prefix [:m(t)] of the arrays, so each quarter computes only those (views, no copies).
+    last = np.maximum(sched.end, sched.last_draw).max(axis=1)
+    row_stop = np.minimum(h, last + 1)  # a row is stepped in quarters t < row_stop
+    order = np.argsort(-row_stop, kind="stable")
+    sched.permute(order)
+    state = _Quarterly(inp.subset(order), sched, n, weights, order)
     market = _Market(inp, s)
-    # every project of the chunk has ended by quarter `stop`; its state is frozen from then
-    stop = min(h, max(sched.last_end, sched.last_draw_max) + 1)
+    ranked = row_stop[order]
+    stop = int(ranked[0]) if ranked.size else 0
     for t in range(h):
         rate, log_price = market.step(t)
         if t < stop:
-            state.step(t, rate, log_price, out, rows)
+            state.step(
+                t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows
+            )
     for name in out.cash:
         out.cash[name][rows, stop:] = 0.0
-    state.zero_quarters += (h - stop) * (state.owed() <= 0.0)
+    state.freeze(h - ranked)
 
     share = market.in_window / inp.window_len
     out.scenario["coercion_share"][rows] = share
@@ -271,7 +291,6 @@ class _Schedule:
         self.end = np.where(self.failed, fq, self.op_last)  # Japan's claim is lost after it
         self.first_op = int(np.where(self.failed, np.iinfo(np.int64).max, self.comp).min())
         self.last_op = int(self.op_last.max())
-        self.last_end = int(self.end.max())
         self.last_draw_max = int(self.last_draw.max())
         self.salvage_quarters = set(np.unique(self.fq[self.failed]).tolist())
         # tax basis lambda M, expensed share b at once, the rest by the schedule's rates
@@ -279,6 +298,25 @@ class _Schedule:
         self.bonus_amount = basis * inp.bonus_share[:, None]
         self.scheduled = basis * (1.0 - inp.bonus_share)[:, None]
         self.itc_amount = inp.itc[:, None] * basis
+
+    def permute(self, order: np.ndarray) -> None:
+        """Reorder every per-project array's rows to ``order`` (the quarter bounds stay)."""
+        p = order.size
+        for name, value in list(vars(self).items()):
+            if isinstance(value, np.ndarray) and value.shape[:1] == (p,):
+                setattr(self, name, value[order])
+
+    def prefix(self, m: int) -> SimpleNamespace:
+        """The schedule of the first ``m`` rows: views of the per-project arrays."""
+        p = self.q0.shape[0]
+        return SimpleNamespace(
+            **{
+                name: value[:m]
+                if isinstance(value, np.ndarray) and value.shape[:1] == (p,)
+                else value
+                for name, value in vars(self).items()
+            }
+        )
 
 
 def _column_of(inp: EngineInputs) -> Callable[[str], np.ndarray]:
@@ -306,17 +344,63 @@ def _price_groups(inp: EngineInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return factors, betas, group
 
 
+_ROW_ARRAYS = (
+    "balance",
+    "unpaid",
+    "senior",
+    "nol",
+    "pv_draw",
+    "pv_japan",
+    "pv_us",
+    "online",
+    "zero_quarters",
+    "unit",
+    "opex_unit",
+    "phi",
+    "one_minus_phi",
+    "floor",
+    "offtake_q",
+    "group",
+    "senior_spread",
+    "tenor",
+    "level",
+    "dep_base",
+    "ptc_unit",
+    "credit_q",
+    "discount",
+    "spread_row",
+    "fx_row",
+)
+"""The :class:`_Quarterly` arrays with one row per project (state and constants), narrowed to
+the active prefix of the rows each quarter."""
+
+
 class _Quarterly:
     """The per-(project, scenario) state carried through the quarters, and one quarter's step
-    (docs/scenario-model.md, "Per quarter", in that order)."""
+    (docs/scenario-model.md, "Per quarter", in that order).
+
+    Its rows are the projects in the order ``order`` (catalog positions; latest last active
+    quarter first), so that a quarter's active rows are a prefix; :meth:`step` works on views
+    of that prefix and :meth:`finish` writes the outputs back in catalog order.
+    """
 
     def __init__(
-        self, inp: EngineInputs, sched: _Schedule, n: int, weights: np.ndarray | None
+        self,
+        inp: EngineInputs,
+        sched: _Schedule,
+        n: int,
+        weights: np.ndarray | None,
+        order: np.ndarray,
     ) -> None:
         p = inp.n_projects
         self.inp = inp
-        self.sch = sched
+        self.full_sch = sched
+        self.sch: _Schedule | SimpleNamespace = sched
         self.weights = weights
+        self.order = order
+        self.inv = np.argsort(order)
+        self.m = p
+        self._cat: tuple[np.ndarray, np.ndarray] | None = None
         self.balance = np.zeros((p, n))
         # with shortfall_accrues off, balance is the interest-bearing part, unpaid the rest
         self.unpaid = None if inp.shortfall_accrues else np.zeros((p, n))
@@ -334,96 +418,228 @@ class _Quarterly:
         self.floor = inp.offtake_floor[:, None]
         self.offtake_q = inp.offtake_quarters[:, None]
         self.factors, self.betas, self.group = _price_groups(inp)
-        self.spread = inp.spread[:, None]
         self.senior_spread = inp.senior_spread[:, None]
         self.tenor = inp.senior_tenor[:, None]
-        self.annuity = inp.annuity.astype(bool)[:, None]
-        self.dep_rates = inp.dep_rates[inp.dep_row] * 0.25  # quarterly rate per tax year
+        self.level = ~inp.annuity.astype(bool)[:, None]
+        # quarterly rate per tax year, flat, with a 0.0 after each table: row r's rate of tax
+        # year k is dep_flat[dep_base_r + min(k, dep_width)]
+        width = inp.dep_rates.shape[1]
+        table = np.zeros((inp.dep_rates.shape[0], width + 1))
+        table[:, :width] = inp.dep_rates * 0.25
+        self.dep_flat = table.ravel()
+        self.dep_width = width
+        self.dep_base = (inp.dep_row.astype(np.int64) * (width + 1))[:, None]
         self.ptc_unit = inp.ptc_unit[:, None]
         self.credit_q = inp.credit_quarters[:, None]
-        self.yen = inp.yen_share[:, None]
-        self.one_minus_yen = (1.0 - inp.yen_share)[:, None]
         self.discount = inp.discount[inp.funding]
         self.y = np.empty((self.betas.size, n))
+        self.balance_shape = (p, n)
+        values, row = np.unique(inp.spread, return_inverse=True)
+        self.spread_values, self.spread_row = values[:, None], row.reshape(-1).astype(np.intp)
+        self.spread_growth = np.empty((values.size, n))
+        pairs = sorted(set(zip(inp.funding.tolist(), inp.yen_share.tolist(), strict=True)))
+        where = {pair: k for k, pair in enumerate(pairs)}
+        self.fx_row = np.array(
+            [
+                where[pair]
+                for pair in zip(inp.funding.tolist(), inp.yen_share.tolist(), strict=True)
+            ],
+            dtype=np.intp,
+        )
+        yen = np.array([y for _, y in pairs], dtype=np.float64)
+        self.fx_yen = yen[:, None]
+        self.fx_one_minus_yen = (1.0 - yen)[:, None]
+        self.fx_discount = inp.discount[[f for f, _ in pairs]]
+        self.fx_values = np.empty((len(pairs), n))
+        self.full = {name: getattr(self, name) for name in _ROW_ARRAYS}
+        self.scratch: dict[str, np.ndarray] = {}
+        # a project without senior debt (leverage 1) keeps a senior balance of exactly +0.0,
+        # its debt service due is +0.0 and what it pays min(avail, +0.0) = +0.0 (avail is
+        # never -0.0): only the rows with debt need the annuity arithmetic
+        self.has_debt = inp.leverage != 1.0
+        self.debt_rows = np.flatnonzero(self.has_debt)
 
-    def _prices(self, log_price: list[np.ndarray]) -> np.ndarray:
-        """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario)."""
-        y = self.y
-        for g in range(self.betas.size):
+    def _narrow(self, m: int) -> None:
+        """Point every per-project array (and the schedule) at its first ``m`` rows."""
+        for name, value in self.full.items():
+            setattr(self, name, None if value is None else value[:m])
+        self.sch = self.full_sch.prefix(m)
+        self.m = m
+        self._cat = None
+        self.debt_rows = np.flatnonzero(self.has_debt[:m])
+
+    def _prices(self, log_price: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+        """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario), into ``out``."""
+        # without groups row g is group g, so the active prefix needs the first m only
+        used = self.m if self.group is None else self.betas.size
+        y = self.y[:used]
+        for g in range(used):
             np.multiply(log_price[self.factors[g]], self.betas[g], out=y[g])
         np.exp(y, out=y)
-        return y.copy() if self.group is None else y[self.group]
+        if self.group is None:
+            np.copyto(out, y)
+            return out
+        return np.take(y, self.group, axis=0, out=out)
+
+    def _buf(self, name: str, dtype: type = np.float64) -> np.ndarray:
+        """Scratch array ``name`` of the active prefix's shape, allocated once per chunk (fresh
+        temporaries each quarter cost more than the arithmetic: page faults)."""
+        full = self.scratch.get(name)
+        if full is None:
+            full = self.scratch[name] = np.empty(self.balance_shape, dtype=dtype)
+        return full[: self.m]
 
     def _operating(
-        self, t: int, log_price: list[np.ndarray], interest: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Quarter ``t``'s cash available after tax and credits, the ramp and the age (None
-        when nothing operates)."""
-        inp, sch = self.inp, self.sch
+        self,
+        t: int,
+        log_price: list[np.ndarray],
+        interest: np.ndarray,
+        age: np.ndarray,
+        operating: np.ndarray,
+        idle: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Quarter ``t``'s cash available after tax and credits and the ramp (None when
+        nothing operates). Every temporary is a scratch array; the operations and their order
+        are those of docs/scenario-model.md, so the doubles are the same."""
+        inp, sch, buf = self.inp, self.sch, self._buf
         if not sch.first_op <= t <= sch.last_op:
             return None
-        age = t - sch.comp
-        operating = (age >= 0) & (t <= sch.op_last)
+        flag = buf("flag", bool)
         # ramp = min(1, (age + 1) / ramp_quarters) while operating (age + 1 <= 0 gives 0)
-        ramp = float(t + 1) - sch.comp_f
+        ramp = np.subtract(float(t + 1), sch.comp_f, out=buf("ramp"))
         ramp /= inp.ramp_quarters
         np.clip(ramp, 0.0, 1.0, out=ramp)
         ramp *= operating
         # rev = (unit ramp) (Pb (1 - phi) + fl phi), fl = max(Pb, f) within the floor's term
-        price = self._prices(log_price)
-        floored = np.where(age < self.offtake_q, np.maximum(price, self.floor), price)
+        price = self._prices(log_price, buf("price"))
+        floored = np.maximum(price, self.floor, out=buf("floored"))
+        np.copyto(floored, price, where=np.greater_equal(age, self.offtake_q, out=flag))
         floored *= self.phi
         price *= self.one_minus_phi
         price += floored
-        rev = self.unit * ramp
+        rev = np.multiply(self.unit, ramp, out=floored)
         rev *= price
-        ebitda = rev - self.opex_unit * ramp
-        # dep = bonus [age = 0] + scheduled (rate_k / 4), k = age div 4
-        k = np.clip(age, 0, None) >> 2
-        rate = np.take_along_axis(self.dep_rates, np.minimum(k, self.dep_rates.shape[1] - 1), 1)
-        rate = np.where(k < self.dep_rates.shape[1], rate, 0.0)
-        first = age == 0
-        dep = np.where(first, sch.bonus_amount, 0.0) + sch.scheduled * rate
-        taxable = (ebitda - dep) - interest
-        gain = np.maximum(taxable, 0.0)
-        loss = np.maximum(-taxable, 0.0)
-        use = np.minimum(self.nol, inp.nol_limit * gain)
-        nol = (self.nol + loss) - use
+        ebitda = np.multiply(self.opex_unit, ramp, out=price)
+        np.subtract(rev, ebitda, out=ebitda)
+        # dep = bonus [age = 0] + scheduled (rate_k / 4), k = age div 4 (rate 0 past the table)
+        k = np.maximum(age, 0, out=buf("k", np.int64))
+        k >>= 2
+        np.minimum(k, self.dep_width, out=k)
+        k += self.dep_base
+        rate = np.take(self.dep_flat, k, out=buf("rate"))
+        first = np.equal(age, 0, out=buf("first", bool))
+        dep = np.multiply(sch.scheduled, rate, out=rate)
+        # where(first, bonus, 0.0) + dep: dep >= +0.0, so 0.0 + dep is dep
+        np.add(dep, sch.bonus_amount, out=dep, where=first)
+        taxable = np.subtract(ebitda, dep, out=dep)
+        taxable -= interest
+        gain = np.maximum(taxable, 0.0, out=rev)
+        loss = np.negative(taxable, out=taxable)
+        np.maximum(loss, 0.0, out=loss)
+        use = np.multiply(inp.nol_limit, gain, out=buf("use"))
+        np.minimum(self.nol, use, out=use)
+        nol = np.add(self.nol, loss, out=loss)
+        nol -= use
         np.copyto(self.nol, nol, where=operating)
-        tax = inp.tax_rate * (gain - use)
-        credit = np.where(first, sch.itc_amount, 0.0) + np.where(
-            age < self.credit_q, self.ptc_unit * ramp, 0.0
-        )
-        cfads = (ebitda - tax) + credit
-        cfads = np.where(operating, np.maximum(cfads, 0.0), 0.0)
-        return cfads, ramp, age
+        tax = np.subtract(gain, use, out=gain)
+        tax *= inp.tax_rate
+        # credit = itc [age = 0] + ptc ramp [age < credit quarters]; both terms >= +0.0
+        credit = np.multiply(self.ptc_unit, ramp, out=use)
+        np.copyto(credit, 0.0, where=np.greater_equal(age, self.credit_q, out=flag))
+        np.add(credit, sch.itc_amount, out=credit, where=first)
+        cfads = np.subtract(ebitda, tax, out=ebitda)
+        cfads += credit
+        np.maximum(cfads, 0.0, out=cfads)
+        np.copyto(cfads, 0.0, where=idle)
+        return cfads, ramp
+
+    def _senior_paid(
+        self,
+        interest: np.ndarray,
+        i: np.ndarray,
+        avail: np.ndarray,
+        age: np.ndarray,
+        idle: np.ndarray,
+        fails_now: np.ndarray | None,
+    ) -> np.ndarray:
+        """:meth:`_debt_service` of the active rows: computed on the rows with senior debt
+        only (gathered when they are not all of them), +0.0 on the others."""
+        rows, m = self.debt_rows, self.m
+        if rows.size == m:
+            return self._debt_service(
+                self.senior, self.tenor, self.level, interest, i, avail, age, idle, fails_now
+            )
+        paid = self._buf("paid")
+        paid.fill(0.0)
+        if rows.size:
+            paid[rows] = self._debt_service(
+                self.senior[rows],
+                self.tenor[rows],
+                self.level[rows],
+                interest[rows],
+                i[rows],
+                avail[rows],
+                age[rows],
+                idle[rows],
+                None if fails_now is None else fails_now[rows],
+            )
+        return paid
 
     def _debt_service(
-        self, t: int, interest: np.ndarray, i: np.ndarray, avail: np.ndarray, age: np.ndarray
+        self,
+        b: np.ndarray,
+        tenor: np.ndarray,
+        level_rows: np.ndarray,
+        interest: np.ndarray,
+        i: np.ndarray,
+        avail: np.ndarray,
+        age: np.ndarray,
+        idle: np.ndarray,
+        fails_now: np.ndarray | None,
     ) -> np.ndarray:
-        """Senior debt paid this quarter (before the MOU split): interest plus the annuity or
-        level principal over the tenor's remaining quarters; everything at the tenor's end and
-        in a failed project's last quarter."""
-        sch, b = self.sch, self.senior
-        m = np.maximum(self.tenor - age, 1).astype(np.float64)
-        level = b / m
-        grown = np.power(i + 1.0, m) - 1.0
-        annuity = np.where(i > 0.0, (b * i) / np.where(i > 0.0, grown, 1.0), level)
-        principal = np.where(self.annuity, annuity, level)
-        operating = (age >= 0) & (t <= sch.op_last)
-        due = np.where(operating, interest + principal, 0.0)
-        due = np.where(sch.fq == t, b + interest, due)
-        return np.minimum(avail, due)
+        """Senior debt paid this quarter (before the MOU split) on the balances ``b`` of some
+        rows (the other arguments of the same rows): interest plus the annuity or level
+        principal over the tenor's remaining quarters; everything at the tenor's end and in a
+        failed project's last quarter (``fails_now``, None when no project fails this
+        quarter)."""
+
+        def buf(name: str, dtype: type = np.float64) -> np.ndarray:
+            return self._buf(name, dtype)[: b.shape[0]]
+
+        left = np.subtract(tenor, age, out=buf("left", np.int64))
+        np.maximum(left, 1, out=left)
+        m = buf("m")
+        np.copyto(m, left)
+        level = np.divide(b, m, out=buf("level"))
+        grown = np.add(i, 1.0, out=buf("grown"))
+        np.power(grown, m, out=grown)
+        grown -= 1.0
+        positive = np.greater(i, 0.0, out=buf("positive", bool))
+        np.copyto(grown, 1.0, where=np.logical_not(positive, out=buf("flag", bool)))
+        annuity = np.multiply(b, i, out=buf("annuity"))
+        np.divide(annuity, grown, out=annuity)
+        np.copyto(annuity, level, where=np.logical_not(positive, out=positive))
+        principal = annuity
+        np.copyto(principal, level, where=level_rows)
+        due = np.add(interest, principal, out=principal)
+        np.copyto(due, 0.0, where=idle)
+        if fails_now is not None:
+            np.copyto(due, np.add(b, interest, out=level), where=fails_now)
+        return np.minimum(avail, due, out=due)
 
     def step(
         self,
         t: int,
+        m: int,
         rate: np.ndarray,
         log_price: list[np.ndarray],
         out: EngineResult,
         rows: slice,
     ) -> None:
-        inp, sch = self.inp, self.sch
+        """Quarter ``t`` of the first ``m`` rows (the rows after them have ended)."""
+        if m != self.m:
+            self._narrow(m)
+        inp, sch, buf = self.inp, self.sch, self._buf
         # draw = M / T in quarters q0 .. last draw quarter
         if t <= sch.last_draw_max:
             building = (t <= sch.last_draw) & (sch.q0 <= t)[:, None]
@@ -431,46 +647,73 @@ class _Quarterly:
             debt_draw = building * sch.debt_draw
         else:
             draw = debt_draw = 0.0
+        age = np.subtract(t, sch.comp, out=buf("age", np.int64))
+        operating = np.greater_equal(age, 0, out=buf("operating", bool))
+        operating &= np.greater_equal(sch.op_last, t, out=buf("flag", bool))
+        idle = np.logical_not(operating, out=buf("idle", bool))
         # senior interest i = (SOFR + senior spread) / 4 on the balance before this quarter
-        i = (self.senior_spread + rate[None, :]) * 0.25
-        interest = self.senior * i
-        op = self._operating(t, log_price, interest)
-        avail = op[0] if op is not None else np.zeros_like(self.balance)
+        i = np.add(self.senior_spread, rate[None, :], out=buf("i"))
+        i *= 0.25
+        interest = np.multiply(self.senior, i, out=buf("interest"))
+        op = self._operating(t, log_price, interest, age, operating, idle)
+        if op is None:
+            avail = buf("cfads")
+            avail.fill(0.0)
+        else:
+            avail = op[0]
+        fails_now = None
         if t in sch.salvage_quarters:
-            np.add(avail, sch.salvage, out=avail, where=sch.fq == t)
-        age = t - sch.comp
-        paid_senior = self._debt_service(t, interest, i, avail, age)
+            fails_now = np.equal(sch.fq, t, out=buf("fails_now", bool))
+            np.add(avail, sch.salvage, out=avail, where=fails_now)
+        paid_senior = self._senior_paid(interest, i, avail, age, idle, fails_now)
         self.senior += interest
         self.senior -= paid_senior
         self.senior += debt_draw
-        cash = avail - paid_senior
+        cash = np.subtract(avail, paid_senior, out=avail)
         if op is not None and inp.w0 <= t <= inp.w1:
             self.online += op[1]
 
         # deemed growth g = 1 + (sp + rate) / 4, or sqrt(1 + (sp + rate) / 2) semi-annually;
         # Japan's claim stops growing after the project's end (it is lost then)
+        # computed once per distinct spread, then copied to its rows (the same doubles)
+        g = np.add(self.spread_values, rate[None, :], out=self.spread_growth)
         if inp.semiannual:
-            growth = np.sqrt((self.spread + rate[None, :]) * 0.5 + 1.0)
+            g *= 0.5
+            g += 1.0
+            np.sqrt(g, out=g)
         else:
-            growth = (self.spread + rate[None, :]) * 0.25 + 1.0
-        growth = np.where(t <= sch.end, growth, 1.0)
+            g *= 0.25
+            g += 1.0
+        growth = np.take(g, self.spread_row, axis=0, out=buf("growth"))
+        np.copyto(growth, 1.0, where=np.less(sch.end, t, out=buf("flag", bool)))
         after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
         share = np.where(after, inp.realloc_share, inp.share_before)
         japan, us = waterfall_step(
-            self.balance, cash, growth, draw, share, inp.share_after, self.unpaid
+            self.balance,
+            cash,
+            growth,
+            draw,
+            share,
+            inp.share_after,
+            self.unpaid,
+            (buf("paid_japan"), buf("japan"), buf("us")),
         )
 
         d = self.discount[:, t : t + 1]
-        fx = self.one_minus_yen + self.yen * np.exp(log_price[_USDJPY])
-        dfx = d * fx
-        self.pv_japan += dfx * japan
-        self.pv_us += d * us
+        # dfx = d (1 - y + y e^x) once per distinct (funding, yen share), copied to its rows
+        f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
+        np.add(self.fx_one_minus_yen, f, out=f)
+        f *= self.fx_discount[:, t : t + 1]
+        dfx = np.take(f, self.fx_row, axis=0, out=buf("dfx"))
+        term = np.multiply(dfx, japan, out=growth)
+        self.pv_japan += term
+        self.pv_us += np.multiply(d, us, out=term)
         if not np.isscalar(draw):
-            self.pv_draw += dfx * draw
+            self.pv_draw += np.multiply(dfx, draw, out=term)
         # Japan's balance is 0 before the first draw, positive from it to the last draw, and
         # stays 0 once cleared after it (and frozen after the end): counting its zero quarters
         # gives the recoup quarter.
-        self.zero_quarters += self.owed() <= 0.0
+        self.zero_quarters += np.less_equal(self.owed(), 0.0, out=buf("flag", bool))
         if self.weights is not None:
             self._portfolio(t, japan, us, draw, out, rows)
 
@@ -483,30 +726,48 @@ class _Quarterly:
         out: EngineResult,
         rows: slice,
     ) -> None:
-        """Portfolio cash of quarter ``t``: sum_i w_i amount_i in increasing i from 0."""
-        w = self.weights
+        """Portfolio cash of quarter ``t``: sum_i w_i amount_i in increasing catalog order i.
+
+        The rows that have ended add exactly 0.0 (their amounts are +0.0, the weights >= 0): the
+        sum runs over the active rows only, in catalog order (``np.add.accumulate`` adds one
+        row after the other, like the loop it replaces), and adds 0.0 once when some row was
+        left out, which turns a -0.0 into the +0.0 the full sum would give."""
+        if self._cat is None:
+            cat = np.sort(self.order[: self.m])
+            self._cat = (self.inv[cat], self.weights[cat][:, None])
+        pos, w = self._cat
         for name, amount in zip(CASH_FIELDS, (japan, us, draw), strict=True):
             if np.isscalar(amount):
                 out.cash[name][rows, t] = 0.0
                 continue
-            acc = w[0] * amount[0]
-            for i in range(1, w.size):
-                acc += w[i] * amount[i]
+            terms = amount[pos]
+            terms *= w
+            acc = np.add.accumulate(terms, axis=0)[-1]
+            if self.m < self.weights.size:
+                acc += 0.0
             out.cash[name][rows, t] = acc
 
     def owed(self) -> np.ndarray:
         """Japan's balance ``J`` (with the carried interest when that is kept apart)."""
         return self.balance if self.unpaid is None else self.balance + self.unpaid
 
+    def freeze(self, after: np.ndarray) -> None:
+        """Count the zero quarters of each row's frozen balance in the ``after`` (per row)
+        quarters past its last step, to H - 1, as if it had been stepped through them."""
+        self._narrow(self.inv.size)
+        self.zero_quarters += after[:, None] * (self.owed() <= 0.0)
+
     def finish(self, out: EngineResult, rows: slice) -> None:
-        inp, sch, pr = self.inp, self.sch, out.project
-        pr["pv_draw"][rows] = self.pv_draw.T
-        pr["pv_japan"][rows] = self.pv_japan.T
-        pr["pv_us"][rows] = self.pv_us.T
+        """Write the outputs of every row at ``rows`` of ``out``, in catalog order."""
+        self._narrow(self.inv.size)
+        inp, sch, pr, inv = self.inp, self.full_sch, out.project, self.inv
+        pr["pv_draw"][rows] = self.pv_draw[inv].T
+        pr["pv_japan"][rows] = self.pv_japan[inv].T
+        pr["pv_us"][rows] = self.pv_us[inv].T
         before = np.minimum(inp.q0, inp.horizon)[:, None]
         after = self.zero_quarters - before  # zero quarters from the recoup quarter to H - 1
         recoup = np.where(after > 0, inp.horizon - after, -1)
-        pr["recoup_q"][rows] = recoup.T
-        pr["complete_q"][rows] = np.where(sch.failed, -1, sch.comp).T
-        pr["online_share"][rows] = (self.online / inp.window_len).T
-        pr["balance_end"][rows] = self.owed().T
+        pr["recoup_q"][rows] = recoup[inv].T
+        pr["complete_q"][rows] = np.where(sch.failed, -1, sch.comp)[inv].T
+        pr["online_share"][rows] = (self.online / inp.window_len)[inv].T
+        pr["balance_end"][rows] = self.owed()[inv].T

@@ -40,6 +40,7 @@ def waterfall_step(
     share_before: np.ndarray | float = 0.5,
     share_after: float = 0.1,
     unpaid: np.ndarray | None = None,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Advance Japan's balance one quarter **in place** and return ``(japan, us)`` cash.
 
@@ -57,6 +58,10 @@ def waterfall_step(
     :math:`P` and ``unpaid`` the deemed interest carried unpaid, :math:`U`, which earns none:
     :math:`U \\leftarrow U + P (g - 1)`, :math:`P \\leftarrow P + d`, :math:`J = P + U`, and
     a payment clears :math:`U` first. Both are updated in place.
+
+    ``out``: three float64 arrays of ``cash``'s shape (2-d calls only) that receive Japan's
+    payment on its claim, ``japan`` and ``us`` (the returned arrays), instead of new ones: the
+    same operations, so the same doubles.
     """
     if balance.ndim == 0:  # one project: work on a 1-element view so every op stays an array
         carried = None if unpaid is None else unpaid.reshape(1)
@@ -70,7 +75,7 @@ def waterfall_step(
             carried,
         )
         return japan.reshape(()), us.reshape(())
-    return _step(balance, np.asarray(cash), growth, draw, share_before, share_after, unpaid)
+    return _step(balance, np.asarray(cash), growth, draw, share_before, share_after, unpaid, out)
 
 
 def _step(
@@ -81,6 +86,7 @@ def _step(
     share_before: np.ndarray | float,
     share_after: float,
     unpaid: np.ndarray | None,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     # With J >= 0 and cash >= 0 the three branches are one expression:
     #   japan = min(s_b cash, J) + s_a max(cash - J / s_b, 0),  J = J - min(s_b cash, J)
@@ -93,8 +99,10 @@ def _step(
         unpaid += balance * (growth - 1.0)
         balance += draw
         owed = balance + unpaid
-    paid = np.minimum(share_before * cash, owed)
-    japan = np.divide(owed, share_before)
+    paid_out, japan_out, us_out = (None, None, None) if out is None else out
+    paid = np.multiply(share_before, cash, out=paid_out)
+    np.minimum(paid, owed, out=paid)
+    japan = np.divide(owed, share_before, out=japan_out)
     np.subtract(cash, japan, out=japan)
     np.maximum(japan, 0.0, out=japan)
     japan *= share_after
@@ -106,7 +114,7 @@ def _step(
         unpaid -= from_unpaid
         balance -= paid - from_unpaid
         np.copyto(balance, 0.0, where=paid >= owed)
-    us = cash - japan
+    us = np.subtract(cash, japan, out=us_out)
     return japan, us
 
 
