@@ -548,7 +548,8 @@ def plan_values(
             gap = gap_bound(result, config)
             if result.solution is None or result.objective is None:
                 reason = (
-                    f"forced out {HELD}, no plan satisfies every rule ({result.status})"
+                    f"cannot be taken out {HELD}: "
+                    + _breaks(d, groups, y0, cols, f0, config, remove=True)
                     if chosen
                     else f"cannot be added {HELD}: " + _breaks(d, groups, y0, cols, f0, config)
                 )
@@ -577,11 +578,17 @@ def _breaks(
     cols: np.ndarray,
     f0: np.ndarray,
     config: RunConfig,
+    remove: bool = False,
 ) -> str:
-    """The rules a plan breaks when project ``cols`` is added at its earliest round, at its
-    minimum amount, the rest as chosen (amounts at their minimum too: the most room)."""
+    """The rules a plan breaks when project ``cols`` is added at its earliest round (or, with
+    ``remove``, taken out), the rest as chosen, every amount at its minimum (the most room);
+    the facts (a project the plan holds needs it) first."""
     y = y0.copy()
-    y[cols[np.argmin(d.proposal_q[cols])]] = 1.0
+    if remove:
+        y[cols] = 0.0
+    else:
+        y[cols[np.argmin(d.proposal_q[cols])]] = 1.0
     sol = Solution(y=y, f=d.f_min * y + f0)
-    lines = [line for g in groups for line in g.check(sol, d, config)[:1]]
+    ordered = sorted(groups, key=lambda g: not g.fact)
+    lines = [line for g in ordered for line in g.check(sol, d, config)[:1]]
     return "; ".join(lines) or "no single rule breaks at the minimum amounts: the rules together"
