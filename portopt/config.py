@@ -416,7 +416,7 @@ class SolverConfig(_Strict):
     HiGHS, ``highs`` and ``cuopt`` the full CVXPY model (:func:`portopt.model.formulation`)."""
 
     name: Literal["auto", "highs", "cuopt", "highs_direct"] = "auto"
-    time_limit_s: float = Field(20.0, gt=0.0)
+    time_limit_s: float = Field(15.0, gt=0.0)
     mip_gap: float = Field(0.0005, ge=0.0, le=1.0)
     threads: int | None = Field(None, ge=1)
     verbose: bool = False
