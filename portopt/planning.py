@@ -60,6 +60,7 @@ from portopt.plan import (
 from portopt.plan.calendar import disbursement_shares, quarter_of, shift
 from portopt.plan.declines import declined
 from portopt.report import write_report
+from portopt.report_plan import PLAN_FILE
 from portopt.run import (
     RunProgress,
     RunResult,
@@ -74,7 +75,6 @@ from portopt.run import (
 )
 from portopt.vocabulary import SECTORS
 
-PLAN_FILE = "plan.csv"
 SHORT_SECTOR_SHARE = 0.95
 """A sector's pipeline is short when the plan takes at least this share of what its candidates
 could take at their maximum fund share."""

@@ -39,7 +39,7 @@ BASE = {
 }
 TWO_PROJECTS = {
     **BASE,
-    "model": {"groups": {**BASE["model"]["groups"], "max_projects": {"limit": 2}}},
+    "model": {"groups": {**BASE["model"]["groups"], "max_projects": {"enabled": True, "limit": 2}}},
 }
 BATCHES = 6
 

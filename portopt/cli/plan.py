@@ -17,7 +17,7 @@ from portopt.cli.options import (
     config_with_overrides,
     print_json,
 )
-from portopt.cli.run import RichProgress, resolve_config
+from portopt.cli.run import RichProgress, _b, _pct, resolve_config
 
 
 def command(
@@ -113,7 +113,7 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
         ("Deployment gap", _b(plan["deployment_gap_usd"])),
         (
             "Coverage score",
-            f"{_pct(plan['coverage'])} ({_pct(plan['coverage_lost_to_declines'])} lost to"
+            f"{_pct(plan['coverage'], 1)} ({_pct(plan['coverage_lost_to_declines'], 1)} lost to"
             " declines)",
         ),
         ("Japan recovery ratio", "-" if rec is None else f"{rec:.2f}"),
@@ -134,14 +134,6 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
     for label, value in rows:
         table.add_row(label, value)
     return table
-
-
-def _b(x: float | None) -> str:
-    return "-" if x is None else f"${x / 1e9:,.1f}B"
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
 __all__ = ["command"]
