@@ -387,3 +387,29 @@ def test_the_plan_command_prints_the_plan(catalog_folder: Path, tmp_path: Path) 
     summary = json.loads(result.stdout)
     assert summary["proposals"] == len(pd.read_csv(out / "plan.csv"))
     assert summary["target_usd"] == 8e10
+
+
+def test_a_hard_target_is_met_or_named(catalog_folder: Path, tmp_path: Path) -> None:
+    """A hard target holds on expected committed capital; one out of reach stops with exit 3
+    naming the capital group; a soft target below the budget is refused as bad input."""
+    met = run_plan(_config(catalog_folder, tmp_path / "hard", target="hard", target_usd=1.5e10))
+    assert met.metrics["plan"]["committed_expected_usd"] >= 1.5e10 * (1 - 1e-9)
+    assert met.metrics["plan"]["target_kind"] == "hard"
+    args = ["plan", str(ROOT / "configs" / "default.yaml"), "--out", str(tmp_path / "no")]
+    for item in (
+        f"catalog={catalog_folder}",
+        "scenarios.optimisation=40",
+        "scenarios.evaluation=20",
+        "plan.deadline=2027-09-30",
+        "model.budget_usd=8e10",
+        "plan.target=hard",
+        "plan.target_usd=8e10",
+    ):
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "capital" in result.output and not (tmp_path / "no").exists()
+    soft = [*args[:-2], "--set", "plan.target=soft", "--set", "plan.target_usd=4e10"]
+    refused = CliRunner().invoke(app, soft)
+    assert refused.exit_code == EXIT_BAD_INPUT, refused.output
+    assert "plan.target_usd" in refused.output
