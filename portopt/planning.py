@@ -40,16 +40,7 @@ from portopt.evaluate import Aggregates, evaluation_of, portfolio_figures
 from portopt.memory import check_run_fits
 from portopt.model import DirectSweep, build_model, optimize
 from portopt.model.marginal import as_records, plan_values
-from portopt.outputs import (
-    ALLOCATION_FILE,
-    COVERAGE_FILE,
-    METRICS_FILE,
-    SCENARIOS_DIR,
-    check_target,
-    staged_output,
-    write_csv,
-    write_json,
-)
+from portopt.outputs import check_target
 from portopt.plan import (
     PlanOptions,
     apply_declines,
@@ -59,7 +50,6 @@ from portopt.plan import (
 )
 from portopt.plan.calendar import disbursement_shares, quarter_of, shift
 from portopt.plan.declines import declined
-from portopt.report import write_report
 from portopt.report_plan import PLAN_FILE
 from portopt.run import (
     RunProgress,
@@ -69,9 +59,9 @@ from portopt.run import (
     _explanations,
     _metrics,
     _Stages,
-    _timings,
     _with_backend,
     evaluation_blocks,
+    write_outputs,
 )
 from portopt.vocabulary import SECTORS
 
@@ -230,11 +220,9 @@ def run_plan(
         marginal = plan_marginal(config, allocation, model)
     chosen = _chosen(cat, allocation.y)
     eval_catalog, eval_cols = _evaluation_catalog(options, chosen)
-    fund = np.zeros(len(eval_cols))
-    y = np.zeros(len(eval_cols))
-    for k, col in enumerate(eval_cols):
-        if allocation.y[col] > 0.5:
-            y[k], fund[k] = 1.0, allocation.fund_usd[col]
+    chosen_rows = np.asarray(allocation.y)[eval_cols] > 0.5
+    y = chosen_rows.astype(float)
+    fund = np.where(chosen_rows, np.asarray(allocation.fund_usd)[eval_cols], 0.0)
     p_eval = cat.projects["decline_prob"].to_numpy()[eval_cols] * (y > 0.5)
     plain_agg = Aggregates(eval_catalog, y, fund, s_eval)
     declined_agg = Aggregates(eval_catalog, y, fund, s_eval)
@@ -247,7 +235,7 @@ def run_plan(
             declined_agg.add(masked)
             committed[done : done + block.n] = (~mask * fund[None, :]).sum(axis=1)
             done += block.n
-    eval_alloc = _evaluation_allocation(allocation, eval_catalog, y, fund)
+    eval_alloc = replace(allocation, ids=list(eval_catalog.project_ids), y=y, fund_usd=fund)
     with stage("evaluate"):
         plain_eval = evaluation_of(eval_alloc, eval_catalog, config, plain_agg)
         evaluation = evaluation_of(eval_alloc, eval_catalog, config, declined_agg)
@@ -260,13 +248,7 @@ def run_plan(
             config, catalog, options, table, allocation, committed, plain_eval, evaluation
         )
 
-    with staged_output(target, config.output.overwrite) as tmp:
-        with stage("write"):
-            write_csv(table, tmp / PLAN_FILE)
-            write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
-            write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
-            if config.output.scenarios_parquet:
-                opt.to_parquet(tmp / SCENARIOS_DIR)
+    def metrics_of() -> dict[str, Any]:
         metrics = _metrics(config, cat, allocation, evaluation, opt, distributions, stage.timings)
         metrics.update(marginal)
         metrics.update(_explanations(catalog, evaluation, marginal))
@@ -277,24 +259,11 @@ def run_plan(
             "columns": len(cat.project_ids),
             "engine_columns": n_engine,
         }
-        metrics["capital_committed_usd"] = float(table["fund_usd"].sum())
-        metrics["capital_committed_share"] = metrics["capital_committed_usd"] / max(
-            config.model.budget_usd, 1e-300
-        )
         metrics["notes"] = list(metrics.get("notes", [])) + options.notes
-        write_json(metrics, tmp / METRICS_FILE)
-        if config.output.report:
-            with stage("report"):
-                write_report(tmp)
-        metrics["timings_s"] = _timings(stage.timings, t_start)
-        write_json(metrics, tmp / METRICS_FILE)
-    return RunResult(
-        target,
-        config,
-        evaluation.allocation,
-        evaluation.coverage,
-        metrics,
-        dict(metrics["timings_s"]),
+        return metrics
+
+    return write_outputs(
+        target, config, stage, t_start, evaluation, opt, metrics_of, {PLAN_FILE: table}
     )
 
 
@@ -333,11 +302,6 @@ def _evaluation_catalog(options: PlanOptions, chosen: dict[str, int]) -> tuple[C
     projects.index = pd.Index(base[cols], name=eng.projects.index.name)
     capacity = eng.capacity.loc[ids].set_axis(projects.index, axis=0)
     return Catalog(projects, eng.chokepoints, capacity, eng.source), cols
-
-
-def _evaluation_allocation(allocation: Any, catalog: Catalog, y: np.ndarray, f: np.ndarray) -> Any:
-    out = replace(allocation, ids=list(catalog.project_ids), y=y, fund_usd=f)
-    return out
 
 
 def _allocation_table(table: pd.DataFrame, cat: Catalog, cols: list[int]) -> pd.DataFrame:
@@ -401,9 +365,8 @@ def plan_table(
     table = pd.DataFrame(rows, columns=list(PLAN_CSV_COLUMNS))
     if table.empty:
         return table
-    order = [quarter_index(q, "2000Q1") for q in table["proposal_quarter"]]
-    table = table.assign(_o=order).sort_values(["_o", "project"], kind="stable")
-    return table.drop(columns="_o").reset_index(drop=True)
+    # YYYYQn labels sort as the quarters do
+    return table.sort_values(["proposal_quarter", "project"], kind="stable").reset_index(drop=True)
 
 
 def _add_plan_marginal(table: pd.DataFrame, by_project: pd.DataFrame) -> None:
@@ -430,9 +393,8 @@ def plan_summary(
     capacity = review.per_quarter if review.enabled else None
     deadline_q = quarter_of(np.datetime64(plan.deadline, "D"))
     open_rounds = {r.quarter for r in options.rounds}
-    first = min(
+    first = min(  # YYYYQn labels sort as the quarters do
         [*table["proposal_quarter"].tolist(), *(r.quarter for r in options.rounds)],
-        key=lambda q: quarter_index(q, "2000Q1"),
         default=plan.first_quarter,
     )
     rounds, cumulative = [], 0.0

@@ -53,6 +53,7 @@ from portopt.outputs import (
     write_csv,
     write_json,
 )
+from portopt.plan.calendar import shift
 from portopt.report import write_report
 from portopt.vocabulary import SECTORS
 
@@ -179,17 +180,39 @@ def run(
         _add_marginal_columns(evaluation.allocation, marginal["marginal_values"])
         distributions = _distributions(config, aggregates)
 
-    with staged_output(target, config.output.overwrite) as tmp:
-        with stage("write"):
-            write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
-            write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
-            if config.output.scenarios_parquet:
-                opt.to_parquet(tmp / SCENARIOS_DIR)
+    def metrics_of() -> dict[str, Any]:
         metrics = _metrics(
             config, catalog, allocation, evaluation, opt, distributions, stage.timings
         )
         metrics.update(marginal)
         metrics.update(_explanations(catalog, evaluation, marginal))
+        return metrics
+
+    return write_outputs(target, config, stage, t_start, evaluation, opt, metrics_of)
+
+
+def write_outputs(
+    target: Path,
+    config: RunConfig,
+    stage: _Stages,
+    t_start: float,
+    evaluation: Evaluation,
+    opt: ScenarioSet,
+    metrics_of: Callable[[], dict[str, Any]],
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> RunResult:
+    """Write the output folder, staged and renamed into place: ``tables`` (file name ->
+    table), allocation.csv, coverage.csv, the scenarios, metrics.json (``metrics_of()``, called
+    once the ``write`` stage is timed) and the report; the run's :class:`RunResult`."""
+    with staged_output(target, config.output.overwrite) as tmp:
+        with stage("write"):
+            for name, table in (tables or {}).items():
+                write_csv(table, tmp / name)
+            write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
+            write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
+            if config.output.scenarios_parquet:
+                opt.to_parquet(tmp / SCENARIOS_DIR)
+        metrics = metrics_of()
         write_json(metrics, tmp / METRICS_FILE)
         if config.output.report:
             with stage("report"):
@@ -350,8 +373,7 @@ def _distributions(config: RunConfig, aggregates: Aggregates) -> dict[str, Any]:
 
 
 def _quarter_label(start: str, t: int) -> str:
-    year, q = int(start[:4]), int(start[-1]) - 1 + t
-    return f"{year + q // 4}Q{q % 4 + 1}"
+    return shift(start, t)
 
 
 def _metrics(

@@ -17,7 +17,15 @@ from portopt.cli.options import (
     config_with_overrides,
     print_json,
 )
-from portopt.cli.run import RichProgress, _b, _pct, resolve_config
+from portopt.cli.run import (
+    RichProgress,
+    _b,
+    _pct,
+    figure_table,
+    resolve_config,
+    status_row,
+)
+from portopt.outputs import headline
 
 
 def command(
@@ -86,19 +94,10 @@ def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
     """The end-of-plan summary: deployment against the target, the rounds, the timings."""
     plan = metrics["plan"]
-    table = Table(title="portopt plan", show_header=False, title_justify="left")
-    table.add_column("figure", style="bold")
-    table.add_column("value")
-    oos = metrics.get("out_of_sample") or {}
-    rec = oos.get("recovery_ratio", {})
-    rec = rec.get("mean") if isinstance(rec, dict) else rec
-    gap = metrics.get("mip_gap")
+    alpha = metrics.get("recoupment_alpha", 0.95)
+    recovery = headline(metrics.get("out_of_sample") or {}, alpha).get("recovery_ratio")
     rows = [
-        (
-            "Status",
-            f"{metrics.get('status')} ({metrics.get('solver')}"
-            + (f", MIP gap {100 * gap:.2f}%)" if gap is not None else ")"),
-        ),
+        status_row(metrics),
         (
             "Committed by the deadline",
             f"{_b(plan['committed_expected_usd'])} expected of the {_b(plan['target_usd'])} target"
@@ -116,7 +115,7 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
             f"{_pct(plan['coverage'], 1)} ({_pct(plan['coverage_lost_to_declines'], 1)} lost to"
             " declines)",
         ),
-        ("Japan recovery ratio", "-" if rec is None else f"{rec:.2f}"),
+        ("Japan recovery ratio", "-" if recovery is None else f"{recovery:.2f}"),
     ]
     for r in plan["rounds"]:
         if r["proposals"]:
@@ -128,12 +127,7 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
                     f" expected {_b(r['cumulative_committed_usd'])}",
                 )
             )
-    timings = metrics.get("timings_s", {})
-    rows.append(("Stage timings", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())))
-    rows.append(("Output folder", str(out_dir)))
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return figure_table("portopt plan", rows, metrics, out_dir)
 
 
 __all__ = ["command"]

@@ -139,16 +139,8 @@ def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: 
     alpha = metrics.get("recoupment_alpha", 0.95)
     ins = headline(metrics.get("in_sample") or {}, alpha)
     oos = headline(metrics.get("out_of_sample") or {}, alpha)
-    table = Table(title="portopt run", show_header=False, title_justify="left")
-    table.add_column("figure", style="bold")
-    table.add_column("value")
-    gap = metrics.get("mip_gap")
     rows = [
-        (
-            "Status",
-            f"{metrics.get('status')} ({metrics.get('solver')}"
-            + (f", MIP gap {100 * gap:.2f}%)" if gap is not None else ")"),
-        ),
+        status_row(metrics),
         (
             "Capital committed",
             f"{_b(metrics.get('capital_committed_usd'))} of"
@@ -182,9 +174,32 @@ def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: 
         (f"  #{j + 1} by fund", f"{r.name} ({_b(r.fund_usd)})")
         for j, r in enumerate(chosen.head(top).itertuples(index=False))
     ]
+    return figure_table("portopt run", rows, metrics, out_dir)
+
+
+def status_row(metrics: dict[str, Any]) -> tuple[str, str]:
+    """The summary's first row: the solve's status, solver and MIP gap."""
+    gap = metrics.get("mip_gap")
+    return (
+        "Status",
+        f"{metrics.get('status')} ({metrics.get('solver')}"
+        + (f", MIP gap {100 * gap:.2f}%)" if gap is not None else ")"),
+    )
+
+
+def figure_table(
+    title: str, rows: list[tuple[str, str]], metrics: dict[str, Any], out_dir: Path
+) -> Table:
+    """An end-of-run summary: ``rows``, then the stage timings and the output folder."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("figure", style="bold")
+    table.add_column("value")
     timings = metrics.get("timings_s", {})
-    rows.append(("Stage timings", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())))
-    rows.append(("Output folder", str(out_dir)))
+    rows = [
+        *rows,
+        ("Stage timings", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())),
+        ("Output folder", str(out_dir)),
+    ]
     for label, value in rows:
         table.add_row(label, value)
     return table

@@ -21,6 +21,7 @@ from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.coverage import chokepoint_coverage, chokepoint_parts, coverage_score
+from portopt.plan.calendar import shift
 
 BILLION = 1e9
 COMMIT_DEADLINE_YEAR = 2028
@@ -97,8 +98,7 @@ class ModelData:
 
     def quarter_label(self, q: int) -> str:
         """``YYYYQn`` of quarter index ``q``."""
-        year, k = int(self.start[:4]), int(self.start[-1]) - 1 + int(q)
-        return f"{year + k // 4}Q{k % 4 + 1}"
+        return shift(self.start, int(q))
 
     @property
     def is_plan(self) -> bool:

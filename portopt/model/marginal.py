@@ -518,7 +518,6 @@ def plan_values(
     lp = model.h.getLp()
     lower = np.asarray(lp.col_lower_)[yc].copy()
     upper = np.asarray(lp.col_upper_)[yc].copy()
-    f0 = np.zeros(d.n)
     groups = list(model.groups)
     out = []
     try:
@@ -549,9 +548,9 @@ def plan_values(
             if result.solution is None or result.objective is None:
                 reason = (
                     f"cannot be taken out {HELD}: "
-                    + _breaks(d, groups, y0, cols, f0, config, remove=True)
+                    + _breaks(d, groups, y0, cols, config, remove=True)
                     if chosen
-                    else f"cannot be added {HELD}: " + _breaks(d, groups, y0, cols, f0, config)
+                    else f"cannot be added {HELD}: " + _breaks(d, groups, y0, cols, config)
                 )
                 out.append(MarginalValue(pid, chosen, None, None, None, gap, False, reason))
                 continue
@@ -576,7 +575,6 @@ def _breaks(
     groups: list[Term],
     y0: np.ndarray,
     cols: np.ndarray,
-    f0: np.ndarray,
     config: RunConfig,
     remove: bool = False,
 ) -> str:
@@ -588,7 +586,7 @@ def _breaks(
         y[cols] = 0.0
     else:
         y[cols[np.argmin(d.proposal_q[cols])]] = 1.0
-    sol = Solution(y=y, f=d.f_min * y + f0)
+    sol = Solution(y=y, f=d.f_min * y)
     ordered = sorted(groups, key=lambda g: not g.fact)
     lines = [line for g in ordered for line in g.check(sol, d, config)[:1]]
     return "; ".join(lines) or "no single rule breaks at the minimum amounts: the rules together"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from portopt.catalog import Catalog
@@ -27,14 +26,6 @@ from portopt.config import RunConfig, quarter_index
 from portopt.errors import ConfigError, Problem
 from portopt.plan.calendar import Round, round_of, rounds, shift
 from portopt.plan.commitments import Commitment
-
-PLAN_COLUMNS = (
-    "project",
-    "proposal_quarter",
-    "funding_quarter",
-    "construction_start",
-    "scenario_id",
-)
 
 
 @dataclass
@@ -53,10 +44,6 @@ class PlanOptions:
     @property
     def first_open(self) -> str | None:
         return self.rounds[0].quarter if self.rounds else None
-
-    def columns_of(self, project: str) -> list[int]:
-        """Positions of ``project``'s rows in :attr:`catalog`."""
-        return np.flatnonzero(self.catalog.projects["project"].to_numpy() == project).tolist()
 
 
 def _later(a: str, b: str) -> bool:
