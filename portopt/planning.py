@@ -48,7 +48,7 @@ from portopt.plan import (
     load_commitments,
     plan_options,
 )
-from portopt.plan.calendar import disbursement_shares, quarter_of, shift
+from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.declines import declined
 from portopt.report_plan import PLAN_FILE
 from portopt.run import (
@@ -391,7 +391,7 @@ def plan_summary(
     plan = config.plan
     review = config.model.groups.review_capacity
     capacity = review.per_quarter if review.enabled else None
-    deadline_q = quarter_of(np.datetime64(plan.deadline, "D"))
+    deadline_q = deadline_quarter(plan)
     open_rounds = {r.quarter for r in options.rounds}
     first = min(  # YYYYQn labels sort as the quarters do
         [*table["proposal_quarter"].tolist(), *(r.quarter for r in options.rounds)],

@@ -42,6 +42,11 @@ def quarter_of(date: np.datetime64) -> str:
     return quarter_label(year, (month - 1) // 3 + 1)
 
 
+def deadline_quarter(plan: PlanConfig) -> str:
+    """The quarter holding ``plan.deadline``."""
+    return quarter_of(np.datetime64(plan.deadline, "D"))
+
+
 def decision_date(label: str, business_days: int) -> np.datetime64:
     """The date Japan decides a proposal made in round ``label``."""
     opened = np.busday_offset(first_day(label), 0, roll="forward")

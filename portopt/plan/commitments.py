@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from portopt.catalog import BUNDLED, ROW_CONVENTION, Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.errors import InputError, Problem
+from portopt.plan.calendar import deadline_quarter
 
 BUNDLED_COMMITMENTS = "<bundled commitments>"
 COLUMNS = ("project", "quarter", "amount_usd")
@@ -82,7 +82,7 @@ def load_commitments(
     problems: list[Problem] = []
     out: list[Commitment] = []
     seen: dict[str, int] = {}
-    start, deadline_q = config.scenarios.start, _deadline_quarter(config.plan.deadline)
+    start, deadline_q = config.scenarios.start, deadline_quarter(config.plan)
     cost = catalog.projects["base_cost_usd"].astype(float)
     for k, row in table.iterrows():
         line = int(k) + 2
@@ -165,12 +165,6 @@ def catalog_commitments(catalog: Catalog, config: RunConfig) -> list[Commitment]
         )
         for pid, r in rows.iterrows()
     ]
-
-
-def _deadline_quarter(deadline: str) -> str:
-    from portopt.plan.calendar import quarter_of
-
-    return quarter_of(np.datetime64(deadline, "D"))
 
 
 def write_commitments(commitments: list[Commitment], path: Path) -> None:
