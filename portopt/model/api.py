@@ -141,7 +141,11 @@ def _optimize_cuts(catalog: Catalog, config: RunConfig, sweep: DirectSweep) -> A
     t0 = time.perf_counter()
     prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
     timings["shadow_s"] = time.perf_counter() - t0
-    rounds = f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts"
+    nodes = " + ".join(f"{n:,}" for n in result.nodes) or "0"
+    rounds = (
+        f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts, {nodes}"
+        " branch-and-bound nodes"
+    )
     return _assemble(
         catalog, config, sol, result, direct.groups, direct.data, prices, timings, [rounds]
     )
