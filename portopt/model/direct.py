@@ -60,7 +60,7 @@ from portopt.model.coverage import CoverageCuts
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.parameters import model_parameter_keys, structural_changes
-from portopt.model.solve import _columns, _highs_model, new_highs
+from portopt.model.solve import _columns, _highs_model, new_highs, set_threads
 from portopt.model.terms import ShadowPrice, Solution, Vars
 
 COVERAGE_TOL = 1e-7
@@ -241,8 +241,6 @@ class DirectModel:
         h.setOptionValue("log_to_console", False)  # solver.verbose goes to stderr (_Guard)
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("mip_rel_gap", HIGHS_GAP_SHARE * float(solver.mip_gap))
-        # one thread unless asked: HiGHS's path, and so the plan, the same on any machine
-        h.setOptionValue("threads", int(solver.threads or 1))
         if solver.node_limit is not None:
             h.setOptionValue("mip_max_nodes", int(solver.node_limit))
         h.passModel(self.base)
@@ -492,6 +490,8 @@ class _Guard:
 
     def attach(self, h: Any) -> None:
         h.cbMipInterrupt.subscribe(self.on_mip)
+        h.cbMipImprovingSolution.subscribe(self.on_mip)
+        h.cbMipLogging.subscribe(self.on_mip)
         h.cbSimplexInterrupt.subscribe(self.on_interrupt)
         h.cbIpmInterrupt.subscribe(self.on_interrupt)
         if self.model.config.solver.verbose:
@@ -518,7 +518,7 @@ class _Guard:
             # HiGHS minimises the negated objective
             incumbent = -primal if np.isfinite(primal) else None
             bound = -dual if np.isfinite(dual) else None
-            gap = _gap(incumbent, bound) if incumbent is not None else None
+            gap = _gap(incumbent, bound) if incumbent is not None and bound is not None else None
             report(SolveProgress(self.model.round, incumbent, bound, gap, int(out.mip_node_count)))
         except BaseException as exc:  # re-raised after the run
             self.error = exc
@@ -541,6 +541,8 @@ class _Guard:
                     previous[sig] = handler
                     signal.signal(sig, self._record)
         try:
+            # one thread unless asked: HiGHS's path, and so the plan, the same on any machine
+            set_threads(self.model.h, int(self.model.config.solver.threads or 1))
             self.model.h.run()
         finally:
             for sig, handler in previous.items():
@@ -793,6 +795,8 @@ class DirectSweep:
         self.coverage_pool: dict[tuple, tuple] = {}
         self.cvar_pool: dict[bytes, np.ndarray] = {}
         self.last: Solution | None = None
+        self.progress: Callable[[SolveProgress], None] | None = None
+        """Told the incumbent, bound and gap of each solve's MILP rounds as they improve."""
         self.data_s = time.perf_counter() - t0
 
     # -- parameters -------------------------------------------------------------------------
@@ -839,6 +843,7 @@ class DirectSweep:
         else:
             self.milp.retarget(self.config)
         model = self.milp
+        model.on_progress = self.progress
         result = _solve(
             model,
             self.config,

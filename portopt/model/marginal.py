@@ -42,6 +42,7 @@ a divisible model.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -158,14 +159,20 @@ def _forced(
 
 
 def marginal_values(
-    sweep: DirectSweep, y: np.ndarray, objective: float, mip_gap: float | None, config: RunConfig
+    sweep: DirectSweep,
+    y: np.ndarray,
+    objective: float,
+    mip_gap: float | None,
+    config: RunConfig,
+    advance: Callable[[int, int], None] | None = None,
 ) -> list[MarginalValue]:
     """Each candidate's forced-in and forced-out objective (coverage points) and its reason.
 
     ``sweep``: the cut model that solved the base plan ``y`` (objective ``objective``, gap
     ``mip_gap``) for ``config``; its HiGHS instance is re-solved with one bound fixed at a time.
     A rejected candidate whose force-in is infeasible is then tested against subsets of the
-    groups (:meth:`_GroupTests.kept_out_by`).
+    groups (:meth:`_GroupTests.kept_out_by`). ``advance(done, total)``: told the count of
+    candidates done.
     """
     model = sweep.milp
     if model is None:
@@ -195,6 +202,8 @@ def marginal_values(
                 value.reason += _rate_words(rates[i], plan_rate)
         value.points_per_10b, value.plan_points_per_10b = rates[i], plan_rate
         out.append(value)
+        if advance is not None:
+            advance(i + 1, len(ids))
     return out
 
 
@@ -495,6 +504,7 @@ def plan_values(
     objective: float,
     mip_gap: float | None,
     config: RunConfig,
+    advance: Callable[[int, int], None] | None = None,
 ) -> list[MarginalValue]:
     """Each project's value to a plan, the other projects' choices held fixed (coverage points).
 
@@ -524,6 +534,8 @@ def plan_values(
     out = []
     try:
         for q, pid in enumerate(d.projects):
+            if advance is not None and q:
+                advance(q, len(d.projects))
             cols = d.columns_of(q)
             chosen = bool(y0[cols].any())
             if chosen and d.committed[cols].any():
@@ -569,6 +581,8 @@ def plan_values(
             out.append(MarginalValue(pid, chosen, v_in, v_out, v_in - v_out, gap, within, reason))
     finally:
         model.h.changeColsBounds(yc.size, yc, lower, upper)
+    if advance is not None:
+        advance(len(d.projects), len(d.projects))
     return out
 
 
