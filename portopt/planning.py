@@ -167,12 +167,14 @@ def run_plan(
     out_dir: Path | None = None,
     backend: str | None = None,
     progress: RunProgress | None = None,
+    no_commitments: bool = False,
 ) -> RunResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``).
 
     ``commitments`` (a CSV path) overrides ``plan.commitments``; None there too means the
-    bundled first tranche. Raises a :class:`~portopt.errors.PortoptError` for a user's mistake
-    or an infeasible plan; nothing is written then.
+    bundled first tranche; ``no_commitments`` plans every project as a candidate. Raises a
+    :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
+    written then.
     """
     if backend is not None:
         config = _with_backend(config, backend)
@@ -191,7 +193,7 @@ def run_plan(
     with stage("catalog", label="Loading the catalog, the commitments and the plan's options"):
         catalog = load_catalog(config.catalog)
         path = commitments if commitments is not None else config.plan.commitments
-        made = load_commitments(path, catalog, config)
+        made = load_commitments(path, catalog, config, none=no_commitments)
         options = plan_options(catalog, config, made)
     check_run_fits(options.engine_catalog, config)
     n_engine = len(options.engine_catalog.project_ids)

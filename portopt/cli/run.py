@@ -27,6 +27,7 @@ from portopt.cli.options import (
     SetOption,
     config_with_overrides,
     print_json,
+    refuse_plan_keys,
 )
 from portopt.outputs import headline
 
@@ -53,6 +54,7 @@ def command(
     from portopt.run import run
 
     cfg = config_with_overrides(resolve_config(config), set_, seed)
+    refuse_plan_keys("run", cfg)
     console = Console(stderr=True)
     with RichProgress(console) as progress:
         result = run(cfg, out_dir=out, backend=backend, progress=progress)
