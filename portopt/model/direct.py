@@ -57,7 +57,9 @@ from portopt.model.coverage import CoverageCuts
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.parameters import model_parameter_keys, structural_changes
-from portopt.model.solve import _columns, _highs_model, new_highs
+from portopt.model.solve import highs_model as _highs_model
+from portopt.model.solve import new_highs
+from portopt.model.solve import variable_columns as _columns
 from portopt.model.terms import ShadowPrice, Solution, Vars
 
 COVERAGE_TOL = 1e-7
@@ -645,4 +647,26 @@ def cuts_of(data: ModelData) -> CoverageCuts:
     return CoverageCuts.build(data.online, data.ratio, data.stress, data.weights)
 
 
-__all__ = ["DirectModel", "DirectResult", "DirectSweep", "cuts_of", "shadow_prices_direct"]
+def resolve(
+    model: DirectModel,
+    config: RunConfig,
+    incumbent: np.ndarray | None = None,
+    pool: list[tuple] | None = None,
+    incumbent_name: str = "the incumbent",
+    start: float | None = None,
+) -> DirectResult:
+    """Re-solve a built (or re-targeted) cut model with ``config``'s solver settings: the solve
+    loop's public face, for re-solves (:mod:`portopt.model.marginal`). ``start``: when its time
+    limit began (now by default)."""
+    began = time.perf_counter() if start is None else start
+    return _solve(model, config, began, incumbent, pool, incumbent_name)
+
+
+__all__ = [
+    "DirectModel",
+    "DirectResult",
+    "DirectSweep",
+    "cuts_of",
+    "resolve",
+    "shadow_prices_direct",
+]

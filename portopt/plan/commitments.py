@@ -41,14 +41,20 @@ class Commitment:
     amount_usd: float
 
 
+FRAME = "commitments (DataFrame)"
+"""How problems name a commitments table given as a DataFrame."""
+
+
 def bundled_path() -> Path:
     return Path(str(resources.files("portopt") / "data" / "commitments.csv"))
 
 
 def load_commitments(
-    path: str | Path | None, catalog: Catalog, config: RunConfig
+    path: str | Path | pd.DataFrame | None, catalog: Catalog, config: RunConfig
 ) -> list[Commitment]:
-    """Read and check the commitments file (``path``; the bundled first tranche when None).
+    """Read and check the commitments file (``path``; the bundled first tranche when None; a
+    DataFrame of the file's columns, named :data:`FRAME` in problems, rows numbered as in a
+    file).
 
     Each problem names the file, the row (the line number, the header being line 1) and the
     column: an unknown project, a project listed twice, a malformed quarter or one before
@@ -57,6 +63,8 @@ def load_commitments(
     """
     if path is None and catalog.source != BUNDLED:
         return catalog_commitments(catalog, config)
+    if isinstance(path, pd.DataFrame):
+        return check_commitments(path.reset_index(drop=True).astype(str), FRAME, catalog, config)
     name = BUNDLED_COMMITMENTS if path is None else str(path)
     file = bundled_path() if path is None else Path(path)
     if not file.is_file():
@@ -70,6 +78,14 @@ def load_commitments(
         raise CommitmentsError(
             [Problem(name, None, None, f"not a readable CSV file ({exc})")], "bad commitments file"
         ) from None
+    return check_commitments(table, name, catalog, config)
+
+
+def check_commitments(
+    table: pd.DataFrame, name: str, catalog: Catalog, config: RunConfig
+) -> list[Commitment]:
+    """The commitments of ``table`` (read from ``name``; every cell a string), checked as
+    :func:`load_commitments` says."""
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise CommitmentsError(
