@@ -127,6 +127,11 @@ class Stages:
     def advance(self) -> Callable[[int, int], None] | None:
         return None if self.progress is None else self.progress.advance
 
+    @property
+    def solving(self) -> Callable[[Any], None] | None:
+        """The display's ``solving`` (the solve's incumbent, bound and gap), if it has one."""
+        return getattr(self.progress, "solving", None)
+
     def total(self) -> dict[str, float]:
         """Every stage's seconds so far, and ``total`` since the pipeline began."""
         return {**self.timings, "total": time.perf_counter() - self.t_start}
@@ -170,9 +175,15 @@ class Job(Protocol):
         """The model's columns over ``catalog``."""
 
     def marginal(
-        self, config: RunConfig, columns: Columns, allocation: Allocation, model: object
+        self,
+        config: RunConfig,
+        columns: Columns,
+        allocation: Allocation,
+        model: object,
+        advance: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """metrics.json's ``marginal_values``, ``relaxations`` (and a note)."""
+        """metrics.json's ``marginal_values``, ``relaxations`` (and a note); ``advance``
+        reports the re-solves done."""
 
     def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         """The job's own tables (file name -> table) and metrics.json entries."""
@@ -232,12 +243,12 @@ def execute(
     cat = columns.catalog
     with stage("optimise"):
         model = build_model(cat, opt, config)
-        allocation = optimize(cat, config, opt, model=model)
+        allocation = optimize(cat, config, opt, model=model, progress=stage.solving)
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
     with stage("marginal"):
-        marginal = job.marginal(config, columns, allocation, model)
+        marginal = job.marginal(config, columns, allocation, model, stage.advance)
 
     cols = columns.evaluation_columns(allocation.y)
     eval_catalog = columns.evaluation_catalog(cols)

@@ -16,6 +16,7 @@ This module adds what is the plan's own: its target (:func:`plan_config`), its r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,13 @@ class Plan:
         "marginal": "Re-solving each project in or out, the rest of the plan held",
     }
 
-    def __init__(self, commitments: str | Path | pd.DataFrame | None = None) -> None:
+    def __init__(
+        self, commitments: str | Path | pd.DataFrame | None = None, none: bool = False
+    ) -> None:
         self.commitments = commitments
         """A CSV path or a DataFrame; None: ``plan.commitments``, else the bundled tranche."""
+        self.none = none
+        """No decisions made: every project a candidate (``--no-commitments``)."""
 
     def prepare(self, config: RunConfig) -> RunConfig:
         return plan_config(config)
@@ -143,14 +148,22 @@ class Plan:
     def columns(self, catalog: Catalog, config: RunConfig) -> Columns:
         given = self.commitments
         made = load_commitments(
-            given if given is not None else config.plan.commitments, catalog, config
+            given if given is not None else config.plan.commitments,
+            catalog,
+            config,
+            none=self.none,
         )
         return Columns.of_plan(catalog, plan_options(catalog, config, made))
 
     def marginal(
-        self, config: RunConfig, columns: Columns, allocation: Allocation, model: object
+        self,
+        config: RunConfig,
+        columns: Columns,
+        allocation: Allocation,
+        model: object,
+        advance: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        return plan_marginal(config, allocation, model)
+        return plan_marginal(config, allocation, model, advance)
 
     def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         """plan.csv and metrics.json's ``plan`` and ``projects``."""
@@ -184,28 +197,37 @@ def run_plan(
     out_dir: Path | None = None,
     backend: str | None = None,
     progress: RunProgress | None = None,
+    no_commitments: bool = False,
     write: bool = True,
 ) -> PlanResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``;
     nothing when ``write`` is false).
 
     ``commitments`` (a CSV path or a DataFrame of its columns) overrides ``plan.commitments``;
-    None there too means the bundled first tranche. Raises a
+    None there too means the bundled first tranche; ``no_commitments`` plans every project as a
+    candidate. Raises a
     :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
     written then.
     """
     config = with_backend(config, backend)
     target = None if not write else Path(out_dir if out_dir is not None else config.output.dir)
-    return execute(Plan(commitments), config, target, progress)
+    return execute(Plan(commitments, no_commitments), config, target, progress)
 
 
-def plan_marginal(config: RunConfig, allocation: Allocation, model: object) -> dict[str, Any]:
+def plan_marginal(
+    config: RunConfig,
+    allocation: Allocation,
+    model: object,
+    advance: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """metrics.json's ``marginal_values`` of a plan (:func:`portopt.model.marginal.plan_values`:
     each project in or out, the rest of the plan held fixed); empty, with a note, when the cut
     model did not choose the plan."""
     if not proved(allocation, model):
         return {"marginal_values": [], "relaxations": [], "marginal_note": MARGINAL_NOTE}
-    values = plan_values(model, allocation.y, allocation.objective, allocation.mip_gap, config)
+    values = plan_values(
+        model, allocation.y, allocation.objective, allocation.mip_gap, config, advance
+    )
     note = (
         "each project's value is the plan with it minus the plan without it, every other"
         " project's round held as chosen and the amounts re-optimised (not a full re-plan)"

@@ -8,6 +8,7 @@ binding rule by one step (:mod:`portopt.model.marginal`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,12 @@ class OneShot:
         return Columns.one_per_project(catalog)
 
     def marginal(
-        self, config: RunConfig, columns: Columns, allocation: Allocation, model: object
+        self,
+        config: RunConfig,
+        columns: Columns,
+        allocation: Allocation,
+        model: object,
+        advance: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
         """metrics.json's ``marginal_values`` and ``relaxations``: re-solves of the cut model
         that chose the portfolio; empty, with a note, on the full formulation or a portfolio
@@ -61,7 +67,7 @@ class OneShot:
             s for s, v in shares.items() if v["max"] is not None and v["share"] >= v["max"] - 1e-6
         ]
         gap = config.solver.mip_gap if allocation.status == "optimal" else allocation.mip_gap
-        values = marginal_values(model, allocation.y, allocation.objective, gap, config)
+        values = marginal_values(model, allocation.y, allocation.objective, gap, config, advance)
         steps = relaxations(model, allocation.objective, gap, config, binding)
         return {"marginal_values": as_records(values), "relaxations": as_records(steps)}
 
