@@ -407,7 +407,7 @@ def scenario_frames(scenarios: ScenarioSet) -> dict[str, pd.DataFrame]:
     def column(values: np.ndarray, dtype: Any) -> Any:
         values = values.astype(dtype).ravel()
         if np.issubdtype(values.dtype, np.integer):
-            return pd.array(np.where(values < 0, 0, values), dtype="Int64").where(values >= 0)
+            return pd.arrays.IntegerArray(values.astype(np.int64), values < 0)
         return values
 
     return {

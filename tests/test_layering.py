@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("portopt.outputs", "portopt.report", "portopt.report_plan", "portopt.synth"),
     ("portopt.pipeline",),
     ("portopt.run", "portopt.planning"),
-    ("portopt.sweeps", "portopt.whatif"),
+    ("portopt.api", "portopt.sweeps", "portopt.whatif"),
     ("portopt.cli", "portopt.__main__"),
 )
 """Lowest first: a module may import its own layer and those below, never one above.
