@@ -83,6 +83,8 @@ def chokepoint_entity(chokepoint_id: str) -> int:
 
 ID_PATTERN = re.compile(r"[a-z0-9_]+")
 QUARTER_PATTERN = re.compile(r"(\d{4})Q([1-4])")
+DATE_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+"""An ISO date (``YYYY-MM-DD``): the ``checked`` column."""
 STATUSES = ("committed", "candidate")
 PRICE_FACTORS = (*FACTORS, "none")
 BASES = ("fact", "estimate", "illustrative")
@@ -147,6 +149,8 @@ class Column:
             return "project ids separated by ';' (empty for none)"
         if self.pattern is ID_PATTERN:
             return "an id of lowercase letters, digits and '_'"
+        if self.pattern is DATE_PATTERN:
+            return "a date like 2026-12-07"
         if self.name == "state":
             return "a two-letter US state code such as TX, or US when the site is not chosen"
         if self.choices:
@@ -254,6 +258,10 @@ PROJECTS = Table(
         _opt("yen_share", "float", "[0, 1]"),
         # A start option of a project (issue 11): the id whose random numbers the row shares.
         Column("entity_id", "str", pattern=ID_PATTERN, required=False, optional=True),
+        # Issue 20: the share of revenue and opex that follows CPI (blank = 1), and the date the
+        # row was last checked against its sources (provenance only; no model reads it).
+        _opt("indexation", "float", "[0, 1]"),
+        Column("checked", "str", pattern=DATE_PATTERN, required=False, optional=True),
         Column("source", "str"),
         _basis(),
         _free("notes"),
