@@ -35,7 +35,7 @@ from portopt.plan.calendar import disbursement_shares
 from portopt.vocabulary import SECTORS
 
 
-def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
+def indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
     """(len(names), n) 0/1 matrix: row r marks the projects labelled ``names[r]``."""
     pos = {name: r for r, name in enumerate(names)}
     cols = [i for i, lab in enumerate(labels) if lab in pos]
@@ -106,7 +106,7 @@ class Capital(Term):
             "min_deployment": -committed <= -self.min_dep + slack.add(self.name, "min_deployment"),
         }
         year = self.data.commitment_year()
-        by_year = _indicator(year, self.years)
+        by_year = indicator(year, self.years)
         self.rows["annual_cap"] = by_year @ v.f <= self.annual + slack.add(
             self.name, "annual_cap", len(self.years)
         )
@@ -416,7 +416,7 @@ class SectorShares(Term):
         self.lo.value, self.hi.value = self._bounds(config)
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        m = _indicator(self.data.sector, self.sectors)
+        m = indicator(self.data.sector, self.sectors)
         k = len(self.sectors)
         self.rows = {
             "max": m @ v.f - cp.multiply(self.hi, v.total) <= slack.add(self.name, "max", k),
@@ -585,7 +585,7 @@ class PowerBalance(Term):
         self.headroom.value = self._headroom_mw(config) / 1000.0
 
     def _matrix(self) -> sp.csr_matrix:
-        m = _indicator(self.data.region, self.regions)
+        m = indicator(self.data.region, self.regions)
         return (m @ sp.diags((self.data.dc_load_mw - self.data.firm_gen_mw) / 1000.0)).tocsr()
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
@@ -943,7 +943,7 @@ class SponsorCap(Term):
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.sponsors = sorted(set(data.sponsor.tolist()))
-        self.by_sponsor = _indicator(data.sponsor, self.sponsors)
+        self.by_sponsor = indicator(data.sponsor, self.sponsors)
         super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
@@ -987,7 +987,7 @@ class ReviewCapacity(Term):
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         new = ~data.committed
         self.quarters = sorted(set(data.proposal_q[new].tolist()))
-        self.matrix = _indicator(np.where(new, data.proposal_q, -1), self.quarters)
+        self.matrix = indicator(np.where(new, data.proposal_q, -1), self.quarters)
         super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
