@@ -198,39 +198,37 @@ class Job(Protocol):
         """The job's own tables (file name -> table) and metrics.json entries."""
 
 
-def execute(
+@dataclass
+class Choice:
+    """What the first three stages give: the columns, their optimisation scenarios, the model
+    and the allocation it chose (:func:`choose`)."""
+
+    catalog: Catalog
+    """The catalog, one row per project."""
+    columns: Columns
+    engine: ScenarioSet
+    """The optimisation scenarios of the engine's columns."""
+    scenarios: ScenarioSet
+    """The optimisation scenarios as the model's columns (declines applied in a plan)."""
+    model: object
+    allocation: Allocation
+
+
+def choose(
     job: Job,
     config: RunConfig,
-    out_dir: Path | None = None,
-    progress: RunProgress | None = None,
-) -> PlanResult:
-    """Run ``job``'s stages; with ``out_dir``, write the output folder there (checked before
-    any work, written staged). Nothing is written without it.
-
-    Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible
-    configuration; nothing is written then.
-    """
-    config = job.prepare(config)
-    if out_dir is not None:
-        check_target(Path(out_dir), config.output.overwrite)
-    s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
-    if s_eval < 1:
-        raise ConfigError(
-            [
-                Problem(
-                    "scenarios.evaluation",
-                    None,
-                    None,
-                    f"must be at least 1 for a {job.name}: the out-of-sample figures and"
-                    " allocation.csv come from these scenarios",
-                )
-            ],
-            "no evaluation scenarios",
-        )
-    stage = Stages(progress, job.labels)
-
+    catalog: Catalog | None = None,
+    stage: Stages | None = None,
+) -> Choice:
+    """The stages ``catalog``, ``scenarios_optimisation`` and ``optimise`` of ``job`` (its
+    ``prepare`` already applied to ``config``): the columns over ``catalog`` (else the one
+    ``config.catalog`` names), the memory check, the optimisation scenarios and the allocation
+    with its in-sample figures. What-if and the sweeps call it for a job's choice without the
+    evaluation."""
+    stage = stage or Stages(None, job.labels)
+    s_opt = config.scenarios.optimisation
     with stage("catalog"):
-        catalog = load_catalog(config.catalog)
+        catalog = load_catalog(config.catalog) if catalog is None else catalog
         columns = job.columns(catalog, config)
     check_run_fits(columns.engine_catalog, config)
     n_engine = len(columns.engine_catalog.project_ids)
@@ -256,6 +254,43 @@ def execute(
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
+    return Choice(catalog, columns, engine, opt, model, allocation)
+
+
+def execute(
+    job: Job,
+    config: RunConfig,
+    out_dir: Path | None = None,
+    progress: RunProgress | None = None,
+) -> PlanResult:
+    """Run ``job``'s stages; with ``out_dir``, write the output folder there (checked before
+    any work, written staged). Nothing is written without it.
+
+    Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible
+    configuration; nothing is written then.
+    """
+    config = job.prepare(config)
+    if out_dir is not None:
+        check_target(Path(out_dir), config.output.overwrite)
+    s_eval = config.scenarios.evaluation
+    if s_eval < 1:
+        raise ConfigError(
+            [
+                Problem(
+                    "scenarios.evaluation",
+                    None,
+                    None,
+                    f"must be at least 1 for a {job.name}: the out-of-sample figures and"
+                    " allocation.csv come from these scenarios",
+                )
+            ],
+            "no evaluation scenarios",
+        )
+    stage = Stages(progress, job.labels)
+    chosen_plan = choose(job, config, stage=stage)
+    catalog, columns, engine = chosen_plan.catalog, chosen_plan.columns, chosen_plan.engine
+    opt, allocation, model = chosen_plan.scenarios, chosen_plan.allocation, chosen_plan.model
+    cat = columns.catalog
     with stage("marginal"):
         marginal = job.marginal(config, columns, allocation, model, stage.advance)
 
@@ -704,6 +739,7 @@ __all__ = [
     "MARGINAL_COLUMNS",
     "MARGINAL_NOTE",
     "STAGES",
+    "Choice",
     "Job",
     "Outcome",
     "PlanResult",
@@ -711,6 +747,7 @@ __all__ = [
     "RunResult",
     "Stages",
     "add_marginal_columns",
+    "choose",
     "distributions",
     "evaluation_blocks",
     "execute",
