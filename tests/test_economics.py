@@ -2,7 +2,8 @@
 end, tax depreciation and the loss carried forward, credits, an offtake floor's term, senior
 debt before the MOU split, the yen-funded share and the deal terms.
 
-Every case is deterministic (no volatility, failure or delay; SOFR flat at 4%): a $1B project
+Every case is deterministic (no volatility, failure or delay; SOFR flat at 4%; no inflation and
+USD/JPY flat, the real-money frame of engine v2): a $1B project
 starting in 2026Q1 (quarter 0), four build quarters, no price factor unless said, no opex. With
 the fund's weight 1 the portfolio cash paths are the project's own per-fund-dollar cash.
 """
@@ -39,8 +40,14 @@ def _config(**deal: object) -> RunConfig:
                 },
                 "coercion": {"rate_per_year": 0.0},
                 "backlog": {"mean_quarters": 0.0, "vol_quarters": 0.0},
+                # real money (issue 23's nominal frame is held to hand in test_nominal.py)
+                "inflation": {"mean": 0.0, "vol": 0.0},
             },
-            "deal": {"compounding": "quarterly", "funding": {"usd_bonds": 0.05}, **deal},
+            "deal": {
+                "compounding": "quarterly",
+                "funding": {"usd_bonds": 0.05, "fx_parity": False},
+                **deal,
+            },
         }
     )
 
