@@ -321,3 +321,186 @@ def test_bundled_fuel_table_covers_the_gas_plants() -> None:
     assert share["wec_ap1000_pair_a"] == 0.0
     off = RunConfig.model_validate({"scenarios": {"fuel_follows_gas": False}})
     assert not prepare_inputs(catalog, off).fuel_share.any()
+
+
+def _stack_by_hand(cash, draws, position, omega, hurdle):
+    """The fund's cash per fund dollar by docs/scenario-model.md, "The fund's place in the
+    stack": ``cash + (1 - ω) p`` with ``p = min(cash / ω, due)``."""
+    h = hurdle * 0.25 + 1.0
+    due, capital, out = 0.0, 0.0, []
+    for c, d in zip(cash, draws, strict=True):
+        if position == "pari_passu":
+            out.append(c)
+            continue
+        if position == "senior":
+            due = due * h + d
+        else:
+            due = due * h + capital * (h - 1.0)
+            capital = capital + d
+        p = min(c / omega, due)
+        due -= p
+        if position == "preferred":
+            capital -= min(c - omega * p, capital)
+        out.append(c + (1.0 - omega) * p)
+    return out
+
+
+@pytest.mark.parametrize("position", ["pari_passu", "preferred", "senior"])
+def test_each_stack_position_changes_japans_receipts_as_documented(position: str) -> None:
+    """The fund holds half the junior capital (ω = 0.5), hurdle 8%: the fund's cash before the
+    MOU split, Japan's PVs and recoup quarter equal the documented rules, by hand."""
+    row = _project("plant", stack_position=position, stack_hurdle=0.08, fund_equity_share=0.5)
+    catalog = make_catalog([row], [("grid", "GW", 1.0, 1.0, False)])
+    inputs = prepare_inputs(catalog, _config())
+    out = numpy_engine.run(inputs, range(1), weights=np.ones(1))
+    h = inputs.horizon
+    draws = [0.25] * 4 + [0.0] * (h - 4)
+    junior = [0.0] * 4 + [0.04] * 160 + [0.0] * (h - 164)
+    fund = _stack_by_hand(junior, draws, position, 0.5, 0.08)
+    got = out.cash["cash_japan"][0] + out.cash["cash_us"][0]
+    np.testing.assert_allclose(got, fund, rtol=1e-12, atol=1e-15)
+    japan, _, recoup = _mou(fund, draws, 163, 1 + (RATE + 0.02) / 4)
+    np.testing.assert_allclose(out.cash["cash_japan"][0], japan, rtol=1e-12, atol=1e-15)
+    assert out.project["pv_japan"][0, 0] == pytest.approx(_pv(japan), rel=1e-12)
+    assert out.project["recoup_q"][0, 0] == recoup
+    if position == "senior":  # all the junior cash (0.04 / ω) until capital + hurdle is met
+        assert got[4] == pytest.approx(0.08)
+    if position == "preferred":  # the hurdle's accrued return first, then pro rata
+        assert 0.04 < got[4] < 0.08 and got[100] == pytest.approx(0.04)
+
+
+def test_stack_positions_order_japans_recovery_and_agree_when_the_fund_is_all_junior() -> None:
+    """Senior before preferred before pari passu for Japan; with the fund holding all the
+    junior capital (ω = 1) the three are the same doubles."""
+    rows = [
+        _project(p, stack_position=p, fund_equity_share=0.5)
+        for p in ("pari_passu", "preferred", "senior")
+    ]
+    rows += [
+        _project(f"{p}_all", stack_position=p, fund_equity_share=1.0)
+        for p in ("pari_passu", "preferred", "senior")
+    ]
+    catalog = make_catalog(rows, [("grid", "GW", 1.0, 1.0, False)])
+    out = numpy_engine.run(prepare_inputs(catalog, _config()), range(1))
+    pv = out.project["pv_japan"][0]
+    assert pv[0] < pv[1] < pv[2]
+    assert pv[3] == pv[4] == pv[5] == pv[0]
+
+
+def test_a_whatif_between_two_stack_positions_runs(tmp_path: Path) -> None:
+    """``portopt whatif`` with the fund senior to the sponsor against pari passu."""
+    import yaml
+    from conftest import write_catalog_csv
+    from typer.testing import CliRunner
+
+    from portopt.cli.main import app
+
+    folder = write_catalog_csv(build_small_catalog(), tmp_path / "catalog")
+    config = tmp_path / "whatif.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "catalog": str(folder),
+                "scenarios": {"optimisation": 48, "evaluation": 48},
+                "model": {"groups": {"recoupment": {"enabled": False}}},
+                "deal": {"stack": {"fund_equity_share": 0.5}},
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "whatif",
+            str(config),
+            "--set",
+            "deal.stack.position=senior",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    diff = json.loads(result.output)
+    assert diff["variant"] == "set deal.stack.position='senior' (base 'pari_passu')"
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        (
+            "deal:\n  reallocation:\n    enabled: true\n    japan_share: 0\n",
+            "deal.reallocation.japan_share",
+        ),
+        ("deal:\n  japan_share_until_recovered: 0\n", "deal.japan_share_until_recovered"),
+        ("deal:\n  stack:\n    fund_equity_share: 0\n", "deal.stack.fund_equity_share"),
+        ("deal:\n  stack:\n    position: mezzanine\n", "deal.stack.position"),
+        ("deal:\n  stack:\n    hurdle: -0.1\n", "deal.stack.hurdle"),
+        ("scenarios:\n  inflation:\n    sofr_corr: 1.5\n", "scenarios.inflation.sofr_corr"),
+        ("scenarios:\n  inflation:\n    vol: -0.01\n", "scenarios.inflation.vol"),
+        ("deal:\n  funding:\n    basis: 0.5\n", "deal.funding.basis"),
+    ],
+    ids=["realloc-share-0", "share-0", "omega-0", "position", "hurdle", "corr", "vol", "basis"],
+)
+def test_values_that_would_break_the_engine_exit_2_naming_the_key(
+    text: str, key: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from portopt.cli.main import app
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    result = CliRunner().invoke(app, ["validate", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert key in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_stack_position_in_the_catalog_names_file_row_and_column(tmp_path: Path) -> None:
+    from conftest import write_catalog_csv
+
+    from portopt.catalog import load_catalog
+    from portopt.errors import CatalogError
+
+    catalog = build_small_catalog()
+    projects = catalog.projects.copy()
+    projects["stack_position"] = ["senior", "", "", "", "", "equity"]
+    folder = write_catalog_csv(dataclasses.replace(catalog, projects=projects), tmp_path / "c")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(folder)
+    assert "stack_position" in str(err.value) and "projects.csv" in str(err.value)
+
+
+def test_materialising_baseline_agrees_with_nominal_money_and_the_stack() -> None:
+    """bench/baseline_materialising.py, written the obvious way, computes the same issue-23
+    model: inflation with volatility, indexation, fuel, every stack position, FX at parity."""
+    import importlib.util
+
+    from portopt.engine.scenario_set import PROJECT_FIELDS
+
+    path = Path(__file__).parents[1] / "bench" / "baseline_materialising.py"
+    spec = importlib.util.spec_from_file_location("baseline_materialising", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    catalog = _economics_catalog()
+    projects = catalog.projects.copy()
+    projects["indexation"] = [1.0, 0.0, 0.5, float("nan"), 0.8, 1.0]
+    projects["offtake_indexed"] = [1.0, 0.0, float("nan"), 1.0, 0.0, 0.0]
+    projects["fuel_share"] = [0.8, 0.0, 0.0, 0.6, float("nan"), 0.0]
+    projects["stack_position"] = ["senior", "preferred", "", "senior", "preferred", ""]
+    projects["fund_equity_share"] = [0.6, 0.5, 1.0, 0.9, float("nan"), 0.7]
+    catalog = dataclasses.replace(catalog, projects=projects)
+    config = RunConfig.model_validate(
+        _merge(_ECONOMICS_DEAL, {"scenarios": {"inflation": {"vol": 0.03, "initial": 0.04}}})
+    )
+    inputs = prepare_inputs(catalog, config)
+    scen = range(3, 83)
+    engine = numpy_engine.run(inputs, scen)
+    base = module.simulate(inputs, scen)
+    for name in PROJECT_FIELDS:
+        a, b = engine.project[name], base[name]
+        if a.dtype.kind == "i":
+            assert np.array_equal(a, b), name
+        else:
+            np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=name)
