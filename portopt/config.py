@@ -189,6 +189,12 @@ class TaxConfig(_Strict):
         0.93, ge=0.0, le=1.0, description="cash per dollar of credit sold under IRC 6418"
     )
     sectors: dict[str, SectorTaxConfig] = Field(default_factory=_default_sector_tax)
+    conventions: Literal["tax_code", "full_year"] = Field(
+        "tax_code",
+        description="straight-line conventions: tax_code, mid-month for 27.5- and 39-year real"
+        " property and half-year below (IRS Pub. 946); full_year, 1/L a year (the engine"
+        " before issue 23)",
+    )
 
     @field_validator("sectors")
     @classmethod

@@ -42,6 +42,7 @@ def _config(**deal: object) -> RunConfig:
                 "backlog": {"mean_quarters": 0.0, "vol_quarters": 0.0},
                 # real money (issue 23's nominal frame is held to hand in test_nominal.py)
                 "inflation": {"mean": 0.0, "vol": 0.0},
+                "tax": {"conventions": "full_year"},  # straight line 1/L a year, by hand
             },
             "deal": {
                 "compounding": "quarterly",
@@ -193,7 +194,8 @@ def test_macrs_tables_match_irs_publication_946():
     for years, want in table.items():
         np.testing.assert_allclose(macrs_rates(years, "macrs") * 100, want, atol=0.006)
         assert macrs_rates(years, "macrs").sum() == pytest.approx(1.0, abs=1e-15)
-    np.testing.assert_allclose(macrs_rates(2.5, "straight_line"), [0.4, 0.4, 0.2])
+    np.testing.assert_allclose(macrs_rates(2.5, "straight_line", "full_year"), [0.4, 0.4, 0.2])
+    np.testing.assert_allclose(macrs_rates(2.5, "straight_line"), [0.2, 0.4, 0.4])
 
 
 def test_depreciation_and_loss_carry_forward_by_hand():

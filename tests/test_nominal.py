@@ -26,7 +26,11 @@ GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "engine_v2.npz"
 with portfolio weights: written by the engine of that commit, never by this one."""
 
 _OFF = {
-    "scenarios": {"inflation": {"mean": 0.0, "vol": 0.0}, "fuel_follows_gas": False},
+    "scenarios": {
+        "inflation": {"mean": 0.0, "vol": 0.0},
+        "fuel_follows_gas": False,
+        "tax": {"conventions": "full_year"},
+    },
     "deal": {"funding": {"fx_parity": False}},
 }
 
@@ -55,8 +59,9 @@ _ECONOMICS_DEAL = {
 
 @pytest.mark.parametrize("case", ["small_default", "economics", "economics_default_deal"], ids=str)
 def test_without_inflation_every_output_equals_engine_v2_bit_for_bit(case: str) -> None:
-    """Inflation mean 0 and vol 0 (with fuel and FX parity, the two other changes of the
-    frame, off): every output of every scenario is the same double as before issue 23."""
+    """Inflation mean 0 and vol 0 (with fuel, FX parity and the tax code's straight-line
+    conventions, the other changes of the frame, off): every output of every scenario is the
+    same double as before issue 23."""
     catalog, deal = {
         "small_default": (build_small_catalog(), {}),
         "economics": (_economics_catalog(), _ECONOMICS_DEAL),
@@ -504,3 +509,20 @@ def test_materialising_baseline_agrees_with_nominal_money_and_the_stack() -> Non
             assert np.array_equal(a, b), name
         else:
             np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_straight_line_takes_the_tax_codes_conventions() -> None:
+    """39-year nonresidential real property is mid-month (Pub. 946 Table A-7a: 2.4573% in a
+    January first year exactly, printed 2.461; 2.564% a year; 0.107% in year 40); 27.5-year
+    property likewise (Table A-6: 3.485%, 3.636%, 1.970% in year 28); shorter lives half-year;
+    the engine before issue 23 took a full first year (``full_year``)."""
+    from portopt.engine.inputs import macrs_rates
+
+    r39 = macrs_rates(39.0, "straight_line")
+    assert r39.size == 40 and r39.sum() == pytest.approx(1.0, abs=1e-12)
+    assert r39[0] == pytest.approx(11.5 / 12 / 39) and r39[1] == pytest.approx(1 / 39)
+    assert r39[-1] == pytest.approx(0.5 / 12 / 39)
+    r27 = macrs_rates(27.5, "straight_line")
+    np.testing.assert_allclose(r27[[0, 1, 27]] * 100, [3.485, 3.636, 1.970], atol=5e-4)
+    np.testing.assert_allclose(macrs_rates(3.0, "straight_line"), [1 / 6, 1 / 3, 1 / 3, 1 / 6])
+    np.testing.assert_allclose(macrs_rates(39.0, "straight_line", "full_year"), 1 / 39)

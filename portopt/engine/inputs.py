@@ -338,21 +338,37 @@ def _norm_ppf(p: np.ndarray) -> np.ndarray:
     return np.asarray(ndtri(p), dtype=np.float64)
 
 
-def macrs_rates(years: float, method: str) -> np.ndarray:
+REAL_PROPERTY_YEARS = 27.5
+"""Recovery periods from 27.5 years (residential rental, 27.5; nonresidential real property,
+39) take the mid-month convention (IRC §168(d)(2), Pub. 946 Tables A-6 and A-7a)."""
+
+
+def macrs_rates(years: float, method: str, convention: str = "tax_code") -> np.ndarray:
     r"""Annual depreciation rates of one dollar of basis, year 0 being the year placed in service.
 
     ``macrs``: the GDS half-year tables of IRS Pub. 946 for recovery period ``n = round(years)``
     up to 20 (200% declining balance to 10 years, 150% for 15 and 20, switching to straight
     line when that is larger; ``n + 1`` years), straight line with the half-year convention
-    past 20 (27.5- and 39-year property are straight line by law). ``straight_line``: ``1/n``
-    a year for ``n`` years (the last year takes the fraction left).
+    past 20 (27.5- and 39-year property are straight line by law). ``straight_line`` with the
+    ``tax_code`` convention: ``1/L`` a year after a first year of ``c/L``, the last year taking
+    what is left, with ``c = 11.5/12`` (mid-month, placed in service in the tax year's first
+    month) for ``L >= 27.5`` and ``c = 1/2`` (half-year) below; with ``full_year``: ``1/L`` a
+    year for ``ceil(L)`` years (the last year takes the fraction left).
 
     .. math:: d_k = \max\big(R_k\,\tfrac{m}{n}\,h_k,\ R_k / (n - k + \tfrac12)\big),
               \quad R_{k+1} = R_k - d_k, \quad h_0 = \tfrac12,\ h_{k>0} = 1
     """
     if method == "straight_line":
-        n = math.ceil(years)
-        return np.array([min(1.0, years - k) / years for k in range(n)], dtype=np.float64)
+        if convention == "full_year":
+            n = math.ceil(years)
+            return np.array([min(1.0, years - k) / years for k in range(n)], dtype=np.float64)
+        first = (11.5 / 12.0 if years >= REAL_PROPERTY_YEARS else 0.5) / years
+        rates, left = [first], 1.0 - first
+        while left > 1e-15:
+            d = min(left, 1.0 / years)
+            rates.append(d)
+            left -= d
+        return np.array(rates, dtype=np.float64)
     n = max(1, round(years))
     factor = 2.0 if n <= 10 else 1.5 if n <= 20 else 0.0
     rates, left = [], 1.0
@@ -391,7 +407,8 @@ def _tax_schedules(
     methods = _text(pr, "depreciation", "macrs")
     keys = list(zip(methods, years.tolist(), strict=True))
     distinct = sorted(set(keys))
-    tables = [macrs_rates(y, m) for m, y in distinct]
+    convention = config.scenarios.tax.conventions
+    tables = [macrs_rates(y, m, convention) for m, y in distinct]
     width = max(t.size for t in tables)
     rates = np.zeros((len(tables), width), dtype=np.float64)
     for row, table in enumerate(tables):
