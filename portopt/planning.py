@@ -152,11 +152,24 @@ def with_declines(
     return _declined(scenarios, catalog, p, config)
 
 
+def prerequisites(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """Each project's ``depends_on`` by base id (of the model catalog's columns)."""
+    pr = catalog.projects
+    return {str(b): tuple(d) for b, d in zip(pr["project"], pr["depends_on"], strict=True)}
+
+
 def _declined(
-    scenarios: ScenarioSet, catalog: Catalog, p: np.ndarray, config: RunConfig
+    scenarios: ScenarioSet,
+    catalog: Catalog,
+    p: np.ndarray,
+    config: RunConfig,
+    needs: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[ScenarioSet, np.ndarray, np.ndarray]:
+    """Declines applied, reaching the projects whose prerequisite is declined (``needs``,
+    default the catalog's own ``depends_on``)."""
     base = [str(b) for b in catalog.projects["project"]]
-    mask = declined(scenarios, base, p, key_of_seed(config.seed))
+    needs = prerequisites(catalog) if needs is None else needs
+    mask = declined(scenarios, base, p, key_of_seed(config.seed), needs)
     return apply_declines(scenarios, mask), p, mask
 
 
@@ -231,7 +244,7 @@ def run_plan(
         done = 0
         for block in evaluation_blocks(eval_catalog, config, fund, stage.advance):
             plain_agg.add(block)
-            masked, _, mask = _declined(block, eval_catalog, p_eval, config)
+            masked, _, mask = _declined(block, eval_catalog, p_eval, config, prerequisites(cat))
             declined_agg.add(masked)
             committed[done : done + block.n] = (~mask * fund[None, :]).sum(axis=1)
             done += block.n
