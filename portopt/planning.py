@@ -23,6 +23,7 @@ The plan's stages are the run's (:mod:`portopt.run`), over the plan's columns:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -179,12 +180,14 @@ def run_plan(
     out_dir: Path | None = None,
     backend: str | None = None,
     progress: RunProgress | None = None,
+    no_commitments: bool = False,
 ) -> RunResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``).
 
     ``commitments`` (a CSV path) overrides ``plan.commitments``; None there too means the
-    bundled first tranche. Raises a :class:`~portopt.errors.PortoptError` for a user's mistake
-    or an infeasible plan; nothing is written then.
+    bundled first tranche; ``no_commitments`` plans every project as a candidate. Raises a
+    :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
+    written then.
     """
     if backend is not None:
         config = _with_backend(config, backend)
@@ -203,7 +206,7 @@ def run_plan(
     with stage("catalog", label="Loading the catalog, the commitments and the plan's options"):
         catalog = load_catalog(config.catalog)
         path = commitments if commitments is not None else config.plan.commitments
-        made = load_commitments(path, catalog, config)
+        made = load_commitments(path, catalog, config, none=no_commitments)
         options = plan_options(catalog, config, made)
     check_run_fits(options.engine_catalog, config)
     n_engine = len(options.engine_catalog.project_ids)
@@ -225,12 +228,12 @@ def run_plan(
     cat = options.catalog
     with stage("optimise", label="Choosing the plan"):
         model = build_model(cat, opt, config)
-        allocation = optimize(cat, config, opt, model=model)
+        allocation = optimize(cat, config, opt, model=model, progress=stage.solving)
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
     with stage("marginal", label="Re-solving each project in or out, the rest of the plan held"):
-        marginal = plan_marginal(config, allocation, model)
+        marginal = plan_marginal(config, allocation, model, stage.advance)
     chosen = _chosen(cat, allocation.y)
     eval_catalog, eval_cols = _evaluation_catalog(options, chosen)
     chosen_rows = np.asarray(allocation.y)[eval_cols] > 0.5
@@ -280,14 +283,21 @@ def run_plan(
     )
 
 
-def plan_marginal(config: RunConfig, allocation: Any, model: object) -> dict[str, Any]:
+def plan_marginal(
+    config: RunConfig,
+    allocation: Any,
+    model: object,
+    advance: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """metrics.json's ``marginal_values`` of a plan (:func:`portopt.model.marginal.plan_values`:
     each project in or out, the rest of the plan held fixed); empty, with a note, when the cut
     model did not choose the plan."""
     if not isinstance(model, DirectSweep) or allocation.objective is None or model.milp is None:
         note = "marginal values need the cut model's solve (solver.name auto or highs_direct)"
         return {"marginal_values": [], "relaxations": [], "marginal_note": note}
-    values = plan_values(model, allocation.y, allocation.objective, allocation.mip_gap, config)
+    values = plan_values(
+        model, allocation.y, allocation.objective, allocation.mip_gap, config, advance
+    )
     note = (
         "each project's value is the plan with it minus the plan without it, every other"
         " project's round held as chosen and the amounts re-optimised (not a full re-plan)"

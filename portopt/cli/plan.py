@@ -25,6 +25,7 @@ from portopt.cli.run import (
     resolve_config,
     status_row,
 )
+from portopt.errors import ConfigError, Problem
 from portopt.outputs import headline
 
 
@@ -45,6 +46,14 @@ def command(
             " tranche of 2026Q1).",
         ),
     ] = None,
+    no_commitments: Annotated[
+        bool,
+        typer.Option(
+            "--no-commitments",
+            help="Plan from scratch: no decision made, every project a candidate (a"
+            " commitments file with a header and no rows is refused without it).",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
     ] = None,
@@ -58,10 +67,22 @@ def command(
     plan.csv, the tables, metrics.json and the report."""
     from portopt.planning import run_plan
 
+    if no_commitments and commitments is not None:
+        raise ConfigError(
+            [Problem("--no-commitments", None, None, "cannot be given with --commitments")],
+            "conflicting options",
+        )
     cfg = config_with_overrides(resolve_config(config), set_, seed)
     console = Console(stderr=True)
     with RichProgress(console) as progress:
-        result = run_plan(cfg, commitments, out_dir=out, backend=backend, progress=progress)
+        result = run_plan(
+            cfg,
+            commitments,
+            out_dir=out,
+            backend=backend,
+            progress=progress,
+            no_commitments=no_commitments,
+        )
     if json_:
         print_json(json_summary(result.metrics, result.out_dir))
     else:
