@@ -50,7 +50,7 @@ from portopt.plan import (
     plan_options,
 )
 from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
-from portopt.plan.declines import declined
+from portopt.plan.declines import declined, unfunded_probability
 from portopt.report_plan import PLAN_FILE
 from portopt.run import (
     RunProgress,
@@ -224,7 +224,14 @@ def run_plan(
         )
         plain = model_scenarios(engine, options)
         opt, p, _ = with_declines(plain, options.catalog, config)
-        options.catalog.projects["decline_prob"] = p
+        # own: the draw's probability; decline_prob: not funded, own or a prerequisite's (the
+        # basis of expected committed capital)
+        options.catalog.projects["own_decline_prob"] = p
+        options.catalog.projects["decline_prob"] = unfunded_probability(
+            [str(b) for b in options.catalog.projects["project"]],
+            p,
+            prerequisites(options.catalog),
+        )
     cat = options.catalog
     with stage("optimise", label="Choosing the plan"):
         model = build_model(cat, opt, config)
@@ -239,7 +246,7 @@ def run_plan(
     chosen_rows = np.asarray(allocation.y)[eval_cols] > 0.5
     y = chosen_rows.astype(float)
     fund = np.where(chosen_rows, np.asarray(allocation.fund_usd)[eval_cols], 0.0)
-    p_eval = cat.projects["decline_prob"].to_numpy()[eval_cols] * (y > 0.5)
+    p_eval = cat.projects["own_decline_prob"].to_numpy()[eval_cols] * (y > 0.5)
     plain_agg = Aggregates(eval_catalog, y, fund, s_eval)
     declined_agg = Aggregates(eval_catalog, y, fund, s_eval)
     committed = np.empty(s_eval)

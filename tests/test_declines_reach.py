@@ -83,3 +83,18 @@ def test_in_the_default_plan_no_project_is_funded_where_its_prerequisite_is_decl
     t2, t3 = ids.index("toshiba_grid_tranche_2"), ids.index("toshiba_grid_tranche_3")
     assert mask[own[:, t2], t3].all()
     assert (mask[:, t3] & ~own[:, t3]).any()
+
+
+def test_the_unfunded_probability_is_the_share_of_scenarios_not_funded() -> None:
+    """The plan's expected committed capital counts (1 - q) of a column, q its probability of
+    not being funded, own decline or a prerequisite's: the share of scenarios the draws give."""
+    from portopt.plan.declines import unfunded_probability
+
+    projects = ["a", "a", "b", "c", "d"]
+    p = np.array([0.3, 0.2, 0.1, 0.15, 0.05])
+    needs = {"b": ("a",), "c": ("b", "a"), "d": ()}
+    q = unfunded_probability(projects, p, needs)
+    np.testing.assert_allclose(q[[0, 1, 4]], p[[0, 1, 4]])
+    assert q[2] == 1 - 0.9 * 0.8 and q[3] == 1 - 0.85 * 0.9 * 0.8
+    mask = declined(_frame(0, 200_000), projects, p, key_of_seed(11), needs)
+    np.testing.assert_allclose(mask.mean(axis=0)[2:], q[2:], atol=0.004)

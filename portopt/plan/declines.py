@@ -96,6 +96,34 @@ def declined(
     return result
 
 
+def unfunded_probability(
+    projects: list[str], p: np.ndarray, depends_on: Mapping[str, Sequence[str]]
+) -> np.ndarray:
+    """Per column, the probability that it is not funded: its own decline or any
+    prerequisite's (directly or through a chain), the draws of different projects being
+    independent: ``1 - (1 - p_j) prod_b (1 - p_b)`` over the distinct prerequisites ``b``, each
+    at the smallest probability of its columns (as :func:`declined` draws them)."""
+    p = np.asarray(p, dtype=np.float64)
+    least: dict[str, float] = {}
+    for b, pj in zip(projects, p.tolist(), strict=True):
+        least[b] = min(least.get(b, 1.0), pj)
+
+    def ancestors(b: str, seen: set[str]) -> set[str]:
+        for pre in depends_on.get(b, ()):
+            if pre not in seen:
+                seen.add(pre)
+                ancestors(pre, seen)
+        return seen
+
+    out = np.empty_like(p)
+    for j, b in enumerate(projects):
+        funded = 1.0 - p[j]
+        for pre in sorted(ancestors(b, set())):
+            funded *= 1.0 - least.get(pre, 0.0)
+        out[j] = 1.0 - funded
+    return out
+
+
 def apply_declines(scenarios: ScenarioSet, mask: np.ndarray) -> ScenarioSet:
     """The set with each declined (scenario, column) unfunded: :data:`ZEROED` fields 0,
     never complete, never recoup (-1)."""
