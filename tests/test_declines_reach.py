@@ -13,8 +13,9 @@ from portopt.catalog import load_catalog
 from portopt.config import load_config
 from portopt.engine.philox import key_of_seed
 from portopt.plan import load_commitments, plan_options
+from portopt.plan.columns import Columns
 from portopt.plan.declines import declined
-from portopt.planning import _evaluation_catalog, plan_config, prerequisites
+from portopt.planning import plan_config
 
 N = 4000
 
@@ -41,16 +42,16 @@ def _default_options():
     config = plan_config(load_config(Path(__file__).parents[1] / "configs" / "default.yaml"))
     catalog = load_catalog(config.catalog)
     commitments = load_commitments(config.plan.commitments, catalog, config)
-    return config, catalog, plan_options(catalog, config, commitments)
+    return config, catalog, Columns.of_plan(catalog, plan_options(catalog, config, commitments))
 
 
 def test_in_the_default_plan_no_project_is_funded_where_its_prerequisite_is_declined() -> None:
     """Every column of the default plan's model (all start options) and of its evaluation (one
     row per project): wherever a prerequisite's proposal is declined, the dependant is not
     funded. toshiba_grid_tranche_3 needs tranche 2 (issue 23's example)."""
-    config, _catalog, options = _default_options()
-    cat = options.catalog
-    needs = prerequisites(cat)
+    config, _catalog, columns = _default_options()
+    cat = columns.catalog
+    needs = columns.needs
     assert needs["toshiba_grid_tranche_3"] == ("toshiba_grid_tranche_2",)
     p = np.full(len(cat.projects), 0.25)
     p[(cat.projects["status"] == "committed").to_numpy()] = 0.0
@@ -71,8 +72,8 @@ def test_in_the_default_plan_no_project_is_funded_where_its_prerequisite_is_decl
         assert not (own[:, t2] & ~mask[:, t3]).any()
     # the evaluation catalog has one row per project and no depends_on of its own (the engine
     # rows drop it): the plan passes the model catalog's prerequisites, as run_plan does
-    chosen = {b: j for j, b in enumerate(base)}
-    eval_catalog, cols = _evaluation_catalog(options, chosen)
+    cols = columns.evaluation_columns(np.zeros(len(base)))
+    eval_catalog = columns.evaluation_catalog(cols)
     assert not any(len(d) for d in eval_catalog.projects["depends_on"])
     frame = _frame(2000)
     eval_base = [str(b) for b in eval_catalog.projects["project"]]
@@ -98,3 +99,30 @@ def test_the_unfunded_probability_is_the_share_of_scenarios_not_funded() -> None
     assert q[2] == 1 - 0.9 * 0.8 and q[3] == 1 - 0.85 * 0.9 * 0.8
     mask = declined(_frame(0, 200_000), projects, p, key_of_seed(11), needs)
     np.testing.assert_allclose(mask.mean(axis=0)[2:], q[2:], atol=0.004)
+
+
+def test_the_plans_columns_apply_the_prerequisites_at_evaluation_and_in_expected_capital():
+    """Through the pipeline's own calls (portopt.pipeline): the evaluation set, one column
+    per project without depends_on, is masked with the model's prerequisites, and the model
+    counts a dependant's expected committed capital at its probability of being funded."""
+    from portopt.engine.generate import generate_scenarios
+
+    config, _catalog, columns = _default_options()
+    base = [str(b) for b in columns.project]
+    p = np.full(len(base), 0.25)
+    p[(columns.catalog.projects["status"] == "committed").to_numpy()] = 0.0
+    columns = columns.with_decline_probability(p)
+    pr = columns.catalog.projects
+    t3 = base.index("toshiba_grid_tranche_3")
+    assert pr["unfunded_prob"].iloc[t3] > pr["decline_prob"].iloc[t3]
+    assert (pr["unfunded_prob"] >= pr["decline_prob"]).all()
+    cols = columns.evaluation_columns(np.ones(len(base)))
+    eval_catalog = columns.evaluation_catalog(cols)
+    block = generate_scenarios(eval_catalog, config, "numpy", range(2000, 2400))
+    masked, mask = columns.declines(block, columns.decline_prob[cols], config)
+    ids = list(eval_catalog.project_ids)
+    key = key_of_seed(config.seed)
+    own = declined(_frame(2000, 400), ids, columns.decline_prob[cols], key)
+    i2, i3 = ids.index("toshiba_grid_tranche_2"), ids.index("toshiba_grid_tranche_3")
+    assert own[:, i2].any() and mask[own[:, i2], i3].all()
+    assert (masked.project["pv_draw"][mask[:, i3], i3] == 0.0).all()
