@@ -498,11 +498,11 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
     yen_default = np.array([1.0 if f == 1 else 0.0 for f in funding])
     offtake_years = _number(pr, "offtake_years", np.nan)
     offtake_q = np.where(np.isnan(offtake_years), life, np.round(4.0 * offtake_years))
-    costs = [getattr(deal.funding, name) for name in FUNDING_SOURCES]
+    growth = [1.0 + getattr(deal.funding, name) for name in FUNDING_SOURCES]
     # yen funding swapped to dollars at covered interest parity costs JBIC's USD rate + basis
-    costs.append((1.0 + deal.funding.usd_bonds) * (1.0 + deal.funding.basis) - 1.0)
+    growth.append((1.0 + deal.funding.usd_bonds) * (1.0 + deal.funding.basis))
     t1 = np.arange(1, H + 1, dtype=np.float64)
-    discount = np.stack([np.float64((1.0 + r) ** -0.25) ** t1 for r in costs])
+    discount = np.stack([np.float64(g**-0.25) ** t1 for g in growth])
     infl = sc.inflation
     infl_r0 = infl.mean if infl.initial is None else infl.initial
     infl_a, infl_b = _ou(infl.reversion, infl.vol)

@@ -32,8 +32,9 @@ _GAS = 1
 """Index of the gas log factor (``config.FACTORS``): the fuel of fuel-burning rows."""
 _MARKET, _LABOUR, _SECTOR0 = 0, 1, 16
 _N_SECTORS = 8
-_PROJECT_ARRAYS = 48
-"""Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws), for sizing."""
+_PROJECT_ARRAYS = 52
+"""Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws, and the
+scratch of nominal escalation and fuel), for sizing."""
 _MAX_CHUNK = 2048
 """Upper bound on a chunk: past about 2,000 scenarios the (projects, chunk) arrays spill out of
 the caches and throughput drops (measured: 1,024-2,048 best on the 2-core CI machine), so larger
@@ -490,8 +491,10 @@ class _Quarterly:
         self.has_stack = inp.stack != 0
         self.stack_rows = np.flatnonzero(self.has_stack)
         self.stack_code = inp.stack
-        self.stack_due = np.zeros((p, n))  # senior: a; preferred: unpaid preferred return u
-        self.stack_capital = np.zeros((p, n))  # preferred: capital not yet returned k
+        # senior: a; preferred: the unpaid preferred return u and the capital not returned k
+        shape = (p, n) if self.stack_rows.size else (0, n)
+        self.stack_due = np.zeros(shape)
+        self.stack_capital = np.zeros(shape)
         self.hurdle = inp.hurdle_growth
         self.omega = inp.fund_equity
         self.parity = bool(inp.fx_parity)
