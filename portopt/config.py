@@ -481,6 +481,18 @@ class DeclineConfig(_Strict):
     scale: float = Field(0.1, gt=0.0, le=5.0)
 
 
+class FrontierConfig(_Strict):
+    """The plan frontier (``portopt plan``'s frontier.csv, :mod:`portopt.tradeoff`): the plan at
+    each expected-recovery floor from the configured one down to ``lowest_floor``."""
+
+    enabled: bool = True
+    lowest_floor: float = Field(0.5, ge=0.0, le=5.0)
+    floor_step: float = Field(0.05, gt=0.0, le=1.0)
+    workers: int | None = Field(
+        None, ge=1, le=256, description="processes solving the points; null: every core"
+    )
+
+
 class PlanConfig(_Strict):
     """The deployment plan (``portopt plan``): when each project is proposed, within which rules.
 
@@ -510,6 +522,7 @@ class PlanConfig(_Strict):
         " earliest_start; null: every open round",
     )
     decline: DeclineConfig = Field(default_factory=DeclineConfig)
+    frontier: FrontierConfig = Field(default_factory=FrontierConfig)
 
     @field_validator("first_quarter")
     @classmethod

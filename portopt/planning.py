@@ -63,6 +63,7 @@ from portopt.run import (
     evaluation_blocks,
     write_outputs,
 )
+from portopt.tradeoff import FRONTIER_FILE, Mapper, frontier_floors, plan_frontier
 from portopt.vocabulary import SECTORS
 
 SHORT_SECTOR_SHARE = 0.95
@@ -166,12 +167,15 @@ def run_plan(
     out_dir: Path | None = None,
     backend: str | None = None,
     progress: RunProgress | None = None,
+    mapper: Mapper | None = None,
 ) -> RunResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``).
 
     ``commitments`` (a CSV path) overrides ``plan.commitments``; None there too means the
-    bundled first tranche. Raises a :class:`~portopt.errors.PortoptError` for a user's mistake
-    or an infeasible plan; nothing is written then.
+    bundled first tranche. The plan frontier (frontier.csv, :mod:`portopt.tradeoff`) is solved
+    in local processes, or through ``mapper`` (the CLI's Dask cluster with ``--scheduler``).
+    Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan;
+    nothing is written then.
     """
     if backend is not None:
         config = _with_backend(config, backend)
@@ -207,7 +211,7 @@ def run_plan(
             progress=stage.advance,
         )
         plain = model_scenarios(engine, options)
-        opt, p, _ = with_declines(plain, options.catalog, config)
+        opt, p, declines = with_declines(plain, options.catalog, config)
         options.catalog.projects["decline_prob"] = p
     cat = options.catalog
     with stage("optimise", label="Choosing the plan"):
@@ -218,6 +222,11 @@ def run_plan(
         )
     with stage("marginal", label="Re-solving each project in or out, the rest of the plan held"):
         marginal = plan_marginal(config, allocation, model)
+    frontier = None
+    if frontier_floors(config)[1:]:
+        n = len(frontier_floors(config))
+        with stage("frontier", label=f"Solving the plan at {n} expected-recovery floors"):
+            frontier = plan_frontier(config, model, allocation, cat, declines, mapper=mapper)
     chosen = _chosen(cat, allocation.y)
     eval_catalog, eval_cols = _evaluation_catalog(options, chosen)
     chosen_rows = np.asarray(allocation.y)[eval_cols] > 0.5
@@ -262,9 +271,10 @@ def run_plan(
         metrics["notes"] = list(metrics.get("notes", [])) + options.notes
         return metrics
 
-    return write_outputs(
-        target, config, stage, t_start, evaluation, opt, metrics_of, {PLAN_FILE: table}
-    )
+    tables = {PLAN_FILE: table}
+    if frontier is not None:
+        tables[FRONTIER_FILE] = frontier
+    return write_outputs(target, config, stage, t_start, evaluation, opt, metrics_of, tables)
 
 
 def plan_marginal(config: RunConfig, allocation: Any, model: object) -> dict[str, Any]:
