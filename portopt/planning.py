@@ -35,10 +35,11 @@ from portopt.config import RunConfig, quarter_index
 from portopt.engine.generate import generate_scenarios
 from portopt.engine.philox import key_of_seed
 from portopt.engine.scenario_set import ScenarioSet
-from portopt.errors import ConfigError, Problem
+from portopt.errors import ConfigError, InfeasibleError, Problem
 from portopt.evaluate import Aggregates, evaluation_of, portfolio_figures
 from portopt.memory import check_run_fits
 from portopt.model import DirectSweep, build_model, optimize
+from portopt.model.forcing import Forcing
 from portopt.model.marginal import as_records, plan_values
 from portopt.outputs import check_target
 from portopt.plan import (
@@ -168,12 +169,14 @@ def run_plan(
     backend: str | None = None,
     progress: RunProgress | None = None,
     mapper: Mapper | None = None,
+    forcing: Forcing | None = None,
 ) -> RunResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``).
 
     ``commitments`` (a CSV path) overrides ``plan.commitments``; None there too means the
     bundled first tranche. The plan frontier (frontier.csv, :mod:`portopt.tradeoff`) is solved
     in local processes, or through ``mapper`` (the CLI's Dask cluster with ``--scheduler``).
+    ``forcing``: projects forced in (at a round, or their best) or out (what-ifs).
     Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan;
     nothing is written then.
     """
@@ -216,7 +219,16 @@ def run_plan(
     cat = options.catalog
     with stage("optimise", label="Choosing the plan"):
         model = build_model(cat, opt, config)
+        if forcing:
+            if not isinstance(model, DirectSweep):
+                raise ConfigError(
+                    [Problem("solver.name", None, None, "forcing projects needs the cut model")],
+                    "bad forcing",
+                )
+            model.forcing = forcing
         allocation = optimize(cat, config, opt, model=model)
+        if forcing:
+            check_forcing(forcing, model.data, allocation.y)
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
@@ -275,6 +287,17 @@ def run_plan(
     if frontier is not None:
         tables[FRONTIER_FILE] = frontier
     return write_outputs(target, config, stage, t_start, evaluation, opt, metrics_of, tables)
+
+
+def check_forcing(forcing: Forcing, data: Any, y: np.ndarray) -> None:
+    """Raise :class:`InfeasibleError` when the plan ``y`` breaks the forcing (the cut model
+    found none that keeps it, and another formulation answered without it)."""
+    rows, zero = forcing.columns(data)
+    chosen = np.asarray(y) > 0.5
+    if chosen[zero].any() or any(chosen[cols].sum() != 1 for cols in rows):
+        raise InfeasibleError(
+            "no plan satisfies every rule with " + ", ".join(forcing.describe()), []
+        )
 
 
 def plan_marginal(config: RunConfig, allocation: Any, model: object) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +14,7 @@ from rich.table import Table
 from portopt.cli.options import (
     BackendOption,
     JsonOption,
+    SchedulerOption,
     SeedOption,
     SetOption,
     config_with_overrides,
@@ -26,6 +29,9 @@ from portopt.cli.run import (
     status_row,
 )
 from portopt.outputs import headline
+
+if TYPE_CHECKING:
+    from portopt.tradeoff import Mapper
 
 
 def command(
@@ -52,20 +58,42 @@ def command(
     seed: SeedOption = None,
     set_: SetOption = None,
     json_: JsonOption = False,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Plan the deployment: which projects to propose in which round, with how much, to the
     deadline; evaluate the plan on fresh scenarios (Japan's declines included) and write
-    plan.csv, the tables, metrics.json and the report."""
+    plan.csv, the tables, metrics.json and the report; and the plan frontier (frontier.csv:
+    the plan at each expected-recovery floor down to plan.frontier.lowest_floor), solved in
+    local processes or, with --scheduler, on a Dask cluster."""
     from portopt.planning import run_plan
 
     cfg = config_with_overrides(resolve_config(config), set_, seed)
     console = Console(stderr=True)
-    with RichProgress(console) as progress:
-        result = run_plan(cfg, commitments, out_dir=out, backend=backend, progress=progress)
+    with dask_mapper(scheduler) as mapper, RichProgress(console) as progress:
+        result = run_plan(
+            cfg, commitments, out_dir=out, backend=backend, progress=progress, mapper=mapper
+        )
     if json_:
         print_json(json_summary(result.metrics, result.out_dir))
     else:
         Console().print(summary_table(result.metrics, result.out_dir))
+
+
+@contextmanager
+def dask_mapper(scheduler: str | None) -> Iterator[Mapper | None]:
+    """A mapper onto the Dask cluster at ``scheduler`` (tasks with retries, results in order),
+    or None without one (the frontier then runs in local processes)."""
+    if not scheduler:
+        yield None
+        return
+    from portopt.sweeps import cluster, gather_as_completed, submit_all
+
+    with cluster(scheduler) as client:
+
+        def mapper(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+            return gather_as_completed(client, submit_all(client, fn, args, "plan-frontier"))
+
+        yield mapper
 
 
 def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:

@@ -572,6 +572,9 @@ class DirectSweep:
         self.coverage_pool: dict[tuple, tuple] = {}
         self.cvar_pool: dict[bytes, np.ndarray] = {}
         self.last: Solution | None = None
+        self.forcing: Any = None
+        """Projects forced in or out (:class:`portopt.model.forcing.Forcing`), applied after
+        each build or re-target."""
         self.data_s = time.perf_counter() - t0
 
     # -- parameters -------------------------------------------------------------------------
@@ -618,6 +621,8 @@ class DirectSweep:
         else:
             self.milp.retarget(self.config)
         model = self.milp
+        if self.forcing:
+            self.forcing.apply(model)
         result = _solve(
             model,
             self.config,
