@@ -23,6 +23,7 @@ The plan's stages are the run's (:mod:`portopt.run`), over the plan's columns:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -168,17 +169,19 @@ def run_plan(
     out_dir: Path | None = None,
     backend: str | None = None,
     progress: RunProgress | None = None,
+    no_commitments: bool = False,
     mapper: Mapper | None = None,
     forcing: Forcing | None = None,
 ) -> RunResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``).
 
     ``commitments`` (a CSV path) overrides ``plan.commitments``; None there too means the
-    bundled first tranche. The plan frontier (frontier.csv, :mod:`portopt.tradeoff`) is solved
-    in local processes, or through ``mapper`` (the CLI's Dask cluster with ``--scheduler``).
-    ``forcing``: projects forced in (at a round, or their best) or out (what-ifs).
-    Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan;
-    nothing is written then.
+    bundled first tranche; ``no_commitments`` plans every project as a candidate. The plan
+    frontier (frontier.csv, :mod:`portopt.tradeoff`) is solved in local processes, or through
+    ``mapper`` (the CLI's Dask cluster with ``--scheduler``). ``forcing``: projects forced in
+    (at a round, or their best) or out (what-ifs). Raises a
+    :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
+    written then.
     """
     if backend is not None:
         config = _with_backend(config, backend)
@@ -197,7 +200,7 @@ def run_plan(
     with stage("catalog", label="Loading the catalog, the commitments and the plan's options"):
         catalog = load_catalog(config.catalog)
         path = commitments if commitments is not None else config.plan.commitments
-        made = load_commitments(path, catalog, config)
+        made = load_commitments(path, catalog, config, none=no_commitments)
         options = plan_options(catalog, config, made)
     check_run_fits(options.engine_catalog, config)
     n_engine = len(options.engine_catalog.project_ids)
@@ -226,14 +229,14 @@ def run_plan(
                     "bad forcing",
                 )
             model.forcing = forcing
-        allocation = optimize(cat, config, opt, model=model)
+        allocation = optimize(cat, config, opt, model=model, progress=stage.solving)
         if forcing:
             check_forcing(forcing, model.data, allocation.y)
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
     with stage("marginal", label="Re-solving each project in or out, the rest of the plan held"):
-        marginal = plan_marginal(config, allocation, model)
+        marginal = plan_marginal(config, allocation, model, stage.advance)
     frontier = None
     if frontier_floors(config)[1:]:
         n = len(frontier_floors(config))
@@ -300,14 +303,21 @@ def check_forcing(forcing: Forcing, data: Any, y: np.ndarray) -> None:
         )
 
 
-def plan_marginal(config: RunConfig, allocation: Any, model: object) -> dict[str, Any]:
+def plan_marginal(
+    config: RunConfig,
+    allocation: Any,
+    model: object,
+    advance: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """metrics.json's ``marginal_values`` of a plan (:func:`portopt.model.marginal.plan_values`:
     each project in or out, the rest of the plan held fixed); empty, with a note, when the cut
     model did not choose the plan."""
     if not isinstance(model, DirectSweep) or allocation.objective is None or model.milp is None:
         note = "marginal values need the cut model's solve (solver.name auto or highs_direct)"
         return {"marginal_values": [], "relaxations": [], "marginal_note": note}
-    values = plan_values(model, allocation.y, allocation.objective, allocation.mip_gap, config)
+    values = plan_values(
+        model, allocation.y, allocation.objective, allocation.mip_gap, config, advance
+    )
     note = (
         "each project's value is the plan with it minus the plan without it, every other"
         " project's round held as chosen and the amounts re-optimised (not a full re-plan)"

@@ -118,6 +118,11 @@ class _Stages:
     def advance(self) -> Callable[[int, int], None] | None:
         return None if self.progress is None else self.progress.advance
 
+    @property
+    def solving(self) -> Callable[[Any], None] | None:
+        """The display's ``solving`` (the solve's incumbent, bound and gap), if it has one."""
+        return getattr(self.progress, "solving", None)
+
 
 def run(
     config: RunConfig,
@@ -164,12 +169,12 @@ def run(
         )
     with stage("optimise"):
         model = build_model(catalog, opt, config)
-        allocation = optimize(catalog, config, opt, model=model)
+        allocation = optimize(catalog, config, opt, model=model, progress=stage.solving)
         allocation.in_sample = portfolio_figures(
             catalog, config, opt, allocation.y, allocation.fund_usd
         )
     with stage("marginal"):
-        marginal = _marginal(config, catalog, allocation, model)
+        marginal = _marginal(config, catalog, allocation, model, stage.advance)
     fund = _fund_usd(allocation, catalog)
     aggregates = Aggregates(catalog, allocation.y, fund, s_eval)
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
@@ -240,7 +245,11 @@ def _with_backend(config: RunConfig, backend: str) -> RunConfig:
 
 
 def _marginal(
-    config: RunConfig, catalog: Catalog, allocation: Allocation, model: object
+    config: RunConfig,
+    catalog: Catalog,
+    allocation: Allocation,
+    model: object,
+    advance: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """metrics.json's ``marginal_values`` and ``relaxations`` (:mod:`portopt.model.marginal`):
     re-solves of the cut model that chose the plan; empty, with a note, on the full formulation
@@ -254,7 +263,7 @@ def _marginal(
         s for s, v in shares.items() if v["max"] is not None and v["share"] >= v["max"] - 1e-6
     ]
     gap = config.solver.mip_gap if allocation.status == "optimal" else allocation.mip_gap
-    values = marginal_values(model, allocation.y, allocation.objective, gap, config)
+    values = marginal_values(model, allocation.y, allocation.objective, gap, config, advance)
     steps = relaxations(model, allocation.objective, gap, config, binding)
     return {"marginal_values": as_records(values), "relaxations": as_records(steps)}
 

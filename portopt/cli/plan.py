@@ -28,6 +28,7 @@ from portopt.cli.run import (
     resolve_config,
     status_row,
 )
+from portopt.errors import ConfigError, Problem
 from portopt.outputs import headline
 
 if TYPE_CHECKING:
@@ -51,6 +52,14 @@ def command(
             " tranche of 2026Q1).",
         ),
     ] = None,
+    no_commitments: Annotated[
+        bool,
+        typer.Option(
+            "--no-commitments",
+            help="Plan from scratch: no decision made, every project a candidate (a"
+            " commitments file with a header and no rows is refused without it).",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
     ] = None,
@@ -67,11 +76,22 @@ def command(
     local processes or, with --scheduler, on a Dask cluster."""
     from portopt.planning import run_plan
 
+    if no_commitments and commitments is not None:
+        raise ConfigError(
+            [Problem("--no-commitments", None, None, "cannot be given with --commitments")],
+            "conflicting options",
+        )
     cfg = config_with_overrides(resolve_config(config), set_, seed)
     console = Console(stderr=True)
     with dask_mapper(scheduler) as mapper, RichProgress(console) as progress:
         result = run_plan(
-            cfg, commitments, out_dir=out, backend=backend, progress=progress, mapper=mapper
+            cfg,
+            commitments,
+            out_dir=out,
+            backend=backend,
+            progress=progress,
+            no_commitments=no_commitments,
+            mapper=mapper,
         )
     if json_:
         print_json(json_summary(result.metrics, result.out_dir))

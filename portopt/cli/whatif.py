@@ -17,6 +17,7 @@ from portopt.cli.options import (
     SetOption,
     config_with_overrides,
     print_json,
+    refuse_plan_keys,
 )
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
@@ -130,6 +131,7 @@ def command(
     if problems:
         raise ConfigError(problems, "bad what-if")
     variant_config = config_with_overrides(config, set_) if set_ else None
+    refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
     target = out if out is not None else DEFAULT_OUT
     check_target(target, base_config.output.overwrite)
     if not one_shot:

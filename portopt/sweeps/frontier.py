@@ -35,7 +35,14 @@ import plotly.graph_objects as go
 import yaml
 
 from portopt.catalog import Catalog
-from portopt.config import Override, RunConfig, load_config, parse_overrides, split_assignment
+from portopt.config import (
+    Override,
+    RunConfig,
+    load_config,
+    parse_overrides,
+    parse_yaml,
+    split_assignment,
+)
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.evaluate import portfolio_figures
@@ -304,7 +311,7 @@ def frontier_html(
 ) -> str:
     """The frontier page: coverage against recoupment risk, coverage against budget, and
     every point in words and units ($B, percentages, seconds)."""
-    ok = table[table["status"].isin(["optimal", "time_limit", "greedy"])]
+    ok = table[table["status"].isin(["optimal", "time_limit", "node_limit", "greedy"])]
     risk = _figure(
         ok,
         [k for k in keys if k != TOLERANCE_KEY],
@@ -426,7 +433,7 @@ def _yaml_value(text: str) -> Any:
         except ValueError:
             pass
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError:
         return text
 
