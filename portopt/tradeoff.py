@@ -73,6 +73,17 @@ COLUMNS = (
 floor)."""
 
 
+def plan_only(config: RunConfig) -> RunConfig:
+    """``config`` for a plan whose figures a sweep or a what-if reads from its metrics: no
+    report, no scenario tables, no frontier of its own, an output folder it may overwrite."""
+    out = config.model_copy(deep=True)
+    out.output.report = False
+    out.output.scenarios_parquet = False
+    out.output.overwrite = True
+    out.plan.frontier.enabled = False
+    return out
+
+
 def frontier_floors(config: RunConfig) -> list[float]:
     """The floors of the frontier: the configured one, then down by ``plan.frontier.floor_step``
     to ``plan.frontier.lowest_floor``; [] when the frontier is off or no floor is configured."""
@@ -367,6 +378,7 @@ __all__ = [
     "frontier_state",
     "frontier_table",
     "plan_frontier",
+    "plan_only",
     "solve_frontier",
     "solve_points",
 ]

@@ -593,16 +593,6 @@ def _plan_solve(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _quiet(config: RunConfig) -> RunConfig:
-    """A side's config: no report, no scenarios, no frontier (the what-if reads its figures)."""
-    out = config.model_copy(deep=True)
-    out.output.report = False
-    out.output.scenarios_parquet = False
-    out.output.overwrite = True
-    out.plan.frontier.enabled = False
-    return out
-
-
 def whatif_plan(
     config: RunConfig,
     variant_config: RunConfig | None = None,
@@ -619,6 +609,7 @@ def whatif_plan(
     """
     from portopt.model.forcing import Forcing
     from portopt.planning import run_plan
+    from portopt.tradeoff import plan_only
 
     variant_config = variant_config or config
     _check_pairing(config, variant_config)
@@ -655,7 +646,7 @@ def whatif_plan(
     description = "; ".join(parts) or "no change"
     with tempfile.TemporaryDirectory(prefix="portopt-whatif-") as tmp:
         try:
-            base = run_plan(_quiet(config), commitments, out_dir=Path(tmp) / "base")
+            base = run_plan(plan_only(config), commitments, out_dir=Path(tmp) / "base")
         except InfeasibleError as exc:
             raise InfeasibleError("the base plan is infeasible", exc.explanation) from None
         plan_b = pd.read_csv(Path(tmp) / "base" / "plan.csv", keep_default_na=False)
@@ -675,7 +666,7 @@ def whatif_plan(
         else:
             try:
                 variant = run_plan(
-                    _quiet(variant_config),
+                    plan_only(variant_config),
                     commitments,
                     out_dir=Path(tmp) / "variant",
                     forcing=side,

@@ -131,7 +131,8 @@ def command(
     if problems:
         raise ConfigError(problems, "bad what-if")
     variant_config = config_with_overrides(config, set_) if set_ else None
-    refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
+    if one_shot:  # a plan's keys mean nothing to the one-shot question
+        refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
     target = out if out is not None else DEFAULT_OUT
     check_target(target, base_config.output.overwrite)
     if not one_shot:
