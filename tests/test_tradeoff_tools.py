@@ -1,0 +1,173 @@
+"""Every exploration tool on the plan: ``frontier``, ``whatif`` and ``robustness`` run plans by
+default and take ``--commitments``; ``whatif --force-in ID[@QUARTER]`` and ``--force-out ID``
+(portopt.model.forcing); a candidate the base plan left out is reported as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from portopt.cli.main import app
+from portopt.config import load_config
+from portopt.errors import EXIT_BAD_INPUT
+from portopt.model.forcing import Forcing, parse_force_in
+from portopt.plan.commitments import bundled_path
+from portopt.planning import run_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOOR = "model.groups.recoupment.min_expected_recovery"
+
+
+def _small(folder: Path, floor: float = 0.95) -> Path:
+    """The default config on the bundled catalog, few scenarios, three rounds a project."""
+    config = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    config["scenarios"].update(optimisation=60, evaluation=40)
+    config["plan"]["rounds_per_project"] = 3
+    config["plan"]["frontier"]["enabled"] = False
+    config["solver"].update(mip_gap=0.01, time_limit_s=120)
+    config["output"].update(scenarios_parquet=False, report=False)
+    config["model"]["groups"]["recoupment"]["min_expected_recovery"] = floor
+    path = folder / f"small-{floor}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tools")
+
+
+def test_frontier_of_floors_equals_the_plans_run_alone(folder: Path) -> None:
+    config = _small(folder)
+    out = folder / "frontier"
+    vary = f"{FLOOR}=0.95,0.85"
+    result = cli(
+        "frontier",
+        str(config),
+        "--vary",
+        vary,
+        "--commitments",
+        str(bundled_path()),
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "frontier.csv")
+    assert list(table[FLOOR]) == [0.95, 0.85]
+    for floor, row in zip((0.95, 0.85), table.to_dict("records"), strict=True):
+        alone = run_plan(load_config(config, [f"{FLOOR}={floor}"]), out_dir=folder / f"p{floor}")
+        plan = alone.metrics["plan"]
+        assert row["status"] == alone.metrics["status"] == "optimal"
+        assert row["capital_usd"] == pytest.approx(
+            plan["committed_expected_usd"], rel=1e-9
+        )  # frontier.csv keeps 10 digits
+        assert row["coverage"] == pytest.approx(
+            plan["coverage"], rel=1e-9
+        )  # frontier.csv keeps 10 digits
+        assert row["n_selected"] == alone.metrics["projects"]["selected"]
+    # a lower floor commits more
+    assert table["capital_usd"].iloc[1] > table["capital_usd"].iloc[0]
+
+
+def test_whatif_force_in_alaska_lng_runs_on_plans(folder: Path) -> None:
+    config = _small(folder, 0.75)
+    out = folder / "force-in"
+    result = cli(
+        "whatif",
+        str(config),
+        "--force-in",
+        "alaska_lng",
+        "--commitments",
+        str(bundled_path()),
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["model"] == "plan"
+    assert summary["variant"].startswith("force alaska_lng in")
+    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False)
+    row = changes.set_index("id").loc["alaska_lng"]
+    assert row["cause"] == "forced in"
+    assert row["variant_quarter"] != ""  # the variant plan proposes it
+
+
+def test_force_in_at_a_quarter_and_force_out(folder: Path) -> None:
+    config = load_config(_small(folder, 0.75))
+    forced = run_plan(
+        config,
+        out_dir=folder / "at",
+        forcing=Forcing(parse_force_in(["alaska_lng@2027Q2"]), ("mp_materials_10x_magnets",)),
+    )
+    plan = pd.read_csv(forced.out_dir / "plan.csv", keep_default_na=False).set_index("project")
+    assert plan.loc["alaska_lng", "proposal_quarter"] == "2027Q2"
+    assert "mp_materials_10x_magnets" not in plan.index
+
+
+def test_a_candidate_the_base_left_out_is_reported_as_such(folder: Path) -> None:
+    config = _small(folder)
+    base = run_plan(load_config(config), out_dir=folder / "base")
+    chosen = set(pd.read_csv(base.out_dir / "plan.csv")["project"])
+    left_out = next(p for p in base.allocation["id"] if p not in chosen)
+    out = folder / "left-out"
+    result = cli("whatif", str(config), "--force-out", left_out, "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["not_in_base_plan"] == [left_out]
+    assert summary["variant_solve"]["kept_base"] is True
+    assert summary["deltas"]["committed_expected_usd"]["delta"] == 0.0
+    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False).set_index("id")
+    assert changes.loc[left_out, "note"] == "not in the base plan"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--force-in", "alaska_lgn"], "--force-in: unknown project 'alaska_lgn' (did you mean"),
+        (["--force-in", "alaska_lng@2027Q5"], "'2027Q5' is not a quarter"),
+        (["--one-shot", "--force-in", "alaska_lng"], "--force-in: works on plans"),
+        (["--commitments", "x.csv", "--one-shot", "--drop", "a"], "--commitments: works on plans"),
+    ],
+    ids=["unknown", "bad-quarter", "one-shot-force", "one-shot-commitments"],
+)
+def test_bad_forcing_exits_2(folder: Path, args: list[str], message: str) -> None:
+    out = folder / "bad"
+    result = cli("whatif", str(_small(folder)), *args, "--out", str(out))
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.output.replace("\n", " ")
+    assert not out.exists()
+
+
+def test_robustness_runs_plans_with_commitments(folder: Path) -> None:
+    out = folder / "robust"
+    result = cli(
+        "robustness",
+        str(_small(folder, 0.85)),
+        "--batches",
+        "2",
+        "--vary",
+        "scenarios",
+        "--commitments",
+        str(bundled_path()),
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    core = pd.read_csv(out / "robustness.csv", keep_default_na=False).set_index("id")
+    # the committed first tranche is in every batch's plan
+    for pid in ("sb_energy_portsmouth_gas", "texas_gulflink", "element_six_diamond_grit"):
+        assert core.loc[pid, "core_index"] == 1.0
