@@ -41,6 +41,11 @@ def _parse_quarter(label: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def parse_quarter(label: str) -> tuple[int, int]:
+    """``YYYYQn`` as (year, quarter); ValueError for anything else."""
+    return _parse_quarter(label)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.evaluate import portfolio_figures
 from portopt.model import DirectSweep
@@ -126,16 +125,19 @@ def frontier_state(
     allocation: Any,
     declined: np.ndarray,
     decline_prob: np.ndarray,
-    catalog: Catalog,
+    project: Sequence[str],
 ) -> FrontierState:
-    """The picklable starting state of the frontier's points (see the module docstring)."""
+    """The picklable starting state of the frontier's points (see the module docstring);
+    ``project``: each model column's project id."""
     seed = copy.copy(sweep)
     seed.milp, seed.lp = None, None
+    seed.progress = None
     seed.coverage_pool = dict(sweep.coverage_pool)
     seed.cvar_pool = dict(sweep.cvar_pool)
     seed.last = allocation.solution()
-    base = [str(b) for b in catalog.projects["project"]]
-    return FrontierState(seed, np.asarray(declined, bool), np.asarray(decline_prob, float), base)
+    return FrontierState(
+        seed, np.asarray(declined, bool), np.asarray(decline_prob, float), list(project)
+    )
 
 
 def solve_points(state: FrontierState, floors: Sequence[float]) -> list[dict[str, Any]]:
@@ -346,7 +348,8 @@ def plan_frontier(
     config: RunConfig,
     sweep: DirectSweep,
     allocation: Any,
-    catalog: Catalog,
+    project: Sequence[str],
+    decline_prob: np.ndarray,
     declined: np.ndarray,
     workers: int | None = None,
     mapper: Mapper | None = None,
@@ -357,8 +360,7 @@ def plan_frontier(
     floors = frontier_floors(config)
     if not floors or not isinstance(sweep, DirectSweep) or allocation.objective is None:
         return None
-    p = catalog.projects["decline_prob"].to_numpy(dtype=float)
-    state = frontier_state(sweep, allocation, declined, p, catalog)
+    state = frontier_state(sweep, allocation, declined, decline_prob, project)
     first = configured_point(state, config, allocation, floors[0])
     w = workers if workers is not None else config.plan.frontier.workers
     rows = solve_frontier(state, floors[1:], w, mapper)

@@ -60,7 +60,7 @@ from portopt.evaluate import Aggregates
 from portopt.memory import check_run_fits
 from portopt.model import Allocation, optimize
 from portopt.outputs import staged_output, write_csv, write_json
-from portopt.run import evaluation_blocks
+from portopt.pipeline import evaluation_blocks
 
 WHATIF_CSV = "whatif.csv"
 WHATIF_JSON = "whatif.json"
@@ -644,40 +644,39 @@ def whatif_plan(
         for key, old, new in _changed_keys(config, variant_config)
     ]
     description = "; ".join(parts) or "no change"
-    with tempfile.TemporaryDirectory(prefix="portopt-whatif-") as tmp:
+    try:
+        base = run_plan(plan_only(config), commitments, write=False)
+    except InfeasibleError as exc:
+        raise InfeasibleError("the base plan is infeasible", exc.explanation) from None
+    plan_b = _plan_frame(base.plan)
+    chosen = set(plan_b["project"])
+    not_in_base = [p for p in out_all if p not in chosen]
+    rounds = dict(zip(plan_b["project"], plan_b["proposal_quarter"], strict=True))
+    held = all(p in rounds and q in (None, rounds[p]) for p, q in forcing.force_in.items())
+    kept = held and variant_config == config and not set(out_all) & chosen
+    if kept:
+        variant, plan_v = base, plan_b
+    else:
         try:
-            base = run_plan(plan_only(config), commitments, out_dir=Path(tmp) / "base")
+            variant = run_plan(plan_only(variant_config), commitments, write=False, forcing=side)
         except InfeasibleError as exc:
-            raise InfeasibleError("the base plan is infeasible", exc.explanation) from None
-        plan_b = pd.read_csv(Path(tmp) / "base" / "plan.csv", keep_default_na=False)
-        chosen = set(plan_b["project"].astype(str))
-        not_in_base = [p for p in out_all if p not in chosen]
-        rounds = dict(
-            zip(
-                plan_b["project"].astype(str),
-                plan_b["proposal_quarter"].astype(str),
-                strict=True,
-            )
-        )
-        held = all(p in rounds and q in (None, rounds[p]) for p, q in forcing.force_in.items())
-        kept = held and variant_config == config and not set(out_all) & chosen
-        if kept:
-            variant, plan_v = base, plan_b
-        else:
-            try:
-                variant = run_plan(
-                    plan_only(variant_config),
-                    commitments,
-                    out_dir=Path(tmp) / "variant",
-                    forcing=side,
-                )
-            except InfeasibleError as exc:
-                raise InfeasibleError(
-                    f"the variant ({description}) is infeasible", exc.explanation
-                ) from None
-            plan_v = pd.read_csv(Path(tmp) / "variant" / "plan.csv", keep_default_na=False)
+            raise InfeasibleError(
+                f"the variant ({description}) is infeasible", exc.explanation
+            ) from None
+        plan_v = _plan_frame(variant.plan)
     changes = _plan_changes(catalog, plan_b, plan_v, forcing, lost, set(not_in_base))
     return PlanWhatIf(description, base.metrics, variant.metrics, changes, bool(kept), not_in_base)
+
+
+def _plan_frame(plan: pd.DataFrame | None) -> pd.DataFrame:
+    """plan.csv's project, round and amount columns, as text and numbers."""
+    columns = ["project", "proposal_quarter", "fund_usd"]
+    if plan is None:
+        return pd.DataFrame(columns=columns)
+    out = plan[columns].copy()
+    out["project"] = out["project"].astype(str)
+    out["proposal_quarter"] = out["proposal_quarter"].astype(str)
+    return out
 
 
 def _near(pid: str, ids: list[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from portopt.errors import ConfigError, Problem
+from portopt.errors import ConfigError, InfeasibleError, Problem
 from portopt.model.data import ModelData
 
 
@@ -92,6 +92,34 @@ class Forcing:
             model.h.changeColsBounds(cols.size, cols, z, z)
         for cols in rows:
             model.h.addRow(1.0, 1.0, cols.size, yc[cols], np.ones(cols.size))
+
+    def attach(self, model: Any) -> None:
+        """Force ``model`` (a :class:`~portopt.model.direct.DirectSweep`) on every solve.
+        Raises :class:`ConfigError` for another formulation (it has no forcing)."""
+        if not hasattr(model, "forcing"):
+            raise ConfigError(
+                [
+                    Problem(
+                        "solver.name",
+                        None,
+                        None,
+                        "forcing projects in or out needs the cut model (auto or highs_direct)",
+                    )
+                ],
+                "bad forcing",
+            )
+        self.columns(model.data)  # an unknown project or round: refused before the solve
+        model.forcing = self
+
+    def check(self, model: Any, y: np.ndarray) -> None:
+        """Raise :class:`InfeasibleError` when the plan ``y`` breaks the forcing (the cut
+        model found no plan that keeps it, and another formulation answered without it)."""
+        rows, zero = self.columns(model.data)
+        chosen = np.asarray(y) > 0.5
+        if chosen[zero].any() or any(chosen[cols].sum() != 1 for cols in rows):
+            raise InfeasibleError(
+                "no plan satisfies every rule with " + ", ".join(self.describe()), []
+            )
 
 
 def _unknown(option: str, pid: str, ids: list[str]) -> Problem:

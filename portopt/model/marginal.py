@@ -41,7 +41,6 @@ a divisible model.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -49,7 +48,8 @@ import numpy as np
 
 from portopt.config import RunConfig
 from portopt.model.data import BILLION, ModelData
-from portopt.model.direct import DirectModel, DirectResult, DirectSweep, _solve
+from portopt.model.direct import DirectModel, DirectResult, DirectSweep
+from portopt.model.direct import resolve as resolve_cut_model
 from portopt.model.parameters import StructuralChange
 from portopt.model.terms import Solution, Term
 
@@ -151,9 +151,7 @@ def _forced(
     start = np.round(y).astype(float)
     start[i] = value
     try:
-        return _solve(
-            model, config, time.perf_counter(), incumbent=start, pool=pool, incumbent_name="start"
-        )
+        return resolve_cut_model(model, config, incumbent=start, pool=pool, incumbent_name="start")
     finally:
         model.h.changeColsBounds(1, col, lo, hi)
 
@@ -552,9 +550,7 @@ def plan_values(
             try:
                 start = y0.copy()
                 start[cols] = 0.0
-                result = _solve(
-                    model, resolve, time.perf_counter(), incumbent=start if chosen else None
-                )
+                result = resolve_cut_model(model, resolve, incumbent=start if chosen else None)
             finally:
                 if row is not None:
                     model.h.deleteRows(1, np.array([row], dtype=np.int32))

@@ -10,7 +10,6 @@ plan each; a plan's own frontier is not solved inside a sweep.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,8 +24,7 @@ from portopt.engine.generate import generate_scenarios
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model import Allocation, optimize
 from portopt.outputs import headline
-from portopt.plan import load_commitments, plan_options
-from portopt.planning import model_scenarios, plan_config, run_plan, with_declines
+from portopt.planning import Plan, run_plan
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.tradeoff import plan_only
 
@@ -67,15 +65,14 @@ def plan_point(config: RunConfig, commitments: str | Path | None = None) -> dict
         recoupment_tolerance=rec.max_shortfall_share,
         recovery_floor=rec.min_expected_recovery if rec.enabled else None,
     )
-    with tempfile.TemporaryDirectory(prefix="portopt-plan-point-") as tmp:
-        try:
-            result = run_plan(plan_only(config), commitments, out_dir=Path(tmp) / "plan")
-        except (InfeasibleError, SolverError) as exc:
-            status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
-            row.update(status=status, n_selected=0, selected="", note=str(exc))
-            row.update(resolve=False, solve_s=None, point_s=time.perf_counter() - t0)
-            return row
-        plan_csv = pd.read_csv(Path(tmp) / "plan" / "plan.csv", keep_default_na=False)
+    try:
+        result = run_plan(plan_only(config), commitments, write=False)
+    except (InfeasibleError, SolverError) as exc:
+        status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
+        row.update(status=status, n_selected=0, selected="", note=str(exc))
+        row.update(resolve=False, solve_s=None, point_s=time.perf_counter() - t0)
+        return row
+    plan_csv = result.plan if result.plan is not None else pd.DataFrame({"project": []})
     m = result.metrics
     plan = m["plan"]
     oos = headline(m.get("out_of_sample") or {}, rec.alpha)
@@ -136,27 +133,26 @@ def plan_selection(
     scenarios: range,
     commitments: str | Path | None = None,
 ) -> tuple[Allocation, list[str], np.ndarray, np.ndarray]:
-    """The plan chosen on the optimisation ``scenarios`` (a robustness batch): the stages of
-    :func:`portopt.planning.run_plan` up to the optimise stage, on ``catalog`` (its
-    priorities drawn per batch, perhaps). Returns the allocation over the plan's columns and,
-    per catalog project (catalog order), its id, whether the plan proposes it and its fund."""
-    config = plan_config(config)
-    path = commitments if commitments is not None else config.plan.commitments
-    made = load_commitments(path, catalog, config)
-    options = plan_options(catalog, config, made)
+    """The plan chosen on the optimisation ``scenarios`` (a robustness batch): the pipeline's
+    stages up to the optimise one (:mod:`portopt.pipeline`), on ``catalog`` (its priorities
+    drawn per batch, perhaps). Returns the allocation over the plan's columns and, per catalog
+    project (catalog order), its id, whether the plan proposes it and its fund."""
+    job = Plan(commitments)
+    config = job.prepare(config)
+    columns = job.columns(catalog, config)
     engine = generate_scenarios(
-        options.engine_catalog, config, backend=config.backend, scenarios=scenarios
+        columns.engine_catalog, config, backend=config.backend, scenarios=scenarios
     )
-    opt, p, _ = with_declines(model_scenarios(engine, options), options.catalog, config)
-    options.catalog.projects["decline_prob"] = p
-    allocation = optimize(options.catalog, config, opt)
-    base = options.catalog.projects["project"].astype(str).to_numpy()
+    opt = columns.model_scenarios(engine)
+    columns = columns.with_decline_probability(columns.decline_probability(opt, config))
+    opt, _ = columns.declines(opt, columns.decline_prob, config)
+    allocation = optimize(columns.catalog, config, opt)
     ids = list(catalog.project_ids)
     pos = {pid: i for i, pid in enumerate(ids)}
     y, fund = np.zeros(len(ids)), np.zeros(len(ids))
     for j in np.flatnonzero(np.asarray(allocation.y) > 0.5):
-        y[pos[base[j]]] = 1.0
-        fund[pos[base[j]]] += float(allocation.fund_usd[j])
+        y[pos[str(columns.project[j])]] = 1.0
+        fund[pos[str(columns.project[j])]] += float(allocation.fund_usd[j])
     return allocation, ids, y, fund
 
 
