@@ -546,6 +546,11 @@ class PlanConfig(_Strict):
     )
     decline: DeclineConfig = Field(default_factory=DeclineConfig)
     frontier: FrontierConfig = Field(default_factory=FrontierConfig)
+    marginal: Literal["replan", "held"] = Field(
+        "held",
+        description="a project's value: replan (the best plan with it against the best without"
+        " it, two full plans) or held (the rest of the plan held as chosen, a small re-solve)",
+    )
 
     @field_validator("first_quarter")
     @classmethod

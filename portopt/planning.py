@@ -43,7 +43,13 @@ from portopt.plan import PlanOptions, load_commitments, plan_options
 from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.columns import Columns
 from portopt.report_plan import PLAN_FILE
-from portopt.tradeoff import FRONTIER_FILE, Mapper, frontier_floors, plan_frontier
+from portopt.tradeoff import (
+    FRONTIER_FILE,
+    Mapper,
+    frontier_floors,
+    plan_frontier,
+    replan_values,
+)
 from portopt.vocabulary import SECTORS
 
 SHORT_SECTOR_SHARE = 0.95
@@ -201,6 +207,22 @@ class Plan:
         model: object,
         advance: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
+        if config.plan.marginal == "replan" and proved(allocation, model):
+            assert isinstance(model, DirectSweep)
+            committed = (columns.catalog.projects["status"].astype(str) == "committed").tolist()
+            values = replan_values(
+                config,
+                model,
+                allocation,
+                [str(p) for p in columns.project],
+                committed,
+                mapper=self.mapper,
+            )
+            note = (
+                "each project's value is the best plan with it minus the best plan without it:"
+                " two full plans, every other project's round and amount free"
+            )
+            return {"marginal_values": as_records(values), "relaxations": [], "marginal_note": note}
         return plan_marginal(config, allocation, model, advance)
 
     def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

@@ -367,6 +367,118 @@ def plan_frontier(
     return frontier_table([first, *rows])
 
 
+# ---------------------------------------------------------------- marginal values as re-plans
+
+
+def replan_tasks(state: FrontierState, items: Sequence[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """A task: for each ``(project, chosen)``, the full plan with the project forced out (when
+    the base plan chose it) or in at its best round (when not), every other choice free; each
+    from the base plan's cut pool, a forced-out one from the base plan less that project."""
+    from portopt.model.forcing import Forcing
+    from portopt.model.terms import Solution
+
+    base = state.sweep
+    sweep = copy.copy(base)
+    sweep.milp = DirectModel(base.data, base.cover, base.config)
+    sweep.lp = None
+    d = base.data
+    index = {pid: q for q, pid in enumerate(d.projects)}
+    rows = []
+    for pid, chosen in items:
+        sweep.coverage_pool = dict(base.coverage_pool)
+        sweep.cvar_pool = dict(base.cvar_pool)
+        cols = d.columns_of(index[pid])
+        if chosen:
+            assert base.last is not None
+            y0 = np.round(base.last.y)
+            y0[cols] = 0.0
+            sweep.last = Solution(y=y0, f=np.asarray(base.last.f) * (y0 > 0.5))
+            sweep.forcing = Forcing({}, (pid,))
+        else:
+            sweep.last = None
+            sweep.forcing = Forcing({pid: None})
+        sweep.update(base.config)
+        result = sweep.solve()
+        row: dict[str, Any] = {
+            "project": pid,
+            "chosen": chosen,
+            "status": result.status,
+            "objective": result.objective,
+            "mip_gap": result.mip_gap,
+            "round": None,
+        }
+        if result.solution is not None and not chosen:
+            k = int(cols[np.argmax(np.asarray(result.solution.y)[cols])])
+            row["round"] = d.quarter_label(int(d.proposal_q[k]))
+        rows.append(row)
+    return rows
+
+
+def replan_values(
+    config: RunConfig,
+    sweep: DirectSweep,
+    allocation: Any,
+    project: Sequence[str],
+    committed: Sequence[bool],
+    workers: int | None = None,
+    mapper: Mapper | None = None,
+) -> list[Any]:
+    """Each project's value to the plan as the difference of two full plans (coverage points,
+    :class:`portopt.model.marginal.MarginalValue`): the base plan minus the plan with it
+    forced out, or the plan with it forced in at its best round minus the base plan; the
+    re-plans solved in ``workers`` processes (or through ``mapper``), each from the base plan's
+    cuts. A committed project has no value (it cannot be taken out)."""
+    from portopt.model.marginal import POINTS, MarginalValue
+
+    state = frontier_state(
+        sweep, allocation, np.zeros((0, len(project)), bool), np.zeros(0), project
+    )
+    y = np.asarray(allocation.y) > 0.5
+    ids = list(dict.fromkeys(str(p) for p in project))
+    chosen = {pid: bool(y[[j for j, p in enumerate(project) if p == pid]].any()) for pid in ids}
+    held = {str(p) for p, c in zip(project, committed, strict=True) if c}
+    items = [(pid, chosen[pid]) for pid in ids if pid not in held]
+    if not items:
+        results: list[dict[str, Any]] = []
+    else:
+        tasks = chunks(items, workers if workers is not None else default_workers())
+        if mapper is not None:
+            parts = mapper(replan_tasks, [(state, t) for t in tasks])
+        elif len(tasks) == 1:
+            parts = [replan_tasks(state, tasks[0])]
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
+                parts = list(pool.map(replan_tasks, [state] * len(tasks), tasks))
+        results = [r for part in parts for r in part]
+    by_id = {r["project"]: r for r in results}
+    base = POINTS * float(allocation.objective)
+    gap0 = float(allocation.mip_gap or 0.0)
+    out = []
+    for pid in ids:
+        if pid in held:
+            out.append(MarginalValue(pid, True, base, None, None, None, False, "committed"))
+            continue
+        r = by_id[pid]
+        other = None if r["objective"] is None else POINTS * float(r["objective"])
+        gap = r["mip_gap"]
+        if other is None:
+            why = "taken out" if chosen[pid] else "added"
+            reason = f"cannot be {why}: no plan satisfies every rule ({r['status']})"
+            out.append(MarginalValue(pid, chosen[pid], None, None, None, gap, False, reason))
+            continue
+        v_in, v_out = (base, other) if chosen[pid] else (other, base)
+        g_in, g_out = (gap0, gap) if chosen[pid] else (gap, gap0)
+        within = abs(v_in - v_out) <= (g_in or 0.0) * abs(v_in) + (g_out or 0.0) * abs(v_out)
+        reason = (
+            "forced out: the best plan without it"
+            if chosen[pid]
+            else f"forced in: the best plan with it, proposed in {r['round']}"
+        )
+        out.append(MarginalValue(pid, chosen[pid], v_in, v_out, v_in - v_out, gap, within, reason))
+    return out
+
+
 __all__ = [
     "COLUMNS",
     "FLOOR_KEY",
@@ -381,6 +493,8 @@ __all__ = [
     "frontier_table",
     "plan_frontier",
     "plan_only",
+    "replan_tasks",
+    "replan_values",
     "solve_frontier",
     "solve_points",
 ]

@@ -171,3 +171,62 @@ def test_robustness_runs_plans_with_commitments(folder: Path) -> None:
     # the committed first tranche is in every batch's plan
     for pid in ("sb_energy_portsmouth_gas", "texas_gulflink", "element_six_diamond_grit"):
         assert core.loc[pid, "core_index"] == 1.0
+
+
+# ---------------------------------------------------------------- marginal values as re-plans
+
+
+@pytest.fixture
+def six(small_catalog: Any, tmp_path: Path) -> Path:
+    """The six-project catalog with fixed fund shares, every project a candidate."""
+    from tests.conftest import write_catalog_csv
+
+    cat = small_catalog
+    projects = cat.projects.copy()
+    projects["max_fund_share"] = projects["min_fund_share"] = 0.5
+    projects["status"] = "candidate"
+    out = tmp_path / "catalog"
+    write_catalog_csv(type(cat)(projects, cat.chokepoints, cat.capacity, cat.source), out)
+    return out
+
+
+def _six_config(folder: Path, *sets: str) -> Any:
+    return load_config(
+        ROOT / "configs" / "default.yaml",
+        [
+            f"catalog={folder}",
+            "scenarios.optimisation=60",
+            "scenarios.evaluation=40",
+            "plan.first_quarter=2027Q1",
+            "plan.deadline=2027-09-30",
+            "model.groups.review_capacity.per_quarter=2",
+            "model.groups.recoupment.min_expected_recovery=0.5",
+            "model.groups.recoupment.max_shortfall_share=1.5",
+            "model.groups.sector_shares.enabled=false",
+            "model.budget_usd=8e10",
+            "plan.target_usd=8e10",
+            "plan.frontier.enabled=false",
+            "solver.mip_gap=0",
+            "solver.time_limit_s=60",
+            *sets,
+        ],
+    )
+
+
+def test_a_plans_marginal_value_is_the_difference_of_two_full_plans(six: Path) -> None:
+    base = run_plan(_six_config(six, "plan.marginal=replan"), write=False)
+    values = {v["project_id"]: v for v in base.metrics["marginal_values"]}
+    assert "two full plans" in base.metrics["marginal_note"]
+    objective = 100.0 * base.metrics["objective"]
+    chosen = set(base.plan["project"])
+    config = _six_config(six)
+    checked = 0
+    for pid, value in values.items():
+        if value["reason"] == "committed" or value["marginal_value"] is None:
+            continue
+        forcing = Forcing({}, (pid,)) if pid in chosen else Forcing({pid: None})
+        other = 100.0 * run_plan(config, write=False, forcing=forcing).metrics["objective"]
+        expected = objective - other if pid in chosen else other - objective
+        assert value["marginal_value"] == pytest.approx(expected, abs=5e-4), pid  # 3 digits
+        checked += 1
+    assert checked >= 2
