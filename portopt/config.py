@@ -516,6 +516,15 @@ class FrontierConfig(_Strict):
     )
 
 
+class AlternativesConfig(_Strict):
+    """Near-optimal alternatives of the plan (:mod:`portopt.alternatives`, alternatives.csv)."""
+
+    count: int = Field(0, ge=0, le=50, description="alternatives to find; 0: none")
+    slack: float = Field(
+        0.01, ge=0.0, le=0.5, description="share of the optimum's objective one may give up"
+    )
+
+
 class PlanConfig(_Strict):
     """The deployment plan (``portopt plan``): when each project is proposed, within which rules.
 
@@ -546,6 +555,7 @@ class PlanConfig(_Strict):
     )
     decline: DeclineConfig = Field(default_factory=DeclineConfig)
     frontier: FrontierConfig = Field(default_factory=FrontierConfig)
+    alternatives: AlternativesConfig = Field(default_factory=AlternativesConfig)
     marginal: Literal["replan", "held"] = Field(
         "held",
         description="a project's value: replan (the best plan with it against the best without"

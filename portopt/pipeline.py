@@ -81,6 +81,7 @@ STAGES: dict[str, str] = {
     "optimise": "Choosing the portfolio",
     "marginal": "Re-solving with each candidate forced in or out, and each rule relaxed",
     "frontier": "Solving the plan at each expected-recovery floor",
+    "alternatives": "Finding near-optimal alternative plans",
     "scenarios_evaluation": "Generating fresh evaluation scenarios",
     "evaluate": "Evaluating the portfolio out of sample",
     "write": "Writing tables and scenarios",

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from portopt.alternatives import ALTERNATIVES_FILE, alternatives
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
@@ -169,9 +170,25 @@ class Plan:
     ) -> dict[str, pd.DataFrame]:
         """frontier.csv (:mod:`portopt.tradeoff`): the plan at each expected-recovery floor
         from the configured one down to ``plan.frontier.lowest_floor``, in a stage of its own."""
-        floors = frontier_floors(config)
-        if len(floors) < 2 or not isinstance(model, DirectSweep) or not proved(allocation, model):
+        if not isinstance(model, DirectSweep) or not proved(allocation, model):
             return {}
+        out: dict[str, pd.DataFrame] = {}
+        k = config.plan.alternatives.count
+        if k > 0:
+            label = f"Finding {k} near-optimal alternative plans"
+            with stage("alternatives", label=label):
+                found = alternatives(
+                    config,
+                    model,
+                    allocation,
+                    [str(p) for p in columns.project],
+                    columns.decline_prob,
+                )
+            if found is not None:
+                out[ALTERNATIVES_FILE] = found
+        floors = frontier_floors(config)
+        if len(floors) < 2:
+            return out
         label = f"Solving the plan at {len(floors)} expected-recovery floors"
         with stage("frontier", label=label):
             _, mask = columns.declines(scenarios, columns.decline_prob, config)
@@ -184,7 +201,9 @@ class Plan:
                 mask,
                 mapper=self.mapper,
             )
-        return {} if table is None else {FRONTIER_FILE: table}
+        if table is not None:
+            out[FRONTIER_FILE] = table
+        return out
 
     def prepare(self, config: RunConfig) -> RunConfig:
         return plan_config(config)

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "portopt.report_frontier",
         "portopt.synth",
     ),
-    ("portopt.pipeline", "portopt.tradeoff"),
+    ("portopt.pipeline", "portopt.tradeoff", "portopt.alternatives"),
     ("portopt.run", "portopt.planning"),
     ("portopt.api", "portopt.sweeps", "portopt.whatif"),
     ("portopt.cli", "portopt.__main__"),

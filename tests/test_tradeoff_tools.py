@@ -230,3 +230,26 @@ def test_a_plans_marginal_value_is_the_difference_of_two_full_plans(six: Path) -
         assert value["marginal_value"] == pytest.approx(expected, abs=5e-4), pid  # 3 digits
         checked += 1
     assert checked >= 2
+
+
+def test_three_alternatives_within_the_slack_and_distinct(folder: Path) -> None:
+    out = folder / "alternatives"
+    args = ["plan", str(_small(folder)), "--alternatives", "3", "--slack", "1%"]
+    result = cli(*args, "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "alternatives.csv", keep_default_na=False)
+    assert list(table["alternative"]) == [0, 1, 2, 3]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert table["objective"].iloc[0] == pytest.approx(metrics["objective"], rel=1e-9)
+    assert (table["gives_up"] <= 0.01 + 1e-6).all()
+    assert (table["objective"] >= 0.99 * metrics["objective"] - 1e-6).all()
+    plans = [frozenset(p.split(";")) for p in table["projects"]]
+    assert len(set(plans)) == 4  # the plan and three distinct alternatives
+    for plan, adds, drops in zip(plans[1:], table["adds"][1:], table["drops"][1:], strict=True):
+        assert plan == (plans[0] | set(filter(None, adds.split(";")))) - set(drops.split(";"))
+
+
+def test_bad_slack_exits_2(folder: Path) -> None:
+    result = cli("plan", str(_small(folder)), "--alternatives", "2", "--slack", "one")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "--slack" in result.output

@@ -68,6 +68,22 @@ def command(
     set_: SetOption = None,
     json_: JsonOption = False,
     scheduler: SchedulerOption = None,
+    alternatives: Annotated[
+        int | None,
+        typer.Option(
+            "--alternatives",
+            help="Also find K near-optimal plans (alternatives.csv): within --slack of the"
+            " optimum, differing most from it and from each other (plan.alternatives.count).",
+        ),
+    ] = None,
+    slack: Annotated[
+        str | None,
+        typer.Option(
+            "--slack",
+            help="How much of the optimum's objective an alternative may give up: 1% or 0.01"
+            " (plan.alternatives.slack).",
+        ),
+    ] = None,
 ) -> None:
     """Plan the deployment: which projects to propose in which round, with how much, to the
     deadline; evaluate the plan on fresh scenarios (Japan's declines included) and write
@@ -81,7 +97,12 @@ def command(
             [Problem("--no-commitments", None, None, "cannot be given with --commitments")],
             "conflicting options",
         )
-    cfg = config_with_overrides(resolve_config(config), set_, seed)
+    sets = list(set_ or [])
+    if alternatives is not None:
+        sets.append(f"plan.alternatives.count={alternatives}")
+    if slack is not None:
+        sets.append(f"plan.alternatives.slack={_share(slack)}")
+    cfg = config_with_overrides(resolve_config(config), sets, seed)
     console = Console(stderr=True)
     with dask_mapper(scheduler) as mapper, RichProgress(console) as progress:
         result = run_plan(
@@ -97,6 +118,18 @@ def command(
         print_json(json_summary(result.metrics, result.out_dir))
     else:
         Console().print(summary_table(result.metrics, result.out_dir))
+
+
+def _share(text: str) -> float:
+    """``1%`` or ``0.01`` as a share; :class:`ConfigError` naming --slack otherwise."""
+    raw = text.strip()
+    try:
+        return float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(
+            [Problem("--slack", None, None, f"'{text}' is not a share like 1% or 0.01")],
+            "bad --slack",
+        ) from None
 
 
 @contextmanager
