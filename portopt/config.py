@@ -581,6 +581,24 @@ class PlanConfig(_Strict):
         return v
 
 
+class ProjectSupportConfig(_Strict):
+    """US support for one project (:mod:`portopt.plan.support`); every value a policy choice."""
+
+    capex_reduction: float = Field(
+        0.0, ge=0.0, lt=1.0, description="share of the base cost the US carries (land, power)"
+    )
+    delay_reduction_quarters: float = Field(
+        0.0, ge=0.0, le=80.0, description="quarters of median delay expedited permitting saves"
+    )
+    basis: str = "policy choice"
+
+
+class SupportConfig(_Strict):
+    """US support per project, by catalog id: a lever of the plan (whatif --set, --vary)."""
+
+    projects: dict[str, ProjectSupportConfig] = Field(default_factory=dict)
+
+
 class RunConfig(_Strict):
     """One run of portopt: what to read, how to simulate, what to optimise, where to write."""
 
@@ -591,6 +609,7 @@ class RunConfig(_Strict):
     deal: DealConfig = Field(default_factory=DealConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     plan: PlanConfig = Field(default_factory=PlanConfig)
+    support: SupportConfig = Field(default_factory=SupportConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 

@@ -43,6 +43,7 @@ from portopt.pipeline import (
 from portopt.plan import PlanOptions, load_commitments, plan_options
 from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.columns import Columns
+from portopt.plan.support import support_cost, with_support
 from portopt.report_plan import PLAN_FILE
 from portopt.tradeoff import (
     FRONTIER_FILE,
@@ -209,6 +210,8 @@ class Plan:
         return plan_config(config)
 
     def columns(self, catalog: Catalog, config: RunConfig) -> Columns:
+        self.loaded = catalog
+        catalog = with_support(catalog, config)
         given = self.commitments
         made = load_commitments(
             given if given is not None else config.plan.commitments,
@@ -267,7 +270,12 @@ class Plan:
             "columns": len(columns.catalog.project_ids),
             "engine_columns": len(columns.engine_catalog.project_ids),
         }
-        return {PLAN_FILE: table}, {"plan": summary, "projects": projects}
+        extra: dict[str, Any] = {"plan": summary, "projects": projects}
+        if config.support.projects:
+            extra["support"] = support_cost(
+                getattr(self, "loaded", columns.projects), config, table
+            )
+        return {PLAN_FILE: table}, extra
 
 
 def run_plan(

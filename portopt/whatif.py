@@ -559,6 +559,14 @@ class PlanWhatIf:
             "base_solve": _plan_solve(self.base),
             "variant_solve": {**_plan_solve(self.variant), "kept_base": self.kept_base},
             "not_in_base_plan": self.not_in_base,
+            "us_support": {
+                "base": self.base.get("support"),
+                "variant": self.variant.get("support"),
+                "cost_expected_usd": (self.variant.get("support") or {}).get(
+                    "cost_expected_usd", 0.0
+                )
+                - (self.base.get("support") or {}).get("cost_expected_usd", 0.0),
+            },
             "deltas": self.deltas(),
             "note": "each side is a full plan; the figures are each plan's own, not paired per"
             " scenario (no standard error)",
@@ -642,6 +650,7 @@ def whatif_plan(
     parts += [
         f"set {key}={new!r} (base {old!r})"
         for key, old, new in _changed_keys(config, variant_config)
+        if not (old is None and new in (0.0, "policy choice"))  # a new entry's defaults
     ]
     description = "; ".join(parts) or "no change"
     try:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from portopt.catalog import load_catalog
 from portopt.cli.main import app
 from portopt.config import load_config
 from portopt.errors import EXIT_BAD_INPUT
@@ -253,3 +254,31 @@ def test_bad_slack_exits_2(folder: Path) -> None:
     result = cli("plan", str(_small(folder)), "--alternatives", "2", "--slack", "one")
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert "--slack" in result.output
+
+
+def test_a_support_lever_reports_its_cost_beside_its_effect(folder: Path) -> None:
+    config = _small(folder, 0.85)
+    base = run_plan(load_config(config), write=False)
+    plan = base.plan.set_index("project")
+    pid = next(p for p in plan.index if plan.loc[p, "status"] != "committed")
+    key = f"support.projects.{pid}.capex_reduction"
+    out = folder / "support"
+    result = cli("whatif", str(config), "--set", f"{key}=0.3", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["variant"] == f"set {key}=0.3 (base None)"
+    support = summary["us_support"]
+    [row] = support["variant"]["projects"]
+    assert row["project"] == pid and row["capex_reduction"] == 0.3
+    base_cost = float(load_catalog(None).projects.loc[pid, "base_cost_usd"])
+    assert row["proposed"]  # cheaper to Japan, the plan keeps it
+    assert row["capex_cost_usd"] == pytest.approx(0.3 * base_cost)
+    assert support["cost_expected_usd"] == pytest.approx(row["capex_cost_expected_usd"])
+    assert 0 < support["cost_expected_usd"] <= 0.3 * base_cost
+    # the effect beside it: the project's amount is a share of a lower cost
+    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False).set_index("id")
+    assert changes.loc[pid, "variant_fund_usd"] < changes.loc[pid, "base_fund_usd"]
+    assert set(summary["deltas"]) >= {"committed_expected_usd", "coverage_score", "recovery_ratio"}
+    assert "US support costs" in cli(
+        "whatif", str(config), "--set", f"{key}=0.3", "--out", str(out)
+    ).output.replace("\n", " ")

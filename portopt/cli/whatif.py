@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, Group
@@ -226,6 +226,7 @@ def plan_summary(result: PlanWhatIf, target: Path) -> Group:
             else ""
         )
         + "; each plan's own figures, not paired per scenario"
+        + _support_words(result.summary()["us_support"])
     )
     projects = Table(title="Projects that changed", title_justify="left")
     for name in ("project", "change", "base", "variant", "why"):
@@ -240,6 +241,17 @@ def plan_summary(result: PlanWhatIf, target: Path) -> Group:
         )
     projects.caption = " and ".join(sorted(p.name for p in target.iterdir())) + f" in {target}"
     return Group(figures, projects)
+
+
+def _support_words(support: dict[str, Any]) -> str:
+    """The US support's cost beside the effect, when the variant changes it."""
+    variant = support.get("variant") or {}
+    if not variant.get("projects"):
+        return ""
+    words = f"; US support costs {_usd(support['cost_expected_usd'])} more (expected, capex)"
+    if any(p.get("permitting_cost") for p in variant["projects"]):
+        words += "; expedited permitting: cost not estimated (no source)"
+    return words
 
 
 def _plan_cell(figure: str, x: float | None, sign: str = "") -> str:
