@@ -30,7 +30,7 @@ from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.direct import DirectSweep, SolveProgress
-from portopt.model.explain import explain_infeasible, precheck
+from portopt.model.explain import explain_cuts, explain_infeasible, precheck
 from portopt.model.groups import GROUPS
 from portopt.model.incumbent import starting_selection
 from portopt.model.problem import AllocationModel
@@ -140,7 +140,10 @@ def _optimize_cuts(catalog: Catalog, config: RunConfig, sweep: DirectSweep) -> A
     if sweep.config != config:
         sweep.update(config)
     result = sweep.solve(start)
-    if result.status in ("infeasible", "error"):
+    if result.status == "infeasible":  # explained on the cut model: its LP decides in seconds
+        lines = explain_cuts(sweep.data, sweep.cover, config, start + config.solver.time_limit_s)
+        raise InfeasibleError(INFEASIBLE, lines)
+    if result.status == "error":
         return None
     sol, direct = result.solution, result.model
     assert sol is not None and direct is not None

@@ -52,6 +52,7 @@ from typing import Any
 
 import cvxpy as cp
 import numpy as np
+from cvxpy import settings as cps
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
@@ -60,8 +61,8 @@ from portopt.model.coverage import CoverageCuts
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.parameters import model_parameter_keys, structural_changes
-from portopt.model.solve import _columns, _highs_model, new_highs, set_threads
-from portopt.model.terms import ShadowPrice, Solution, Vars
+from portopt.model.solve import highs_model, new_highs, set_threads, variable_columns
+from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
 
 COVERAGE_TOL = 1e-7
 """A coverage cut is added where θ_k exceeds g_k by more than this (objective units)."""
@@ -145,11 +146,18 @@ class DirectModel:
         cover: CoverageCuts,
         config: RunConfig,
         lp_lower: np.ndarray | None = None,
+        slack: tuple[set[str], set[str]] | None = None,
     ) -> None:
         import highspy as hp
 
         self.hp, self.data, self.cover, self.config = hp, data, cover, config
         self.lp_lower = lp_lower
+        self.slack = Slack(active=True) if slack is not None else None
+        self.slack_groups = slack
+        """The explainer's variant (:mod:`portopt.model.explain`): ``(enforced, weighted)``;
+        every group but recoupment with slack on its rows, the groups not ``enforced`` free to
+        give, the penalty of the ``weighted`` ones as the objective (:class:`Slack`)."""
+        self.slack_cols: dict[tuple[str, str], np.ndarray] = {}
         self.log: list[tuple] = []
         self.pool: list[tuple] = []
         """Valid cuts not yet rows (earlier points' cuts): :meth:`kelley` adds the violated ones."""
@@ -199,7 +207,7 @@ class DirectModel:
                 raise ValueError("lp_lower re-targets the LP variant only")
             self.lp_lower = lp_lower
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
-        self.base = _highs_model(self.hp, data)
+        self.base = highs_model(self.hp, data)
         self.timings = {"compile_s": time.perf_counter() - t0}
         t0 = time.perf_counter()
         self.log, self.pool, self.cvar_rows, self.lp_bound = [], [], [], np.inf
@@ -225,14 +233,28 @@ class DirectModel:
         self.groups = [g(d, config) for g in GROUPS]
         self.groups = [g for g in self.groups if g.enabled(config)]
         self.recoupment = next((g for g in self.groups if isinstance(g, Recoupment)), None)
+        slack = self.slack
         for g in self.groups:
-            cons += g.compile_cut_form(v)
-        self.problem = cp.Problem(cp.Maximize(0), cons)
+            if slack is None or isinstance(g, Recoupment):
+                cons += g.compile_cut_form(v)
+            else:
+                cons += g.compile(v, slack)
+        if slack is None:
+            self.problem = cp.Problem(cp.Maximize(0), cons)
+        else:
+            assert self.slack_groups is not None
+            slack.set(*self.slack_groups)
+            self.problem = cp.Problem(cp.Minimize(slack.penalty()), cons + slack.bounds())
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
-        self.base = _highs_model(self.hp, data)
+        self.base = highs_model(self.hp, data)
         self.base_cols, self.base_rows = self.base.lp_.num_col_, self.base.lp_.num_row_
-        self.ycol = _columns(data, v.y)
-        self.fcol = _columns(data, v.f)
+        self.ycol = variable_columns(data, v.y)
+        self.fcol = variable_columns(data, v.f)
+        self.penalty = np.asarray(data[cps.C], dtype=float) if slack is not None else None
+        if slack is not None:
+            self.slack_cols = {
+                key: variable_columns(data, var) for key, var in slack.variables.items()
+            }
 
     def _build(self) -> None:
         d, m, solver = self.data, self.config.model, self.config.solver
@@ -266,6 +288,11 @@ class DirectModel:
         tiebreak = m.recovery_tiebreak / (m.budget_usd / BILLION)
         cost[self.fcol] = tiebreak * (d.e_japan - d.e_draw) + d.f_reward
         cost[self.tcol] = 1.0
+        if self.penalty is not None:  # the explainer's variant minimises the slack penalty
+            cost = np.zeros(self.ncol)
+            cost[: self.penalty.size] = -self.penalty
+            zero = np.zeros(self.tcol.size)
+            h.changeColsBounds(self.tcol.size, self.tcol.astype(np.int32), zero, zero)
         self.cost = cost
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)
         self.h = h
@@ -465,6 +492,46 @@ class DirectModel:
 
     def true_objective(self, y: np.ndarray, f: np.ndarray) -> float:
         return self.cover.value(y) + float(self.cost[self.fcol] @ f)
+
+    def linear(self, on_f: np.ndarray | None) -> None:
+        """Maximise ``on_f · f`` instead (zero: any feasible plan), coverage out of the
+        objective (θ fixed at 0): the explainer's feasibility tests and largest gives."""
+        zero = np.zeros(self.tcol.size)
+        self.h.changeColsBounds(self.tcol.size, self.tcol.astype(np.int32), zero, zero)
+        cost = np.zeros(self.ncol)
+        if on_f is not None:
+            cost[self.fcol] = on_f
+        self.cost = cost
+        self.h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)
+
+    def solve_linear(self, deadline: float, lp_only: bool = False) -> tuple[str, np.ndarray | None]:
+        """The model's optimum when its objective is linear (:meth:`linear`, or the slack
+        variant), the CVaR exact by cuts: ``("infeasible", None)``, ``("optimal", x)`` (within
+        HiGHS's MIP gap), or another status without an answer (a limit, an error). The LP
+        relaxation decides first, in a fraction of a second: an infeasible LP is a proof.
+        ``lp_only``: stop there, ``("feasible", x)`` meaning only that the LP is."""
+        status, x = self.kelley(deadline, 1e9)
+        if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+            return "infeasible", None
+        if status != "kOptimal" or x is None:
+            return status, None
+        if lp_only or not self.ints.size:
+            return ("feasible" if lp_only else "optimal"), x
+        self.round = 0
+        while time.perf_counter() < deadline:
+            self.round += 1
+            status = self.run(deadline - time.perf_counter())
+            if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+                return "infeasible", None
+            if status != "kOptimal" or self.h.getInfo().primal_solution_status != 2:
+                return STOPPED.get(status, "error"), None
+            x = np.asarray(self.h.getSolution().col_value)
+            y, f, _ = self.split(x)
+            cut = self.cvar_cut(f * (np.round(y) > 0.5))
+            if cut is None:
+                return "optimal", x
+            self.add_cuts([cut])
+        return "time_limit", None
 
 
 class _Guard:
@@ -871,11 +938,27 @@ def cuts_of(data: ModelData) -> CoverageCuts:
     return CoverageCuts.build(data.online, data.ratio, data.stress, data.weights)
 
 
+def resolve(
+    model: DirectModel,
+    config: RunConfig,
+    incumbent: np.ndarray | None = None,
+    pool: list[tuple] | None = None,
+    incumbent_name: str = "the incumbent",
+    start: float | None = None,
+) -> DirectResult:
+    """Re-solve a built (or re-targeted) cut model with ``config``'s solver settings: the solve
+    loop's public face, for re-solves (:mod:`portopt.model.marginal`). ``start``: when its time
+    limit began (now by default)."""
+    began = time.perf_counter() if start is None else start
+    return _solve(model, config, began, incumbent, pool, incumbent_name)
+
+
 __all__ = [
     "DirectModel",
     "DirectResult",
     "DirectSweep",
     "SolveProgress",
     "cuts_of",
+    "resolve",
     "shadow_prices_direct",
 ]
