@@ -189,6 +189,7 @@ def test_metrics_hold_the_figures(small_runs: dict[str, Path]) -> None:
     } <= set(m)
 
 
+@pytest.mark.slow
 def test_real_subprocess(small_config: Path, tmp_path: Path) -> None:
     out = tmp_path / "sub"
     exe = Path(sys.executable).with_name("portopt")
@@ -204,6 +205,7 @@ def test_real_subprocess(small_config: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
 
 
+@pytest.mark.slow
 def test_default_run(default_run: Any) -> None:
     """The default job, the plan (shared with the browser test): every file, every stage
     timed."""
