@@ -38,6 +38,7 @@ from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import CASH_FIELDS, ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Aggregates, Evaluation, evaluation_of, portfolio_figures
+from portopt.interrupts import raise_if_interrupted
 from portopt.memory import check_run_fits, evaluation_block
 from portopt.model import Allocation, DirectSweep, build_model, optimize
 from portopt.model.marginal import as_records, marginal_values, relaxations
@@ -106,10 +107,12 @@ class _Stages:
     def __call__(
         self, stage: str, total: int | None = None, label: str | None = None
     ) -> Iterator[None]:
+        raise_if_interrupted()
         if self.progress is not None:
             self.progress.start(stage, label or STAGES[stage], total)
         t0 = time.perf_counter()
         yield
+        raise_if_interrupted()  # a signal that a library swallowed still stops the run here
         self.timings[stage] = time.perf_counter() - t0
         if self.progress is not None:
             self.progress.finish(stage, self.timings[stage])
