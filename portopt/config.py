@@ -41,6 +41,11 @@ def _parse_quarter(label: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def parse_quarter(label: str) -> tuple[int, int]:
+    """``YYYYQn`` as (year, quarter); ValueError for anything else."""
+    return _parse_quarter(label)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
@@ -433,8 +438,9 @@ class SolverConfig(_Strict):
     HiGHS, ``highs`` and ``cuopt`` the full CVXPY model (:func:`portopt.model.formulation`)."""
 
     name: Literal["auto", "highs", "cuopt", "highs_direct"] = "auto"
-    time_limit_s: float = Field(15.0, gt=0.0)
+    time_limit_s: float = Field(300.0, gt=0.0)
     mip_gap: float = Field(0.0005, ge=0.0, le=1.0)
+    node_limit: int | None = Field(20000, ge=1)
     threads: int | None = Field(None, ge=1)
     verbose: bool = False
 

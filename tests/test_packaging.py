@@ -46,6 +46,23 @@ def test_gpu_extras_are_named_after_the_cuda_line() -> None:
     assert any(_name(r) == "cupy-cuda13x" for r in extras["cuda13"])
 
 
+def test_make_run_installs_no_nvidia_compiler_wheel() -> None:
+    """The NVRTC wheels live in their own extra, which only CI's `make test EXTRAS=nvrtc` adds."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    nvidia = {"nvidia-cuda-nvrtc-cu12", "cuda-bindings"}
+    assert {_name(r) for r in extras["nvrtc"]} == nvidia
+    assert not nvidia & {_name(r) for r in extras["dev"]}
+    dry = subprocess.run(
+        ["make", "-n", "-B", "run", "test"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    installs = [line for line in dry.splitlines() if "pip install" in line and "-e" in line]
+    assert installs[0].endswith("-e '.'"), installs  # make run: the runtime only
+    assert installs[1].endswith("-e '.[dev]'"), installs
+    assert "make test EXTRAS=nvrtc" in (ROOT / ".ci" / "run").read_text()
+
+
 def test_import_needs_no_cupy_and_prints_nothing() -> None:
     code = (
         "import sys; sys.modules['cupy'] = None\n"

@@ -311,7 +311,7 @@ def frontier_html(
 ) -> str:
     """The frontier page: coverage against recoupment risk, coverage against budget, and
     every point in words and units ($B, percentages, seconds)."""
-    ok = table[table["status"].isin(["optimal", "time_limit", "greedy"])]
+    ok = table[table["status"].isin(["optimal", "time_limit", "node_limit", "greedy"])]
     risk = _figure(
         ok,
         [k for k in keys if k != TOLERANCE_KEY],
