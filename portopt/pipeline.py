@@ -55,8 +55,8 @@ from portopt.engine.scenario_set import (
 from portopt.errors import ConfigError, Problem
 from portopt.evaluate import Aggregates, Evaluation, evaluation_of, portfolio_figures
 from portopt.interrupts import raise_if_interrupted
-from portopt.memory import check_run_fits, evaluation_block
-from portopt.model import Allocation, DirectSweep, build_model, optimize
+from portopt.memory import MemoryEstimate, check_run_fits, evaluation_block, run_estimate
+from portopt.model import Allocation, DirectSweep, build_model, formulation, optimize
 from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
@@ -192,6 +192,14 @@ class Job(Protocol):
         """The job's own tables (file name -> table) and metrics.json entries."""
 
 
+def memory_estimate(job: Job, config: RunConfig) -> MemoryEstimate:
+    """What :func:`execute` estimates ``job`` on ``config`` will hold at its peak (and refuses
+    when it would not fit), before any scenario is drawn."""
+    config = job.prepare(config)
+    columns = job.columns(load_catalog(config.catalog), config)
+    return run_estimate(config, columns, formulation(config))
+
+
 def execute(
     job: Job,
     config: RunConfig,
@@ -226,7 +234,7 @@ def execute(
     with stage("catalog"):
         catalog = load_catalog(config.catalog)
         columns = job.columns(catalog, config)
-    check_run_fits(columns.engine_catalog, config)
+    check_run_fits(config, columns, formulation(config))
     n_engine = len(columns.engine_catalog.project_ids)
     what = "" if columns.identity else f" of {n_engine:,} (project, start) pairs"
     with stage(

@@ -58,7 +58,7 @@ from portopt.engine.generate import generate_scenarios
 from portopt.errors import CatalogError, ConfigError, InfeasibleError, Problem
 from portopt.evaluate import Aggregates
 from portopt.memory import check_run_fits
-from portopt.model import Allocation, optimize
+from portopt.model import Allocation, formulation, optimize
 from portopt.outputs import staged_output, write_csv, write_json
 from portopt.pipeline import evaluation_blocks
 
@@ -393,7 +393,7 @@ def whatif(catalog: Catalog, config: RunConfig, variant: Variant) -> WhatIf:
 
 def _solve(catalog: Catalog, config: RunConfig, side: str) -> Allocation:
     s_opt = config.scenarios.optimisation
-    check_run_fits(catalog, config)
+    check_run_fits(config, catalog, formulation(config))
     scenarios = generate_scenarios(catalog, config, config.backend, range(0, s_opt))
     try:
         return optimize(catalog, config, scenarios)
