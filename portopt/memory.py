@@ -111,8 +111,9 @@ optimisation stage's peak grows by 151 B per (scenario, model column) from 2,000
 scenarios, against 42 + 48 + 57 = 147 B of engine scenarios, model columns and declines."""
 EVALUATION_BLOCKS = 1.4
 """The evaluation stage holds a block of scenarios with their cash paths (at most
-``chunk_memory_mb``) and the engine's arrays for the next one: measured, its peak rises 1.4
-blocks above the aggregates (360 MiB at the default 256 MiB)."""
+``chunk_memory_mb``) and the engine's working arrays: measured, a plan's evaluation stage
+peaks about 1.4 blocks above what it keeps (360 MiB at the default 256 MiB; bench/RESULTS.md,
+"Memory of a plan")."""
 PARQUET_BYTES = 16
 """Bytes per (scenario, model column) while ``scenarios/projects.parquet`` is written: the
 scenario index (8) and the project codes (4), the never-masks of the integer fields and their
