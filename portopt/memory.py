@@ -174,11 +174,13 @@ def check_run_fits(config: RunConfig, columns: Columns | Catalog, formulation: s
 
 
 def scenarios_estimate(n: int, n_projects: int, n_chokepoints: int) -> MemoryEstimate:
-    """M for ``portopt scenarios``: the interpreter and the n scenarios it writes."""
+    """M for ``portopt scenarios``: the interpreter, the n scenarios it writes, and the Parquet
+    files while they are written (:data:`PARQUET_BYTES`)."""
     return MemoryEstimate(
         {
             "interpreter and libraries": BASE_BYTES,
             "scenarios": n * scenario_bytes(n_projects, n_chokepoints),
+            "scenario files": n * n_projects * PARQUET_BYTES,
         }
     )
 
