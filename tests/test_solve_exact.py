@@ -170,10 +170,10 @@ def test_an_error_inside_a_callback_is_raised_not_swallowed(bundled) -> None:
 
 
 def test_a_solver_error_is_never_optimal_and_gives_no_bound(
-    plan_inputs, monkeypatch: pytest.MonkeyPatch
+    bundled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A MILP round that HiGHS ends with kSolveError: status error, no objective, no bound."""
-    catalog, opt, config = plan_inputs
+    catalog, opt, config = bundled
     sweep = build_model(catalog, opt, config)
     assert isinstance(sweep, DirectSweep)
     real = DirectModel.run
