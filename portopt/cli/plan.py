@@ -19,11 +19,11 @@ from portopt.cli.options import (
 )
 from portopt.cli.run import (
     RichProgress,
-    _b,
-    _pct,
     figure_table,
+    pct,
     resolve_config,
     status_row,
+    usd_b,
 )
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import headline
@@ -121,19 +121,20 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
         status_row(metrics),
         (
             "Committed by the deadline",
-            f"{_b(plan['committed_expected_usd'])} expected of the {_b(plan['target_usd'])} target"
-            f" (P10-P90 {_b(plan['committed_p10_usd'])}-{_b(plan['committed_p90_usd'])}),"
+            f"{usd_b(plan['committed_expected_usd'])} expected of the"
+            f" {usd_b(plan['target_usd'])} target"
+            f" (P10-P90 {usd_b(plan['committed_p10_usd'])}-{usd_b(plan['committed_p90_usd'])}),"
             f" deadline {plan['deadline']}",
         ),
         (
             "Proposed",
-            f"{_b(plan['proposed_usd'])} in {metrics['projects']['selected']} proposals;"
-            f" reserve for declines {_b(plan['pipeline_reserve_usd'])}",
+            f"{usd_b(plan['proposed_usd'])} in {metrics['projects']['selected']} proposals;"
+            f" reserve for declines {usd_b(plan['pipeline_reserve_usd'])}",
         ),
-        ("Deployment gap", _b(plan["deployment_gap_usd"])),
+        ("Deployment gap", usd_b(plan["deployment_gap_usd"])),
         (
             "Coverage score",
-            f"{_pct(plan['coverage'], 1)} ({_pct(plan['coverage_lost_to_declines'], 1)} lost to"
+            f"{pct(plan['coverage'], 1)} ({pct(plan['coverage_lost_to_declines'], 1)} lost to"
             " declines)",
         ),
         ("Japan recovery ratio", "-" if recovery is None else f"{recovery:.2f}"),
@@ -144,8 +145,8 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
             rows.append(
                 (
                     f"  {r['quarter']}",
-                    f"{r['proposals']}{cap} proposals, {_b(r['proposed_usd'])}, cumulative"
-                    f" expected {_b(r['cumulative_committed_usd'])}",
+                    f"{r['proposals']}{cap} proposals, {usd_b(r['proposed_usd'])}, cumulative"
+                    f" expected {usd_b(r['cumulative_committed_usd'])}",
                 )
             )
     return figure_table("portopt plan", rows, metrics, out_dir)

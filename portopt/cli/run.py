@@ -170,8 +170,8 @@ def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: 
         status_row(metrics),
         (
             "Capital committed",
-            f"{_b(metrics.get('capital_committed_usd'))} of"
-            f" {_b(metrics.get('budget_usd'))} ({_pct(metrics.get('capital_committed_share'))})",
+            f"{usd_b(metrics.get('capital_committed_usd'))} of"
+            f" {usd_b(metrics.get('budget_usd'))} ({pct(metrics.get('capital_committed_share'))})",
         ),
         (
             "Projects selected",
@@ -179,26 +179,26 @@ def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: 
         ),
         (
             "Coverage score",
-            f"{_pct(oos.get('coverage_score'), 1)} out of sample,"
-            f" {_pct(ins.get('coverage_score'), 1)} in sample",
+            f"{pct(oos.get('coverage_score'), 1)} out of sample,"
+            f" {pct(ins.get('coverage_score'), 1)} in sample",
         ),
         (
             "Japan recovery ratio",
-            f"{_num(oos.get('recovery_ratio'))} (in sample {_num(ins.get('recovery_ratio'))})",
+            f"{num(oos.get('recovery_ratio'))} (in sample {num(ins.get('recovery_ratio'))})",
         ),
         (
             "P(Japan recoups)",
-            f"{_pct(oos.get('p_recoup'))} (in sample {_pct(ins.get('p_recoup'))})",
+            f"{pct(oos.get('p_recoup'))} (in sample {pct(ins.get('p_recoup'))})",
         ),
         (
             f"CVaR{round(100 * alpha)} shortfall",
-            f"{_pct(oos.get('cvar_shortfall_share'), 1)} of capital (in sample"
-            f" {_pct(ins.get('cvar_shortfall_share'), 1)})",
+            f"{pct(oos.get('cvar_shortfall_share'), 1)} of capital (in sample"
+            f" {pct(ins.get('cvar_shortfall_share'), 1)})",
         ),
     ]
     chosen = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
     rows += [
-        (f"  #{j + 1} by fund", f"{r.name} ({_b(r.fund_usd)})")
+        (f"  #{j + 1} by fund", f"{r.name} ({usd_b(r.fund_usd)})")
         for j, r in enumerate(chosen.head(top).itertuples(index=False))
     ]
     return figure_table("portopt run", rows, metrics, out_dir)
@@ -232,15 +232,15 @@ def figure_table(
     return table
 
 
-def _b(x: float | None) -> str:
+def usd_b(x: float | None) -> str:
     return "-" if x is None else f"${x / 1e9:,.1f}B"
 
 
-def _pct(x: float | None, digits: int = 0) -> str:
+def pct(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def _num(x: float | None) -> str:
+def num(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 

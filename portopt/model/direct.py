@@ -62,7 +62,7 @@ from portopt.model.coverage import CoverageCuts
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.parameters import model_parameter_keys, structural_changes
-from portopt.model.solve import _columns, _highs_model, new_highs, set_threads
+from portopt.model.solve import highs_model, new_highs, set_threads, variable_columns
 from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
 
 COVERAGE_TOL = 1e-7
@@ -214,7 +214,7 @@ class DirectModel:
                 raise ValueError("lp_lower re-targets the LP variant only")
             self.lp_lower = lp_lower
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
-        self.base = _highs_model(self.hp, data)
+        self.base = highs_model(self.hp, data)
         self.timings = {"compile_s": time.perf_counter() - t0}
         t0 = time.perf_counter()
         self.log, self.pool, self.cvar_rows, self.lp_bound = [], [], [], np.inf
@@ -253,13 +253,15 @@ class DirectModel:
             slack.set(*self.slack_groups)
             self.problem = cp.Problem(cp.Minimize(slack.penalty()), cons + slack.bounds())
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
-        self.base = _highs_model(self.hp, data)
+        self.base = highs_model(self.hp, data)
         self.base_cols, self.base_rows = self.base.lp_.num_col_, self.base.lp_.num_row_
-        self.ycol = _columns(data, v.y)
-        self.fcol = _columns(data, v.f)
+        self.ycol = variable_columns(data, v.y)
+        self.fcol = variable_columns(data, v.f)
         self.penalty = np.asarray(data[cps.C], dtype=float) if slack is not None else None
         if slack is not None:
-            self.slack_cols = {key: _columns(data, var) for key, var in slack.variables.items()}
+            self.slack_cols = {
+                key: variable_columns(data, var) for key, var in slack.variables.items()
+            }
 
     def _build(self) -> None:
         d, m, solver = self.data, self.config.model, self.config.solver
@@ -989,11 +991,27 @@ def cuts_of(data: ModelData) -> CoverageCuts:
     return CoverageCuts.build(data.online, data.ratio, data.stress, data.weights)
 
 
+def resolve(
+    model: DirectModel,
+    config: RunConfig,
+    incumbent: np.ndarray | None = None,
+    pool: list[tuple] | None = None,
+    incumbent_name: str = "the incumbent",
+    start: float | None = None,
+) -> DirectResult:
+    """Re-solve a built (or re-targeted) cut model with ``config``'s solver settings: the solve
+    loop's public face, for re-solves (:mod:`portopt.model.marginal`). ``start``: when its time
+    limit began (now by default)."""
+    began = time.perf_counter() if start is None else start
+    return _solve(model, config, began, incumbent, pool, incumbent_name)
+
+
 __all__ = [
     "DirectModel",
     "DirectResult",
     "DirectSweep",
     "SolveProgress",
     "cuts_of",
+    "resolve",
     "shadow_prices_direct",
 ]

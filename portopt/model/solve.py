@@ -283,3 +283,8 @@ def _via_cvxpy(
 
 
 _SOLVERS = {"highs": _highs, "scipy": _scipy, "cuopt": _cuopt}
+
+highs_model = _highs_model
+"""The public name of :func:`_highs_model` (the cut model builds its HiGHS instance with it)."""
+variable_columns = _columns
+"""The public name of :func:`_columns`: a CVXPY variable's columns in the conic data."""

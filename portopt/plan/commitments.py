@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
 from portopt.catalog import BUNDLED, NUMBER_PATTERN, ROW_CONVENTION, Catalog, csv_records
 from portopt.config import RunConfig, quarter_index
 from portopt.errors import ConfigError, InputError, Problem
@@ -48,6 +50,11 @@ class Commitment:
     amount_usd: float
 
 
+FRAME = "commitments (DataFrame)"
+"""How problems name a commitments table given as a DataFrame (its rows numbered as a file's,
+the header being row 1)."""
+
+
 def bundled_path() -> Path:
     return Path(str(resources.files("portopt") / "data" / "commitments.csv"))
 
@@ -59,13 +66,14 @@ def usd_text(amount: float) -> str:
 
 
 def load_commitments(
-    path: str | Path | None,
+    path: str | Path | pd.DataFrame | None,
     catalog: Catalog,
     config: RunConfig,
     *,
     none: bool = False,
 ) -> list[Commitment]:
-    """Read and check the commitments file (``path``; the bundled first tranche when None);
+    """Read and check the commitments file (``path``; the bundled first tranche when None; a
+    DataFrame of the file's columns, named :data:`FRAME` in problems);
     ``none`` (``--no-commitments``): no decisions made, every project a candidate.
 
     Each problem names the file, the row (the line number, the header being line 1; blank
@@ -91,15 +99,16 @@ def load_commitments(
         )
         _raise(problems, where)
         return made
-    name = BUNDLED_COMMITMENTS if path is None else str(path)
-    file = bundled_path() if path is None else Path(path)
-    if not file.is_file():
+    frame = isinstance(path, pd.DataFrame)
+    name = FRAME if frame else BUNDLED_COMMITMENTS if path is None else str(path)
+    file = bundled_path() if path is None or frame else Path(path)
+    if not frame and not file.is_file():
         raise CommitmentsError(
             [Problem(name, None, None, "no such file (plan.commitments or --commitments)")],
             "commitments file not found",
         )
     problems: list[Problem] = []
-    records = csv_records(file, name, problems) or []
+    records = frame_records(path) if frame else csv_records(file, name, problems) or []
     _raise(problems, name)
     if not records:
         _raise(
@@ -134,6 +143,14 @@ def load_commitments(
     problems += _together(made, lines, name, catalog, config)
     _raise(problems, name)
     return made
+
+
+def frame_records(frame: pd.DataFrame) -> list[tuple[int, list[str]]]:
+    """A commitments DataFrame as a file's records: (row number, cells as text), the header
+    first; a missing cell is blank."""
+    header = [str(c) for c in frame.columns]
+    body = frame.astype(object).where(frame.notna(), "").astype(str).to_numpy().tolist()
+    return [(1, header)] + [(k + 2, row) for k, row in enumerate(body)]
 
 
 def _rows(
