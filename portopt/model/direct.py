@@ -964,14 +964,17 @@ class DirectSweep:
             self.milp.retarget(self.config)
         model = self.milp
         model.on_progress = self.progress
-        result = _solve(
-            model,
-            self.config,
-            start,
-            incumbent=None if self.last is None else self.last.y,
-            pool=self.pool(model),
-            incumbent_name="the previous point's selection",
-        )
+        try:
+            result = _solve(
+                model,
+                self.config,
+                start,
+                incumbent=None if self.last is None else self.last.y,
+                pool=self.pool(model),
+                incumbent_name="the previous point's selection",
+            )
+        finally:
+            model.on_progress = None
         self.remember(model)
         if result.solution is not None:
             self.last = result.solution
