@@ -25,6 +25,7 @@ SMALL = [
     "scenarios.evaluation=200",
     "output.report=false",
     "output.scenarios_parquet=false",
+    "plan.frontier.enabled=false",
 ]
 FLOOR = "model.groups.recoupment.min_expected_recovery"
 HIGH = 1.05
