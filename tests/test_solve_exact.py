@@ -172,10 +172,10 @@ def test_an_error_inside_a_callback_is_raised_not_swallowed(bundled) -> None:
 
 
 def test_a_solver_error_is_never_optimal_and_gives_no_bound(
-    plan_inputs, monkeypatch: pytest.MonkeyPatch
+    bundled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A MILP round that HiGHS ends with kSolveError: status error, no objective, no bound."""
-    catalog, opt, config = plan_inputs
+    catalog, opt, config = bundled
     sweep = build_model(catalog, opt, config)
     assert isinstance(sweep, DirectSweep)
     real = DirectModel.run
@@ -188,3 +188,14 @@ def test_a_solver_error_is_never_optimal_and_gives_no_bound(
     result = sweep.solve()
     assert result.status == "error"
     assert result.bound is None and result.objective is None and result.solution is None
+
+
+def test_a_solve_stopped_by_its_node_limit_says_so(bundled) -> None:
+    """solver.node_limit is a deterministic safety net: a solve stopped there before its gap
+    reports status node_limit with the gap it proved, never optimal."""
+    catalog, opt, base = bundled
+    solver = base.solver.model_copy(update={"node_limit": 1, "mip_gap": 1e-9})
+    allocation = optimize(catalog, base.model_copy(update={"solver": solver}), opt)
+    assert allocation.status == "node_limit"
+    assert allocation.mip_gap is not None and allocation.mip_gap > 1e-9
+    assert any("solver.node_limit (1 nodes)" in note for note in allocation.notes)
