@@ -43,7 +43,7 @@ def write_report(
     """Render ``report.html`` from the output folder ``out_dir``; return its path.
 
     ``core_indices`` (optional, from ``portopt robustness``): one row per project with columns
-    ``id``, ``core_index`` (share of scenario batches that select it), ``ci_low`` and
+    ``project_id``, ``core_index`` (share of scenario batches that select it), ``ci_low`` and
     ``ci_high``; when given, the page gains a robustness section. ``path`` defaults to
     ``out_dir/report.html``.
     """
@@ -51,11 +51,11 @@ def write_report(
     allocation = pd.read_csv(
         out_dir / ALLOCATION_FILE,
         keep_default_na=False,
-        dtype={"id": str, "name": str, "sector": str},
+        dtype={"project_id": str, "name": str, "sector": str},
     )
     allocation["selected"] = allocation["selected"].astype(str).str.lower() == "true"
     coverage = pd.read_csv(
-        out_dir / COVERAGE_FILE, keep_default_na=False, dtype={"id": str, "name": str}
+        out_dir / COVERAGE_FILE, keep_default_na=False, dtype={"chokepoint_id": str, "name": str}
     )
     metrics = json.loads((out_dir / METRICS_FILE).read_text())
     target = Path(path) if path is not None else out_dir / REPORT_FILE
@@ -347,7 +347,7 @@ def _projects_table(selected: pd.DataFrame, metrics: dict[str, Any] | None = Non
     tranche = set((metrics or {}).get("tranche_alone", {}).get("projects", []))
     rows = [
         (
-            r.id,
+            r.project_id,
             r.name,
             _sector_label(r.sector),
             (_usd_b(r.fund_usd), r.fund_usd),
@@ -355,8 +355,8 @@ def _projects_table(selected: pd.DataFrame, metrics: dict[str, Any] | None = Non
             (_num(r.expected_recovery_ratio), r.expected_recovery_ratio),
             (_pct(r.p_recoup), r.p_recoup),
             (_pct(r.expected_online_share), r.expected_online_share),
-            BASIS_MARKS.get(basis.get(r.id, ""), basis.get(r.id, "–")),
-            TRANCHE_MARK if r.id in tranche else "",
+            BASIS_MARKS.get(basis.get(r.project_id, ""), basis.get(r.project_id, "–")),
+            TRANCHE_MARK if r.project_id in tranche else "",
         )
         for r in selected.itertuples(index=False)
     ]
@@ -522,7 +522,8 @@ def _chokepoint_explanations(metrics: dict[str, Any]) -> str:
         if chosen:
             why += f" Chosen: {chosen}."
         out = "".join(
-            f"<li><b>{_e(r['name'])}</b> ({_e(r['id'])}): {_e(r['reason'] or 'no reason')}</li>"
+            f"<li><b>{_e(r['name'])}</b> ({_e(r['project_id'])}):"
+            f" {_e(r['reason'] or 'no reason')}</li>"
             for r in c.get("rejected", [])
         )
         rows.append(
@@ -643,16 +644,16 @@ def _coverage_figure(coverage: pd.DataFrame) -> go.Figure:
         error_x={
             "type": "data",
             "symmetric": False,
-            "array": c["p90"] - mean,
-            "arrayminus": mean - c["p10"],
+            "array": c["coverage_p90"] - mean,
+            "arrayminus": mean - c["coverage_p10"],
             "color": "#333",
         },
-        customdata=c[["p10", "p90", "weight"]].to_numpy(),
+        customdata=c[["coverage_p10", "coverage_p90", "weight"]].to_numpy(),
         hovertemplate="%{y}: %{x:.0%} on average (P10 %{customdata[0]:.0%}, P90"
         " %{customdata[1]:.0%}); weight %{customdata[2]}<extra></extra>",
     )
     fig.add_scatter(
-        x=c["p50"],
+        x=c["coverage_p50"],
         y=c["name"],
         mode="markers",
         name="middle case (P50)",
@@ -809,7 +810,7 @@ def _relaxation_table(relaxations: list[dict[str, Any]]) -> str:
 def _marginal_table(values: list[dict[str, Any]], allocation: pd.DataFrame) -> str:
     if not values:
         return '<p class="empty">No marginal values (the cut model did not solve this run).</p>'
-    names = dict(zip(allocation["id"], allocation["name"], strict=True))
+    names = dict(zip(allocation["project_id"], allocation["name"], strict=True))
     rows = [
         (
             names.get(v["project_id"], v["project_id"]),
@@ -838,14 +839,14 @@ def _shadow(b: dict[str, Any]) -> str:
 
 
 def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
-    names = dict(zip(allocation["id"], allocation["name"], strict=True))
-    chosen = set(allocation.loc[allocation["selected"], "id"])
+    names = dict(zip(allocation["project_id"], allocation["name"], strict=True))
+    chosen = set(allocation.loc[allocation["selected"], "project_id"])
     c = core.sort_values("core_index", ascending=False)
     rows = [
         (
-            r.id,
-            names.get(r.id, r.id),
-            "yes" if r.id in chosen else "no",
+            r.project_id,
+            names.get(r.project_id, r.project_id),
+            "yes" if r.project_id in chosen else "no",
             (_pct(r.core_index), r.core_index),
             (_pct(r.ci_low), r.ci_low),
             (_pct(r.ci_high), r.ci_high),
@@ -880,7 +881,7 @@ def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
 def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     """Core index per project with its 95% interval, coloured by class when ``core`` has one.
 
-    ``core`` has columns ``id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``, and
+    ``core`` has columns ``project_id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``, and
     ``vary``: what the batches drew); ``names`` maps ids to what the bars are labelled with.
     A core bar says what its project is core whatever of, e.g. "core whatever the weights".
     """
@@ -895,7 +896,7 @@ def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(
         x=shown["core_index"],
-        y=[names.get(i, i) for i in shown["id"]],
+        y=[names.get(i, i) for i in shown["project_id"]],
         orientation="h",
         marker_color=colours,
         name="core index",

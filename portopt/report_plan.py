@@ -41,12 +41,11 @@ import plotly.graph_objects as go
 
 from portopt.config import quarter_index
 from portopt.errors import InputError, Problem
+from portopt.schema import PLAN_FILE
 from portopt.vocabulary import SECTORS
 
-PLAN_FILE = "plan.csv"
-
 TEXT_COLUMNS = (
-    "project",
+    "project_id",
     "name",
     "sector",
     "basis",
@@ -56,9 +55,15 @@ TEXT_COLUMNS = (
     "construction_start",
     "expected_completion",
 )
-NUMBER_COLUMNS = ("build_quarters", "fund_usd", "decline_prob", "expected_recovery", "p_recoup")
+NUMBER_COLUMNS = (
+    "build_quarters",
+    "fund_usd",
+    "decline_prob",
+    "expected_recovery_ratio",
+    "p_recoup",
+)
 QUARTER_COLUMNS = ("proposal_quarter", "funding_quarter", "construction_start")
-MAY_BE_BLANK = ("expected_recovery", "p_recoup")
+MAY_BE_BLANK = ("expected_recovery_ratio", "p_recoup")
 """The columns of ``plan.csv`` the report reads. ``expected_completion`` is a quarter too, or
 blank when the project fails in over half the scenarios; a recovery figure is blank where it is
 undefined (portopt writes NaN as an empty cell)."""
@@ -175,7 +180,7 @@ def headline_sentence(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> 
     info = metrics["plan"]
     usd, pct = kit.usd_b, kit.pct
     committed, target = info["committed_expected_usd"], info["target_usd"]
-    rounds = [r["quarter"] for r in info.get("rounds", []) if r.get("proposals")]
+    rounds = [r["proposal_quarter"] for r in info.get("rounds", []) if r.get("proposals")]
     n_committed = int((plan["status"] == "committed").sum())
     reach = (
         f"{usd(info['deployment_gap_usd'])} short of the {usd(target)} target"
@@ -232,7 +237,7 @@ def _long_date(iso: str) -> str:
 def row_labels(plan: pd.DataFrame) -> list[str]:
     """The calendar's row per proposal: the project's name and id, marked when committed."""
     return [
-        f"{r.name} [{r.project}]" + (" · committed" if r.status == "committed" else "")
+        f"{r.name} [{r.project_id}]" + (" · committed" if r.status == "committed" else "")
         for r in plan.itertuples(index=False)
     ]
 
@@ -264,7 +269,7 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
             "start": plan["construction_start"],
             "end": plan["expected_completion"].where(done, "fails in over half the scenarios"),
             "fund": plan["fund_usd"] / 1e9,
-            "recovery": plan["expected_recovery"],
+            "recovery": plan["expected_recovery_ratio"],
             "p_recoup": plan["p_recoup"],
             "decline": plan["decline_prob"],
             "status": plan["status"],
@@ -344,8 +349,8 @@ def deployment_figure(info: dict[str, Any]) -> go.Figure:
     """Cumulative proposed and expected committed capital per quarter ($B), the target and the
     deadline, and the P10–P90 of the capital committed by the deadline."""
     rounds = info.get("rounds", [])
-    x = [quarter_index(r["quarter"], _ORIGIN) for r in rounds]
-    labels = [r["quarter"] for r in rounds]
+    x = [quarter_index(r["proposal_quarter"], _ORIGIN) for r in rounds]
+    labels = [r["proposal_quarter"] for r in rounds]
     proposed = np.cumsum([r["proposed_usd"] for r in rounds]) / 1e9
     committed = np.array([r["cumulative_committed_usd"] for r in rounds]) / 1e9
     deadline = deadline_position(info["deadline"])
@@ -538,7 +543,7 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
     rows = [
         (
             r.proposal_quarter,
-            r.project,
+            r.project_id,
             r.name,
             kit.sector_label(r.sector),
             r.status,
@@ -549,8 +554,8 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
             (kit.pct(r.decline_prob), r.decline_prob),
             (kit.usd_b(r.fund_usd * (1 - r.decline_prob)), r.fund_usd * (1 - r.decline_prob)),
             (
-                "–" if np.isnan(r.expected_recovery) else f"{r.expected_recovery:.2f}",
-                0.0 if np.isnan(r.expected_recovery) else r.expected_recovery,
+                "–" if np.isnan(r.expected_recovery_ratio) else f"{r.expected_recovery_ratio:.2f}",
+                0.0 if np.isnan(r.expected_recovery_ratio) else r.expected_recovery_ratio,
             ),
         )
         for r in plan.itertuples(index=False)
@@ -575,7 +580,7 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
 def _rounds_table(info: dict[str, Any], kit: Kit) -> str:
     rows = [
         (
-            r["quarter"],
+            r["proposal_quarter"],
             (
                 f"{r['proposals']} of {r['capacity']}"
                 if r.get("capacity") is not None
@@ -605,18 +610,18 @@ def _funding_years_table(info: dict[str, Any], kit: Kit) -> str:
     rows = []
     for y in years:
         capacity = y.get("capacity_usd")
-        used = None if not capacity else y["committed_expected_usd"] / capacity
+        used = None if not capacity else y["disbursed_expected_usd"] / capacity
         rows.append(
             (
-                y["year"],
-                (kit.usd_b(y["committed_expected_usd"]), y["committed_expected_usd"]),
+                f"JFY{y['fiscal_year']}",
+                (kit.usd_b(y["disbursed_expected_usd"]), y["disbursed_expected_usd"]),
                 ("no limit" if capacity is None else kit.usd_b(capacity), capacity or 0.0),
                 (kit.pct(used), used or 0.0),
             )
         )
     headers = [
-        ("Funding year", "text"),
-        ("Expected committed", "num"),
+        ("Japanese fiscal year (April to March)", "text"),
+        ("Expected disbursements", "num"),
         ("JBIC's funding capacity", "num"),
         ("Capacity used", "num"),
     ]

@@ -50,11 +50,12 @@ from portopt.outputs import (
     check_target,
     histogram,
     staged_output,
-    write_csv,
     write_json,
+    write_table,
 )
 from portopt.plan.calendar import shift
 from portopt.report import write_report
+from portopt.schema import conform_metrics
 from portopt.vocabulary import SECTORS
 
 STAGES: dict[str, str] = {
@@ -206,13 +207,15 @@ def write_outputs(
     once the ``write`` stage is timed) and the report; the run's :class:`RunResult`."""
     with staged_output(target, config.output.overwrite) as tmp:
         with stage("write"):
-            for name, table in (tables or {}).items():
-                write_csv(table, tmp / name)
-            write_csv(evaluation.allocation, tmp / ALLOCATION_FILE)
-            write_csv(evaluation.coverage, tmp / COVERAGE_FILE)
+            tables = {
+                **(tables or {}),
+                ALLOCATION_FILE: evaluation.allocation,
+                COVERAGE_FILE: evaluation.coverage,
+            }
+            written = {name: write_table(table, tmp, name) for name, table in tables.items()}
             if config.output.scenarios_parquet:
                 opt.to_parquet(tmp / SCENARIOS_DIR)
-        metrics = metrics_of()
+        metrics = conform_metrics(metrics_of())
         write_json(metrics, tmp / METRICS_FILE)
         if config.output.report:
             with stage("report"):
@@ -222,8 +225,8 @@ def write_outputs(
     return RunResult(
         target,
         config,
-        evaluation.allocation,
-        evaluation.coverage,
+        written[ALLOCATION_FILE],
+        written[COVERAGE_FILE],
         metrics,
         dict(metrics["timings_s"]),
     )

@@ -160,7 +160,7 @@ class WhatIf:
             "scenarios": self.scenarios,
             "deltas": {d.figure: d.as_dict() for d in self.deltas},
             "projects": {
-                change: self.changes.loc[self.changes["change"] == change, "id"].tolist()
+                change: self.changes.loc[self.changes["change"] == change, "project_id"].tolist()
                 for change in ("in", "out", "more", "less")
             },
         }
@@ -486,7 +486,7 @@ def _changes(
     p = union.projects
     table = pd.DataFrame(
         {
-            "id": union.project_ids,
+            "project_id": union.project_ids,
             "name": p["name"].astype(str).to_numpy(),
             "sector": p["sector"].astype(str).to_numpy(),
             "change": change,

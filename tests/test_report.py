@@ -28,6 +28,7 @@ from portopt.engine.generate import generate_scenarios
 from portopt.evaluate import Aggregates, committed_mask, portfolio_figures, tranche_alone
 from portopt.outputs import write_json
 from portopt.report import BASIS_MARKS, TRANCHE_MARK, write_report
+from portopt.schema import conform_metrics
 
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
 
@@ -85,7 +86,9 @@ def test_page_has_the_sections_and_charts(folder: Path) -> None:
 
 def test_core_indices_render_when_given(folder: Path) -> None:
     allocation = read_allocation(folder)
-    core = pd.DataFrame({"id": allocation["id"], "core_index": 0.5, "ci_low": 0.4, "ci_high": 0.6})
+    core = pd.DataFrame(
+        {"project_id": allocation["project_id"], "core_index": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    )
     page = write_report(folder, core_indices=core).read_text()
     assert '<section id="robustness">' in page
     assert 'id="chart-robustness"' in page
@@ -99,7 +102,7 @@ def test_selected_projects_table_lists_exactly_the_selected(folder: Path) -> Non
     table = page[page.index('<table id="projects"') :]
     table = table[: table.index("</table>")]
     ids = re.findall(r'<tr><td data-sort="([^"]+)">', table)
-    assert sorted(ids) == sorted(allocation.loc[allocation["selected"], "id"])
+    assert sorted(ids) == sorted(allocation.loc[allocation["selected"], "project_id"])
 
 
 def _explained(folder: Path) -> Path:
@@ -107,9 +110,9 @@ def _explained(folder: Path) -> Path:
     tranche and two low-coverage chokepoints (one no candidate serves, one whose candidate
     was left out)."""
     allocation = read_allocation(folder)
-    chosen = allocation.loc[allocation["selected"], "id"].tolist()
+    chosen = allocation.loc[allocation["selected"], "project_id"].tolist()
     metrics = json.loads((folder / "metrics.json").read_text())
-    funded = allocation.set_index("id")["fund_usd"]
+    funded = allocation.set_index("project_id")["fund_usd"]
     parts = {"fact": chosen[:2], "estimate": chosen[2:5], "illustrative": chosen[5:]}
     total = float(funded[chosen].sum())
     metrics["capital_by_basis"] = {
@@ -138,7 +141,7 @@ def _explained(folder: Path) -> Path:
             "shortfall_cvar_0.95_share": -0.29,
         },
     }
-    out = allocation.loc[~allocation["selected"], "id"].iloc[0]
+    out = allocation.loc[~allocation["selected"], "project_id"].iloc[0]
     metrics["chokepoint_explanations"] = [
         {
             "id": "c0",
@@ -167,7 +170,7 @@ def _explained(folder: Path) -> Path:
         },
     ]
     metrics["low_coverage_threshold"] = 0.1
-    write_json(metrics, folder / "metrics.json")
+    write_json(conform_metrics(metrics), folder / "metrics.json")
     return folder
 
 
@@ -322,7 +325,7 @@ def test_table_holds_every_selected_project(opened: tuple[Any, Path, Any]) -> No
     allocation = read_allocation(out_dir)
     rows = driver.find_elements(By.CSS_SELECTOR, "table#projects tbody tr")
     shown = {r.find_elements(By.TAG_NAME, "td")[0].text for r in rows}
-    assert shown == set(allocation.loc[allocation["selected"], "id"])
+    assert shown == set(allocation.loc[allocation["selected"], "project_id"])
     assert len(rows) == int(allocation["selected"].sum())
 
 
@@ -379,7 +382,7 @@ def test_basis_marks_tranche_and_chokepoints_in_the_browser(
         text = row.text
         assert item["name"] in text
         for rejected in item["rejected"]:
-            assert rejected["id"] in text
+            assert rejected["project_id"] in text
 
 
 def test_each_low_coverage_chokepoint_gets_its_verdict() -> None:

@@ -22,9 +22,10 @@ from test_report import MIN_COLOURS, browser
 
 from portopt.config import quarter_index
 from portopt.errors import EXIT_BAD_INPUT, InputError
-from portopt.outputs import write_csv
+from portopt.outputs import write_table
 from portopt.report import write_report
 from portopt.report_plan import PLAN_FILE, deadline_position, read_plan
+from portopt.schema import conform_metrics
 
 __all__ = ["browser"]  # a fixture, imported so pytest finds it here
 
@@ -173,7 +174,7 @@ def write_plan(folder: Path, target_usd: float = 5.5e11) -> dict[str, Any]:
         "marginal_value",
         "reason",
     ]
-    write_csv(rows.sort_values(order)[cols], folder / PLAN_FILE)
+    write_table(rows.sort_values(order)[cols], folder, PLAN_FILE)
     rounds, cumulative = [], 0.0
     for quarter in QUARTERS:
         part = rows[rows["proposal_quarter"] == quarter]
@@ -231,8 +232,8 @@ def write_plan(folder: Path, target_usd: float = 5.5e11) -> dict[str, Any]:
     }
     metrics = json.loads((folder / "metrics.json").read_text())
     metrics["plan"] = plan
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    return plan
+    (folder / "metrics.json").write_text(json.dumps(conform_metrics(metrics)))
+    return metrics["plan"]
 
 
 @pytest.fixture
@@ -377,7 +378,7 @@ def test_the_page_stays_self_contained(gap_folder: Path) -> None:
 def test_an_undefined_recovery_is_shown_as_a_dash(gap_folder: Path) -> None:
     path = gap_folder / PLAN_FILE
     table = pd.read_csv(path, keep_default_na=False, dtype=str)
-    table.loc[0, "expected_recovery"] = ""
+    table.loc[0, "expected_recovery_ratio"] = ""
     table.to_csv(path, index=False)
     page = write_report(gap_folder).read_text()
     first = page[page.index('<table id="plan-proposals"') :].split("</tr>")[1]

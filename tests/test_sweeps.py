@@ -234,7 +234,7 @@ def test_wilson_interval_and_classes() -> None:
 def test_robustness_core_indices_with_intervals(client) -> None:
     config = _config(optimisation=16)
     core, batches = run_robustness(CATALOG, config, 6, client)
-    assert sorted(core["id"]) == sorted(CATALOG.project_ids)
+    assert sorted(core["project_id"]) == sorted(CATALOG.project_ids)
     assert list(batches["first_scenario"]) == [16 * (b + 1) for b in range(6)]
     n = core["batches"].iloc[0]
     assert n == (batches["status"] == "optimal").sum() > 0
@@ -245,7 +245,7 @@ def test_robustness_core_indices_with_intervals(client) -> None:
     counts = {
         pid: sum(pid in s.split(";") for s in batches["selected"]) for pid in CATALOG.project_ids
     }
-    assert dict(zip(core["id"], core["selected_in"], strict=True)) == counts
+    assert dict(zip(core["project_id"], core["selected_in"], strict=True)) == counts
     again, _ = run_robustness(CATALOG, config, 6, client)
     pd.testing.assert_frame_equal(core, again)  # reproducible batch by batch
 
@@ -302,7 +302,7 @@ def test_robustness_cli_on_a_running_scheduler_updates_the_report(
     assert status_counts(pd.DataFrame({"status": statuses})) in result.output
     assert "4/4" in result.output  # the progress bar counts batches
     core = pd.read_csv(out / "robustness.csv", keep_default_na=False)
-    assert {"id", "core_index", "ci_low", "ci_high", "class"} <= set(core.columns)
+    assert {"project_id", "core_index", "ci_low", "ci_high", "class"} <= set(core.columns)
     page = (out / "robustness.html").read_text()
     assert page.count('class="chart"') == 1
     cfg = load_config(config_file, {"scenarios": {"optimisation": 16}})

@@ -96,7 +96,7 @@ def test_dropping_a_selected_project_changes_the_selection_with_finite_errors(
     base = _solved(catalog, config)
     dropped = catalog.project_ids[int(np.argmax(base.fund_usd))]
     result = whatif(catalog, config, Variant(drop=(dropped,)))
-    row = result.changes.set_index("id").loc[dropped]
+    row = result.changes.set_index("project_id").loc[dropped]
     assert (row["change"], row["cause"]) == ("out", "dropped")
     assert not result.kept_base
     assert not result.within_gap  # the objective falls by far more than the solves' gaps
@@ -158,7 +158,7 @@ def test_an_added_candidate_that_dominates_comes_in(base_folder: Path) -> None:
     folder = _additions(base_folder / "add", [row], {("cheap_magnets", "rare_earth_magnets"): 30.0})
     result = whatif(catalog, config, Variant(add=load_additions(folder, catalog)))
     assert "cheap_magnets" in result.summary()["projects"]["in"]
-    row = result.changes.set_index("id").loc["cheap_magnets"]
+    row = result.changes.set_index("project_id").loc["cheap_magnets"]
     assert row["cause"] == "added"
     coverage = next(d for d in result.deltas if d.figure == "coverage_score")
     assert coverage.delta > 0

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from portopt.schema import QUARTER_OFFSET_MEANING
+
 PROJECT_FIELDS: dict[str, type] = {
     "pv_draw": np.float64,
     "pv_japan": np.float64,
@@ -48,6 +50,8 @@ class ScenarioSet:
     ``stress`` is (n, chokepoints); ``scenario`` maps :data:`SCENARIO_FIELDS` to (n,) arrays;
     ``cash`` maps :data:`CASH_FIELDS` to (n, quarters) arrays in dollars when a portfolio was
     given, else it is empty. ``metadata`` records seed, backend, device, timings, config digest.
+    ``declined`` is the (n, projects) mask of the (scenario, column) pairs Japan declined, with
+    their outcomes zeroed (:func:`portopt.plan.declines.apply_declines`); None when none were.
     """
 
     first: int
@@ -58,6 +62,7 @@ class ScenarioSet:
     scenario: dict[str, np.ndarray]
     cash: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    declined: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -105,21 +110,33 @@ class ScenarioSet:
             scenario={k: np.concatenate([p.scenario[k] for p in parts]) for k in head.scenario},
             cash={k: np.concatenate([p.cash[k] for p in parts]) for k in head.cash},
             metadata=dict(head.metadata),
+            declined=None
+            if all(p.declined is None for p in parts)
+            else np.concatenate([p.declined_mask() for p in parts]),
         )
 
-    def to_parquet(self, folder: str | Path) -> None:
-        """Write the set as a folder of tidy Parquet tables, one per grain:
+    def declined_mask(self) -> np.ndarray:
+        """(n, projects) bool: which (scenario, column) pairs were declined."""
+        if self.declined is None:
+            return np.zeros((self.n, len(self.project_ids)), dtype=bool)
+        return self.declined
 
-        - ``projects.parquet``: a row per (``scenario``, ``project``), a column per field of
-          :data:`PROJECT_FIELDS`;
-        - ``chokepoints.parquet``: a row per (``scenario``, ``chokepoint``) with its ``stress``;
+    def to_parquet(self, folder: str | Path) -> None:
+        """Write the set as a folder of tidy Parquet tables, one per grain (columns:
+        :data:`portopt.schema.PARQUET_COLUMNS`, meanings: docs/outputs.md):
+
+        - ``projects.parquet``: a row per (``scenario``, ``project_id``, ``proposal_quarter``),
+          whether Japan ``declined`` it, and a column per field of :data:`PROJECT_FIELDS`. A
+          plan's column ``<id>@<quarter>`` (the project proposed in that round) is split into
+          the two keys; a column of a one-shot set has no round (null ``proposal_quarter``);
+        - ``chokepoints.parquet``: a row per (``scenario``, ``chokepoint_id``) with its ``stress``;
         - ``scenarios.parquet``: a row per ``scenario``, a column per field of
           :data:`SCENARIO_FIELDS`.
 
         A negative integer (the engine's "never", e.g. a project that never recoups) is written
-        as null. Each file's key-value metadata holds the ids, the first index and
-        :attr:`metadata` without its timings, so the same seed gives byte-identical files.
-        Portfolio cash paths are not stored.
+        as null; the ``_q`` fields carry their meaning as field metadata. Each file's key-value
+        metadata holds the ids, the first index and :attr:`metadata` without its timings, so the
+        same seed gives byte-identical files. Portfolio cash paths are not stored.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -133,17 +150,33 @@ class ScenarioSet:
                 return pa.array(values, mask=values < 0)
             return pa.array(values)
 
+        def field_of(name: str, array: pa.Array) -> pa.Field:
+            meaning = {"meaning": QUARTER_OFFSET_MEANING} if name.endswith("_q") else None
+            return pa.field(name, array.type, metadata=meaning)
+
+        ids, rounds = zip(*(_split_round(pid) for pid in self.project_ids), strict=True)
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         idx = self.indices
         p, k = len(self.project_ids), len(self.chokepoint_ids)
         grains = {
             PROJECTS_TABLE: (
-                {"scenario": np.repeat(idx, p), "project": np.tile(self.project_ids, self.n)},
-                {name: self.project[name].astype(d).ravel() for name, d in PROJECT_FIELDS.items()},
+                {
+                    "scenario": np.repeat(idx, p),
+                    "project_id": np.tile(np.asarray(ids, dtype=object), self.n),
+                    "proposal_quarter": np.tile(np.asarray(rounds, dtype=object), self.n),
+                },
+                {
+                    "declined": self.declined_mask().ravel(),
+                    **{n: self.project[n].astype(d).ravel() for n, d in PROJECT_FIELDS.items()},
+                },
             ),
             CHOKEPOINTS_TABLE: (
-                {"scenario": np.repeat(idx, k), "chokepoint": np.tile(self.chokepoint_ids, self.n)},
+                {
+                    "scenario": np.repeat(idx, k),
+                    "chokepoint_id": np.tile(self.chokepoint_ids, self.n),
+                },
                 {"stress": self.stress.astype(np.float64).ravel()},
             ),
             SCENARIOS_TABLE: (
@@ -162,13 +195,12 @@ class ScenarioSet:
             sort_keys=True,
         )
         for name, (keys, fields) in grains.items():
-            table = pa.table(
-                {
-                    **{c: key_column(v) for c, v in keys.items()},
-                    **{c: value_column(v) for c, v in fields.items()},
-                }
-            )
-            table = table.replace_schema_metadata({"portopt": meta})
+            columns = {
+                **{c: key_column(v) for c, v in keys.items()},
+                **{c: value_column(v) for c, v in fields.items()},
+            }
+            schema = pa.schema([field_of(c, a) for c, a in columns.items()], {"portopt": meta})
+            table = pa.table(columns, schema=schema)
             pq.write_table(table, str(folder / name), compression="zstd")
 
     @classmethod
@@ -190,6 +222,7 @@ class ScenarioSet:
 
         projects, chokepoints = tables[PROJECTS_TABLE], tables[CHOKEPOINTS_TABLE]
         scenarios = tables[SCENARIOS_TABLE]
+        declined = read(projects, "declined", np.bool_, len(pids))
         return cls(
             meta["first"],
             pids,
@@ -199,7 +232,15 @@ class ScenarioSet:
             {name: read(scenarios, name, d, 0) for name, d in SCENARIO_FIELDS.items()},
             {},
             meta["metadata"],
+            declined if declined.any() else None,
         )
+
+
+def _split_round(column_id: str) -> tuple[str, str | None]:
+    """A column id's project and proposal round: ``"<id>@<quarter>"`` (a plan's proposal
+    option, :func:`portopt.plan.plan_options`) or a plain project id (no round)."""
+    project, at, quarter = column_id.partition("@")
+    return (project, quarter) if at else (column_id, None)
 
 
 PROJECTS_TABLE = "projects.parquet"

@@ -172,7 +172,7 @@ def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFram
     mean_fund = np.where(k > 0, (fund * y).sum(axis=0) / np.maximum(k, 1), 0.0)
     return pd.DataFrame(
         {
-            "id": catalog.project_ids,
+            "project_id": catalog.project_ids,
             "name": p["name"].astype(str).to_numpy(),
             "sector": p["sector"].astype(str).to_numpy(),
             "selected_in": k.astype(int),
@@ -184,7 +184,7 @@ def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFram
             "class": [classify(c) for c in core],
             "mean_fund_usd": mean_fund,
         }
-    ).sort_values(["core_index", "id"], ascending=[False, True], ignore_index=True)
+    ).sort_values(["core_index", "project_id"], ascending=[False, True], ignore_index=True)
 
 
 def _batch_table(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFrame:
@@ -241,7 +241,7 @@ def robustness_html(
     """The robustness page: core index with its interval per project, and the table in
     words and units (percentages, $B)."""
     shown = core[core["selected_in"] > 0]
-    fig = core_index_figure(shown, dict(zip(shown["id"], shown["name"], strict=True)))
+    fig = core_index_figure(shown, dict(zip(shown["project_id"], shown["name"], strict=True)))
     vary = vary_of(core)
     return page(
         "portopt robustness",
@@ -260,7 +260,7 @@ def _shown(core: pd.DataFrame) -> pd.DataFrame:
     """The page's table: one row per project, the core index and its interval in percent."""
     return pd.DataFrame(
         {
-            "Id": core["id"],
+            "Id": core["project_id"],
             "Project": core["name"],
             "Sector": core["sector"].astype(str).str.replace("_", " "),
             "Core index": [pct(v, 0) for v in core["core_index"]],
