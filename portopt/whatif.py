@@ -313,11 +313,11 @@ def _changed_keys(base: RunConfig, other: RunConfig) -> list[tuple[str, Any, Any
 def _check_pairing(base: RunConfig, variant: RunConfig) -> None:
     problems = [
         Problem(
-            f"--set {key}",
+            f"--variant-set {key}",
             None,
             None,
             f"a what-if compares both sides on the same scenarios and candidates; set {key}"
-            " in the config for both sides, or use --add/--drop for the candidates",
+            " for both sides (--set or the config), or use --add/--drop for the candidates",
         )
         for key, _, _ in _changed_keys(base, variant)
         if key in PAIRING_KEYS

@@ -176,6 +176,22 @@ def test_a_budget_change_through_set(base_folder: Path) -> None:
     assert not result.changes.empty
 
 
+def test_set_changes_both_sides_and_variant_set_the_variant(base_folder: Path) -> None:
+    """``--set`` is the run's override (both sides, scenario keys included); ``--variant-set``
+    the variant's own."""
+    out = base_folder / "out"
+    config = str(base_folder / "whatif.yaml")
+    sets = ["--set", "scenarios.evaluation=40", "--set", "model.budget_usd=2e9"]
+    result = cli("whatif", config, "--drop", "ndpr_magnets", *sets, "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["scenarios"]["evaluation"]["count"] == 40
+    assert summary["base_solve"]["capital_committed_usd"] <= 2e9 * (1 + 1e-9)
+    assert summary["variant"] == "drop ndpr_magnets"
+    result = cli("whatif", config, "--variant-set", "model.budget_usd=2e9", "--out", str(out))
+    assert result.exit_code == 0, result.output
+
+
 def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     out = base_folder / "out"
     config = str(base_folder / "whatif.yaml")
@@ -196,11 +212,13 @@ def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     "args, source",
     [
         (["--drop", "ndpr_magnet"], "--drop: unknown project 'ndpr_magnet' (did you mean"),
-        (["--set", "seed=7"], "--set seed: a what-if compares both sides"),
-        (["--set", "model.budget_usd=-1"], "--set model.budget_usd=-1"),
+        (["--variant-set", "seed=7"], "--variant-set seed: a what-if compares both sides"),
+        (["--variant-set", "model.budget_usd=-1"], "--variant-set model.budget_usd=-1"),
+        (["--set", "model.budget_usd=-1", "--drop", "gas_ohio"], "--set model.budget_usd=-1"),
         ([], "whatif: give the variant"),
+        (["--set", "model.budget_usd=4e8"], "--set changes both sides (the run), --variant-set"),
     ],
-    ids=["unknown-drop", "pairing-key", "bad-value", "no-variant"],
+    ids=["unknown-drop", "pairing-key", "bad-value", "bad-run-value", "no-variant", "old-set"],
 )
 def test_bad_variants_exit_2_and_write_nothing(
     args: list[str], source: str, base_folder: Path
@@ -249,7 +267,7 @@ def test_an_infeasible_variant_exits_3_and_says_so(tmp_path: Path) -> None:
     _write_config(config, catalog)
     out = tmp_path / "out"
     # the committed project's amount (half of $0.6B) is above the variant's budget
-    result = cli("whatif", str(config), "--set", "model.budget_usd=1e7", "--out", str(out))
+    result = cli("whatif", str(config), "--variant-set", "model.budget_usd=1e7", "--out", str(out))
     assert result.exit_code == EXIT_INFEASIBLE, result.output
     assert "the variant (set model.budget_usd=10000000.0" in result.output
     assert "is infeasible" in result.output

@@ -1,7 +1,10 @@
-"""``portopt whatif CONFIG [--add FOLDER] [--drop ID ...] [--set KEY=VALUE ...] [--out DIR]``."""
+"""``portopt whatif CONFIG [--add FOLDER] [--drop ID ...] [--variant-set KEY=VALUE ...]
+[--set KEY=VALUE ...] [--out DIR]``: ``--variant-set`` changes the variant only, ``--set`` the
+run (both sides), as everywhere else."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +16,6 @@ from portopt.catalog import load_catalog
 from portopt.cli.options import (
     ConfigArgument,
     JsonOption,
-    SetOption,
     config_with_overrides,
     print_json,
 )
@@ -21,6 +23,7 @@ from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
 
 if TYPE_CHECKING:
+    from portopt.config import RunConfig
     from portopt.whatif import Delta, WhatIf
 
 DEFAULT_OUT = Path("runs") / "whatif"
@@ -48,7 +51,22 @@ def command(
         list[str] | None,
         typer.Option("--drop", help="Candidate id to drop (repeatable); its dependents go too."),
     ] = None,
-    set_: SetOption = None,
+    variant_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant-set",
+            help="Dotted override KEY=VALUE of the variant only (repeatable), e.g."
+            " --variant-set model.budget_usd=4e11.",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Dotted override KEY=VALUE of the run: both the base and the variant"
+            " (repeatable), as in portopt plan and run.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
     ] = None,
@@ -63,13 +81,25 @@ def command(
     # the engine and the model load when a command runs, not for ``portopt --help``
     from portopt.whatif import Variant, load_additions, whatif, write_whatif
 
-    base_config = config_with_overrides(config, None)
-    if add is None and not drop and not set_:
+    base_config = config_with_overrides(config, set_)
+    if add is None and not drop and not variant_set:
+        hint = (
+            "; --set changes both sides (the run), --variant-set KEY=VALUE the variant only"
+            if set_
+            else ""
+        )
         raise ConfigError(
-            [Problem("whatif", None, None, "give the variant: --add FOLDER, --drop ID or --set")],
+            [
+                Problem(
+                    "whatif",
+                    None,
+                    None,
+                    f"give the variant: --add FOLDER, --drop ID or --variant-set KEY=VALUE{hint}",
+                )
+            ],
             "no variant",
         )
-    variant_config = config_with_overrides(config, set_) if set_ else None
+    variant_config = _variant_config(config, set_ or [], variant_set) if variant_set else None
     target = out if out is not None else DEFAULT_OUT
     check_target(target, base_config.output.overwrite)
     catalog = load_catalog(base_config.catalog)
@@ -81,6 +111,21 @@ def command(
         print_json({**result.summary(), "out_dir": target})
     else:
         Console().print(summary(result, target))
+
+
+def _variant_config(config: Path | str, run_sets: list[str], variant_sets: list[str]) -> RunConfig:
+    """The variant's config: the run's ``--set`` then the variant's ``--variant-set``, a problem
+    of the latter named by its own option."""
+    try:
+        return config_with_overrides(config, [*run_sets, *variant_sets])
+    except ConfigError as error:
+        named = [
+            replace(p, file=f"--variant-set {p.file.removeprefix('--set ')}")
+            if p.file.removeprefix("--set ") in variant_sets
+            else p
+            for p in error.problems
+        ]
+        raise ConfigError(named, str(error).split("\n", 1)[0]) from None
 
 
 def summary(result: WhatIf, target: Path) -> Group:

@@ -24,7 +24,7 @@ With k of the n feasible batches selecting project i, the core index is
 .. math::
 
     \\frac{\\hat p + \\frac{z^2}{2n} \\pm z \\sqrt{\\frac{\\hat p (1-\\hat p)}{n}
-    + \\frac{z^2}{4n^2}}}{1 + \\frac{z^2}{n}}, \\qquad z = 1.96,
+    + \\frac{z^2}{4n^2}}}{1 + \\frac{z^2}{n}}, \\qquad z = \\Phi^{-1}(0.975) \\approx 1.96,
 
 which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
 :math:`\\hat p \\ge 0.9` are *core*, :math:`\\hat p \\le 0.1` *exterior*, the rest *borderline*.
@@ -32,7 +32,6 @@ which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
@@ -56,7 +56,7 @@ ROBUSTNESS_CSV = "robustness.csv"
 BATCHES_CSV = "batches.csv"
 ROBUSTNESS_HTML = "robustness.html"
 CORE, EXTERIOR = 0.9, 0.1
-Z95 = 1.959963984540054
+CONFIDENCE = 0.95
 
 
 def batch_range(config: RunConfig, b: int, vary: Mode = "scenarios") -> range:
@@ -66,16 +66,14 @@ def batch_range(config: RunConfig, b: int, vary: Mode = "scenarios") -> range:
     return range(0, s) if vary == "weights" else range(s * (b + 1), s * (b + 2))
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion k/n (see the module docstring)."""
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (see the module docstring), from SciPy's
+    ``binomtest(k, n).proportion_ci(method="wilson")``."""
     if n <= 0:
         return float("nan"), float("nan")
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
     # the bounds are exactly 0 at k = 0 and 1 at k = n; say so rather than round to it
-    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+    return (0.0 if k == 0 else float(ci.low)), (1.0 if k == n else float(ci.high))
 
 
 def classify(core_index: float) -> str:
