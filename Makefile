@@ -18,7 +18,7 @@ stamp_of = $(VENV)/.installed-$(if $(1),$(subst $(comma),-,$(1)),runtime)
 RUN_STAMP := $(call stamp_of,$(RUN_EXTRAS))
 DEV_STAMP := $(call stamp_of,$(DEV_EXTRAS))
 
-.PHONY: run test lint format bench clean
+.PHONY: run test check lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ run: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/ruff check portopt tests bench
 	$(BIN)/python -m pytest
+
+# the fast loop: lint and the tests that run no pipeline on the bundled catalog (README, Development)
+check: $(DEV_STAMP)
+	$(BIN)/ruff check portopt tests bench
+	$(BIN)/ruff format --check portopt tests bench
+	$(BIN)/python -m pytest -m "not slow and not browser and not gpu"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check portopt tests bench

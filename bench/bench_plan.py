@@ -5,7 +5,8 @@
 Each argument is a config override (as ``--set``), e.g. ``scenarios.optimisation=300
 solver.time_limit_s=60 plan.rounds_per_project=3``. Prints the optimisation scenarios' time,
 then the solve's wall time, status, objective, proven gap, the capital proposed and the number
-of proposals (bench/RESULTS.md, "The plan").
+of proposals, and the solver's notes (MILP rounds, cuts, branch-and-bound nodes per round;
+bench/RESULTS.md, "The plan").
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main(overrides: list[str]) -> None:
         f" {allocation.objective:.4f}, gap {gap}, ${allocation.capital_usd / 1e9:.1f}B in"
         f" {len(allocation.selected)} proposals"
     )
+    for note in allocation.notes:
+        print(f"  {note}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ def chokepoint_entity(chokepoint_id: str) -> int:
 # The column schema: docs/catalog-columns.md as data.
 
 ID_PATTERN = re.compile(r"[a-z0-9_]+")
+PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]+(~\d{4}Q[1-4])?")
+"""A project's id: as :data:`ID_PATTERN`, or a start option ``<id>~<quarter>`` of project
+``<id>`` (docs/scenario-model.md, "Start options")."""
 QUARTER_PATTERN = re.compile(r"(\d{4})Q([1-4])")
 STATUSES = ("committed", "candidate")
 PRICE_FACTORS = (*FACTORS, "none")
@@ -94,7 +97,7 @@ US_STATES = tuple(_STATE_CODES.split())
 
 _BOUND = r"(-?inf|-?[\d.]+(?:e[+-]?\d+)?)"
 _INTERVAL = re.compile(rf"([\[(])\s*{_BOUND}\s*,\s*{_BOUND}\s*([\])])")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+NUMBER_PATTERN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _INT64_MAX = 2**63 - 1
@@ -147,6 +150,8 @@ class Column:
             return "project ids separated by ';' (empty for none)"
         if self.pattern is ID_PATTERN:
             return "an id of lowercase letters, digits and '_'"
+        if self.pattern is PROJECT_ID_PATTERN:
+            return "an id of lowercase letters, digits and '_', or a start option <id>~<quarter>"
         if self.name == "state":
             return "a two-letter US state code such as TX, or US when the site is not chosen"
         if self.choices:
@@ -202,7 +207,7 @@ JBIC_FUNDING = ("usd_bonds", "yen_loans", "reserves")
 PROJECTS = Table(
     "projects.csv",
     (
-        Column("id", "str", pattern=ID_PATTERN),
+        Column("id", "str", pattern=PROJECT_ID_PATTERN),
         Column("name", "str"),
         Column("sector", "str", choices=SECTORS),
         Column("sponsor", "str"),
@@ -411,7 +416,7 @@ def _typed(col: Column, text: str) -> tuple[Any, str | None]:
             if abs(number) > _INT64_MAX:
                 return None, f"{_shown(text)} is too large; expected {want}"
         else:
-            if not _NUMBER.fullmatch(text):
+            if not NUMBER_PATTERN.fullmatch(text):
                 return None, f"expected {want}, got {_shown(text)}"
             number = float(text)
             if not math.isfinite(number):
@@ -430,7 +435,7 @@ def _typed(col: Column, text: str) -> tuple[Any, str | None]:
         return text, None
     if col.kind == "ids":
         ids = _split_ids(text)
-        bad = [i for i in ids if not ID_PATTERN.fullmatch(i)]
+        bad = [i for i in ids if not PROJECT_ID_PATTERN.fullmatch(i)]
         if bad:
             return None, f"{_shown(bad[0])} is not an id; expected {want}"
         return ids, None
@@ -443,7 +448,9 @@ def _typed(col: Column, text: str) -> tuple[Any, str | None]:
     return text, None
 
 
-def _records(path: Path, name: str, problems: list[Problem]) -> list[tuple[int, list[str]]] | None:
+def csv_records(
+    path: Path, name: str, problems: list[Problem]
+) -> list[tuple[int, list[str]]] | None:
     """``(line, cells)`` for every non-blank record of a CSV file, or None when unreadable."""
     if not path.exists():
         problems.append(
@@ -490,7 +497,7 @@ def _read(folder: Path, table: Table, problems: list[Problem]) -> _Parsed:
     path = folder / table.file
     name = str(path)
     parsed = _Parsed(table, name)
-    records = _records(path, name, problems)
+    records = csv_records(path, name, problems)
     if records is None:
         return parsed
     if not records:
@@ -748,6 +755,33 @@ def _references(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> I
                 )
 
 
+def _committed_exclusions(
+    projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed
+) -> Iterable[Problem]:
+    """Two committed projects cannot exclude each other: no portfolio could hold both."""
+    committed = {
+        r.values["id"]: r.line
+        for r in projects.complete("id", "status")
+        if r.values["status"] == "committed"
+    }
+    seen: set[frozenset[str]] = set()
+    for r in projects.complete("id", "status", "excludes"):
+        if r.values["status"] != "committed":
+            continue
+        for other in r.values["excludes"]:
+            line, pair = committed.get(other), frozenset((r.values["id"], other))
+            if line is not None and pair not in seen:
+                seen.add(pair)
+                yield Problem(
+                    projects.path,
+                    r.line,
+                    "excludes",
+                    f"'{r.values['id']}' is committed and excludes '{other}', committed too (row"
+                    f" {line}); no portfolio can hold both: mark one of them a candidate or drop"
+                    " the exclusion",
+                )
+
+
 def _cycles(projects: _Parsed, chokepoints: _Parsed, capacity: _Parsed) -> Iterable[Problem]:
     """One problem per dependency cycle (strongly connected group), naming a cycle in full."""
     rows = {r.values["id"]: r for r in projects.complete("id", "depends_on")}
@@ -828,6 +862,7 @@ def _cycle_through(start: str, graph: dict[str, list[str]], group: set[str]) -> 
 
 _CHECKS: tuple[_Check, ...] = (
     _unique_ids,
+    _committed_exclusions,
     _entities,
     _row_rules,
     _financing,

@@ -41,8 +41,30 @@ def _parse_quarter(label: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def parse_quarter(label: str) -> tuple[int, int]:
+    """``YYYYQn`` as (year, quarter); ValueError for anything else."""
+    return _parse_quarter(label)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as the config reads it: a date-like scalar stays text, so the field that holds it
+    checks it and names itself (PyYAML's own date constructor raises a bare ``ValueError`` on
+    ``2029-02-30``)."""
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` read as YAML by :class:`_Loader`; raises :class:`yaml.YAMLError` when it is not
+    YAML."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no Python objects
 
 
 class SofrConfig(_Strict):
@@ -416,8 +438,9 @@ class SolverConfig(_Strict):
     HiGHS, ``highs`` and ``cuopt`` the full CVXPY model (:func:`portopt.model.formulation`)."""
 
     name: Literal["auto", "highs", "cuopt", "highs_direct"] = "auto"
-    time_limit_s: float = Field(15.0, gt=0.0)
+    time_limit_s: float = Field(300.0, gt=0.0)
     mip_gap: float = Field(0.0005, ge=0.0, le=1.0)
+    node_limit: int | None = Field(20000, ge=1)
     threads: int | None = Field(None, ge=1)
     verbose: bool = False
 
@@ -650,7 +673,7 @@ def parse_overrides(items: list[str] | None) -> list[Override]:
             continue
         key, raw = parsed
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = parse_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
         out.append(Override(key, value, f"--set {item}"))
@@ -724,7 +747,7 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError([Problem(name, None, None, "no such config file")])
     try:
-        loaded = yaml.safe_load(p.read_text())
+        loaded = parse_yaml(p.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark is not None else None

@@ -1,68 +1,47 @@
-"""``portopt plan``: the deployment plan, end to end.
+"""``portopt plan``'s job: the pipeline (:mod:`portopt.pipeline`) over the plan's columns.
 
-The plan's stages are the run's (:mod:`portopt.run`), over the plan's columns:
+The plan's columns (:func:`portopt.plan.plan_options`, :class:`~portopt.plan.columns.Columns`)
+are one per (project, open round) and one per committed project; the engine simulates each
+distinct (project, construction start) once, with common random numbers. The pipeline draws
+Japan's declines on them (:mod:`portopt.plan.declines`), chooses the plan with the plan's rules
+as groups of the allocation model (one proposal per project, review capacity per round, JBIC's
+yearly capacity, the budget and the deployment target on expected committed capital,
+dependencies started in order), and evaluates it on fresh scenarios, each project at its chosen
+start (a project left out at its earliest one), declines drawn again.
 
-1. ``catalog``: the catalog, the commitments file (:mod:`portopt.plan.commitments`) and the
-   plan's columns (:func:`portopt.plan.plan_options`): one per (project, open round), one per
-   committed project;
-2. ``scenarios_optimisation``: the engine simulates each distinct (project, construction
-   start) once, with common random numbers; the model's columns take their start's outcomes,
-   each column's decline probability comes from Japan's expected recovery on it, and the
-   declines are drawn per (scenario, project) (:mod:`portopt.plan.declines`);
-3. ``optimise``: the allocation model over the columns, the plan's rules being groups of it
-   (one proposal per project, review capacity per round, JBIC's yearly capacity, the budget and
-   the deployment target on expected committed capital, dependencies started in order);
-4. ``marginal``: each project's value to the plan by forced re-solves, when the cut model chose;
-5. ``scenarios_evaluation`` and ``evaluate``: fresh scenarios of each project at its chosen
-   start (a project left out at its earliest one), with the declines drawn again: the plan's
-   figures include them;
-6. ``write`` and ``report``: plan.csv, allocation.csv, coverage.csv, metrics.json (its
-   ``plan`` key), the scenarios and the report, staged and renamed into place.
+This module adds what is the plan's own: its target (:func:`plan_config`), its re-solves
+(:func:`plan_marginal`: each project in or out, the rest of the plan held), plan.csv
+(:func:`plan_table`) and metrics.json's ``plan`` (:func:`plan_summary`).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from portopt.catalog import Catalog, load_catalog
+from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
-from portopt.engine.generate import generate_scenarios
-from portopt.engine.philox import key_of_seed
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ConfigError, Problem
-from portopt.evaluate import Aggregates, evaluation_of, portfolio_figures
-from portopt.memory import check_run_fits
-from portopt.model import DirectSweep, build_model, optimize
+from portopt.model import Allocation
 from portopt.model.marginal import as_records, plan_values
-from portopt.outputs import check_target
-from portopt.plan import (
-    PlanOptions,
-    apply_declines,
-    decline_probability,
-    load_commitments,
-    plan_options,
-)
-from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
-from portopt.plan.declines import declined
-from portopt.report_plan import PLAN_FILE
-from portopt.run import (
+from portopt.pipeline import (
+    MARGINAL_NOTE,
+    Outcome,
+    PlanResult,
     RunProgress,
-    RunResult,
-    _add_marginal_columns,
-    _distributions,
-    _explanations,
-    _metrics,
-    _Stages,
-    _with_backend,
-    evaluation_blocks,
-    write_outputs,
+    execute,
+    proved,
+    with_backend,
 )
+from portopt.plan import PlanOptions, load_commitments, plan_options
+from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
+from portopt.plan.columns import Columns
+from portopt.report_plan import PLAN_FILE
 from portopt.vocabulary import SECTORS
 
 SHORT_SECTOR_SHARE = 0.95
@@ -130,191 +109,130 @@ def plan_config(config: RunConfig) -> RunConfig:
 
 def model_scenarios(engine: ScenarioSet, options: PlanOptions) -> ScenarioSet:
     """The engine's (project, start) columns laid out as the model's (project, round) ones."""
-    pos = {pid: j for j, pid in enumerate(engine.project_ids)}
-    cols = np.array([pos[s] for s in options.catalog.projects["scenario_id"]], dtype=np.intp)
-    return replace(
-        engine,
-        project_ids=list(options.catalog.project_ids),
-        project={k: v[:, cols] for k, v in engine.project.items()},
-    )
+    return Columns.of_plan(options.catalog, options).model_scenarios(engine)
 
 
 def with_declines(
     scenarios: ScenarioSet, catalog: Catalog, config: RunConfig
 ) -> tuple[ScenarioSet, np.ndarray, np.ndarray]:
-    """Each column's decline probability (from its expected recovery on ``scenarios``), the
-    (scenario, column) declines and the set with them applied."""
-    draw = scenarios.project["pv_draw"].mean(axis=0)
-    japan = scenarios.project["pv_japan"].mean(axis=0)
-    recovery = np.divide(japan, draw, out=np.zeros_like(japan), where=draw > 0)
-    committed = (catalog.projects["status"].astype(str) == "committed").to_numpy()
-    p = decline_probability(recovery, committed, config.plan.decline)
-    return _declined(scenarios, catalog, p, config)
+    """Each column of the model ``catalog``'s decline probability (from its expected recovery
+    on ``scenarios``), the (scenario, column) declines and the set with them applied."""
+    project = catalog.projects["project"].astype(str).to_numpy(dtype=object)
+    columns = Columns(catalog, catalog, catalog, project, np.arange(len(project)))
+    p = columns.decline_probability(scenarios, config)
+    masked, mask = columns.declines(scenarios, p, config)
+    return masked, p, mask
 
 
-def _declined(
-    scenarios: ScenarioSet, catalog: Catalog, p: np.ndarray, config: RunConfig
-) -> tuple[ScenarioSet, np.ndarray, np.ndarray]:
-    base = [str(b) for b in catalog.projects["project"]]
-    mask = declined(scenarios, base, p, key_of_seed(config.seed))
-    return apply_declines(scenarios, mask), p, mask
+class Plan:
+    """The plan's job: its columns from the commitments and rounds, its own outputs."""
+
+    name = "plan"
+    labels = {  # noqa: RUF012 (read only)
+        "catalog": "Loading the catalog, the commitments and the plan's options",
+        "optimise": "Choosing the plan",
+        "marginal": "Re-solving each project in or out, the rest of the plan held",
+    }
+
+    def __init__(
+        self, commitments: str | Path | pd.DataFrame | None = None, none: bool = False
+    ) -> None:
+        self.commitments = commitments
+        """A CSV path or a DataFrame; None: ``plan.commitments``, else the bundled tranche."""
+        self.none = none
+        """No decisions made: every project a candidate (``--no-commitments``)."""
+
+    def prepare(self, config: RunConfig) -> RunConfig:
+        return plan_config(config)
+
+    def columns(self, catalog: Catalog, config: RunConfig) -> Columns:
+        given = self.commitments
+        made = load_commitments(
+            given if given is not None else config.plan.commitments,
+            catalog,
+            config,
+            none=self.none,
+        )
+        return Columns.of_plan(catalog, plan_options(catalog, config, made))
+
+    def marginal(
+        self,
+        config: RunConfig,
+        columns: Columns,
+        allocation: Allocation,
+        model: object,
+        advance: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        return plan_marginal(config, allocation, model, advance)
+
+    def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        """plan.csv and metrics.json's ``plan`` and ``projects``."""
+        columns, config, by_project = outcome.columns, outcome.config, outcome.evaluation.allocation
+        assert columns.plan is not None and outcome.committed is not None
+        start = config.scenarios.start
+        table = plan_table(columns.catalog, outcome.allocation, outcome.engine, start, by_project)
+        add_plan_marginal(table, by_project)
+        summary = plan_summary(
+            config,
+            columns.projects,
+            columns.plan,
+            table,
+            outcome.allocation,
+            outcome.committed,
+            outcome.plain,
+            outcome.evaluation,
+        )
+        projects = {
+            "selected": len(table),
+            "candidates": len(columns.projects.project_ids),
+            "columns": len(columns.catalog.project_ids),
+            "engine_columns": len(columns.engine_catalog.project_ids),
+        }
+        return {PLAN_FILE: table}, {"plan": summary, "projects": projects}
 
 
 def run_plan(
     config: RunConfig,
-    commitments: str | Path | None = None,
+    commitments: str | Path | pd.DataFrame | None = None,
     out_dir: Path | None = None,
     backend: str | None = None,
     progress: RunProgress | None = None,
-) -> RunResult:
-    """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``).
+    no_commitments: bool = False,
+    write: bool = True,
+) -> PlanResult:
+    """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``;
+    nothing when ``write`` is false).
 
-    ``commitments`` (a CSV path) overrides ``plan.commitments``; None there too means the
-    bundled first tranche. Raises a :class:`~portopt.errors.PortoptError` for a user's mistake
-    or an infeasible plan; nothing is written then.
+    ``commitments`` (a CSV path or a DataFrame of its columns) overrides ``plan.commitments``;
+    None there too means the bundled first tranche; ``no_commitments`` plans every project as a
+    candidate. Raises a
+    :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
+    written then.
     """
-    if backend is not None:
-        config = _with_backend(config, backend)
-    config = plan_config(config)
-    target = Path(out_dir if out_dir is not None else config.output.dir)
-    check_target(target, config.output.overwrite)
-    s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
-    if s_eval < 1:
-        raise ConfigError(
-            [Problem("scenarios.evaluation", None, None, "must be at least 1 for a plan")],
-            "no evaluation scenarios",
-        )
-    stage = _Stages(progress)
-    t_start = time.perf_counter()
-
-    with stage("catalog", label="Loading the catalog, the commitments and the plan's options"):
-        catalog = load_catalog(config.catalog)
-        path = commitments if commitments is not None else config.plan.commitments
-        made = load_commitments(path, catalog, config)
-        options = plan_options(catalog, config, made)
-    check_run_fits(options.engine_catalog, config)
-    n_engine = len(options.engine_catalog.project_ids)
-    with stage(
-        "scenarios_optimisation",
-        s_opt,
-        f"Generating {s_opt:,} optimisation scenarios of {n_engine:,} (project, start) pairs",
-    ):
-        engine = generate_scenarios(
-            options.engine_catalog,
-            config,
-            backend=config.backend,
-            scenarios=range(0, s_opt),
-            progress=stage.advance,
-        )
-        plain = model_scenarios(engine, options)
-        opt, p, _ = with_declines(plain, options.catalog, config)
-        options.catalog.projects["decline_prob"] = p
-    cat = options.catalog
-    with stage("optimise", label="Choosing the plan"):
-        model = build_model(cat, opt, config)
-        allocation = optimize(cat, config, opt, model=model)
-        allocation.in_sample = portfolio_figures(
-            cat, config, opt, allocation.y, allocation.fund_usd
-        )
-    with stage("marginal", label="Re-solving each project in or out, the rest of the plan held"):
-        marginal = plan_marginal(config, allocation, model)
-    chosen = _chosen(cat, allocation.y)
-    eval_catalog, eval_cols = _evaluation_catalog(options, chosen)
-    chosen_rows = np.asarray(allocation.y)[eval_cols] > 0.5
-    y = chosen_rows.astype(float)
-    fund = np.where(chosen_rows, np.asarray(allocation.fund_usd)[eval_cols], 0.0)
-    p_eval = cat.projects["decline_prob"].to_numpy()[eval_cols] * (y > 0.5)
-    plain_agg = Aggregates(eval_catalog, y, fund, s_eval)
-    declined_agg = Aggregates(eval_catalog, y, fund, s_eval)
-    committed = np.empty(s_eval)
-    with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
-        done = 0
-        for block in evaluation_blocks(eval_catalog, config, fund, stage.advance):
-            plain_agg.add(block)
-            masked, _, mask = _declined(block, eval_catalog, p_eval, config)
-            declined_agg.add(masked)
-            committed[done : done + block.n] = (~mask * fund[None, :]).sum(axis=1)
-            done += block.n
-    eval_alloc = replace(allocation, ids=list(eval_catalog.project_ids), y=y, fund_usd=fund)
-    with stage("evaluate"):
-        plain_eval = evaluation_of(eval_alloc, eval_catalog, config, plain_agg)
-        evaluation = evaluation_of(eval_alloc, eval_catalog, config, declined_agg)
-        evaluation.allocation = _allocation_table(plain_eval.allocation, cat, eval_cols)
-        table = plan_table(cat, allocation, engine, config.scenarios.start, evaluation.allocation)
-        _add_marginal_columns(evaluation.allocation, marginal["marginal_values"])
-        _add_plan_marginal(table, evaluation.allocation)
-        distributions = _distributions(config, plain_agg)
-        summary = plan_summary(
-            config, catalog, options, table, allocation, committed, plain_eval, evaluation
-        )
-
-    def metrics_of() -> dict[str, Any]:
-        metrics = _metrics(config, cat, allocation, evaluation, opt, distributions, stage.timings)
-        metrics.update(marginal)
-        metrics.update(_explanations(catalog, evaluation, marginal))
-        metrics["plan"] = summary
-        metrics["projects"] = {
-            "selected": len(table),
-            "candidates": len(catalog.project_ids),
-            "columns": len(cat.project_ids),
-            "engine_columns": n_engine,
-        }
-        metrics["notes"] = list(metrics.get("notes", [])) + options.notes
-        return metrics
-
-    return write_outputs(
-        target, config, stage, t_start, evaluation, opt, metrics_of, {PLAN_FILE: table}
-    )
+    config = with_backend(config, backend)
+    target = None if not write else Path(out_dir if out_dir is not None else config.output.dir)
+    return execute(Plan(commitments, no_commitments), config, target, progress)
 
 
-def plan_marginal(config: RunConfig, allocation: Any, model: object) -> dict[str, Any]:
+def plan_marginal(
+    config: RunConfig,
+    allocation: Allocation,
+    model: object,
+    advance: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """metrics.json's ``marginal_values`` of a plan (:func:`portopt.model.marginal.plan_values`:
     each project in or out, the rest of the plan held fixed); empty, with a note, when the cut
     model did not choose the plan."""
-    if not isinstance(model, DirectSweep) or allocation.objective is None or model.milp is None:
-        note = "marginal values need the cut model's solve (solver.name auto or highs_direct)"
-        return {"marginal_values": [], "relaxations": [], "marginal_note": note}
-    values = plan_values(model, allocation.y, allocation.objective, allocation.mip_gap, config)
+    if not proved(allocation, model):
+        return {"marginal_values": [], "relaxations": [], "marginal_note": MARGINAL_NOTE}
+    values = plan_values(
+        model, allocation.y, allocation.objective, allocation.mip_gap, config, advance
+    )
     note = (
         "each project's value is the plan with it minus the plan without it, every other"
         " project's round held as chosen and the amounts re-optimised (not a full re-plan)"
     )
     return {"marginal_values": as_records(values), "relaxations": [], "marginal_note": note}
-
-
-def _chosen(cat: Catalog, y: np.ndarray) -> dict[str, int]:
-    """Each selected project's column."""
-    base = cat.projects["project"].astype(str).to_numpy()
-    return {str(base[j]): int(j) for j in np.flatnonzero(y > 0.5)}
-
-
-def _evaluation_catalog(options: PlanOptions, chosen: dict[str, int]) -> tuple[Catalog, list[int]]:
-    """One row per project, under its own id, at its chosen start (else its first column's),
-    and the model column each row stands for."""
-    cat = options.catalog
-    base = cat.projects["project"].astype(str).to_numpy()
-    cols: list[int] = []
-    for pid in dict.fromkeys(base.tolist()):
-        cols.append(chosen.get(pid, int(np.flatnonzero(base == pid)[0])))
-    ids = [str(cat.projects["scenario_id"].iloc[j]) for j in cols]
-    eng = options.engine_catalog
-    projects = eng.projects.loc[ids].copy()
-    projects.index = pd.Index(base[cols], name=eng.projects.index.name)
-    capacity = eng.capacity.loc[ids].set_axis(projects.index, axis=0)
-    return Catalog(projects, eng.chokepoints, capacity, eng.source), cols
-
-
-def _allocation_table(table: pd.DataFrame, cat: Catalog, cols: list[int]) -> pd.DataFrame:
-    """allocation.csv of a plan: one row per project (its id, not the engine column's), with
-    the round it is proposed in (blank when left out)."""
-    out = table.copy()
-    pr = cat.projects
-    selected = out["selected"].to_numpy()
-    for name in ("proposal_quarter", "funding_quarter", "construction_start"):
-        values = pr[name].astype(str).to_numpy()[cols]
-        out[name] = np.where(selected, values, "")
-    out["decline_prob"] = np.where(selected, pr["decline_prob"].to_numpy()[cols].round(6), np.nan)
-    return out
 
 
 def plan_table(
@@ -369,7 +287,8 @@ def plan_table(
     return table.sort_values(["proposal_quarter", "project"], kind="stable").reset_index(drop=True)
 
 
-def _add_plan_marginal(table: pd.DataFrame, by_project: pd.DataFrame) -> None:
+def add_plan_marginal(table: pd.DataFrame, by_project: pd.DataFrame) -> None:
+    """plan.csv's ``marginal_value`` and ``reason``, from allocation.csv's."""
     if table.empty or "marginal_value" not in by_project:
         return
     values = by_project.set_index("id")

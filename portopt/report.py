@@ -1129,6 +1129,9 @@ td[data-sort] { font-variant-numeric: tabular-nums; }
 .chart { margin: 8px 0; min-height: 300px; }
 p.empty { color: #4a5568; font-style: italic; }
 """
+CSS = _CSS
+"""The report's style sheet (the sweeps' pages use it too)."""
+
 
 _SORT_JS = """
 document.querySelectorAll("table.sortable").forEach(function (table) {

@@ -60,7 +60,7 @@ from portopt.evaluate import Aggregates
 from portopt.memory import check_run_fits
 from portopt.model import Allocation, optimize
 from portopt.outputs import staged_output, write_csv, write_json
-from portopt.run import evaluation_blocks
+from portopt.pipeline import evaluation_blocks
 
 WHATIF_CSV = "whatif.csv"
 WHATIF_JSON = "whatif.json"

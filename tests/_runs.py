@@ -8,6 +8,7 @@ report's fast tests that need no pipeline.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portopt.config import load_config
 from portopt.model.groups import Capital
 from portopt.outputs import (
     ALLOCATION_FILE,
@@ -33,18 +33,32 @@ DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 _cache: dict[str, Any] = {}
 
 
+def default_writes() -> list[str]:
+    """What ``portopt.plan()`` left in its (empty) working folder while ``default_run`` ran."""
+    return _cache["default_writes"]
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The :class:`portopt.run.RunResult` of the default job, ``make run``'s: the plan of the
-    default configuration (once per session)."""
+    """The :class:`portopt.pipeline.PlanResult` of the default job, ``make run``'s: the plan of
+    the default configuration (once per session), by the Python API (``portopt.plan``) in an
+    empty working folder, then written to a temporary folder (``out_dir``)."""
     if "default" not in _cache:
-        from portopt.planning import run_plan
+        import portopt
 
         out = tmp_path_factory.mktemp("default_run") / "out"
+        cwd = tmp_path_factory.mktemp("default_cwd")
+        here = Path.cwd()
         try:
-            _cache["default"] = run_plan(load_config(DEFAULT_CONFIG), out_dir=out)
+            os.chdir(cwd)  # the Python API writes nothing without out_dir: seen in DEFAULT_WRITES
+            result = portopt.plan(DEFAULT_CONFIG)
+            _cache["default_writes"] = sorted(p.name for p in cwd.iterdir())
+            result.write(out)
+            _cache["default"] = result
         except Exception as exc:  # fail every dependent test with it, without re-running
             _cache["default"] = exc
+        finally:
+            os.chdir(here)
     if isinstance(_cache["default"], Exception):
         raise _cache["default"]
     return _cache["default"]

@@ -263,7 +263,7 @@ def _boom(*args: Any, **kwargs: Any) -> None:
 def test_an_unexpected_exception_is_a_bug_with_exit_4(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("portopt.run.load_catalog", _boom)
+    monkeypatch.setattr("portopt.pipeline.load_catalog", _boom)
     result = cli("run", DEFAULT, "--out", str(tmp_path / "out"))
     assert result.exit_code == EXIT_INTERNAL, result.output
     (line,) = _error_lines(result.output)
@@ -280,7 +280,7 @@ def test_a_solver_failure_exits_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def fail(*args: Any, **kwargs: Any) -> None:
         raise SolverError("every solver failed: highs ended with status error")
 
-    monkeypatch.setattr("portopt.run.optimize", fail)
+    monkeypatch.setattr("portopt.pipeline.optimize", fail)
     result = cli("run", DEFAULT, "--out", str(tmp_path / "out"), *SMALL)
     assert result.exit_code == EXIT_INTERNAL, result.output
     assert "every solver failed" in result.output and "Traceback" not in result.output

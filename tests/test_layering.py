@@ -1,5 +1,6 @@
 """The package's import graph, read with ``ast`` from every module (imports inside functions
-included): no cycle between modules, and no module importing a layer above its own."""
+included): no cycle between modules, no module importing a layer above its own, and no module
+using another module's private (``_name``) names."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("portopt.model",),
     ("portopt.evaluate",),
     ("portopt.outputs", "portopt.report", "portopt.report_plan", "portopt.synth"),
-    ("portopt.run",),
-    ("portopt.planning",),
-    ("portopt.sweeps", "portopt.whatif"),
+    ("portopt.pipeline",),
+    ("portopt.run", "portopt.planning"),
+    ("portopt.api", "portopt.sweeps", "portopt.whatif"),
     ("portopt.cli", "portopt.__main__"),
 )
 """Lowest first: a module may import its own layer and those below, never one above.
@@ -118,3 +119,64 @@ def test_the_check_sees_an_upward_import_inside_a_function(tmp_path, bad) -> Non
     path.write_text(source)
     found = _imports("portopt.model.probe", path, set(_modules()) | {bad})
     assert bad in found and _layer(bad) > _layer("portopt.model.probe")
+
+
+def _private_uses(name: str, path: Path, known: set[str]) -> list[str]:
+    """The ``_private`` names ``name`` takes from other portopt modules: ``from m import _x``
+    anywhere in its body, and ``m._x`` on a module it imported (``import m``, ``import m as
+    a``, ``from package import m``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    modules: dict[str, str] = {}  # local name -> portopt module
+    found: list[str] = []
+
+    def private(attr: str) -> bool:
+        return attr.startswith("_") and not attr.startswith("__")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("portopt") and a.asname:
+                    modules[a.asname] = a.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            if not base.startswith("portopt") or base == name:
+                continue
+            for a in node.names:
+                if f"{base}.{a.name}" in known:
+                    modules[a.asname or a.name] = f"{base}.{a.name}"
+                elif private(a.name):
+                    found.append(f"{name} imports {base}.{a.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            value = node.value
+            if isinstance(value, ast.Name) and value.id in modules:
+                found.append(f"{name} uses {modules[value.id]}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_a_private_name_of_another() -> None:
+    modules = _modules()
+    known = set(modules)
+    found = [use for name, path in modules.items() for use in _private_uses(name, path, known)]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f():\n    from portopt.run import _secret\n",
+        "from ..report import _CSS\n",
+        "def f():\n    import portopt.report as r\n    return r._CSS\n",
+        "from portopt import report\nx = report._CSS\n",
+    ],
+)
+def test_the_check_sees_a_private_import(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    assert _private_uses("portopt.model.probe", path, set(_modules())) != []
+    path.write_text(source.replace("_CSS", "CSS").replace("_secret", "secret"))
+    assert _private_uses("portopt.model.probe", path, set(_modules())) == []

@@ -105,7 +105,8 @@ CASES = {
             "groups": {"recoupment": {"max_shortfall_share": 0.3, "min_expected_recovery": None}},
         },
         {"capital", "recoupment"},
-        "minimum deployment $150.0B is out of reach while the other groups named here hold",
+        "minimum deployment $150.0B of expected committed capital is out of reach: with every"
+        " other group as configured, at most",
     ),
     "expected recovery floor out of reach": (
         {"groups": {"recoupment": {"max_shortfall_share": 0.9, "min_expected_recovery": 3.0}}},

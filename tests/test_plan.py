@@ -97,13 +97,13 @@ def test_the_bundled_commitments_are_the_first_tranche() -> None:
 
 BAD_COMMITMENTS = {
     "unknown project": ("nope,2026Q1,1e9", 2, "project", "not a catalog project"),
-    "bad quarter": ("gas_ohio,2026Q5,1e9", 2, "quarter", "not a quarter"),
-    "before the start": ("gas_ohio,2025Q4,1e9", 2, "quarter", "before scenarios.start"),
-    "after the deadline": ("gas_ohio,2030Q1,1e9", 2, "quarter", "after the deadline"),
+    "bad quarter": ("gas_ohio,2026Q5,5e9", 2, "quarter", "not a quarter"),
+    "before the start": ("gas_ohio,2025Q4,5e9", 2, "quarter", "before scenarios.start"),
+    "after the deadline": ("gas_ohio,2030Q1,5e9", 2, "quarter", "after the deadline"),
     "negative amount": ("gas_ohio,2026Q1,-5", 2, "amount_usd", "not a positive number"),
     "text amount": ("gas_ohio,2026Q1,lots", 2, "amount_usd", "not a positive number"),
-    "above the cost": ("gas_ohio,2026Q1,1e12", 2, "amount_usd", "exceeds the project's base"),
-    "twice": ("gas_ohio,2026Q1,1e9\ngas_ohio,2026Q2,1e9", 3, "project", "committed twice"),
+    "above the cost": ("gas_ohio,2026Q1,1e12", 2, "amount_usd", "above the maximum"),
+    "twice": ("gas_ohio,2026Q1,5e9\ngas_ohio,2026Q2,5e9", 3, "project", "committed twice"),
 }
 
 

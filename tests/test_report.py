@@ -456,7 +456,7 @@ def test_each_low_coverage_chokepoint_gets_its_verdict() -> None:
     import dataclasses
     from types import SimpleNamespace
 
-    from portopt.run import LOW_COVERAGE, _explanations
+    from portopt.pipeline import LOW_COVERAGE, explanations
 
     catalog = load_catalog(None)
     capacity = catalog.capacity.copy()
@@ -482,7 +482,7 @@ def test_each_low_coverage_chokepoint_gets_its_verdict() -> None:
     )
     marginal = {"marginal_values": [{"project_id": i, "reason": f"why {i}"} for i in ids]}
     evaluation = SimpleNamespace(allocation=allocation, coverage=coverage)
-    explained = _explanations(catalog, evaluation, marginal)["chokepoint_explanations"]
+    explained = explanations(catalog, evaluation, marginal)["chokepoint_explanations"]
     got = {c["id"]: c for c in explained}
     assert covered not in got
     assert got[empty]["verdict"] == "no_capacity" and got[empty]["rejected"] == []

@@ -275,7 +275,9 @@ def test_existing_folder_without_overwrite(small_config: Path, tmp_path: Path) -
 # ---------------------------------------------------------------- a failure mid-run
 
 
-@pytest.mark.parametrize("stage", ["portopt.run.evaluation_of", "portopt.run.write_report"])
+@pytest.mark.parametrize(
+    "stage", ["portopt.pipeline.evaluation_of", "portopt.pipeline.write_report"]
+)
 def test_failure_mid_run_leaves_no_output(
     stage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

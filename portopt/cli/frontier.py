@@ -19,6 +19,7 @@ from portopt.cli.options import (
     WorkersOption,
     config_with_overrides,
     print_json,
+    refuse_plan_keys,
     sweep_progress,
 )
 from portopt.config import find_config
@@ -63,6 +64,7 @@ def command(
     target = out if out is not None else DEFAULT_OUT
     path = find_config(config)
     points = frontier_points(path, vary, set_)
+    refuse_plan_keys("frontier", *(p.config for p in points))
     catalog = load_catalog(points[0].config.catalog)
     check_target(target, overwrite=True)
     keys = list(points[0].values)

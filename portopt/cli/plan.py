@@ -19,12 +19,13 @@ from portopt.cli.options import (
 )
 from portopt.cli.run import (
     RichProgress,
-    _b,
-    _pct,
     figure_table,
+    pct,
     resolve_config,
     status_row,
+    usd_b,
 )
+from portopt.errors import ConfigError, Problem
 from portopt.outputs import headline
 
 
@@ -45,6 +46,14 @@ def command(
             " tranche of 2026Q1).",
         ),
     ] = None,
+    no_commitments: Annotated[
+        bool,
+        typer.Option(
+            "--no-commitments",
+            help="Plan from scratch: no decision made, every project a candidate (a"
+            " commitments file with a header and no rows is refused without it).",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: output.dir).")
     ] = None,
@@ -58,10 +67,22 @@ def command(
     plan.csv, the tables, metrics.json and the report."""
     from portopt.planning import run_plan
 
+    if no_commitments and commitments is not None:
+        raise ConfigError(
+            [Problem("--no-commitments", None, None, "cannot be given with --commitments")],
+            "conflicting options",
+        )
     cfg = config_with_overrides(resolve_config(config), set_, seed)
     console = Console(stderr=True)
     with RichProgress(console) as progress:
-        result = run_plan(cfg, commitments, out_dir=out, backend=backend, progress=progress)
+        result = run_plan(
+            cfg,
+            commitments,
+            out_dir=out,
+            backend=backend,
+            progress=progress,
+            no_commitments=no_commitments,
+        )
     if json_:
         print_json(json_summary(result.metrics, result.out_dir))
     else:
@@ -100,19 +121,20 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
         status_row(metrics),
         (
             "Committed by the deadline",
-            f"{_b(plan['committed_expected_usd'])} expected of the {_b(plan['target_usd'])} target"
-            f" (P10-P90 {_b(plan['committed_p10_usd'])}-{_b(plan['committed_p90_usd'])}),"
+            f"{usd_b(plan['committed_expected_usd'])} expected of the"
+            f" {usd_b(plan['target_usd'])} target"
+            f" (P10-P90 {usd_b(plan['committed_p10_usd'])}-{usd_b(plan['committed_p90_usd'])}),"
             f" deadline {plan['deadline']}",
         ),
         (
             "Proposed",
-            f"{_b(plan['proposed_usd'])} in {metrics['projects']['selected']} proposals;"
-            f" reserve for declines {_b(plan['pipeline_reserve_usd'])}",
+            f"{usd_b(plan['proposed_usd'])} in {metrics['projects']['selected']} proposals;"
+            f" reserve for declines {usd_b(plan['pipeline_reserve_usd'])}",
         ),
-        ("Deployment gap", _b(plan["deployment_gap_usd"])),
+        ("Deployment gap", usd_b(plan["deployment_gap_usd"])),
         (
             "Coverage score",
-            f"{_pct(plan['coverage'], 1)} ({_pct(plan['coverage_lost_to_declines'], 1)} lost to"
+            f"{pct(plan['coverage'], 1)} ({pct(plan['coverage_lost_to_declines'], 1)} lost to"
             " declines)",
         ),
         ("Japan recovery ratio", "-" if recovery is None else f"{recovery:.2f}"),
@@ -123,8 +145,8 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
             rows.append(
                 (
                     f"  {r['proposal_quarter']}",
-                    f"{r['proposals']}{cap} proposals, {_b(r['proposed_usd'])}, cumulative"
-                    f" expected {_b(r['cumulative_committed_usd'])}",
+                    f"{r['proposals']}{cap} proposals, {usd_b(r['proposed_usd'])}, cumulative"
+                    f" expected {usd_b(r['cumulative_committed_usd'])}",
                 )
             )
     return figure_table("portopt plan", rows, metrics, out_dir)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from portopt.cli.options import (
     WorkersOption,
     config_with_overrides,
     print_json,
+    refuse_plan_keys,
     sweep_progress,
 )
 from portopt.errors import ConfigError, Problem
@@ -82,6 +84,7 @@ def command(
             [Problem("--report", None, None, f"'{report}' is not the output folder of a run")],
             "bad --report",
         )
+    refuse_plan_keys("robustness", cfg, report=None if report is None else _metrics(report))
     target = out if out is not None else DEFAULT_OUT
     check_target(target, overwrite=True)
     catalog = load_catalog(cfg.catalog)
@@ -143,6 +146,18 @@ def _summary(core: pd.DataFrame, counts: str, target: Path, report: Path | None)
         caption += f"; core indices added to {report / REPORT_FILE}"
     table.caption = caption
     return table
+
+
+def _metrics(folder: Path) -> dict:
+    """The run's metrics.json, or exit 2 naming it when it is not readable JSON."""
+    path = folder / METRICS_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            [Problem("--report", None, None, f"'{path}' is not a run's metrics.json ({exc})")],
+            "bad --report",
+        ) from None
 
 
 __all__ = ["command"]

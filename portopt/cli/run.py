@@ -27,6 +27,7 @@ from portopt.cli.options import (
     SetOption,
     config_with_overrides,
     print_json,
+    refuse_plan_keys,
 )
 from portopt.outputs import headline
 
@@ -53,6 +54,7 @@ def command(
     from portopt.run import run
 
     cfg = config_with_overrides(resolve_config(config), set_, seed)
+    refuse_plan_keys("run", cfg)
     console = Console(stderr=True)
     with RichProgress(console) as progress:
         result = run(cfg, out_dir=out, backend=backend, progress=progress)
@@ -107,6 +109,7 @@ class RichProgress:
             transient=False,
         )
         self.task: TaskID | None = None
+        self.label: str | None = None
 
     def __enter__(self) -> RichProgress:
         self.bar.__enter__()
@@ -121,10 +124,20 @@ class RichProgress:
 
     def start(self, stage: str, label: str, total: int | None) -> None:
         self.task = self.bar.add_task(label, total=total, steps=total is not None)
+        self.label: str | None = None
 
     def advance(self, done: int, total: int) -> None:
         if self.task is not None:
-            self.bar.update(self.task, completed=done, total=total)
+            self.bar.update(self.task, completed=done, total=total, steps=True)
+
+    def solving(self, progress: Any) -> None:
+        """The solve's incumbent, bound and gap beside the stage's label
+        (:class:`portopt.model.SolveProgress`)."""
+        if self.task is None:
+            return
+        if self.label is None:
+            self.label = self.bar.tasks[self.task].description
+        self.bar.update(self.task, description=f"{self.label} [dim]{solve_line(progress)}")
 
     def finish(self, stage: str, seconds: float) -> None:
         if self.task is not None:
@@ -132,6 +145,20 @@ class RichProgress:
             total = task.total if task.total is not None else 1
             self.bar.update(self.task, completed=total, total=total)
             self.bar.stop_task(self.task)
+
+
+def solve_line(progress: Any) -> str:
+    """``round 2: incumbent 0.49172, bound 0.49184, gap 0.03%, 11 nodes`` (the objective is
+    the coverage score plus the small terms, as the MILP of that round has it)."""
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.5f}"
+
+    gap = "-" if progress.gap is None else f"{100 * progress.gap:.2f}%"
+    return (
+        f"round {progress.round}: incumbent {num(progress.incumbent)}, bound"
+        f" {num(progress.bound)}, gap {gap}, {progress.nodes:,} nodes"
+    )
 
 
 def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: int = 5) -> Table:
@@ -143,8 +170,8 @@ def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: 
         status_row(metrics),
         (
             "Capital committed",
-            f"{_b(metrics.get('capital_committed_usd'))} of"
-            f" {_b(metrics.get('budget_usd'))} ({_pct(metrics.get('capital_committed_share'))})",
+            f"{usd_b(metrics.get('capital_committed_usd'))} of"
+            f" {usd_b(metrics.get('budget_usd'))} ({pct(metrics.get('capital_committed_share'))})",
         ),
         (
             "Projects selected",
@@ -152,26 +179,26 @@ def summary_table(metrics: dict[str, Any], allocation: Any, out_dir: Path, top: 
         ),
         (
             "Coverage score",
-            f"{_pct(oos.get('coverage_score'), 1)} out of sample,"
-            f" {_pct(ins.get('coverage_score'), 1)} in sample",
+            f"{pct(oos.get('coverage_score'), 1)} out of sample,"
+            f" {pct(ins.get('coverage_score'), 1)} in sample",
         ),
         (
             "Japan recovery ratio",
-            f"{_num(oos.get('recovery_ratio'))} (in sample {_num(ins.get('recovery_ratio'))})",
+            f"{num(oos.get('recovery_ratio'))} (in sample {num(ins.get('recovery_ratio'))})",
         ),
         (
             "P(Japan recoups)",
-            f"{_pct(oos.get('p_recoup'))} (in sample {_pct(ins.get('p_recoup'))})",
+            f"{pct(oos.get('p_recoup'))} (in sample {pct(ins.get('p_recoup'))})",
         ),
         (
             f"CVaR{round(100 * alpha)} shortfall",
-            f"{_pct(oos.get('cvar_shortfall_share'), 1)} of capital (in sample"
-            f" {_pct(ins.get('cvar_shortfall_share'), 1)})",
+            f"{pct(oos.get('cvar_shortfall_share'), 1)} of capital (in sample"
+            f" {pct(ins.get('cvar_shortfall_share'), 1)})",
         ),
     ]
     chosen = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
     rows += [
-        (f"  #{j + 1} by fund", f"{r.name} ({_b(r.fund_usd)})")
+        (f"  #{j + 1} by fund", f"{r.name} ({usd_b(r.fund_usd)})")
         for j, r in enumerate(chosen.head(top).itertuples(index=False))
     ]
     return figure_table("portopt run", rows, metrics, out_dir)
@@ -205,15 +232,15 @@ def figure_table(
     return table
 
 
-def _b(x: float | None) -> str:
+def usd_b(x: float | None) -> str:
     return "-" if x is None else f"${x / 1e9:,.1f}B"
 
 
-def _pct(x: float | None, digits: int = 0) -> str:
+def pct(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def _num(x: float | None) -> str:
+def num(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 

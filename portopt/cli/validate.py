@@ -13,6 +13,8 @@ from rich.table import Table
 
 from portopt.catalog import BUNDLED, Catalog, load_catalog
 from portopt.cli.options import SetOption, config_with_overrides
+from portopt.config import RunConfig
+from portopt.plan.commitments import load_commitments
 from portopt.vocabulary import SECTORS
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -36,19 +38,36 @@ def command(
         ),
     ] = None,
     set_: SetOption = None,
+    commitments: Annotated[
+        Path | None,
+        typer.Option(
+            "--commitments",
+            help="Also check this commitments file (project, quarter, amount_usd) as `portopt"
+            " plan` would, against the catalog and the config's plan.",
+        ),
+    ] = None,
 ) -> None:
     """Check a catalog and report every problem at once (file, row, column, what was expected)."""
     console = Console(soft_wrap=True)
     if path is not None and path.suffix.lower() in CONFIG_SUFFIXES:
         path, config = None, str(path)
     catalog_path: str | None = None if path is None else str(path)
+    cfg = RunConfig()
     if config is not None or set_:
         cfg = config_with_overrides(config, set_)
         shown = escape(str(config or "<defaults>"))
         console.print(f"config [bold]{shown}[/] is valid (hash {cfg.digest()})")
         if path is None:
             catalog_path = cfg.catalog
-    _summary(console, load_catalog(catalog_path))
+    catalog = load_catalog(catalog_path)
+    _summary(console, catalog)
+    if commitments is not None:
+        made = load_commitments(commitments, catalog, cfg)
+        total = sum(c.amount_usd for c in made) / 1e9
+        console.print(
+            f"[bold green]commitments OK[/]: {len(made)} project(s), ${total:,.1f}B,"
+            f" {escape(str(commitments))}"
+        )
 
 
 def _summary(console: Console, catalog: Catalog) -> None:

@@ -18,6 +18,7 @@ from portopt.cli.options import (
     JsonOption,
     config_with_overrides,
     print_json,
+    refuse_plan_keys,
 )
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
@@ -100,6 +101,7 @@ def command(
             "no variant",
         )
     variant_config = _variant_config(config, set_ or [], variant_set) if variant_set else None
+    refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
     target = out if out is not None else DEFAULT_OUT
     check_target(target, base_config.output.overwrite)
     catalog = load_catalog(base_config.catalog)

@@ -138,8 +138,16 @@ class ScenarioSet:
         metadata holds the ids, the first index and :attr:`metadata` without its timings, so the
         same seed gives byte-identical files. Portfolio cash paths are not stored.
         """
-        import pyarrow as pa
         import pyarrow.parquet as pq
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, table in self.arrow_tables().items():
+            pq.write_table(table, str(folder / name), compression="zstd")
+
+    def arrow_tables(self) -> dict[str, Any]:
+        """The tables :meth:`to_parquet` writes, as ``pyarrow.Table`` by file name."""
+        import pyarrow as pa
 
         def key_column(values: np.ndarray) -> pa.Array:
             array = pa.array(values)
@@ -156,8 +164,6 @@ class ScenarioSet:
 
         ids, rounds = zip(*(_split_round(pid) for pid in self.project_ids), strict=True)
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         idx = self.indices
         p, k = len(self.project_ids), len(self.chokepoint_ids)
         grains = {
@@ -194,14 +200,15 @@ class ScenarioSet:
             default=str,
             sort_keys=True,
         )
+        tables = {}
         for name, (keys, fields) in grains.items():
             columns = {
                 **{c: key_column(v) for c, v in keys.items()},
                 **{c: value_column(v) for c, v in fields.items()},
             }
             schema = pa.schema([field_of(c, a) for c, a in columns.items()], {"portopt": meta})
-            table = pa.table(columns, schema=schema)
-            pq.write_table(table, str(folder / name), compression="zstd")
+            tables[name] = pa.table(columns, schema=schema)
+        return tables
 
     @classmethod
     def from_parquet(cls, folder: str | Path) -> ScenarioSet:

@@ -6,7 +6,7 @@ model, or :class:`AllocationModel`, the full one) for Parameter re-solves (front
 """
 
 from portopt.model.api import Allocation, build_model, check_solution, formulation, optimize
-from portopt.model.direct import DirectSweep
+from portopt.model.direct import DirectSweep, SolveProgress
 from portopt.model.parameters import StructuralChange, is_parameter
 from portopt.model.problem import AllocationModel
 from portopt.model.solve import SolveResult, solve_milp
@@ -15,6 +15,7 @@ __all__ = [
     "Allocation",
     "AllocationModel",
     "DirectSweep",
+    "SolveProgress",
     "SolveResult",
     "StructuralChange",
     "build_model",

@@ -18,7 +18,7 @@ The in-sample figures of the portfolio are the caller's to compute
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,8 @@ from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model.data import BILLION, ModelData, build_data
-from portopt.model.direct import DirectSweep
-from portopt.model.explain import explain_infeasible, precheck
+from portopt.model.direct import DirectSweep, SolveProgress
+from portopt.model.explain import explain_cuts, explain_infeasible, precheck
 from portopt.model.groups import GROUPS
 from portopt.model.incumbent import starting_selection
 from portopt.model.problem import AllocationModel
@@ -108,6 +108,7 @@ def optimize(
     config: RunConfig,
     scenarios: ScenarioSet,
     model: AllocationModel | DirectSweep | None = None,
+    progress: Callable[[SolveProgress], None] | None = None,
 ) -> Allocation:
     """Choose and size the portfolio on the optimisation ``scenarios``.
 
@@ -115,11 +116,17 @@ def optimize(
     it with the Parameter values of ``config`` (a frontier point); otherwise one is built. A
     :class:`DirectSweep` is used only when ``config``'s formulation is the cut model. Raises
     :class:`InfeasibleError` (with the groups that must give) or :class:`SolverError`.
+    ``progress``: told the cut model's incumbent, bound and gap as they improve (HiGHS's
+    callbacks; the full formulation reports none).
     """
     notes: list[str] = []
     if formulation(config) == "cuts" and not isinstance(model, AllocationModel):
         sweep = model if isinstance(model, DirectSweep) else DirectSweep(catalog, scenarios, config)
-        allocation = _optimize_cuts(catalog, config, sweep)
+        sweep.progress = progress
+        try:
+            allocation = _optimize_cuts(catalog, config, sweep)
+        finally:
+            sweep.progress = None
         if allocation is not None:
             return allocation
         notes.append("highs_direct found no portfolio; the full formulation was solved instead")
@@ -133,7 +140,10 @@ def _optimize_cuts(catalog: Catalog, config: RunConfig, sweep: DirectSweep) -> A
     if sweep.config != config:
         sweep.update(config)
     result = sweep.solve(start)
-    if result.status in ("infeasible", "error"):
+    if result.status == "infeasible":  # explained on the cut model: its LP decides in seconds
+        lines = explain_cuts(sweep.data, sweep.cover, config, start + config.solver.time_limit_s)
+        raise InfeasibleError(INFEASIBLE, lines)
+    if result.status == "error":
         return None
     sol, direct = result.solution, result.model
     assert sol is not None and direct is not None
@@ -141,7 +151,11 @@ def _optimize_cuts(catalog: Catalog, config: RunConfig, sweep: DirectSweep) -> A
     t0 = time.perf_counter()
     prices = sweep.shadow_prices(sol, time.perf_counter() + config.solver.time_limit_s)
     timings["shadow_s"] = time.perf_counter() - t0
-    rounds = f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts"
+    nodes = " + ".join(f"{n:,}" for n in result.nodes) or "0"
+    rounds = (
+        f"highs_direct: {result.rounds} MILP round(s), {result.cuts} cuts, {nodes}"
+        " branch-and-bound nodes"
+    )
     return _assemble(
         catalog, config, sol, result, direct.groups, direct.data, prices, timings, [rounds]
     )

@@ -42,13 +42,17 @@ skipped. The bound stays valid (every pooled cut is), and the gap honest.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
+from cvxpy import settings as cps
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
@@ -57,8 +61,8 @@ from portopt.model.coverage import CoverageCuts
 from portopt.model.data import BILLION, ModelData, build_data
 from portopt.model.groups import GROUPS, Recoupment
 from portopt.model.parameters import model_parameter_keys, structural_changes
-from portopt.model.solve import _columns, _highs_model, new_highs
-from portopt.model.terms import ShadowPrice, Solution, Vars
+from portopt.model.solve import highs_model, new_highs, set_threads, variable_columns
+from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
 
 COVERAGE_TOL = 1e-7
 """A coverage cut is added where θ_k exceeds g_k by more than this (objective units)."""
@@ -70,6 +74,38 @@ STALL_SHARE = 0.1
 HIGHS_GAP_SHARE = 0.5
 """HiGHS's own MIP gap as a share of ``solver.mip_gap``: the rest is left for the coverage
 and CVaR cuts the MILP's answer still violates, which the exact objective pays for."""
+PLAN_HEURISTICS_OFF = ("mip_heuristic_run_rins", "mip_heuristic_run_root_reduced_cost")
+"""HiGHS sub-MIP heuristics switched off for a plan: with the project binaries the tree is a
+few dozen nodes and these two root sub-MIPs were most of a round's time (RENS, which finds the
+incumbents of tight hard targets, stays on; docs/allocation-model.md, "Solving it")."""
+STOPPED = {"kTimeLimit": "time_limit", "kSolutionLimit": "node_limit"}
+"""HiGHS's statuses of a limit reached with its answer intact, and portopt's word for each."""
+BROKEN = (
+    "kSolveError",
+    "kInterrupt",
+    "kHighsInterrupt",
+    "kModelError",
+    "kPresolveError",
+    "kPostsolveError",
+    "kMemoryLimit",
+    "kLoadError",
+    "kNotset",
+    "kUnknown",
+)
+"""HiGHS's statuses of a solve without a trustworthy answer: no bound or optimum is taken
+from one."""
+
+
+@dataclass(frozen=True)
+class SolveProgress:
+    """What the optimise stage shows while HiGHS works: the MILP round and HiGHS's incumbent,
+    bound (the model's objective, not negated) and relative gap; None before there is one."""
+
+    round: int
+    incumbent: float | None
+    bound: float | None
+    gap: float | None
+    nodes: int
 
 
 @dataclass
@@ -87,6 +123,8 @@ class DirectResult:
     notes: list[str]
     model: DirectModel | None = None
     solver: str = "highs_direct"
+    nodes: list[int] = field(default_factory=list)
+    """Branch-and-bound nodes of each MILP round (deterministic for a given input)."""
 
 
 def scenario_data(catalog: Catalog, scenarios: ScenarioSet, config: RunConfig) -> ModelData:
@@ -108,11 +146,18 @@ class DirectModel:
         cover: CoverageCuts,
         config: RunConfig,
         lp_lower: np.ndarray | None = None,
+        slack: tuple[set[str], set[str]] | None = None,
     ) -> None:
         import highspy as hp
 
         self.hp, self.data, self.cover, self.config = hp, data, cover, config
         self.lp_lower = lp_lower
+        self.slack = Slack(active=True) if slack is not None else None
+        self.slack_groups = slack
+        """The explainer's variant (:mod:`portopt.model.explain`): ``(enforced, weighted)``;
+        every group but recoupment with slack on its rows, the groups not ``enforced`` free to
+        give, the penalty of the ``weighted`` ones as the objective (:class:`Slack`)."""
+        self.slack_cols: dict[tuple[str, str], np.ndarray] = {}
         self.log: list[tuple] = []
         self.pool: list[tuple] = []
         """Valid cuts not yet rows (earlier points' cuts): :meth:`kelley` adds the violated ones."""
@@ -121,6 +166,11 @@ class DirectModel:
         self.highs_s = 0.0
         """Seconds spent inside HiGHS's ``run`` since the last build."""
         self.timings: dict[str, float] = {}
+        self.on_progress: Callable[[SolveProgress], None] | None = None
+        """Told the incumbent, bound and gap as they improve during a MILP round."""
+        self.round = 0
+        self.xcol = np.zeros(0, dtype=np.int64)
+        self.xgroups: list[np.ndarray] = []
         t0 = time.perf_counter()
         self._compile_groups()
         self.timings["compile_s"] = time.perf_counter() - t0
@@ -157,7 +207,7 @@ class DirectModel:
                 raise ValueError("lp_lower re-targets the LP variant only")
             self.lp_lower = lp_lower
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
-        self.base = _highs_model(self.hp, data)
+        self.base = highs_model(self.hp, data)
         self.timings = {"compile_s": time.perf_counter() - t0}
         t0 = time.perf_counter()
         self.log, self.pool, self.cvar_rows, self.lp_bound = [], [], [], np.inf
@@ -183,24 +233,38 @@ class DirectModel:
         self.groups = [g(d, config) for g in GROUPS]
         self.groups = [g for g in self.groups if g.enabled(config)]
         self.recoupment = next((g for g in self.groups if isinstance(g, Recoupment)), None)
+        slack = self.slack
         for g in self.groups:
-            cons += g.compile_cut_form(v)
-        self.problem = cp.Problem(cp.Maximize(0), cons)
+            if slack is None or isinstance(g, Recoupment):
+                cons += g.compile_cut_form(v)
+            else:
+                cons += g.compile(v, slack)
+        if slack is None:
+            self.problem = cp.Problem(cp.Maximize(0), cons)
+        else:
+            assert self.slack_groups is not None
+            slack.set(*self.slack_groups)
+            self.problem = cp.Problem(cp.Minimize(slack.penalty()), cons + slack.bounds())
         data, self.chain, self.inverse = self.problem.get_problem_data(cp.HIGHS, ignore_dpp=False)
-        self.base = _highs_model(self.hp, data)
+        self.base = highs_model(self.hp, data)
         self.base_cols, self.base_rows = self.base.lp_.num_col_, self.base.lp_.num_row_
-        self.ycol = _columns(data, v.y)
-        self.fcol = _columns(data, v.f)
+        self.ycol = variable_columns(data, v.y)
+        self.fcol = variable_columns(data, v.f)
+        self.penalty = np.asarray(data[cps.C], dtype=float) if slack is not None else None
+        if slack is not None:
+            self.slack_cols = {
+                key: variable_columns(data, var) for key, var in slack.variables.items()
+            }
 
     def _build(self) -> None:
-        d, m = self.data, self.config.model
+        d, m, solver = self.data, self.config.model, self.config.solver
         h = new_highs()
-        h.setOptionValue("output_flag", bool(self.config.solver.verbose))
-        h.setOptionValue("log_to_console", bool(self.config.solver.verbose))
+        h.setOptionValue("output_flag", bool(solver.verbose))
+        h.setOptionValue("log_to_console", False)  # solver.verbose goes to stderr (_Guard)
         h.setOptionValue("random_seed", 0)
-        h.setOptionValue("mip_rel_gap", HIGHS_GAP_SHARE * float(self.config.solver.mip_gap))
-        if self.config.solver.threads:
-            h.setOptionValue("threads", int(self.config.solver.threads))
+        h.setOptionValue("mip_rel_gap", HIGHS_GAP_SHARE * float(solver.mip_gap))
+        if solver.node_limit is not None:
+            h.setOptionValue("mip_max_nodes", int(solver.node_limit))
         h.passModel(self.base)
         committed = self.ycol[d.committed].astype(np.int32)
         if committed.size:
@@ -213,16 +277,63 @@ class DirectModel:
         self.tcol = np.arange(self.base_cols, self.base_cols + self.cover.count)
         for top in self.cover.upper():
             h.addVar(0.0, float(top))
+        self.xcol, self.xgroups = np.zeros(0, dtype=np.int64), []
+        if self.lp_lower is None and d.is_plan:
+            self._project_binaries(h)
+            for name in PLAN_HEURISTICS_OFF:
+                h.setOptionValue(name, False)
         self.ncol = h.getNumCol()
         cost = np.zeros(self.ncol)
         cost[self.ycol] = self.cover.c_lin
         tiebreak = m.recovery_tiebreak / (m.budget_usd / BILLION)
         cost[self.fcol] = tiebreak * (d.e_japan - d.e_draw) + d.f_reward
         cost[self.tcol] = 1.0
+        if self.penalty is not None:  # the explainer's variant minimises the slack penalty
+            cost = np.zeros(self.ncol)
+            cost[: self.penalty.size] = -self.penalty
+            zero = np.zeros(self.tcol.size)
+            h.changeColsBounds(self.tcol.size, self.tcol.astype(np.int32), zero, zero)
         self.cost = cost
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)
         self.h = h
-        self.ints = self.ycol.astype(np.int32) if self.lp_lower is None else np.zeros(0, np.int32)
+        self.guard = _Guard(self)
+        self.guard.attach(h)
+        ints = self.ycol if self.lp_lower is None else np.zeros(0, np.int64)
+        self.ints = np.r_[ints, self.xcol].astype(np.int32)
+
+    def _project_binaries(self, h: Any) -> None:
+        """One binary x_q = Σ_t y_{q,t} per project with several rounds (a plan).
+
+        The same feasible set and the same LP bound (x is a linear image of y), but HiGHS can
+        branch on the project: x_q = 0 removes it from every round at once, where y_{q,t} = 0
+        leaves its near-identical other rounds in the LP and barely moves the bound (the tree
+        of the default plan goes from thousands of nodes to a few dozen;
+        docs/allocation-model.md, "Solving it")."""
+        d = self.data
+        groups = [c for c in (d.columns_of(q) for q in range(len(d.projects))) if c.size > 1]
+        if not groups:
+            return
+        first = h.getNumCol()
+        k = len(groups)
+        h.addVars(k, np.zeros(k), np.ones(k))
+        self.xcol = np.arange(first, first + k)
+        self.xgroups = groups
+        starts, index, value = [], [], []
+        for j, cols in enumerate(groups):
+            starts.append(len(index))
+            index += [*self.ycol[cols].tolist(), int(self.xcol[j])]
+            value += [1.0] * cols.size + [-1.0]
+        h.addRows(
+            k,
+            np.zeros(k),
+            np.zeros(k),
+            len(index),
+            np.array(starts, dtype=np.int32),
+            np.array(index, dtype=np.int32),
+            np.array(value, dtype=np.float64),
+        )
+        kind = self.hp.HighsVarType.kInteger
+        h.changeColsIntegrality(k, self.xcol.astype(np.int32), [kind] * k)
 
     # -- cuts -------------------------------------------------------------------------------
     def add_cuts(self, cuts: list[tuple]) -> None:
@@ -306,10 +417,17 @@ class DirectModel:
         self.h.changeColsIntegrality(self.ints.size, self.ints, [kind] * self.ints.size)
 
     def run(self, time_limit: float) -> str:
+        """One HiGHS run under ``time_limit`` seconds; its model status's name.
+
+        A signal (Ctrl-C, SIGTERM) during the run stops HiGHS at its next callback and is then
+        delivered as it would have been without HiGHS (``KeyboardInterrupt`` for Ctrl-C): an
+        interrupted solve never comes back as an answer (:class:`_Guard`)."""
         self.h.setOptionValue("time_limit", max(1.0, float(time_limit)))
         t0 = time.perf_counter()
-        self.h.run()
-        self.highs_s += time.perf_counter() - t0
+        try:
+            self.guard.run()
+        finally:
+            self.highs_s += time.perf_counter() - t0
         return self.h.getModelStatus().name
 
     def kelley(
@@ -369,10 +487,140 @@ class DirectModel:
         x = np.zeros(self.ncol)
         x[self.ycol], x[self.fcol] = y, f
         x[self.tcol] = self.cover.values(y)
+        x[self.xcol] = [float(np.asarray(y)[c].sum()) for c in self.xgroups]
         return x
 
     def true_objective(self, y: np.ndarray, f: np.ndarray) -> float:
         return self.cover.value(y) + float(self.cost[self.fcol] @ f)
+
+    def linear(self, on_f: np.ndarray | None) -> None:
+        """Maximise ``on_f · f`` instead (zero: any feasible plan), coverage out of the
+        objective (θ fixed at 0): the explainer's feasibility tests and largest gives."""
+        zero = np.zeros(self.tcol.size)
+        self.h.changeColsBounds(self.tcol.size, self.tcol.astype(np.int32), zero, zero)
+        cost = np.zeros(self.ncol)
+        if on_f is not None:
+            cost[self.fcol] = on_f
+        self.cost = cost
+        self.h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), -cost)
+
+    def solve_linear(self, deadline: float, lp_only: bool = False) -> tuple[str, np.ndarray | None]:
+        """The model's optimum when its objective is linear (:meth:`linear`, or the slack
+        variant), the CVaR exact by cuts: ``("infeasible", None)``, ``("optimal", x)`` (within
+        HiGHS's MIP gap), or another status without an answer (a limit, an error). The LP
+        relaxation decides first, in a fraction of a second: an infeasible LP is a proof.
+        ``lp_only``: stop there, ``("feasible", x)`` meaning only that the LP is."""
+        status, x = self.kelley(deadline, 1e9)
+        if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+            return "infeasible", None
+        if status != "kOptimal" or x is None:
+            return status, None
+        if lp_only or not self.ints.size:
+            return ("feasible" if lp_only else "optimal"), x
+        self.round = 0
+        while time.perf_counter() < deadline:
+            self.round += 1
+            status = self.run(deadline - time.perf_counter())
+            if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+                return "infeasible", None
+            if status != "kOptimal" or self.h.getInfo().primal_solution_status != 2:
+                return STOPPED.get(status, "error"), None
+            x = np.asarray(self.h.getSolution().col_value)
+            y, f, _ = self.split(x)
+            cut = self.cvar_cut(f * (np.round(y) > 0.5))
+            if cut is None:
+                return "optimal", x
+            self.add_cuts([cut])
+        return "time_limit", None
+
+
+class _Guard:
+    """A model's HiGHS callbacks: the progress of a MILP round, ``solver.verbose``'s log (to
+    stderr, so ``--json`` stays clean), and signals.
+
+    A Python exception raised inside a HiGHS callback is swallowed by HiGHS, which then ends
+    with ``kSolveError``, and Ctrl-C's ``KeyboardInterrupt`` lands in whichever callback runs
+    next. So, while HiGHS runs, a SIGINT or SIGTERM handler that is a Python function is
+    replaced by one that only records the signal; the interrupt callbacks then stop HiGHS, and
+    after the run the previous handler is called with the signal (``KeyboardInterrupt`` for
+    Ctrl-C). If it returns, ``KeyboardInterrupt`` is raised anyway: the solve was cut short and
+    has no answer. An exception inside a callback is re-raised the same way.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, model: DirectModel) -> None:
+        self.model = model
+        self.signum: int | None = None
+        self.error: BaseException | None = None
+        self.shown: tuple | None = None
+
+    def attach(self, h: Any) -> None:
+        h.cbMipInterrupt.subscribe(self.on_mip)
+        h.cbMipImprovingSolution.subscribe(self.on_mip)
+        h.cbMipLogging.subscribe(self.on_mip)
+        h.cbSimplexInterrupt.subscribe(self.on_interrupt)
+        h.cbIpmInterrupt.subscribe(self.on_interrupt)
+        if self.model.config.solver.verbose:
+            h.cbLogging.subscribe(self.on_log)
+
+    def on_interrupt(self, event: Any) -> None:
+        if self.signum is not None or self.error is not None:
+            event.interrupt()
+
+    def on_mip(self, event: Any) -> None:
+        if self.signum is not None or self.error is not None:
+            event.interrupt()
+            return
+        report = self.model.on_progress
+        if report is None:
+            return
+        try:
+            out = event.data_out
+            primal, dual = float(out.mip_primal_bound), float(out.mip_dual_bound)
+            shown = (primal, dual)
+            if shown == self.shown:
+                return
+            self.shown = shown
+            # HiGHS minimises the negated objective
+            incumbent = -primal if np.isfinite(primal) else None
+            bound = -dual if np.isfinite(dual) else None
+            gap = _gap(incumbent, bound) if incumbent is not None and bound is not None else None
+            report(SolveProgress(self.model.round, incumbent, bound, gap, int(out.mip_node_count)))
+        except BaseException as exc:  # re-raised after the run
+            self.error = exc
+            event.interrupt()
+
+    def on_log(self, event: Any) -> None:
+        sys.stderr.write(event.message)
+
+    def _record(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def run(self) -> None:
+        """``h.run()`` with signals held back until it returns (see the class)."""
+        self.signum, self.error, self.shown = None, None, None
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                handler = signal.getsignal(sig)
+                if callable(handler):
+                    previous[sig] = handler
+                    signal.signal(sig, self._record)
+        try:
+            # one thread unless asked: HiGHS's path, and so the plan, the same on any machine
+            set_threads(self.model.h, int(self.model.config.solver.threads or 1))
+            self.model.h.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.signum is not None:
+            signum, self.signum = self.signum, None
+            previous[signum](signum, None)
+            raise KeyboardInterrupt(f"signal {signum} during the solve")
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 def shadow_prices_direct(
@@ -430,20 +678,26 @@ def _solve(
     incumbent_name: str = "the incumbent",
 ) -> DirectResult:
     """The solve loop on a built (or re-targeted) cut model; ``pool``: valid cuts found
-    earlier, each added as a row once an LP point violates it."""
+    earlier, each added as a row once an LP point violates it.
+
+    It ends on the gap (``solver.mip_gap``), on HiGHS's node limit (``solver.node_limit``, per
+    MILP round) or, as a safety net, on the wall clock (``solver.time_limit_s``): only the first
+    two are deterministic, and the status says which ended it (``optimal``, ``node_limit``,
+    ``time_limit``; ``error`` when HiGHS failed, with no bound taken from it)."""
     deadline = start + float(config.solver.time_limit_s)
     timings = dict(model.timings)
     notes: list[str] = []
     gap_target = float(config.solver.mip_gap)
     model.pool = list(pool or [])  # rows only once violated (kelley): a smaller MILP
+    model.round = 0
 
     t0 = time.perf_counter()
     # the MILP rounds cut where the relaxation still needs it: stop the LP rounds once they stall
-    status, x = model.kelley(start + 0.3 * (deadline - start), stall=STALL_SHARE * gap_target)
+    status, x = model.kelley(deadline, stall=STALL_SHARE * gap_target)
     timings["lp_cuts_s"] = time.perf_counter() - t0
     if status in ("kInfeasible", "kUnboundedOrInfeasible"):
         return DirectResult("infeasible", None, None, None, None, timings, 0, model.cuts, notes)
-    lp_bound = model.lp_bound if x is not None else None
+    lp_bound = model.lp_bound if x is not None and status == "kOptimal" else None
 
     t0 = time.perf_counter()
     best: tuple[float, np.ndarray, np.ndarray] | None = None
@@ -464,49 +718,76 @@ def _solve(
 
     model.h.cbMipImprovingSolution.subscribe(on_solution)
     bound, rounds = (lp_bound if lp_bound is not None else np.inf), 0
-    while time.perf_counter() < deadline:
-        rounds += 1
-        if best is not None:
-            x0 = model.full_vector(best[1], best[2])
-            model.h.setSolution(
-                model.ncol, np.arange(model.ncol, dtype=np.int32), x0.astype(np.float64)
-            )
-        found.clear()
-        status = model.run(deadline - time.perf_counter())
-        info = model.h.getInfo()
-        if status in ("kInfeasible", "kUnboundedOrInfeasible"):
-            if best is None:
-                timings["solve_s"] = time.perf_counter() - t0
-                return DirectResult(
-                    "infeasible", None, None, None, None, timings, rounds, model.cuts, notes
+    nodes: list[int] = []
+    stop = "gap"
+    try:
+        while True:
+            if time.perf_counter() >= deadline:
+                stop = "time_limit"
+                break
+            rounds += 1
+            model.round = rounds
+            if best is not None:
+                x0 = model.full_vector(best[1], best[2])
+                model.h.setSolution(
+                    model.ncol, np.arange(model.ncol, dtype=np.int32), x0.astype(np.float64)
                 )
-            break
-        if np.isfinite(info.mip_dual_bound):  # HiGHS minimised -objective
-            bound = min(bound, -float(info.mip_dual_bound))
-        if info.primal_solution_status == 2:
-            found.append(np.asarray(model.h.getSolution().col_value))
-        rows = []
-        for xs in found:
-            y, f, theta = model.split(xs)
-            y = np.round(y)
-            rows += model.coverage_cuts(y, theta, COVERAGE_TOL)
-            cvar_row = model.cvar_cut(f * (y > 0.5))
-            if cvar_row is not None:
-                rows.append(cvar_row)
-                f = model.amounts(y, deadline)
-                if f is None:
-                    continue
-            f = f * (y > 0.5)
-            value = model.true_objective(y, f)
-            if best is None or value > best[0]:
-                best = (value, y, f)
-        model.add_cuts(rows)
-        if best is not None and _gap(best[0], bound) <= gap_target:
-            break
-        if not rows:  # nothing left to cut: HiGHS stopped on its own limit
-            break
+            found.clear()
+            status = model.run(deadline - time.perf_counter())
+            info = model.h.getInfo()
+            nodes.append(max(0, int(info.mip_node_count)))
+            if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+                if best is None:
+                    timings["solve_s"] = time.perf_counter() - t0
+                    return DirectResult(
+                        "infeasible",
+                        None,
+                        None,
+                        None,
+                        None,
+                        timings,
+                        rounds,
+                        model.cuts,
+                        notes,
+                        nodes=nodes,
+                    )
+                break
+            if status in BROKEN or status not in ("kOptimal", *STOPPED):
+                stop = "error"
+                notes.append(f"HiGHS ended with {status}: no bound is taken from this solve")
+                bound = np.inf
+                break
+            if np.isfinite(info.mip_dual_bound):  # HiGHS minimised -objective
+                bound = min(bound, -float(info.mip_dual_bound))
+            if info.primal_solution_status == 2:
+                found.append(np.asarray(model.h.getSolution().col_value))
+            rows = []
+            for xs in found:
+                y, f, theta = model.split(xs)
+                y = np.round(y)
+                rows += model.coverage_cuts(y, theta, COVERAGE_TOL)
+                cvar_row = model.cvar_cut(f * (y > 0.5))
+                if cvar_row is not None:
+                    rows.append(cvar_row)
+                    f = model.amounts(y, deadline)
+                    if f is None:
+                        continue
+                f = f * (y > 0.5)
+                value = model.true_objective(y, f)
+                if best is None or value > best[0]:
+                    best = (value, y, f)
+            model.add_cuts(rows)
+            if best is not None and _gap(best[0], bound) <= gap_target:
+                break
+            if status in STOPPED:
+                stop = STOPPED[status]
+                break
+            if not rows:  # HiGHS proved its own gap and nothing is left to cut
+                break
+    finally:
+        model.h.cbMipImprovingSolution.unsubscribe(on_solution)
     timings["solve_s"] = time.perf_counter() - t0
-    if best is None:
+    if best is None or stop == "error":
         return DirectResult(
             "error",
             None,
@@ -516,13 +797,21 @@ def _solve(
             timings,
             rounds,
             model.cuts,
-            [*notes, "HiGHS found no feasible portfolio in time"],
+            [*notes, "HiGHS found no feasible portfolio" + (" in time" if best is None else "")],
+            nodes=nodes,
         )
     timings["highs_s"] = model.highs_s
     gap = _gap(best[0], bound)
-    status = "optimal" if gap <= gap_target + 1e-12 else "time_limit"
-    if status == "time_limit":
-        notes.append(f"highs_direct stopped at the time limit with a gap of {gap:.2%}")
+    if gap <= gap_target + 1e-12:
+        status = "optimal"
+    else:
+        status = stop if stop in ("time_limit", "node_limit") else "time_limit"
+        limit = (
+            f"solver.node_limit ({config.solver.node_limit} nodes)"
+            if status == "node_limit"
+            else f"solver.time_limit_s ({config.solver.time_limit_s:g} s)"
+        )
+        notes.append(f"highs_direct stopped at {limit} with a gap of {gap:.2%}")
     return DirectResult(
         status,
         Solution(y=best[1], f=best[2]),
@@ -534,11 +823,12 @@ def _solve(
         model.cuts,
         notes,
         model,
+        nodes=nodes,
     )
 
 
-def _gap(objective: float, bound: float) -> float:
-    if not np.isfinite(bound):
+def _gap(objective: float, bound: float | None) -> float:
+    if bound is None or not np.isfinite(bound):
         return float("inf")
     return max(0.0, bound - objective) / max(abs(objective), 1e-10)
 
@@ -572,6 +862,8 @@ class DirectSweep:
         self.coverage_pool: dict[tuple, tuple] = {}
         self.cvar_pool: dict[bytes, np.ndarray] = {}
         self.last: Solution | None = None
+        self.progress: Callable[[SolveProgress], None] | None = None
+        """Told the incumbent, bound and gap of each solve's MILP rounds as they improve."""
         self.data_s = time.perf_counter() - t0
 
     # -- parameters -------------------------------------------------------------------------
@@ -618,6 +910,7 @@ class DirectSweep:
         else:
             self.milp.retarget(self.config)
         model = self.milp
+        model.on_progress = self.progress
         result = _solve(
             model,
             self.config,
@@ -645,4 +938,27 @@ def cuts_of(data: ModelData) -> CoverageCuts:
     return CoverageCuts.build(data.online, data.ratio, data.stress, data.weights)
 
 
-__all__ = ["DirectModel", "DirectResult", "DirectSweep", "cuts_of", "shadow_prices_direct"]
+def resolve(
+    model: DirectModel,
+    config: RunConfig,
+    incumbent: np.ndarray | None = None,
+    pool: list[tuple] | None = None,
+    incumbent_name: str = "the incumbent",
+    start: float | None = None,
+) -> DirectResult:
+    """Re-solve a built (or re-targeted) cut model with ``config``'s solver settings: the solve
+    loop's public face, for re-solves (:mod:`portopt.model.marginal`). ``start``: when its time
+    limit began (now by default)."""
+    began = time.perf_counter() if start is None else start
+    return _solve(model, config, began, incumbent, pool, incumbent_name)
+
+
+__all__ = [
+    "DirectModel",
+    "DirectResult",
+    "DirectSweep",
+    "SolveProgress",
+    "cuts_of",
+    "resolve",
+    "shadow_prices_direct",
+]

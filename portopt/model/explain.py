@@ -24,10 +24,22 @@ wrong.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
 from portopt.config import RunConfig
+from portopt.model.data import BILLION, ModelData
+from portopt.model.groups import GROUPS
 from portopt.model.problem import AllocationModel
 from portopt.model.solve import solve_milp
-from portopt.model.terms import Term
+from portopt.model.terms import Solution, Term, money
+
+if TYPE_CHECKING:
+    from portopt.model.direct import DirectModel
 
 
 def precheck(model: AllocationModel, config: RunConfig) -> list[str]:
@@ -105,3 +117,360 @@ def _one_line(group: Term, lines: list[str]) -> list[str]:
         return []
     head = f"{group.name}: "
     return [head + "; ".join(line.removeprefix(head) for line in lines)]
+
+
+# ----------------------------------------------------------------- on the cut model (the plan)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A group's scalar limit that the explainer loosens to find its largest feasible give.
+
+    ``key``: the dotted config key; ``lower``: whether loosening lowers it; ``step``: the
+    resolution of the answer, in the key's units; ``loosest(config, data)``: the loosest value
+    tried; ``show``: the value in the user's units."""
+
+    key: str
+    words: str
+    step: float
+    lower: bool
+    loosest: Callable[[RunConfig, ModelData], float]
+    show: Callable[[float], str]
+
+
+def _usd(x: float) -> str:
+    return money(x / BILLION)
+
+
+def _whole(x: float) -> str:
+    return f"{x:.0f}"
+
+
+def _budget(config: RunConfig, data: ModelData) -> float:
+    return float(config.model.budget_usd)
+
+
+def _count(config: RunConfig, data: ModelData) -> float:
+    return float(len(data.projects))
+
+
+KNOBS: dict[str, list[Knob]] = {
+    "recoupment": [
+        Knob(
+            "model.groups.recoupment.min_expected_recovery",
+            "expected-recovery floor",
+            0.01,
+            True,
+            lambda c, d: 0.0,
+            lambda v: f"{v:.2f}",
+        ),
+        Knob(
+            "model.groups.recoupment.max_shortfall_share",
+            "CVaR shortfall tolerance",
+            0.01,
+            False,
+            lambda c, d: 2.0,
+            lambda v: f"{v:.0%}",
+        ),
+    ],
+    "japan_content": [
+        Knob(
+            "model.groups.japan_content.floor",
+            "Japanese-content floor",
+            0.01,
+            True,
+            lambda c, d: 0.0,
+            lambda v: f"{v:.0%}",
+        )
+    ],
+    "review_capacity": [
+        Knob(
+            "model.groups.review_capacity.per_quarter",
+            "review capacity a round",
+            1.0,
+            False,
+            _count,
+            _whole,
+        )
+    ],
+    "max_projects": [
+        Knob("model.groups.max_projects.limit", "project limit", 1.0, False, _count, _whole)
+    ],
+    "sponsor_cap": [
+        Knob("model.groups.sponsor_cap.max_usd", "sponsor cap", 1e9, False, _budget, _usd)
+    ],
+    "jbic_capacity": [
+        Knob(
+            "model.groups.jbic_capacity.per_fiscal_year_usd",
+            "JBIC capacity a fiscal year",
+            1e9,
+            False,
+            _budget,
+            _usd,
+        )
+    ],
+}
+"""The limits whose largest feasible give is searched (the others say what they must give
+with the rest of the minimal set held, from the slack variant)."""
+
+
+def _get(config: RunConfig, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+class CutExplainer:
+    """Why the cut model (the default formulation, the plan's) admits no portfolio, decided
+    by its LP relaxation where it can: an infeasible LP is a proof, in a fraction of a second;
+    only a feasible LP sends a test to the MILP (its first feasible plan ends it).
+
+    1. The prechecks (:func:`precheck`).
+    2. The deletion filter over the enabled policy groups, the facts and the committed
+       projects enforced throughout (as :func:`explain_infeasible`), each test a cut model with
+       only the groups under test enabled. Each project is one set of columns, counted once.
+    3. Each kept group's give: a group with a limit (:data:`KNOBS`) says its largest feasible
+       give with every other group as configured (the highest expected-recovery floor that
+       admits the rest: an LP bisection, then the MILP at the LP's answer and, if that fails,
+       a bisection of MILPs); the capital group's minimum deployment says the most expected
+       committed capital any plan reaches; the other groups, and a limit that cannot give
+       enough on its own, say what they must give with the rest of the minimal set held
+       (the slack variant, :meth:`portopt.model.terms.Term.explain`).
+    """
+
+    def __init__(self, data: ModelData, cover: Any, config: RunConfig, deadline: float) -> None:
+        self.data, self.cover, self.config, self.deadline = data, cover, config, deadline
+        self.groups = [g(data, config) for g in GROUPS]
+        self.groups = [g for g in self.groups if g.enabled(config)]
+        self.verdicts: dict[tuple, bool | None] = {}
+
+    # -- models -------------------------------------------------------------------------
+    def _config(self, enabled: Collection[str], overrides: dict[str, Any]) -> RunConfig:
+        tree = self.config.model_dump()
+        for g in self.groups:
+            tree["model"]["groups"][g.name]["enabled"] = g.name in enabled
+        for key, value in overrides.items():
+            node = tree
+            *path, leaf = key.split(".")
+            for part in path:
+                node = node[part]
+            node[leaf] = value
+        return RunConfig.model_validate(tree)
+
+    def _model(
+        self,
+        enabled: Collection[str],
+        overrides: dict[str, Any] | None = None,
+        slack: tuple[set[str], set[str]] | None = None,
+    ) -> DirectModel:
+        from portopt.model.direct import DirectModel
+
+        config = self._config(enabled, overrides or {})
+        return DirectModel(self.data, self.cover, config, slack=slack)
+
+    def feasible(
+        self, enabled: Collection[str], overrides: dict[str, Any] | None = None, lp: bool = False
+    ) -> bool | None:
+        """Whether a plan satisfies the groups ``enabled`` (None: no verdict in time);
+        ``lp``: whether the LP relaxation does (a False is then a proof for the MILP too)."""
+        key = (frozenset(enabled), tuple(sorted((overrides or {}).items())), lp)
+        if key not in self.verdicts:
+            if not lp and self.feasible(enabled, overrides, lp=True) is False:
+                self.verdicts[key] = False
+            else:
+                model = self._model(enabled, overrides)
+                model.linear(None)
+                status, _ = model.solve_linear(self.deadline, lp_only=lp)
+                verdict = {"infeasible": False, "optimal": True, "feasible": True}.get(status)
+                self.verdicts[key] = verdict
+        return self.verdicts[key]
+
+    # -- the explanation -----------------------------------------------------------------
+    def explain(self) -> list[str]:
+        lines = [line for g in self.groups for line in _one_line(g, g.precheck(self.config))]
+        if lines:
+            return lines
+        facts = [g.name for g in self.groups if g.fact]
+        policies = [g.name for g in self.groups if not g.fact]
+        kept = self.minimal_set(policies, facts)
+        others = facts
+        if not kept:  # the facts and the committed projects alone conflict
+            kept, others = self.minimal_set(facts, []), []
+        if not kept:
+            return [
+                "the solver reported infeasibility but every group holds with slack;"
+                " this is numerical: check for extreme values in the catalog"
+            ]
+        by_name = {g.name: g for g in self.groups}
+        return [line for name in kept for line in self.give(by_name[name], kept, others)]
+
+    def minimal_set(self, candidates: list[str], always: list[str]) -> list[str]:
+        """The deletion filter over ``candidates``, ``always`` enforced; [] when feasible."""
+        if self.feasible([*always, *candidates]) is not False:
+            return []
+        kept = list(candidates)
+        for name in candidates:
+            rest = [k for k in kept if k != name]
+            if self.feasible([*always, *rest]) is False:
+                kept = rest
+        return kept
+
+    def give(self, group: Term, kept: list[str], others: list[str]) -> list[str]:
+        """``group``'s line: its largest feasible give where it has a limit, else (or when its
+        limit alone cannot give enough) what it must give with the rest of ``kept`` held."""
+        words: list[str] = []
+        give: dict[str, np.ndarray] = {}
+        sol: Solution | None = None
+        if group.name != "recoupment":  # its rows are cuts: no slack variant
+            give, sol = self.slack_give(group, kept, others)
+        if group.name == "capital" and (
+            "min_deployment" in give or (not give and self.config.model.min_deployment_usd > 0)
+        ):
+            give.pop("min_deployment", None)
+            words += self.most_committed()
+        else:
+            words += self.knob_words(group)
+        if give and sol is not None:
+            words = [*group.explain(give, sol, self.config), *words]
+        return _one_line(group, words) or [
+            f"{group.name}: must give (the others hold only if it does)"
+        ]
+
+    def slack_give(
+        self, group: Term, kept: list[str], others: list[str]
+    ) -> tuple[dict[str, np.ndarray], Solution | None]:
+        """What ``group``'s rows must give, the rest of ``kept`` and ``others`` held: the
+        slack variant's least penalty."""
+        enabled = {*kept, *others}
+        model = self._model(enabled, slack=(enabled - {group.name}, {group.name}))
+        status, x = model.solve_linear(self.deadline)
+        if status != "optimal" or x is None:
+            return {}, None
+        give = {
+            row: x[cols]
+            for (name, row), cols in model.slack_cols.items()
+            if name == group.name and x[cols].sum() > 1e-5
+        }
+        y, f, _ = model.split(x)
+        y = np.round(y)
+        return give, Solution(y=y, f=f * (y > 0.5))
+
+    def context(self, skip: str) -> str:
+        """What "the rest" holds, in the user's words: the minimum deployment and the
+        committed projects."""
+        parts = []
+        least = self.config.model.min_deployment_usd
+        if least > 0 and skip != "capital":
+            parts.append(f"{_usd(least)} of expected committed capital")
+        committed = int(self.data.committed.sum())
+        if committed:
+            parts.append(f"the {committed} committed projects")
+        return " and ".join(parts) + ", every other group as configured," if parts else "the rest"
+
+    def knob_words(self, group: Term) -> list[str]:
+        for knob in KNOBS.get(group.name, []):
+            now = _get(self.config, knob.key)
+            if now is None:
+                continue
+            value = self.largest_give(knob, float(now))
+            if value is None:
+                continue
+            best = "highest" if knob.lower else "least"
+            if knob.key.endswith("max_shortfall_share"):
+                alpha = self.config.model.groups.recoupment.alpha
+                head = f"CVaR{alpha:.0%} of Japan's shortfall must stay within {now:.1%} of capital"
+            elif knob.key.endswith("min_expected_recovery"):
+                head = f"expected recovery floor {now:.2f} is out of reach"
+            else:
+                head = f"the {knob.words} {knob.show(float(now))} is out of reach"
+            return [
+                f"{group.name}: {head}; the {best} {knob.words} that admits"
+                f" {self.context(group.name)} is {knob.show(value)} ({knob.key})"
+            ]
+        return []
+
+    def largest_give(self, knob: Knob, now: float) -> float | None:
+        """The tightest value of ``knob`` on its grid that admits every other enabled group
+        as configured; None when even its loosest value does not."""
+        loosest = knob.loosest(self.config, self.data)
+        k = now / knob.step
+        if knob.lower:
+            first = np.ceil(k - 1e-9) - 1
+            last = np.ceil(loosest / knob.step - 1e-9)
+            grid = np.arange(first, last - 1, -1.0)
+        else:
+            first = np.floor(k + 1e-9) + 1
+            last = np.floor(loosest / knob.step + 1e-9)
+            grid = np.arange(first, last + 1, 1.0)
+        values = [float(np.round(i * knob.step, 10)) for i in grid]
+        if not values:
+            return None
+        names = [g.name for g in self.groups]
+        is_int = knob.step == 1.0  # a count
+
+        def test(i: int, lp: bool) -> bool | None:
+            value: Any = int(values[i]) if is_int else values[i]
+            return self.feasible(names, {knob.key: value}, lp=lp)
+
+        last_i = len(values) - 1
+        if test(last_i, True) is False:
+            return None
+        lo, hi = -1, last_i  # the LP is infeasible at lo (the current value), feasible at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if test(mid, True) is False:
+                lo = mid
+            else:
+                hi = mid
+        if test(hi, False):
+            return values[hi]
+        lo = hi
+        if not test(last_i, False):
+            return None
+        hi = last_i
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if test(mid, False):
+                hi = mid
+            else:
+                lo = mid
+        return values[hi]
+
+    def most_committed(self) -> list[str]:
+        """The capital group's line: the most expected committed capital any plan reaches with
+        every other group as configured."""
+        names = [g.name for g in self.groups]
+        model = self._model(names, {"model.min_deployment_usd": 0.0})
+        model.linear(self.data.expected_share)
+        status, x = model.solve_linear(self.deadline)
+        least = self.config.model.min_deployment_usd
+        head = (
+            f"capital: minimum deployment {_usd(least)} of expected committed capital is out"
+            " of reach"
+        )
+        if status != "optimal" or x is None:
+            return [f"{head} (the most any plan reaches was not found: {status})"]
+        most = float(self.data.expected_share @ model.split(x)[1])
+        floor = self.config.model.groups.recoupment
+        at = (
+            f" at the {floor.min_expected_recovery:.2f} expected-recovery floor"
+            if floor.enabled and floor.min_expected_recovery
+            else ""
+        )
+        committed = int(self.data.committed.sum())
+        with_ = f" with the {committed} committed projects" if committed else ""
+        return [
+            f"{head}: with every other group as configured{at}, at most {money(most)} can be"
+            f" committed{with_} (lower model.min_deployment_usd, or a hard plan.target_usd, to"
+            " that)"
+        ]
+
+
+def explain_cuts(
+    data: ModelData, cover: Any, config: RunConfig, deadline: float | None = None
+) -> list[str]:
+    """One line per group of a minimal infeasible set of the cut model (:class:`CutExplainer`)."""
+    if deadline is None:
+        deadline = time.perf_counter() + float(config.solver.time_limit_s)
+    return CutExplainer(data, cover, config, deadline).explain()

@@ -40,6 +40,14 @@ def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
 
 
+def _most_expected(d: ModelData) -> float:
+    """The most expected committed capital the candidates can take ($B): each project once,
+    at its maximum share in its best round, times the share Japan is expected to commit."""
+    best = np.zeros(len(d.projects))
+    np.maximum.at(best, d.project, d.expected_share * d.f_max)
+    return float(best.sum())
+
+
 class Capital(Term):
     """Budget, minimum deployment and the optional commitment cap per year.
 
@@ -141,11 +149,11 @@ class Capital(Term):
                 f"capital: the committed tranche alone needs {money(committed)}, the budget is"
                 f" {money(budget)}: raise the budget by {money(committed - budget)}"
             )
-        least = float(self.min_dep.value)
-        if exceeds(least, d.f_max.sum(), least):
+        least, most = float(self.min_dep.value), _most_expected(d)
+        if exceeds(least, most, least):
             out.append(
                 f"capital: minimum deployment {money(least)} is above what all candidates can"
-                f" take, {money(d.f_max.sum())}: lower it by {money(least - d.f_max.sum())}"
+                f" take, {money(most)}: lower it by {money(least - most)}"
             )
         return out
 
@@ -164,7 +172,7 @@ class Capital(Term):
                 f" is out of reach while the other groups named here hold: lower it by"
                 f" {money(float(give['min_deployment'].sum()))} (the committed tranche is"
                 f" {money(committed)}, all candidates at their maximum share"
-                f" {money(d.f_max.sum())})"
+                f" {money(_most_expected(d))})"
             )
         if "annual_cap" in give:
             for t, g in zip(self.years, give["annual_cap"], strict=True):

@@ -13,7 +13,8 @@ needs only the force-out solve (:math:`z^{in}_i = z^*`), a rejected one only the
 (:math:`z^{out}_i = z^*`); a committed project cannot be forced out. Each solve is the cut
 model's warm re-solve (:class:`~portopt.model.direct.DirectSweep`'s compiled HiGHS instance,
 its cuts kept as rows, the bound of :math:`y_i` fixed, the base selection with :math:`y_i`
-flipped as the start), under :data:`RESOLVE_TIME_LIMIT_S`. The MILP is solved to a relative
+flipped as the start), to the run's ``solver.mip_gap`` (the time and node limits only as safety
+nets, so the values are the same under any load). The MILP is solved to a relative
 gap, so a difference smaller than the two solves' gaps together (:func:`gap_bound`),
 :math:`|z^a - z^b| \\le g_a z^a + g_b z^b`, is *within the gaps*: not a proven difference.
 
@@ -40,22 +41,24 @@ a divisible model.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from portopt.config import RunConfig
 from portopt.model.data import BILLION, ModelData
-from portopt.model.direct import DirectModel, DirectResult, DirectSweep, _solve
+from portopt.model.direct import DirectModel, DirectResult, DirectSweep
+from portopt.model.direct import resolve as resolve_cut_model
 from portopt.model.parameters import StructuralChange
 from portopt.model.terms import Solution, Term
 
 POINTS = 100.0
 """Coverage points per unit of the objective (the coverage score is a share)."""
-RESOLVE_TIME_LIMIT_S = 10.0
-"""Time limit of one re-solve (policy choice: the re-solves are warm and usually take well
-under a second; a solve that stops here reports its gap)."""
+RESOLVE_TIME_LIMIT_S = 300.0
+"""Safety time limit of one re-solve, at most ``solver.time_limit_s`` (the re-solves are warm
+and end on their gap in well under a second; a wall-clock stop would make the values depend on
+the load, so it is only a net; a solve that stops here reports its gap)."""
 
 
 PER_USD_B = 10.0
@@ -148,22 +151,26 @@ def _forced(
     start = np.round(y).astype(float)
     start[i] = value
     try:
-        return _solve(
-            model, config, time.perf_counter(), incumbent=start, pool=pool, incumbent_name="start"
-        )
+        return resolve_cut_model(model, config, incumbent=start, pool=pool, incumbent_name="start")
     finally:
         model.h.changeColsBounds(1, col, lo, hi)
 
 
 def marginal_values(
-    sweep: DirectSweep, y: np.ndarray, objective: float, mip_gap: float | None, config: RunConfig
+    sweep: DirectSweep,
+    y: np.ndarray,
+    objective: float,
+    mip_gap: float | None,
+    config: RunConfig,
+    advance: Callable[[int, int], None] | None = None,
 ) -> list[MarginalValue]:
     """Each candidate's forced-in and forced-out objective (coverage points) and its reason.
 
     ``sweep``: the cut model that solved the base plan ``y`` (objective ``objective``, gap
     ``mip_gap``) for ``config``; its HiGHS instance is re-solved with one bound fixed at a time.
     A rejected candidate whose force-in is infeasible is then tested against subsets of the
-    groups (:meth:`_GroupTests.kept_out_by`).
+    groups (:meth:`_GroupTests.kept_out_by`). ``advance(done, total)``: told the count of
+    candidates done.
     """
     model = sweep.milp
     if model is None:
@@ -193,6 +200,8 @@ def marginal_values(
                 value.reason += _rate_words(rates[i], plan_rate)
         value.points_per_10b, value.plan_points_per_10b = rates[i], plan_rate
         out.append(value)
+        if advance is not None:
+            advance(i + 1, len(ids))
     return out
 
 
@@ -493,6 +502,7 @@ def plan_values(
     objective: float,
     mip_gap: float | None,
     config: RunConfig,
+    advance: Callable[[int, int], None] | None = None,
 ) -> list[MarginalValue]:
     """Each project's value to a plan, the other projects' choices held fixed (coverage points).
 
@@ -522,6 +532,8 @@ def plan_values(
     out = []
     try:
         for q, pid in enumerate(d.projects):
+            if advance is not None and q:
+                advance(q, len(d.projects))
             cols = d.columns_of(q)
             chosen = bool(y0[cols].any())
             if chosen and d.committed[cols].any():
@@ -538,9 +550,7 @@ def plan_values(
             try:
                 start = y0.copy()
                 start[cols] = 0.0
-                result = _solve(
-                    model, resolve, time.perf_counter(), incumbent=start if chosen else None
-                )
+                result = resolve_cut_model(model, resolve, incumbent=start if chosen else None)
             finally:
                 if row is not None:
                     model.h.deleteRows(1, np.array([row], dtype=np.int32))
@@ -567,6 +577,8 @@ def plan_values(
             out.append(MarginalValue(pid, chosen, v_in, v_out, v_in - v_out, gap, within, reason))
     finally:
         model.h.changeColsBounds(yc.size, yc, lower, upper)
+    if advance is not None:
+        advance(len(d.projects), len(d.projects))
     return out
 
 

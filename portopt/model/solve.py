@@ -96,6 +96,22 @@ def new_highs() -> Any:
     return h
 
 
+_SCHEDULER: list[int] = []
+"""The thread count HiGHS's global scheduler was last started with (empty: not yet)."""
+
+
+def set_threads(h: Any, threads: int) -> None:
+    """Set HiGHS's ``threads`` option (0: HiGHS's choice) on ``h``, restarting HiGHS's global
+    scheduler when an earlier run of this process started it with another count (HiGHS
+    refuses to run otherwise, with a solve error)."""
+    import highspy as hp
+
+    if _SCHEDULER and _SCHEDULER[0] != threads:
+        hp.Highs.resetGlobalScheduler(True)
+    _SCHEDULER[:] = [threads]
+    h.setOptionValue("threads", int(threads))
+
+
 def _highs(
     model: AllocationModel, config: SolverConfig, incumbent: np.ndarray | None, kind: str
 ) -> SolveResult:
@@ -115,10 +131,9 @@ def _highs(
         "mip_rel_gap": float(config.mip_gap),
         "random_seed": 0,
     }
-    if config.threads:
-        options["threads"] = int(config.threads)
     for key, value in options.items():
         h.setOptionValue(key, value)
+    set_threads(h, int(config.threads or 0))
     notes = []
     if incumbent is not None and kind != "lp":
         cols = _columns(data, variant.vars.y)
@@ -266,3 +281,8 @@ def _via_cvxpy(
 
 
 _SOLVERS = {"highs": _highs, "scipy": _scipy, "cuopt": _cuopt}
+
+highs_model = _highs_model
+"""The public name of :func:`_highs_model` (the cut model builds its HiGHS instance with it)."""
+variable_columns = _columns
+"""The public name of :func:`_columns`: a CVXPY variable's columns in the conic data."""

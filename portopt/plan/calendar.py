@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from portopt.config import PlanConfig, _parse_quarter
+from portopt.config import PlanConfig, parse_quarter
 
 
 def quarter_label(year: int, quarter: int) -> str:
@@ -26,12 +26,12 @@ def quarter_label(year: int, quarter: int) -> str:
 
 def shift(label: str, quarters: int) -> str:
     """The quarter ``quarters`` after ``label`` (before, when negative)."""
-    year, q = _parse_quarter(label)
+    year, q = parse_quarter(label)
     return quarter_label(year, q + quarters)
 
 
 def first_day(label: str) -> np.datetime64:
-    year, q = _parse_quarter(label)
+    year, q = parse_quarter(label)
     return np.datetime64(f"{year:04d}-{3 * (q - 1) + 1:02d}-01", "D")
 
 
@@ -55,7 +55,7 @@ def decision_date(label: str, business_days: int) -> np.datetime64:
 
 def fiscal_year(label: str) -> int:
     """Japan's fiscal year of a quarter (April to March): 2027Q1 is in FY2026."""
-    year, q = _parse_quarter(label)
+    year, q = parse_quarter(label)
     return year if q >= 2 else year - 1
 
 
@@ -81,7 +81,7 @@ class Round:
     def construction_start(self, earliest_start: str) -> str:
         """Construction starts the quarter after funding, or at ``earliest_start`` if later."""
         after = shift(self.funding_quarter, 1)
-        return max(after, earliest_start, key=lambda q: _parse_quarter(q))
+        return max(after, earliest_start, key=lambda q: parse_quarter(q))
 
 
 def round_of(quarter: str, plan: PlanConfig) -> Round:

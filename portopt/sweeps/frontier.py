@@ -35,7 +35,14 @@ import plotly.graph_objects as go
 import yaml
 
 from portopt.catalog import Catalog
-from portopt.config import Override, RunConfig, load_config, parse_overrides, split_assignment
+from portopt.config import (
+    Override,
+    RunConfig,
+    load_config,
+    parse_overrides,
+    parse_yaml,
+    split_assignment,
+)
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.evaluate import portfolio_figures
@@ -78,7 +85,7 @@ FIGURES = (
     "budget_usd",
     "recoupment_tolerance",
     "cvar_shortfall_share",
-    "expected_recovery",
+    "expected_recovery_ratio",
     "p_recoup",
     "n_selected",
     "selected",
@@ -243,7 +250,7 @@ def _solve_point(
         coverage=ins.get("coverage", {}).get("mean"),
         capital_usd=alloc.capital_usd,
         cvar_shortfall_share=ins.get(f"shortfall_cvar_{alpha:g}_share"),
-        expected_recovery=ins.get("recovery_ratio", {}).get("mean"),
+        expected_recovery_ratio=ins.get("recovery_ratio", {}).get("mean"),
         p_recoup=ins.get("p_recoup"),
         n_selected=len(alloc.selected),
         selected=";".join(alloc.selected),
@@ -304,7 +311,7 @@ def frontier_html(
 ) -> str:
     """The frontier page: coverage against recoupment risk, coverage against budget, and
     every point in words and units ($B, percentages, seconds)."""
-    ok = table[table["status"].isin(["optimal", "time_limit", "greedy"])]
+    ok = table[table["status"].isin(["optimal", "time_limit", "node_limit", "greedy"])]
     risk = _figure(
         ok,
         [k for k in keys if k != TOLERANCE_KEY],
@@ -347,7 +354,7 @@ def _shown(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         pct(v) for v in table["cvar_shortfall_share"]
     ]
     out["Japan's expected recovery"] = [
-        "–" if v != v else f"{v:.2f}×" for v in table["expected_recovery"].astype(float)
+        "–" if v != v else f"{v:.2f}×" for v in table["expected_recovery_ratio"].astype(float)
     ]
     out["Projects"] = ["–" if v != v else f"{int(v)}" for v in table["n_selected"].astype(float)]
     out["Solve"] = [
@@ -426,7 +433,7 @@ def _yaml_value(text: str) -> Any:
         except ValueError:
             pass
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError:
         return text
 

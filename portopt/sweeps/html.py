@@ -59,7 +59,7 @@ def page(
 ) -> str:
     """One page: a header with the sweep's identity, a paragraph, the charts (``div.chart``)
     and a table of the rows (``table``'s cells as given, already in words and units)."""
-    from portopt.report import _CSS  # the report's style sheet, said once
+    from portopt.report import CSS  # the report's style sheet, said once
 
     charts = "\n".join(_chart(fig) for fig in figures)
     sub = ""
@@ -76,7 +76,7 @@ def page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)}</title>
 <script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
-<style>{_CSS}
+<style>{CSS}
 .rows {{ overflow-x: auto; }}</style>
 </head>
 <body>
