@@ -252,6 +252,7 @@ def test_the_docs_describe_every_column_of_every_file() -> None:
         assert docs[f"scenarios/{file}"] == list(columns), file
 
 
+@pytest.mark.slow
 def test_the_plans_files_follow_the_schema_and_join_in_duckdb(default_run) -> None:
     duckdb = pytest.importorskip("duckdb")  # the dev extra has it
     out = Path(default_run.out_dir)
