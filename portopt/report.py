@@ -507,7 +507,13 @@ def _tranche_section(metrics: dict[str, Any]) -> str:
     cvar_key = f"shortfall_cvar_{alpha:g}_share"
     rows = []
     for key, label, fmt, dfmt, d in (
-        ("capital_usd", "Capital", _usd_b, _usd_b_signed, diff.get("capital_usd")),
+        (
+            "capital_usd",
+            "Capital proposed" if "plan" in metrics else "Capital committed",
+            _usd_b,
+            _usd_b_signed,
+            diff.get("capital_usd"),
+        ),
         (
             "coverage_score",
             "Coverage score",
@@ -691,7 +697,7 @@ def _sector_figure(m: dict[str, Any]) -> go.Figure:
             hovertemplate="%{x}: " + label + " %{y:.0%}<extra></extra>",
         )
     fig.update_layout(
-        title="Share of committed capital by sector",
+        title=f"Share of {'proposed' if 'plan' in m else 'committed'} capital by sector",
         yaxis_tickformat=".0%",
         yaxis_range=[0, 1.02],
         legend={"orientation": "h", "y": -0.2},

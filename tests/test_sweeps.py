@@ -174,7 +174,7 @@ def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: P
         "coverage",
         "capital_usd",
         "cvar_shortfall_share",
-        "expected_recovery",
+        "expected_recovery_ratio",
         "n_selected",
         "selected",
         "solve_s",
