@@ -126,9 +126,12 @@ QUARTER_OFFSET_MEANING = "quarters after scenarios.start (0 is its first quarter
 
 
 def conform(table: pd.DataFrame, file: str) -> pd.DataFrame:
-    """``table`` under ``file``'s column names, in its declared order. Raises ``ValueError``
-    (an internal error: the code and this schema disagree) for an undeclared column."""
-    schema = TABLES[file]
+    """``table`` under ``file``'s column names, in its declared order; a file this module does
+    not declare (a sweep's, e.g. frontier.csv) as it is. Raises ``ValueError`` (an internal
+    error: the code and this schema disagree) for an undeclared column."""
+    schema = TABLES.get(file)
+    if schema is None:  # a sweep's table (frontier.csv): its own module names its columns
+        return table
     renamed = table.rename(columns=schema.renames)
     extra = [c for c in renamed.columns if c not in schema.columns]
     if extra:

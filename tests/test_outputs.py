@@ -32,7 +32,7 @@ from portopt.outputs import (
     write_csv,
 )
 from portopt.plan import apply_declines
-from portopt.schema import PARQUET_COLUMNS, QUARTER_OFFSET_MEANING, TABLES
+from portopt.schema import PARQUET_COLUMNS, QUARTER_OFFSET_MEANING, TABLES, conform
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
@@ -296,3 +296,12 @@ def test_the_plans_files_follow_the_schema_and_join_in_duckdb(default_run) -> No
     assert {"fiscal_year", "disbursed_expected_usd"} <= set(metrics["plan"]["funding_years"][0])
     assert "proposal_quarter" in metrics["plan"]["rounds"][0]
     assert {c["project_id"] for c in metrics["plan"]["commitments"]} <= set(proposals["project_id"])
+
+
+def test_a_table_the_schema_does_not_declare_is_written_as_it_is() -> None:
+    """A job's own table (a plan's frontier.csv, named by its sweep module) passes through;
+    a declared file with an undeclared column is an internal error."""
+    frontier = pd.DataFrame({"floor": [0.95], "committed_expected_usd": [1e9]})
+    assert conform(frontier, "frontier.csv") is frontier
+    with pytest.raises(ValueError, match="not declared"):
+        conform(pd.DataFrame({"id": ["a"], "surprise": [1]}), "allocation.csv")
