@@ -144,7 +144,10 @@ def render(
             " divisible: a price at the margin of a continuous model, not what a whole"
             " step buys. Rules that are not listed have room to spare.",
             _relaxation_table(metrics.get("relaxations", []), metrics),
-            _binding_table(metrics.get("binding_constraints", [])),
+            _fold(
+                f"The {len(metrics.get('binding_constraints', []))} rules' LP prices, one row each",
+                _binding_table(metrics.get("binding_constraints", [])),
+            ),
         ),
         _section(
             "marginal",
@@ -747,7 +750,7 @@ def _coverage_figure(coverage: pd.DataFrame) -> go.Figure:
         title="Share of each US gap closed",
         xaxis_tickformat=".0%",
         xaxis_range=[0, 1.05],
-        height=max(360, 22 * len(c) + 120),
+        height=max(360, 19 * len(c) + 120),
         legend={"orientation": "h", "y": -0.12},
     )
     return fig

@@ -341,7 +341,7 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
     fig.update_layout(
         title="The plan's calendar (light: Japan's review; solid: construction)",
         barmode="overlay",
-        height=max(360, 20 * len(plan) + 160),
+        height=max(360, 17 * len(plan) + 160),
         xaxis=_quarter_axis(min(low, deadline), max(high, deadline)),
         yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed"},
         legend={"orientation": "h", "y": -0.12},
@@ -533,7 +533,13 @@ def _gap_section(info: dict[str, Any], binding: list[dict[str, Any]], kit: Kit) 
         + " Per sector, the capital the plan commits against its pipeline: what every"
         " candidate of the sector could take at its maximum share."
     )
-    return kit.section("plan-gap", title, intro, body, _sectors_table(sectors, kit))
+    return kit.section(
+        "plan-gap",
+        title,
+        intro,
+        body,
+        kit.fold("Each sector's plan against its pipeline", _sectors_table(sectors, kit)),
+    )
 
 
 def _priced_rule(b: dict[str, Any]) -> str:
