@@ -26,6 +26,13 @@ stages, in this order, each timed (wall seconds, ``metrics.json["timings_s"]``):
 7. ``write`` and ``report`` (:meth:`PlanResult.write`, only when an output folder is given):
    the output folder, written to a temporary sibling and renamed into place
    (:func:`portopt.outputs.staged_output`), so a failure at any stage leaves nothing.
+
+A new command is one CLI module (``portopt/cli/<command>.py``: its options and its summary)
+and one job module: a :class:`Job` (its columns, its re-solves, its own tables and metrics)
+handed to :func:`execute`, or the first stages alone (:func:`choose`) for a command that
+compares choices (``portopt whatif``). Every stage reads the one map between a model column,
+its project and its engine column (:class:`~portopt.plan.columns.Columns`); none changes a
+catalog in place.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ def _plan(out: Path, sets: list[str], commitments: Path | None = None):
     return run_plan(config, commitments, out_dir=out)
 
 
+@pytest.mark.slow
 def test_a_hard_target_out_of_reach_names_the_highest_floor_that_admits_it(
     tmp_path: Path,
 ) -> None:
@@ -95,6 +96,7 @@ def _tranche_2(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_committing_tranche_2_names_the_highest_floor_it_admits(tmp_path: Path) -> None:
     path = _tranche_2(tmp_path)
     code, output = _cli(tmp_path / "no", [], "--commitments", str(path))

@@ -110,6 +110,7 @@ def test_one_binary_per_project_in_a_plan_and_none_without(plan_inputs) -> None:
     assert lp.xcol.size == 0
 
 
+@pytest.mark.slow
 def test_the_plan_ends_on_its_gap_the_same_whatever_the_limits_and_threads(bundled) -> None:
     """Optimal within solver.mip_gap, and byte-identical selection and amounts with a 30 s or
     a 300 s time limit, and with HiGHS's threads left to portopt (one, whatever the machine's
@@ -131,6 +132,7 @@ def test_the_plan_ends_on_its_gap_the_same_whatever_the_limits_and_threads(bundl
         assert other.objective == first.objective
 
 
+@pytest.mark.slow
 def test_progress_reports_incumbent_bound_and_gap(bundled) -> None:
     """HiGHS's callbacks reach the caller: the MILP round, an incumbent below its bound and
     the gap between them."""

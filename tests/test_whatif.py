@@ -176,6 +176,7 @@ def test_a_budget_change_through_set(base_folder: Path) -> None:
     assert not result.changes.empty
 
 
+@pytest.mark.slow
 def test_set_changes_both_sides_and_variant_set_the_variant(base_folder: Path) -> None:
     """``--set`` is the run's override (both sides, scenario keys included); ``--variant-set``
     the variant's own."""
@@ -194,6 +195,7 @@ def test_set_changes_both_sides_and_variant_set_the_variant(base_folder: Path) -
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     out = base_folder / "out"
     config = str(base_folder / "whatif.yaml")
