@@ -6,9 +6,10 @@ no half-written output (README.md, "Outputs"). A run that was killed leaves its 
 behind; the next run into the same folder removes it (:func:`remove_stale_staging`). Folders and
 files get the permissions the umask gives, as any other program's would.
 
-The CSV files carry no timestamps and format every float with a fixed number of significant
-digits, so the same seed gives byte-identical ``allocation.csv`` and ``coverage.csv``. A text
-cell that a spreadsheet would run as a formula gets a leading ``'`` (:func:`spreadsheet_safe`).
+The CSV files carry no timestamps and write every number in plain positional notation (money
+to the cent, other floats to a fixed number of significant digits), so the same seed gives
+byte-identical files. A text cell that a spreadsheet would run as a formula gets a leading ``'``
+(:func:`spreadsheet_safe`). Column names come from :mod:`portopt.schema`.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import pandas as pd
 
 from portopt.errors import ConfigError, Problem
 from portopt.interrupts import raise_if_interrupted, signals_deferred
+from portopt.schema import ALLOCATION_FILE as ALLOCATION_FILE
+from portopt.schema import COVERAGE_FILE as COVERAGE_FILE
+from portopt.schema import PLAN_FILE as PLAN_FILE
+from portopt.schema import conform
 
-ALLOCATION_FILE = "allocation.csv"
-COVERAGE_FILE = "coverage.csv"
 METRICS_FILE = "metrics.json"
 SCENARIOS_DIR = "scenarios"
 REPORT_FILE = "report.html"
@@ -50,33 +53,64 @@ HISTOGRAM_BINS = 60
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def format_float(x: float) -> str:
-    """A float as ``%.10g`` (empty for NaN), with ``-0`` written as ``0``."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+def format_float(x: float | None) -> str:
+    """A float in positional notation to :data:`SIGNIFICANT` significant digits (never
+    ``3.33e+10``; empty for None or NaN), with ``-0`` written as ``0``."""
+    if x is None or math.isnan(x):
         return ""
-    text = f"{float(x):.{SIGNIFICANT}g}"
+    text = np.format_float_positional(
+        float(x), precision=SIGNIFICANT, unique=False, fractional=False, trim="-"
+    )
+    return "0" if text == "-0" else text
+
+
+def format_usd(x: float | None) -> str:
+    """Dollars as a plain number to the cent (``33300000000``, ``6338336076.5``); empty for
+    None or NaN. Money is summed and compared, so it keeps every digit a float carries."""
+    if x is None or math.isnan(x):
+        return ""
+    text = f"{round(float(x), 2):.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
-    """Write ``table`` (index dropped) with fixed float formatting and ``\\n`` line ends."""
-    lines = [",".join(_csv_cell(c) for c in table.columns)]
-    for row in table.itertuples(index=False):
-        lines.append(",".join(_csv_cell(v) for v in row))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """Write ``table`` (index dropped) with pandas: ``\n`` line ends, minimal quoting, booleans
+    as ``true``/``false``, money columns (``*_usd``) by :func:`format_usd`, other floats by
+    :func:`format_float`, missing values empty and formula-like text quoted
+    (:func:`spreadsheet_safe`), so one seed gives byte-identical files."""
+    cells = pd.DataFrame(
+        {name: _csv_column(str(name), table[name]) for name in table.columns}, index=table.index
+    )
+    cells.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
 
 
-def _csv_cell(value: Any) -> str:
+def _csv_column(name: str, column: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column):
+        return column.map(lambda v: "true" if v else "false")
+    if pd.api.types.is_integer_dtype(column) and not isinstance(column.dtype, pd.BooleanDtype):
+        return column.map(lambda v: "" if pd.isna(v) else str(int(v)))
+    as_float = format_usd if name.endswith("_usd") else format_float
+    return column.map(lambda v: _cell(v, as_float))
+
+
+def _cell(value: Any, as_float: Any) -> str:
+    if value is None or value is pd.NA:
+        return ""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
-        return format_float(float(value))
-    text = spreadsheet_safe("" if value is None else str(value))
-    if any(ch in text for ch in ',"\n\r'):
-        text = '"' + text.replace('"', '""') + '"'
-    return text
+        return as_float(float(value))
+    return spreadsheet_safe(str(value))
+
+
+def write_table(table: pd.DataFrame, folder: Path, file: str) -> pd.DataFrame:
+    """Write ``table`` as ``folder/file`` under the file's schema (:func:`portopt.schema.conform`);
+    the table as written."""
+    written = conform(table, file)
+    write_csv(written, Path(folder) / file)
+    return written
 
 
 def spreadsheet_safe(text: str) -> str:

@@ -55,11 +55,6 @@ from portopt.engine.generate import generate_scenarios
 from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import (
     CASH_FIELDS,
-    CHOKEPOINTS_TABLE,
-    PROJECT_FIELDS,
-    PROJECTS_TABLE,
-    SCENARIO_FIELDS,
-    SCENARIOS_TABLE,
     ScenarioSet,
 )
 from portopt.errors import ConfigError, Problem
@@ -83,13 +78,14 @@ from portopt.outputs import (
     headline,
     histogram,
     staged_output,
-    write_csv,
     write_json,
+    write_table,
 )
 from portopt.plan.calendar import shift
 from portopt.plan.columns import Columns
 from portopt.report import write_report
 from portopt.report_plan import PLAN_FILE
+from portopt.schema import conform, conform_metrics
 from portopt.vocabulary import SECTORS
 
 STAGES: dict[str, str] = {
@@ -372,12 +368,14 @@ def execute(
         metrics.update(explanations(catalog, evaluation, marginal))
         metrics.update(extra)
         metrics["notes"] = list(metrics.get("notes", [])) + columns.notes
+    # the frames and metrics under the names the files carry (portopt.schema)
+    tables = {name: conform(table, name) for name, table in tables.items()}
     result = PlanResult(
         config=config,
         plan=tables.get(PLAN_FILE),
-        allocation=evaluation.allocation,
-        coverage=evaluation.coverage,
-        metrics=metrics,
+        allocation=conform(evaluation.allocation, ALLOCATION_FILE),
+        coverage=conform(evaluation.coverage, COVERAGE_FILE),
+        metrics=conform_metrics(metrics),
         scenarios=opt,
         tables=tables,
         stages=stage,
@@ -451,9 +449,9 @@ class PlanResult:
         with staged_output(target, config.output.overwrite) as tmp:
             with stage("write"):
                 for name, table in self.tables.items():
-                    write_csv(table, tmp / name)
-                write_csv(self.allocation, tmp / ALLOCATION_FILE)
-                write_csv(self.coverage, tmp / COVERAGE_FILE)
+                    write_table(table, tmp, name)
+                write_table(self.allocation, tmp, ALLOCATION_FILE)
+                write_table(self.coverage, tmp, COVERAGE_FILE)
                 if config.output.scenarios_parquet:
                     self.scenarios.to_parquet(tmp / SCENARIOS_DIR)
             self.metrics["timings_s"] = dict(stage.timings)
@@ -484,40 +482,14 @@ SAMPLES = ("in_sample", "out_of_sample")
 
 
 def scenario_frames(scenarios: ScenarioSet) -> dict[str, pd.DataFrame]:
-    """The tables :meth:`ScenarioSet.to_parquet` writes, as DataFrames (same rows, columns and
-    types; a negative integer as a missing value)."""
-    idx = scenarios.indices
-    p, k = len(scenarios.project_ids), len(scenarios.chokepoint_ids)
+    """The tables :meth:`ScenarioSet.to_parquet` writes, as DataFrames (the same Arrow tables:
+    same rows, columns and types; an integer's null as a missing value)."""
+    import pyarrow as pa
 
-    def column(values: np.ndarray, dtype: Any) -> Any:
-        values = values.astype(dtype).ravel()
-        if np.issubdtype(values.dtype, np.integer):
-            return pd.arrays.IntegerArray(values.astype(np.int64), values < 0)
-        return values
-
+    nullable = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
     return {
-        PROJECTS_TABLE: pd.DataFrame(
-            {
-                "scenario": np.repeat(idx, p),
-                "project": np.tile(np.asarray(scenarios.project_ids, dtype=object), scenarios.n),
-                **{n: column(scenarios.project[n], d) for n, d in PROJECT_FIELDS.items()},
-            }
-        ),
-        CHOKEPOINTS_TABLE: pd.DataFrame(
-            {
-                "scenario": np.repeat(idx, k),
-                "chokepoint": np.tile(
-                    np.asarray(scenarios.chokepoint_ids, dtype=object), scenarios.n
-                ),
-                "stress": scenarios.stress.astype(np.float64).ravel(),
-            }
-        ),
-        SCENARIOS_TABLE: pd.DataFrame(
-            {
-                "scenario": idx,
-                **{n: column(scenarios.scenario[n], d) for n, d in SCENARIO_FIELDS.items()},
-            }
-        ),
+        name: table.to_pandas(types_mapper=nullable.get)
+        for name, table in scenarios.arrow_tables().items()
     }
 
 

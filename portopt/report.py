@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def write_report(
     """Render ``report.html`` from the output folder ``out_dir``; return its path.
 
     ``core_indices`` (optional, from ``portopt robustness``): one row per project with columns
-    ``id``, ``core_index`` (share of scenario batches that select it), ``ci_low`` and
+    ``project_id``, ``core_index`` (share of scenario batches that select it), ``ci_low`` and
     ``ci_high``; when given, the page gains a robustness section. ``path`` defaults to
     ``out_dir/report.html``.
     """
@@ -52,11 +53,11 @@ def write_report(
     allocation = pd.read_csv(
         out_dir / ALLOCATION_FILE,
         keep_default_na=False,
-        dtype={"id": str, "name": str, "sector": str},
+        dtype={"project_id": str, "name": str, "sector": str},
     )
     allocation["selected"] = allocation["selected"].astype(str).str.lower() == "true"
     coverage = pd.read_csv(
-        out_dir / COVERAGE_FILE, keep_default_na=False, dtype={"id": str, "name": str}
+        out_dir / COVERAGE_FILE, keep_default_na=False, dtype={"chokepoint_id": str, "name": str}
     )
     metrics = json.loads((out_dir / METRICS_FILE).read_text())
     target = Path(path) if path is not None else out_dir / REPORT_FILE
@@ -79,24 +80,30 @@ def render(
     and ``metrics["plan"]``, the page leads with the deployment plan (portopt.report_plan),
     and with its ``frontier`` (``frontier.csv``) first (portopt.report_frontier)."""
     selected = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
+    is_plan = plan is not None and "plan" in metrics
+    marginal = metrics.get("marginal_values", [])
     sections = [
         _headline(metrics),
         _tranche_section(metrics),
         _section(
             "portfolio",
-            "The selected projects",
+            "The proposed projects" if is_plan else "The selected projects",
             "Every project the fund finances, with the fund's money in it, the basis of its"
             " catalog row and whether it is in the committed first tranche. Click a column"
             " heading to sort.",
             _basis_note(metrics),
-            _projects_table(selected, metrics),
-            _chart("allocation", _allocation_figure(selected)),
+            _fold(
+                f"The {len(selected)} projects, one row each", _projects_table(selected, metrics)
+            ),
+            "" if is_plan else _chart("allocation", _allocation_figure(selected)),
         ),
         _section(
             "sectors",
             "Capital by sector",
-            "Each sector's share of the capital committed (bars) against the minimum and"
-            " maximum share the configuration allows (markers).",
+            "Each sector's share of the capital "
+            + ("proposed" if is_plan else "committed")
+            + " (bars) against the minimum and maximum share the configuration allows"
+            " (markers).",
             _chart("sectors", _sector_figure(metrics)),
         ),
         _section(
@@ -115,15 +122,17 @@ def render(
             "How much Japan receives per dollar it puts in (present values at its funding"
             " cost), across the evaluation scenarios. Right of the red line at 1.0 Japan"
             " recoups its money with interest; left of it, it loses part of it.",
+            '<div class="pair">',
             _chart("recovery", _recovery_figure(metrics)),
             _chart("projects-risk", _project_risk_figure(selected)),
+            "</div>",
         ),
         _section(
             "cash",
             "Cash over time",
             "Cash paid to Japan and to the United States each quarter, and the capital"
-            " drawn, in billions of dollars (not discounted). Lines are the middle case;"
-            " shaded bands run from P10 to P90.",
+            " drawn, in billions of dollars (not discounted), to the last quarter with cash."
+            " Lines are the middle case; shaded bands run from P10 to P90.",
             _chart("cash", _cash_figure(metrics)),
         ),
         _section(
@@ -134,23 +143,34 @@ def render(
             " duals of the relaxation with the chosen projects fixed in and the others"
             " divisible: a price at the margin of a continuous model, not what a whole"
             " step buys. Rules that are not listed have room to spare.",
-            _relaxation_table(metrics.get("relaxations", [])),
-            _binding_table(metrics.get("binding_constraints", [])),
+            _relaxation_table(metrics.get("relaxations", []), metrics),
+            _fold(
+                f"The {len(metrics.get('binding_constraints', []))} rules' LP prices, one row each",
+                _binding_table(metrics.get("binding_constraints", [])),
+            ),
         ),
         _section(
             "marginal",
             "What each candidate is worth to the plan",
-            "Each candidate re-solved forced in and forced out. Its value is the coverage"
-            " score with it minus the score without it, in coverage points; for a project"
-            " left out, the reason is what the re-solve with it forced in gives up."
-            " Differences within the solves' MIP gaps are marked: they are not proven.",
-            _marginal_table(metrics.get("marginal_values", []), allocation),
+            "Each candidate re-solved forced in (one left out) or forced out (one chosen), with"
+            " the rest of the plan held as it is. Its value is the coverage score with it minus"
+            " the score without it, in coverage points (0–100); the last column says what the"
+            " re-solve gives up or which rule it breaks (– when the re-solve simply scores"
+            " lower). Differences within the solves' MIP gaps are marked: they are not proven.",
+            _fold(
+                f"The {len(marginal)} candidates, one row each, by value",
+                _marginal_table(marginal, allocation),
+            )
+            if marginal
+            else _marginal_table(marginal, allocation),
         ),
     ]
-    if plan is not None and "plan" in metrics:  # the report leads with the plan
-        kit = Kit(_section, _chart, _table, _usd_b, _pct, _sector_label)
+    if is_plan:  # the report leads with the plan; per-project detail follows, folded
+        kit = Kit(_section, _chart, _table, _usd_b, _pct, _sector_label, _fold)
         sections[0] = into_headline(sections[0], headline_sentence(plan, metrics, kit))
+        portfolio = sections.pop(2)
         sections[1:1] = lead_sections(plan, metrics, kit)
+        sections.insert(-1, portfolio)
         if frontier is not None:  # the trade-off first
             sections[1:1] = [frontier_section(frontier, metrics, kit)]
     if core_indices is not None:
@@ -184,6 +204,12 @@ def _page(metrics: dict[str, Any], sections: list[str]) -> str:
 </body>
 </html>
 """
+
+
+def _fold(summary: str, body: str) -> str:
+    """``body`` folded under a one-line ``summary`` the reader clicks to open (per-project
+    detail: the page a committee reads stays short)."""
+    return f'<details class="fold"><summary>{_e(summary)}</summary>{body}</details>'
 
 
 def _e(value: Any) -> str:
@@ -269,51 +295,97 @@ def _headline(m: dict[str, Any]) -> str:
     solver = f"{m.get('status', '?')} ({m.get('solver', '?')}"
     solver += f", gap {_pct(gap, 2)})" if gap is not None else ")"
     cards = [
-        (
-            "Capital committed",
-            _usd_b(m.get("capital_committed_usd")),
-            f"of a {_usd_b(m.get('budget_usd'))} budget ({_pct(m.get('capital_committed_share'))})",
-        ),
-        (
-            "Projects selected",
-            f"{m['projects']['selected']}",
-            f"of {m['projects']['candidates']} candidates",
-        ),
+        *_money_cards(m),
         (
             "Strategic coverage score",
             _pct(oos.get("coverage_score"), 1),
-            f"weighted share of the US chokepoint gaps closed (optimiser's own scenarios:"
-            f" {_pct(ins.get('coverage_score'), 1)})",
+            f"weighted share of the US chokepoint gaps closed, fresh scenarios (optimiser's"
+            f" own: {_pct(ins.get('coverage_score'), 1)})",
+            "out_of_sample/coverage/mean",
         ),
         (
             "Japan's expected recovery",
             f"{_num(oos.get('recovery_ratio'))}×",
             "present value Japan receives per dollar it puts in (1.0 = money back with interest)",
+            "out_of_sample/recovery_ratio/mean",
         ),
         (
             "Chance Japan recoups",
             _pct(oos.get("p_recoup")),
             "share of scenarios in which the present value Japan receives, to the end of the"
             " last project's life, covers what it puts in at its funding cost",
+            "out_of_sample/p_recoup",
         ),
         (
             f"Japan's loss in the worst {_pct(1 - alpha)}",
             _pct(oos.get("cvar_shortfall_share"), 1),
             f"of capital: average shortfall over the worst {_pct(1 - alpha)} of scenarios"
             f" (CVaR {_pct(alpha)})",
+            f"out_of_sample/shortfall_cvar_{alpha:g}_share",
         ),
-        ("Solver", solver, f"objective {format_float(m.get('objective') or 0.0)}"),
+        ("Solver", solver, f"objective (coverage score) {_pct(m.get('objective'), 1)}"),
     ]
-    items = "".join(
-        f'<div class="card"><div class="label">{_e(label)}</div>'
-        f'<div class="value">{_e(value)}</div><div class="note">{_e(note)}</div>'
-        "</div>"
-        for label, value, note in cards
-    )
+    items = "".join(_card(*card) for card in cards)
     return (
         f'<section id="headline"><h2>At a glance</h2><div class="cards">{items}</div>'
         f"{_in_vs_out(m)}</section>"
     )
+
+
+def _card(label: str, value: str, note: str, source: str = "") -> str:
+    """A headline card; ``source`` is the path (keys joined by ``/``) of the metrics.json
+    field its value shows (the browser test compares the two)."""
+    data = f' data-metric="{_e(source)}"' if source else ""
+    return (
+        f'<div class="card"{data}><div class="label">{_e(label)}</div>'
+        f'<div class="value">{_e(value)}</div><div class="note">{_e(note)}</div></div>'
+    )
+
+
+def _capital(m: dict[str, Any]) -> float | None:
+    """The portfolio's money: a plan's proposed capital, a one-shot run's committed one."""
+    return m.get("capital_proposed_usd", m.get("capital_committed_usd"))
+
+
+def _money_cards(m: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The headline's money and count cards: for a plan, what it proposes and what Japan is
+    expected to commit of it; for a one-shot run, what it commits."""
+    n, candidates = m["projects"]["selected"], m["projects"]["candidates"]
+    plan = m.get("plan")
+    if plan is None:
+        return [
+            (
+                "Capital committed",
+                _usd_b(m.get("capital_committed_usd")),
+                f"of a {_usd_b(m.get('budget_usd'))} budget"
+                f" ({_pct(m.get('capital_committed_share'))})",
+                "capital_committed_usd",
+            ),
+            ("Projects selected", f"{n}", f"of {candidates} candidates", "projects/selected"),
+        ]
+    committed, target = plan["committed_expected_usd"], plan["target_usd"]
+    return [
+        (
+            "Expected committed by the deadline",
+            _usd_b(committed),
+            f"{_pct(committed / target if target else None)} of the {_usd_b(target)} target;"
+            f" P10–P90 {_usd_b(plan['committed_p10_usd'])}–{_usd_b(plan['committed_p90_usd'])}",
+            "plan/committed_expected_usd",
+        ),
+        (
+            "Proposed",
+            _usd_b(plan["proposed_usd"]),
+            f"in {n} proposals; Japan is expected to decline"
+            f" {_usd_b(plan['pipeline_reserve_usd'])} of it",
+            "plan/proposed_usd",
+        ),
+        (
+            "Proposals",
+            f"{n}",
+            f"of {candidates} candidates, committed ones included",
+            "projects/selected",
+        ),
+    ]
 
 
 def _in_vs_out(m: dict[str, Any]) -> str:
@@ -339,10 +411,11 @@ def _in_vs_out(m: dict[str, Any]) -> str:
         rows,
         sortable=False,
     )
-    return (
+    return _fold(
+        "The figures on the optimiser's own scenarios against fresh ones",
         '<p class="intro">The optimiser chose the portfolio on one set of scenarios; the'
         " figures above are measured on a fresh set it never saw. A large difference"
-        " would mean the choice is tuned to luck in its own scenarios.</p>" + table
+        " would mean the choice is tuned to luck in its own scenarios.</p>" + table,
     )
 
 
@@ -354,7 +427,7 @@ def _projects_table(selected: pd.DataFrame, metrics: dict[str, Any] | None = Non
     tranche = set((metrics or {}).get("tranche_alone", {}).get("projects", []))
     rows = [
         (
-            r.id,
+            r.project_id,
             r.name,
             _sector_label(r.sector),
             (_usd_b(r.fund_usd), r.fund_usd),
@@ -362,8 +435,8 @@ def _projects_table(selected: pd.DataFrame, metrics: dict[str, Any] | None = Non
             (_num(r.expected_recovery_ratio), r.expected_recovery_ratio),
             (_pct(r.p_recoup), r.p_recoup),
             (_pct(r.expected_online_share), r.expected_online_share),
-            BASIS_MARKS.get(basis.get(r.id, ""), basis.get(r.id, "–")),
-            TRANCHE_MARK if r.id in tranche else "",
+            BASIS_MARKS.get(basis.get(r.project_id, ""), basis.get(r.project_id, "–")),
+            TRANCHE_MARK if r.project_id in tranche else "",
         )
         for r in selected.itertuples(index=False)
     ]
@@ -419,7 +492,8 @@ def _basis_note(metrics: dict[str, Any]) -> str:
     ]
     illustrative = by.get("illustrative", {"usd": 0.0, "share": 0.0})
     return (
-        f'<p class="intro" id="basis-note">Of the capital committed,'
+        f'<p class="intro" id="basis-note">Of the capital'
+        f" {'proposed' if 'plan' in metrics else 'committed'},"
         f" {_e(_pct(illustrative['share']))} ({_e(_usd_b(illustrative['usd']))}) sits on"
         " illustrative rows: analogues standing in for projects no sponsor has announced,"
         " whose numbers are the catalog's, not a sponsor's. By basis: "
@@ -443,7 +517,13 @@ def _tranche_section(metrics: dict[str, Any]) -> str:
     cvar_key = f"shortfall_cvar_{alpha:g}_share"
     rows = []
     for key, label, fmt, dfmt, d in (
-        ("capital_usd", "Capital", _usd_b, _usd_b_signed, diff.get("capital_usd")),
+        (
+            "capital_usd",
+            "Capital proposed" if "plan" in metrics else "Capital committed",
+            _usd_b,
+            _usd_b_signed,
+            diff.get("capital_usd"),
+        ),
         (
             "coverage_score",
             "Coverage score",
@@ -461,7 +541,7 @@ def _tranche_section(metrics: dict[str, Any]) -> str:
             diff.get(cvar_key),
         ),
     ):
-        a = metrics.get("capital_committed_usd") if key == "capital_usd" else plan.get(key)
+        a = _capital(metrics) if key == "capital_usd" else plan.get(key)
         b = tranche.get("capital_usd") if key == "capital_usd" else alone.get(key)
         rows.append((label, fmt(a), fmt(b), dfmt(d)))
     table = _table(
@@ -529,7 +609,8 @@ def _chokepoint_explanations(metrics: dict[str, Any]) -> str:
         if chosen:
             why += f" Chosen: {chosen}."
         out = "".join(
-            f"<li><b>{_e(r['name'])}</b> ({_e(r['id'])}): {_e(r['reason'] or 'no reason')}</li>"
+            f"<li><b>{_e(r['name'])}</b> ({_e(r['project_id'])}):"
+            f" {_e(r['reason'] or 'no reason')}</li>"
             for r in c.get("rejected", [])
         )
         rows.append(
@@ -547,10 +628,11 @@ def _chokepoint_explanations(metrics: dict[str, Any]) -> str:
             "Candidates left out, and why",
         )
     )
-    return (
-        intro + f'<table id="chokepoint-explanations" class="plain"><thead><tr>{head}</tr>'
+    table = (
+        f'<table id="chokepoint-explanations" class="plain"><thead><tr>{head}</tr>'
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
+    return intro + _fold(f"The {len(items)} chokepoints, with the candidates left out", table)
 
 
 def _allocation_figure(selected: pd.DataFrame) -> go.Figure:
@@ -587,8 +669,7 @@ def _project_risk_figure(selected: pd.DataFrame) -> go.Figure:
     )
     fig.add_vline(x=1.0, line={"color": JAPAN, "dash": "dash"})
     fig.update_layout(
-        title="Each selected project: Japan's expected recovery and chance of"
-        " recouping (bubble size: fund money)",
+        title="Per project (size: fund money)",
         showlegend=False,
         xaxis_title="expected recovery (×)",
         yaxis_title="chance of recouping",
@@ -626,7 +707,7 @@ def _sector_figure(m: dict[str, Any]) -> go.Figure:
             hovertemplate="%{x}: " + label + " %{y:.0%}<extra></extra>",
         )
     fig.update_layout(
-        title="Share of committed capital by sector",
+        title=f"Share of {'proposed' if 'plan' in m else 'committed'} capital by sector",
         yaxis_tickformat=".0%",
         yaxis_range=[0, 1.02],
         legend={"orientation": "h", "y": -0.2},
@@ -650,16 +731,16 @@ def _coverage_figure(coverage: pd.DataFrame) -> go.Figure:
         error_x={
             "type": "data",
             "symmetric": False,
-            "array": c["p90"] - mean,
-            "arrayminus": mean - c["p10"],
+            "array": c["coverage_p90"] - mean,
+            "arrayminus": mean - c["coverage_p10"],
             "color": "#333",
         },
-        customdata=c[["p10", "p90", "weight"]].to_numpy(),
+        customdata=c[["coverage_p10", "coverage_p90", "weight"]].to_numpy(),
         hovertemplate="%{y}: %{x:.0%} on average (P10 %{customdata[0]:.0%}, P90"
         " %{customdata[1]:.0%}); weight %{customdata[2]}<extra></extra>",
     )
     fig.add_scatter(
-        x=c["p50"],
+        x=c["coverage_p50"],
         y=c["name"],
         mode="markers",
         name="middle case (P50)",
@@ -669,7 +750,7 @@ def _coverage_figure(coverage: pd.DataFrame) -> go.Figure:
         title="Share of each US gap closed",
         xaxis_tickformat=".0%",
         xaxis_range=[0, 1.05],
-        height=max(360, 30 * len(c) + 120),
+        height=max(360, 19 * len(c) + 120),
         legend={"orientation": "h", "y": -0.12},
     )
     return fig
@@ -701,7 +782,7 @@ def _recovery_figure(m: dict[str, Any]) -> go.Figure:
         annotation_position="top",
     )
     fig.update_layout(
-        title="Japan's recovery ratio across the evaluation scenarios",
+        title="Japan's recovery, all scenarios",
         xaxis_title="present value received per dollar put in (×)",
         yaxis_title="share of scenarios",
         yaxis_tickformat=".1%",
@@ -713,8 +794,24 @@ def _recovery_figure(m: dict[str, Any]) -> go.Figure:
 
 
 def _cash_figure(m: dict[str, Any]) -> go.Figure:
+    """The cash bands per quarter, to the last quarter in which any band has cash, with a
+    tick per year."""
     cash = m.get("distributions", {}).get("cash_per_quarter", {})
-    quarters = cash.get("quarter", [])
+    last = max(
+        (
+            t
+            for key in CASH_KEYS
+            for t, v in enumerate((cash.get(key) or {}).get("p90", []))
+            if abs(v) > 0
+        ),
+        default=len(cash.get("quarter", [])) - 1,
+    )
+    quarters = cash.get("quarter", [])[: last + 2]
+    cash = {
+        key: {band: values[: len(quarters)] for band, values in cash[key].items()}
+        for key in CASH_KEYS
+        if cash.get(key)
+    }
     fig = go.Figure()
     for key, label, color in (
         ("cash_japan", "to Japan", JAPAN),
@@ -754,13 +851,26 @@ def _cash_figure(m: dict[str, Any]) -> go.Figure:
             line={"color": color, "width": 2, "dash": "dot" if key == "cash_draw" else "solid"},
             hovertemplate="%{x}: $%{y:.2f}B<extra>" + label + "</extra>",
         )
+    years = [q for q in quarters if str(q).endswith("Q1")]
+    step = max(1, len(years) // 20)
     fig.update_layout(
-        title="Cash per quarter ($B)",
+        title="Cash per quarter ($B, not discounted)",
         yaxis_title="$B per quarter",
+        xaxis={
+            "type": "category",
+            "tickmode": "array",
+            "tickvals": years[::step],
+            "ticktext": [str(q)[:4] for q in years[::step]],
+            "title": "calendar year (quarters)",
+        },
         legend={"orientation": "h", "y": -0.2},
         hovermode="x unified",
     )
     return fig
+
+
+CASH_KEYS = ("cash_japan", "cash_us", "cash_draw")
+"""metrics.json's ``distributions.cash_per_quarter`` bands the cash chart draws."""
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -794,8 +904,13 @@ def _points(value: float | None) -> str:
     return "–" if value is None else f"{value:+.3f} points"
 
 
-def _relaxation_table(relaxations: list[dict[str, Any]]) -> str:
+def _relaxation_table(relaxations: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
     if not relaxations:
+        if metrics.get("marginal_values"):  # the cut model solved: rules were not re-solved
+            return (
+                '<p class="empty">No rule was relaxed and re-solved in this run; the LP prices'
+                " below are the rules' prices.</p>"
+            )
         return '<p class="empty">No re-solve figures (the cut model did not solve this run).</p>'
     rows = [
         (
@@ -813,22 +928,40 @@ def _relaxation_table(relaxations: list[dict[str, Any]]) -> str:
     )
 
 
+HELD_AS_IT_IS = re.compile(
+    r"^(?:forced (?:in|out)|cannot be (?:added|taken out)) with the rest of the plan held as"
+    r" it is(?::\s*|$)"
+)
+"""The method's own words at the head of a plan's marginal-value reason: the table's
+introduction says them once, and a row shows only what follows them."""
+
+
+def _why(reason: str | None) -> str:
+    """A marginal-value reason without the method's boilerplate; "–" when that is all."""
+    return HELD_AS_IT_IS.sub("", reason or "").strip() or "–"
+
+
 def _marginal_table(values: list[dict[str, Any]], allocation: pd.DataFrame) -> str:
     if not values:
         return '<p class="empty">No marginal values (the cut model did not solve this run).</p>'
-    names = dict(zip(allocation["id"], allocation["name"], strict=True))
+    names = dict(zip(allocation["project_id"], allocation["name"], strict=True))
     rows = [
         (
             names.get(v["project_id"], v["project_id"]),
             "in" if v["selected"] else "out",
             (_points(v["marginal_value"]), v["marginal_value"] or 0.0),
-            ("within the MIP gaps; " if v["within_gap"] else "") + (v["reason"] or ""),
+            ("within the MIP gaps; " if v["within_gap"] else "") + _why(v["reason"]),
         )
         for v in sorted(values, key=lambda v: -(v["marginal_value"] or 0.0))
     ]
     return _table(
         "marginal-values",
-        [("Project", "text"), ("Plan", "text"), ("Value", "num"), ("Why", "text")],
+        [
+            ("Project", "text"),
+            ("In the plan", "text"),
+            ("Value (coverage points)", "num"),
+            ("What the re-solve gives up or breaks", "text"),
+        ],
         rows,
     )
 
@@ -845,14 +978,14 @@ def _shadow(b: dict[str, Any]) -> str:
 
 
 def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
-    names = dict(zip(allocation["id"], allocation["name"], strict=True))
-    chosen = set(allocation.loc[allocation["selected"], "id"])
+    names = dict(zip(allocation["project_id"], allocation["name"], strict=True))
+    chosen = set(allocation.loc[allocation["selected"], "project_id"])
     c = core.sort_values("core_index", ascending=False)
     rows = [
         (
-            r.id,
-            names.get(r.id, r.id),
-            "yes" if r.id in chosen else "no",
+            r.project_id,
+            names.get(r.project_id, r.project_id),
+            "yes" if r.project_id in chosen else "no",
             (_pct(r.core_index), r.core_index),
             (_pct(r.ci_low), r.ci_low),
             (_pct(r.ci_high), r.ci_high),
@@ -887,7 +1020,7 @@ def _robustness(core: pd.DataFrame, allocation: pd.DataFrame) -> str:
 def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     """Core index per project with its 95% interval, coloured by class when ``core`` has one.
 
-    ``core`` has columns ``id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``, and
+    ``core`` has columns ``project_id``, ``core_index``, ``ci_low``, ``ci_high`` (and ``class``, and
     ``vary``: what the batches drew); ``names`` maps ids to what the bars are labelled with.
     A core bar says what its project is core whatever of, e.g. "core whatever the weights".
     """
@@ -902,7 +1035,7 @@ def core_index_figure(core: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(
         x=shown["core_index"],
-        y=[names.get(i, i) for i in shown["id"]],
+        y=[names.get(i, i) for i in shown["project_id"]],
         orientation="h",
         marker_color=colours,
         name="core index",
@@ -961,8 +1094,7 @@ def _details(m: dict[str, Any]) -> str:
         "details",
         "Scenarios, solver and timings",
         "How the figures above were produced, for reproduction.",
-        facts_table,
-        timing_table,
+        _fold("The scenarios, the solver and each stage's wall time", facts_table + timing_table),
     )
 
 
@@ -998,9 +1130,13 @@ p.intro { color: #4a5568; margin: 0 0 12px; max-width: 80ch; }
   color: #5a6472; }
 .card .value { font-size: 1.45rem; font-weight: 600; margin: 2px 0; }
 .card .note { font-size: .8rem; color: #5a6472; }
-table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: 8px 0 12px; }
-th, td { border-bottom: 1px solid #e2e6ec; padding: 5px 8px; text-align: left;
-  vertical-align: top; }
+table { border-collapse: collapse; width: 100%; font-size: .85rem; margin: 8px 0 12px; }
+th, td { border-bottom: 1px solid #e2e6ec; padding: 4px 6px; text-align: left;
+  vertical-align: top; overflow-wrap: anywhere; }
+details.fold { margin: 8px 0; }
+.pair { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+.pair > .chart { min-width: 0; }
+details.fold > summary { cursor: pointer; color: #1f4e99; font-weight: 600; padding: 4px 0; }
 th { background: #eef1f5; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort="ascending"]::after { content: " ▲"; }

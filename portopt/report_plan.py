@@ -41,12 +41,11 @@ import plotly.graph_objects as go
 
 from portopt.config import quarter_index
 from portopt.errors import InputError, Problem
+from portopt.schema import PLAN_FILE
 from portopt.vocabulary import SECTORS
 
-PLAN_FILE = "plan.csv"
-
 TEXT_COLUMNS = (
-    "project",
+    "project_id",
     "name",
     "sector",
     "basis",
@@ -56,9 +55,15 @@ TEXT_COLUMNS = (
     "construction_start",
     "expected_completion",
 )
-NUMBER_COLUMNS = ("build_quarters", "fund_usd", "decline_prob", "expected_recovery", "p_recoup")
+NUMBER_COLUMNS = (
+    "build_quarters",
+    "fund_usd",
+    "decline_prob",
+    "expected_recovery_ratio",
+    "p_recoup",
+)
 QUARTER_COLUMNS = ("proposal_quarter", "funding_quarter", "construction_start")
-MAY_BE_BLANK = ("expected_recovery", "p_recoup")
+MAY_BE_BLANK = ("expected_recovery_ratio", "p_recoup")
 """The columns of ``plan.csv`` the report reads. ``expected_completion`` is a quarter too, or
 blank when the project fails in over half the scenarios; a recovery figure is blank where it is
 undefined (portopt writes NaN as an empty cell)."""
@@ -76,7 +81,7 @@ DEADLINE, TARGET, PROPOSED = "#bc002d", "#1f2a44", "#9aa3ad"
 class Kit:
     """portopt.report's page pieces: ``section(key, title, intro, *body)``, ``chart(key,
     figure)``, ``table(id, headers, rows, sortable)``, ``usd_b(x)`` ($B), ``pct(x, digits)``
-    and ``sector_label(sector)``."""
+    ``sector_label(sector)`` and ``fold(summary, body)`` (folded detail)."""
 
     section: Callable[..., str]
     chart: Callable[[str, go.Figure], str]
@@ -84,6 +89,7 @@ class Kit:
     usd_b: Callable[[float | None], str]
     pct: Callable[..., str]
     sector_label: Callable[[str], str]
+    fold: Callable[[str, str], str]
 
 
 # ---------------------------------------------------------------- reading plan.csv
@@ -135,6 +141,7 @@ def lead_sections(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> list
     """The plan's sections, in the order the page leads with them."""
     info = metrics["plan"]
     return [
+        _gap_section(info, metrics.get("binding_constraints", []), kit),
         kit.section(
             "plan-calendar",
             "The deployment plan: what to propose, and when",
@@ -144,9 +151,10 @@ def lead_sections(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> list
             " a hatched segment is a project that fails in over half the scenarios (its"
             " planned build is shown). Projects already committed are marked. The red line is"
             " the deadline. Hover over a bar for its fund money, Japan's expected recovery and"
-            " the chance Japan declines it; the table below lists the same proposals.",
+            " the chance Japan declines it; the table below (click to open) lists the same"
+            " proposals, as plan.csv does.",
             kit.chart("plan-calendar", calendar_figure(plan, info, kit)),
-            _proposals_table(plan, kit),
+            kit.fold(f"The {len(plan)} proposals, one row each", _proposals_table(plan, kit)),
         ),
         kit.section(
             "plan-deployment",
@@ -157,16 +165,23 @@ def lead_sections(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> list
             " pessimistic (P10) to the optimistic (P90) case of the capital committed.",
             kit.chart("plan-deployment", deployment_figure(info)),
         ),
-        _gap_section(info, kit),
         kit.section(
             "plan-rounds",
-            "Review rounds and funding years",
-            "Each quarter's proposals against Japan's review capacity, and the capital they"
-            " bring; then each year's expected funding against JBIC's funding capacity.",
+            "Review rounds and Japanese fiscal years",
+            "Each round's proposals against Japan's review capacity, and the capital they"
+            " bring; then the plan's expected disbursements in each Japanese fiscal year"
+            " (April to March) against JBIC's funding capacity.",
             _rounds_table(info, kit),
             _funding_years_table(info, kit),
         ),
     ]
+
+
+def open_rounds(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rounds in which new proposals may be made (``first_quarter`` to
+    ``last_proposal_quarter``); quarter labels sort as the quarters do."""
+    first, last = info.get("first_quarter", ""), info.get("last_proposal_quarter", "9999Q4")
+    return [r for r in info.get("rounds", []) if first <= r["proposal_quarter"] <= last]
 
 
 def headline_sentence(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> str:
@@ -175,7 +190,8 @@ def headline_sentence(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> 
     info = metrics["plan"]
     usd, pct = kit.usd_b, kit.pct
     committed, target = info["committed_expected_usd"], info["target_usd"]
-    rounds = [r["quarter"] for r in info.get("rounds", []) if r.get("proposals")]
+    window = open_rounds(info)
+    rounds = [r["proposal_quarter"] for r in window if r.get("proposals")]
     n_committed = int((plan["status"] == "committed").sum())
     reach = (
         f"{usd(info['deployment_gap_usd'])} short of the {usd(target)} target"
@@ -194,8 +210,9 @@ def headline_sentence(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> 
         f"The plan: {usd(committed)} expected committed by the deadline"
         f" ({_long_date(info['deadline'])}), {reach} ({pct(_share(committed, target))};"
         f" P10–P90 {usd(info['committed_p10_usd'])}–{usd(info['committed_p90_usd'])}), from"
-        f" {len(plan)} proposals ({n_committed} already committed) in {len(rounds)} review"
-        f" rounds{_span(rounds)}. {reserve} Coverage score {pct(info['coverage'], 1)}"
+        f" {len(plan)} proposals: {n_committed} already committed and"
+        f" {len(plan) - n_committed} new ones in {len(rounds)} of the {len(window)} open"
+        f" review rounds{_span(rounds)}. {reserve} Coverage score {pct(info['coverage'], 1)}"
         f" ({pct(info['coverage_without_declines'], 1)} if Japan declined nothing:"
         f" {100 * lost:.1f} points lost to declines)."
     )
@@ -232,7 +249,7 @@ def _long_date(iso: str) -> str:
 def row_labels(plan: pd.DataFrame) -> list[str]:
     """The calendar's row per proposal: the project's name and id, marked when committed."""
     return [
-        f"{r.name} [{r.project}]" + (" · committed" if r.status == "committed" else "")
+        f"{r.name} [{r.project_id}]" + (" · committed" if r.status == "committed" else "")
         for r in plan.itertuples(index=False)
     ]
 
@@ -264,7 +281,7 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
             "start": plan["construction_start"],
             "end": plan["expected_completion"].where(done, "fails in over half the scenarios"),
             "fund": plan["fund_usd"] / 1e9,
-            "recovery": plan["expected_recovery"],
+            "recovery": plan["expected_recovery_ratio"],
             "p_recoup": plan["p_recoup"],
             "decline": plan["decline_prob"],
             "status": plan["status"],
@@ -324,7 +341,7 @@ def calendar_figure(plan: pd.DataFrame, info: dict[str, Any], kit: Kit) -> go.Fi
     fig.update_layout(
         title="The plan's calendar (light: Japan's review; solid: construction)",
         barmode="overlay",
-        height=max(360, 24 * len(plan) + 160),
+        height=max(360, 17 * len(plan) + 160),
         xaxis=_quarter_axis(min(low, deadline), max(high, deadline)),
         yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed"},
         legend={"orientation": "h", "y": -0.12},
@@ -344,8 +361,8 @@ def deployment_figure(info: dict[str, Any]) -> go.Figure:
     """Cumulative proposed and expected committed capital per quarter ($B), the target and the
     deadline, and the P10–P90 of the capital committed by the deadline."""
     rounds = info.get("rounds", [])
-    x = [quarter_index(r["quarter"], _ORIGIN) for r in rounds]
-    labels = [r["quarter"] for r in rounds]
+    x = [quarter_index(r["proposal_quarter"], _ORIGIN) for r in rounds]
+    labels = [r["proposal_quarter"] for r in rounds]
     proposed = np.cumsum([r["proposed_usd"] for r in rounds]) / 1e9
     committed = np.array([r["cumulative_committed_usd"] for r in rounds]) / 1e9
     deadline = deadline_position(info["deadline"])
@@ -474,7 +491,7 @@ def _deadline_line(fig: go.Figure, x: float) -> None:
 # ---------------------------------------------------------------- the gap and the tables
 
 
-def _gap_section(info: dict[str, Any], kit: Kit) -> str:
+def _gap_section(info: dict[str, Any], binding: list[dict[str, Any]], kit: Kit) -> str:
     usd = kit.usd_b
     gap, target = info["deployment_gap_usd"], info["target_usd"]
     committed = info["committed_expected_usd"]
@@ -487,10 +504,17 @@ def _gap_section(info: dict[str, Any], kit: Kit) -> str:
         ]
         if short:
             lines.append("The pipeline is short in: " + ", ".join(short) + ".")
-        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in info.get("gap_reasons", []))
+        priced = [_priced_rule(b) for b in binding if b.get("binding")]
+        others = [r for r in info.get("gap_reasons", []) if " binds: " not in r]
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in [*priced, *others])
         body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
         if reasons:
-            body += f"<p>What holds deployment below the target:</p><ul>{reasons}</ul>"
+            body += (
+                "<p>What holds deployment below the target: the rules that bind, each with its"
+                " price (the coverage score one step of it would buy: the LP dual, in points"
+                " of the 0–100 score), then the rest.</p>"
+                f'<ul id="plan-gap-reasons">{reasons}</ul>'
+            )
         title = "The deployment gap"
     else:
         body = (
@@ -509,7 +533,24 @@ def _gap_section(info: dict[str, Any], kit: Kit) -> str:
         + " Per sector, the capital the plan commits against its pipeline: what every"
         " candidate of the sector could take at its maximum share."
     )
-    return kit.section("plan-gap", title, intro, body, _sectors_table(sectors, kit))
+    return kit.section(
+        "plan-gap",
+        title,
+        intro,
+        body,
+        kit.fold("Each sector's plan against its pipeline", _sectors_table(sectors, kit)),
+    )
+
+
+def _priced_rule(b: dict[str, Any]) -> str:
+    """A binding rule with its price, e.g. "recoupment (expected): +2.75 coverage points per
+    point (0.01) lower recovery floor"."""
+    price = 100 * float(b.get("coverage_per_unit") or 0.0)
+    where = f" ({b['row']})" if b.get("row") else ""
+    return (
+        f"{str(b.get('group', '')).replace('_', ' ')}{where}: {price:+.2f} coverage points"
+        f" {b.get('unit', '')}".rstrip()
+    )
 
 
 def _sectors_table(sectors: list[dict[str, Any]], kit: Kit) -> str:
@@ -519,7 +560,7 @@ def _sectors_table(sectors: list[dict[str, Any]], kit: Kit) -> str:
             (kit.usd_b(s["planned_usd"]), s["planned_usd"]),
             (kit.usd_b(s["pipeline_usd"]), s["pipeline_usd"]),
             (kit.usd_b(s["pipeline_usd"] - s["planned_usd"]), s["pipeline_usd"] - s["planned_usd"]),
-            "short" if s.get("short") else "",
+            "short" if s.get("short") else "room left",
         )
         for s in sectors
     ]
@@ -538,7 +579,7 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
     rows = [
         (
             r.proposal_quarter,
-            r.project,
+            r.project_id,
             r.name,
             kit.sector_label(r.sector),
             r.status,
@@ -549,8 +590,8 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
             (kit.pct(r.decline_prob), r.decline_prob),
             (kit.usd_b(r.fund_usd * (1 - r.decline_prob)), r.fund_usd * (1 - r.decline_prob)),
             (
-                "–" if np.isnan(r.expected_recovery) else f"{r.expected_recovery:.2f}",
-                0.0 if np.isnan(r.expected_recovery) else r.expected_recovery,
+                "–" if np.isnan(r.expected_recovery_ratio) else f"{r.expected_recovery_ratio:.2f}",
+                0.0 if np.isnan(r.expected_recovery_ratio) else r.expected_recovery_ratio,
             ),
         )
         for r in plan.itertuples(index=False)
@@ -573,13 +614,18 @@ def _proposals_table(plan: pd.DataFrame, kit: Kit) -> str:
 
 
 def _rounds_table(info: dict[str, Any], kit: Kit) -> str:
+    """The rounds with proposals and the open ones (a committed round before them, an empty
+    quarter after the last decision are left out)."""
+    window = open_rounds(info)
     rows = [
         (
-            r["quarter"],
+            r["proposal_quarter"],
             (
                 f"{r['proposals']} of {r['capacity']}"
                 if r.get("capacity") is not None
-                else f"{r['proposals']} (no limit)",
+                else f"{r['proposals']} (no limit)"
+                if r in window
+                else f"{r['proposals']} committed",
                 r["proposals"],
             ),
             (kit.usd_b(r["proposed_usd"]), r["proposed_usd"]),
@@ -587,13 +633,14 @@ def _rounds_table(info: dict[str, Any], kit: Kit) -> str:
             (kit.usd_b(r["cumulative_committed_usd"]), r["cumulative_committed_usd"]),
         )
         for r in info.get("rounds", [])
+        if r.get("proposals") or r in window
     ]
     headers = [
-        ("Quarter", "text"),
+        ("Proposal round", "text"),
         ("Proposals / review capacity", "num"),
-        ("Proposed", "num"),
-        ("Expected committed", "num"),
-        ("Cumulative committed", "num"),
+        ("Proposed in the round", "num"),
+        ("Expected committed from the round", "num"),
+        ("Expected committed, cumulative", "num"),
     ]
     return kit.table("plan-rounds", headers, rows, sortable=False)
 
@@ -605,18 +652,18 @@ def _funding_years_table(info: dict[str, Any], kit: Kit) -> str:
     rows = []
     for y in years:
         capacity = y.get("capacity_usd")
-        used = None if not capacity else y["committed_expected_usd"] / capacity
+        used = None if not capacity else y["disbursed_expected_usd"] / capacity
         rows.append(
             (
-                y["year"],
-                (kit.usd_b(y["committed_expected_usd"]), y["committed_expected_usd"]),
+                f"JFY{y['fiscal_year']}",
+                (kit.usd_b(y["disbursed_expected_usd"]), y["disbursed_expected_usd"]),
                 ("no limit" if capacity is None else kit.usd_b(capacity), capacity or 0.0),
                 (kit.pct(used), used or 0.0),
             )
         )
     headers = [
-        ("Funding year", "text"),
-        ("Expected committed", "num"),
+        ("Japanese fiscal year (April to March)", "text"),
+        ("Expected disbursements", "num"),
         ("JBIC's funding capacity", "num"),
         ("Capacity used", "num"),
     ]

@@ -159,7 +159,7 @@ class WhatIf:
             "scenarios": self.scenarios,
             "deltas": {d.figure: d.as_dict() for d in self.deltas},
             "projects": {
-                change: self.changes.loc[self.changes["change"] == change, "id"].tolist()
+                change: self.changes.loc[self.changes["change"] == change, "project_id"].tolist()
                 for change in ("in", "out", "more", "less")
             },
         }
@@ -312,11 +312,11 @@ def _changed_keys(base: RunConfig, other: RunConfig) -> list[tuple[str, Any, Any
 def _check_pairing(base: RunConfig, variant: RunConfig) -> None:
     problems = [
         Problem(
-            f"--set {key}",
+            f"--variant-set {key}",
             None,
             None,
             f"a what-if compares both sides on the same scenarios and candidates; set {key}"
-            " in the config for both sides, or use --add/--drop for the candidates",
+            " for both sides (--set or the config), or use --add/--drop for the candidates",
         )
         for key, _, _ in _changed_keys(base, variant)
         if key in PAIRING_KEYS
@@ -482,7 +482,7 @@ def _changes(
     p = union.projects
     table = pd.DataFrame(
         {
-            "id": union.project_ids,
+            "project_id": union.project_ids,
             "name": p["name"].astype(str).to_numpy(),
             "sector": p["sector"].astype(str).to_numpy(),
             "change": change,

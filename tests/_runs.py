@@ -17,7 +17,14 @@ import pandas as pd
 import pytest
 
 from portopt.model.groups import Capital
-from portopt.outputs import bands, histogram, write_csv, write_json
+from portopt.outputs import (
+    ALLOCATION_FILE,
+    COVERAGE_FILE,
+    bands,
+    histogram,
+    write_json,
+    write_table,
+)
 from portopt.vocabulary import SECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +82,7 @@ def synthetic_folder(folder: Path, n: int = 24, chokepoints: int = 8, seed: int 
             "expected_online_share": rng.uniform(0.0, 1.0, n),
         }
     )
-    write_csv(allocation, folder / "allocation.csv")
+    write_table(allocation, folder, ALLOCATION_FILE)
     mean = rng.uniform(0.0, 1.0, chokepoints)
     coverage = pd.DataFrame(
         {
@@ -88,7 +95,7 @@ def synthetic_folder(folder: Path, n: int = 24, chokepoints: int = 8, seed: int 
             "p90": np.minimum(1.0, 1.3 * mean),
         }
     )
-    write_csv(coverage, folder / "coverage.csv")
+    write_table(coverage, folder, COVERAGE_FILE)
     cash = rng.lognormal(0.0, 1.0, (500, 40)) * 1e9
     figures = {
         "coverage": {"mean": 0.6, "p10": 0.4, "p50": 0.6, "p90": 0.8},
@@ -149,6 +156,6 @@ def synthetic_folder(folder: Path, n: int = 24, chokepoints: int = 8, seed: int 
 
 def read_allocation(folder: Path) -> pd.DataFrame:
     """allocation.csv as written, ``selected`` as bool."""
-    table = pd.read_csv(folder / "allocation.csv", keep_default_na=False, dtype={"id": str})
+    table = pd.read_csv(folder / ALLOCATION_FILE, keep_default_na=False, dtype={"project_id": str})
     table["selected"] = table["selected"].astype(str).str.lower() == "true"
     return table

@@ -41,9 +41,9 @@ def test_the_default_plan_by_the_api_is_a_table_and_writes_nothing(default_run) 
     plan = default_run.plan
     assert isinstance(plan, pd.DataFrame)
     assert len(plan) == default_run.metrics["projects"]["selected"] > 0
-    assert plan["project"].is_unique
+    assert plan["project_id"].is_unique
     written = pd.read_csv(default_run.out_dir / "plan.csv")
-    assert list(written["project"]) == list(plan["project"])
+    assert list(written["project_id"]) == list(plan["project_id"])
     assert "<table" in default_run._repr_html_()
 
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from _runs import default_run
 from typer.testing import CliRunner
 
 from portopt.cli.main import app
@@ -28,8 +31,11 @@ from portopt.outputs import (
     staged_output,
     write_csv,
 )
+from portopt.plan import apply_declines
+from portopt.schema import PARQUET_COLUMNS, QUARTER_OFFSET_MEANING, TABLES, conform
 
 ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["default_run"]  # a fixture, imported so pytest finds it here
 
 
 @pytest.mark.parametrize(
@@ -125,11 +131,15 @@ def test_scenario_tables_are_tidy_with_nulls_for_never(scenario_set, tmp_path: P
     chokepoints = pq.read_table(tmp_path / "s" / "chokepoints.parquet").to_pandas()
     scenarios = pq.read_table(tmp_path / "s" / "scenarios.parquet").to_pandas()
     n, p, k = scenario_set.n, len(scenario_set.project_ids), len(scenario_set.chokepoint_ids)
-    assert list(projects.columns) == ["scenario", "project", *PROJECT_FIELDS]
-    assert list(chokepoints.columns) == ["scenario", "chokepoint", "stress"]
-    assert list(scenarios.columns) == ["scenario", *SCENARIO_FIELDS]
+    assert list(projects.columns) == list(PARQUET_COLUMNS["projects.parquet"])
+    assert list(chokepoints.columns) == list(PARQUET_COLUMNS["chokepoints.parquet"])
+    assert list(scenarios.columns) == list(PARQUET_COLUMNS["scenarios.parquet"])
+    assert set(PROJECT_FIELDS) < set(projects.columns)
+    assert set(SCENARIO_FIELDS) < set(scenarios.columns)
     assert (len(projects), len(chokepoints), len(scenarios)) == (n * p, n * k, n)
-    assert not projects.duplicated(["scenario", "project"]).any()
+    assert not projects.duplicated(["scenario", "project_id"]).any()
+    assert projects["proposal_quarter"].isna().all()  # a one-shot set has no rounds
+    assert not projects["declined"].any()
     never = scenario_set.project["recoup_q"].ravel() < 0
     assert never.any(), "the small catalog should have a project that never recoups"
     assert projects["recoup_q"].isna().to_numpy().tolist() == never.tolist()
@@ -138,6 +148,26 @@ def test_scenario_tables_are_tidy_with_nulls_for_never(scenario_set, tmp_path: P
     for name in PROJECT_FIELDS:
         np.testing.assert_array_equal(back.project[name], scenario_set.project[name])
     np.testing.assert_array_equal(back.stress, scenario_set.stress)
+    meaning = pq.read_schema(tmp_path / "s" / "projects.parquet").field("recoup_q").metadata
+    assert meaning == {b"meaning": QUARTER_OFFSET_MEANING.encode()}
+
+
+def test_a_plans_columns_split_into_project_and_round_with_declines_flagged(
+    scenario_set, tmp_path: Path
+) -> None:
+    ids = [f"{pid}@2027Q{1 + j % 2}" for j, pid in enumerate(scenario_set.project_ids)]
+    mask = np.zeros((scenario_set.n, len(ids)), dtype=bool)
+    mask[::3, 1] = True
+    plan_set = apply_declines(replace(scenario_set, project_ids=ids), mask)
+    plan_set.to_parquet(tmp_path / "s")
+    projects = pq.read_table(tmp_path / "s" / "projects.parquet").to_pandas()
+    assert projects["project_id"].tolist() == scenario_set.project_ids * scenario_set.n
+    assert set(projects["proposal_quarter"]) == {"2027Q1", "2027Q2"}
+    assert projects["declined"].to_numpy().tolist() == mask.ravel().tolist()
+    declined = projects[projects["declined"]]
+    assert (declined["pv_draw"] == 0).all() and declined["complete_q"].isna().all()
+    back = ScenarioSet.from_parquet(tmp_path / "s")
+    np.testing.assert_array_equal(back.declined, mask)
 
 
 def test_scenario_tables_are_byte_identical_for_one_seed(
@@ -200,3 +230,79 @@ def test_cash_bands_a_block_of_columns_at_a_time_change_no_quantile(monkeypatch,
     for key in ("p10", "p50", "p90"):
         assert np.array_equal(whole[key], blocked[key]), key
     np.testing.assert_allclose(blocked["mean"], paths.astype(np.float64).mean(axis=0), rtol=1e-12)
+
+
+def _documented_columns() -> dict[str, list[str]]:
+    """docs/outputs.md's tables: each ``## file`` heading's first-column names, in order."""
+    tables: dict[str, list[str]] = {}
+    current = None
+    for line in (ROOT / "docs" / "outputs.md").read_text().splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            tables[current] = []
+        elif current and line.startswith("| `"):
+            tables[current].append(line.split("`")[1])
+    return tables
+
+
+def test_the_docs_describe_every_column_of_every_file() -> None:
+    docs = _documented_columns()
+    for file, schema in TABLES.items():
+        assert docs[file] == list(schema.columns), file
+    for file, columns in PARQUET_COLUMNS.items():
+        assert docs[f"scenarios/{file}"] == list(columns), file
+
+
+@pytest.mark.slow
+def test_the_plans_files_follow_the_schema_and_join_in_duckdb(default_run) -> None:
+    duckdb = pytest.importorskip("duckdb")  # the dev extra has it
+    out = Path(default_run.out_dir)
+    for file, schema in TABLES.items():
+        header = (out / file).read_text().splitlines()[0].split(",")
+        assert header == list(schema.columns), file
+        assert not re.search(r"\d[eE][+-]?\d", (out / file).read_text().split("\n", 1)[1]), file
+    scenarios = out / "scenarios"
+    for file, columns in PARQUET_COLUMNS.items():
+        assert pq.read_schema(scenarios / file).names == list(columns), file
+
+    plan, projects = out / "plan.csv", scenarios / "projects.parquet"
+    joined = duckdb.sql(
+        f"""SELECT p.project_id, p.proposal_quarter, count(*) AS n, avg(s.declined::INT) AS d,
+                   any_value(p.decline_prob) AS prob
+            FROM read_csv('{plan}', all_varchar=false) p
+            JOIN '{projects}' s USING (project_id, proposal_quarter)
+            GROUP BY ALL"""
+    ).df()
+    proposals = pd.read_csv(plan)
+    scenario_count = default_run.metrics["scenarios"]["optimisation"]["count"]
+    assert len(joined) == len(proposals)  # every proposal has its column in the scenarios
+    assert (joined["n"] == scenario_count).all()
+    # Japan's declines drawn in the scenarios follow each proposal's decline probability
+    se = np.sqrt(joined["prob"] * (1 - joined["prob"]) / scenario_count)
+    assert (np.abs(joined["d"] - joined["prob"]) <= 5 * se + 1e-12).all()
+    assert (joined.loc[joined["prob"] == 0, "d"] == 0).all()
+
+    declined = duckdb.sql(
+        f"SELECT max(pv_draw) AS m, count(complete_q) AS c FROM '{projects}' WHERE declined"
+    ).fetchall()
+    assert declined == [(0.0, 0)]
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "capital_committed_usd" not in metrics  # a plan proposes; Japan commits
+    assert metrics["capital_proposed_usd"] == pytest.approx(metrics["plan"]["proposed_usd"])
+    assert metrics["capital_proposed_usd"] == pytest.approx(proposals["fund_usd"].sum())
+    assert metrics["plan"]["committed_expected_usd"] == pytest.approx(
+        proposals["expected_committed_usd"].sum()
+    )
+    assert {"fiscal_year", "disbursed_expected_usd"} <= set(metrics["plan"]["funding_years"][0])
+    assert "proposal_quarter" in metrics["plan"]["rounds"][0]
+    assert {c["project_id"] for c in metrics["plan"]["commitments"]} <= set(proposals["project_id"])
+
+
+def test_a_table_the_schema_does_not_declare_is_written_as_it_is() -> None:
+    """A job's own table (a plan's frontier.csv, named by its sweep module) passes through;
+    a declared file with an undeclared column is an internal error."""
+    frontier = pd.DataFrame({"floor": [0.95], "committed_expected_usd": [1e9]})
+    assert conform(frontier, "frontier.csv") is frontier
+    with pytest.raises(ValueError, match="not declared"):
+        conform(pd.DataFrame({"id": ["a"], "surprise": [1]}), "allocation.csv")

@@ -248,11 +248,11 @@ def test_a_replan_keeps_every_committed_decision(catalog_folder: Path, tmp_path:
     round_one = plan[plan["proposal_quarter"] == "2027Q1"]
     assert len(round_one) >= 1
     decided = tranche + [
-        (r.project, r.proposal_quarter, float(r.fund_usd)) for r in round_one.itertuples()
+        (r.project_id, r.proposal_quarter, float(r.fund_usd)) for r in round_one.itertuples()
     ]
     again = _config(catalog_folder, tmp_path / "second")
     second = run_plan(again, commitments=_commit(tmp_path, decided))
-    replan = pd.read_csv(second.out_dir / "plan.csv").set_index("project")
+    replan = pd.read_csv(second.out_dir / "plan.csv").set_index("project_id")
     for pid, quarter, amount in decided:
         assert replan.loc[pid, "proposal_quarter"] == quarter
         assert replan.loc[pid, "status"] == "committed"
@@ -292,7 +292,7 @@ def test_the_default_job_is_the_plan(default_run) -> None:
     plan = pd.read_csv(default_run.out_dir / "plan.csv")
     summary = default_run.metrics["plan"]
     committed = plan[plan["status"] == "committed"]
-    assert set(committed["project"]) == {
+    assert set(committed["project_id"]) == {
         "sb_energy_portsmouth_gas",
         "texas_gulflink",
         "element_six_diamond_grit",

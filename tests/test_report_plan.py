@@ -22,9 +22,10 @@ from test_report import MIN_COLOURS, browser
 
 from portopt.config import quarter_index
 from portopt.errors import EXIT_BAD_INPUT, InputError
-from portopt.outputs import write_csv
+from portopt.outputs import write_table
 from portopt.report import write_report
 from portopt.report_plan import PLAN_FILE, deadline_position, read_plan
+from portopt.schema import conform_metrics
 
 __all__ = ["browser"]  # a fixture, imported so pytest finds it here
 
@@ -173,7 +174,7 @@ def write_plan(folder: Path, target_usd: float = 5.5e11) -> dict[str, Any]:
         "marginal_value",
         "reason",
     ]
-    write_csv(rows.sort_values(order)[cols], folder / PLAN_FILE)
+    write_table(rows.sort_values(order)[cols], folder, PLAN_FILE)
     rounds, cumulative = [], 0.0
     for quarter in QUARTERS:
         part = rows[rows["proposal_quarter"] == quarter]
@@ -231,8 +232,8 @@ def write_plan(folder: Path, target_usd: float = 5.5e11) -> dict[str, Any]:
     }
     metrics = json.loads((folder / "metrics.json").read_text())
     metrics["plan"] = plan
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    return plan
+    (folder / "metrics.json").write_text(json.dumps(conform_metrics(metrics)))
+    return metrics["plan"]
 
 
 @pytest.fixture
@@ -334,6 +335,8 @@ def test_gap_names_the_short_sectors(gap_folder: Path) -> None:
     table = gap[gap.index('id="plan-sectors"') :]
     assert table.count("<tr>") == 1 + len(plan["sectors"])
     assert table.count(">short</td>") == 2
+    # each binding rule with its price beside it (the LP dual, in coverage points)
+    assert "<li>capital (budget): +1.00 coverage points per extra $10B of budget</li>" in gap
 
 
 def test_gap_says_the_target_is_met(met_folder: Path) -> None:
@@ -347,23 +350,26 @@ def test_gap_says_the_target_is_met(met_folder: Path) -> None:
 def test_the_page_leads_with_the_plan(gap_folder: Path) -> None:
     plan = json.loads((gap_folder / "metrics.json").read_text())["plan"]
     page = write_report(gap_folder).read_text()
-    order = [page.index(f'<section id="{k}">') for k in ("headline", "plan-calendar", "portfolio")]
-    assert order == sorted(order)
+    keys = ("headline", "plan-gap", "plan-calendar", "portfolio", "marginal")
+    order = [page.index(f'<section id="{k}">') for k in keys]
+    assert order == sorted(order)  # the gap and its prices right under the headline
     headline = _section(page, "headline")
     sentence = headline[headline.index('id="plan-headline"') :]
     for figure in (
         f"${plan['committed_expected_usd'] / 1e9:,.1f}B expected committed",
         "19 January 2029",
-        f"from {len(PROPOSALS)} proposals (2 already committed) in 5 review rounds",
-        "(2026Q1 to 2028Q4)",
+        f"from {len(PROPOSALS)} proposals: 2 already committed and 5 new ones in 4 of the 8"
+        " open review rounds (2027Q1 to 2028Q4)",
         f"pipeline reserve of ${plan['pipeline_reserve_usd'] / 1e9:,.1f}B",
         "4.0 points lost to declines",
     ):
         assert figure in sentence
     assert "<plant>" not in page  # a name never reaches the page as markup
     rounds = _section(page, "plan-rounds")
-    assert rounds.count("<tr>") == 1 + len(QUARTERS) + 1 + len(plan["funding_years"])
-    assert ">2 (no limit)<" in rounds and ">2 of 8<" in rounds
+    # the committed round and the eight open ones; no empty quarter before or after them
+    assert rounds.count("<tr>") == 1 + 1 + 8 + 1 + len(plan["funding_years"])
+    assert ">2 committed<" in rounds and ">2 of 8<" in rounds and ">2029Q1<" not in rounds
+    assert ">JFY2027<" in rounds and "Expected disbursements" in rounds
 
 
 def test_the_page_stays_self_contained(gap_folder: Path) -> None:
@@ -377,7 +383,7 @@ def test_the_page_stays_self_contained(gap_folder: Path) -> None:
 def test_an_undefined_recovery_is_shown_as_a_dash(gap_folder: Path) -> None:
     path = gap_folder / PLAN_FILE
     table = pd.read_csv(path, keep_default_na=False, dtype=str)
-    table.loc[0, "expected_recovery"] = ""
+    table.loc[0, "expected_recovery_ratio"] = ""
     table.to_csv(path, index=False)
     page = write_report(gap_folder).read_text()
     first = page[page.index('<table id="plan-proposals"') :].split("</tr>")[1]

@@ -141,11 +141,11 @@ def test_a_wide_weight_range_changes_the_core_indices(client, tmp_path: Path) ->
     drawn, drawn_batches = run_robustness(wide, config, BATCHES, client, vary="weights")
     assert set(fixed_batches["first_scenario"]) == set(drawn_batches["first_scenario"]) == {0}
     assert fixed_batches["selected"].nunique() == 1  # one problem solved B times
-    fixed_index = dict(zip(fixed["id"], fixed["core_index"], strict=True))
-    drawn_index = dict(zip(drawn["id"], drawn["core_index"], strict=True))
+    fixed_index = dict(zip(fixed["project_id"], fixed["core_index"], strict=True))
+    drawn_index = dict(zip(drawn["project_id"], drawn["core_index"], strict=True))
     assert fixed_index["gas_ohio"] == 0.0 and fixed_index["diamond_grit"] == 1.0
     assert 0.0 < drawn_index["gas_ohio"] < 1.0
-    selected_in = dict(zip(drawn["id"], drawn["selected_in"], strict=True))
+    selected_in = dict(zip(drawn["project_id"], drawn["selected_in"], strict=True))
     assert selected_in["diamond_grit"] + selected_in["gas_ohio"] == BATCHES  # one or the other
     # the mechanism: the batches holding gas_ohio drew the larger firm-power weights
     drawn_weight = [sample_priorities(wide, SEED, b).chokepoints for b in range(BATCHES)]
@@ -154,8 +154,9 @@ def test_a_wide_weight_range_changes_the_core_indices(client, tmp_path: Path) ->
     assert weights[holds].min() > weights[~holds].max()
     both, _ = run_robustness(wide, config, BATCHES, client, vary="both")
     scenarios_only, _ = run_robustness(wide, config, BATCHES, client, vary="scenarios")
-    core_both = both.set_index("id")["core_index"]
-    assert not core_both.equals(scenarios_only.set_index("id")["core_index"].loc[core_both.index])
+    core_both = both.set_index("project_id")["core_index"]
+    only = scenarios_only.set_index("project_id")["core_index"]
+    assert not core_both.equals(only.loc[core_both.index])
 
 
 # ------------------------------------------------------------------------------ the CLI

@@ -131,7 +131,7 @@ def test_same_seed_gives_byte_identical_files(small_runs: dict[str, Path]) -> No
 def test_allocation_table(small_runs: dict[str, Path]) -> None:
     table = read_allocation(small_runs["a"])
     assert list(table.columns) == [
-        "id",
+        "project_id",
         "name",
         "sector",
         "selected",

@@ -177,7 +177,7 @@ def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: P
         "coverage",
         "capital_usd",
         "cvar_shortfall_share",
-        "expected_recovery",
+        "expected_recovery_ratio",
         "n_selected",
         "selected",
         "solve_s",
@@ -197,7 +197,7 @@ def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: P
     # in the report's style: the sweep's identity, amounts in $B and shares in percent
     base = load_config(config_file)
     assert f"configuration {base.digest()} · seed {base.seed}" in page
-    assert 'id="identity"' in page and "written 20" in page
+    assert 'id="identity"' in page and "written 20" not in page  # no wall-clock date
     rows = page[page.rindex("<table") :]
     assert "$30.0B" in rows and "$1.0B" in rows  # the varied budgets
     assert not re.search(r"\d\.\d+e[+-]\d", rows)  # no 6.992e+10
@@ -239,7 +239,7 @@ def test_wilson_interval_and_classes() -> None:
 def test_robustness_core_indices_with_intervals(client) -> None:
     config = _config(optimisation=16)
     core, batches = run_robustness(CATALOG, config, 6, client)
-    assert sorted(core["id"]) == sorted(CATALOG.project_ids)
+    assert sorted(core["project_id"]) == sorted(CATALOG.project_ids)
     assert list(batches["first_scenario"]) == [16 * (b + 1) for b in range(6)]
     n = core["batches"].iloc[0]
     assert n == (batches["status"] == "optimal").sum() > 0
@@ -250,7 +250,7 @@ def test_robustness_core_indices_with_intervals(client) -> None:
     counts = {
         pid: sum(pid in s.split(";") for s in batches["selected"]) for pid in CATALOG.project_ids
     }
-    assert dict(zip(core["id"], core["selected_in"], strict=True)) == counts
+    assert dict(zip(core["project_id"], core["selected_in"], strict=True)) == counts
     again, _ = run_robustness(CATALOG, config, 6, client)
     pd.testing.assert_frame_equal(core, again)  # reproducible batch by batch
 
@@ -308,7 +308,7 @@ def test_robustness_cli_on_a_running_scheduler_updates_the_report(
     assert status_counts(pd.DataFrame({"status": statuses})) in result.output
     assert "4/4" in result.output  # the progress bar counts batches
     core = pd.read_csv(out / "robustness.csv", keep_default_na=False)
-    assert {"id", "core_index", "ci_low", "ci_high", "class"} <= set(core.columns)
+    assert {"project_id", "core_index", "ci_low", "ci_high", "class"} <= set(core.columns)
     page = (out / "robustness.html").read_text()
     assert page.count('class="chart"') == 1
     cfg = load_config(config_file, {"scenarios": {"optimisation": 16}})
@@ -388,7 +388,7 @@ def test_failed_write_leaves_no_partial_folder(tmp_path: Path, monkeypatch) -> N
             "capital_usd": [1e9],
             "budget_usd": [1e9],
             "cvar_shortfall_share": [0.3],
-            "expected_recovery": [0.9],
+            "expected_recovery_ratio": [0.9],
             "n_selected": [2],
             "resolve": [False],
             "solve_s": [0.1],
@@ -409,6 +409,37 @@ def test_failed_write_leaves_no_partial_folder(tmp_path: Path, monkeypatch) -> N
         write_frontier(table, ["model.budget_usd"], out)
     assert (out / "frontier.csv").read_text() == "old\n"  # the previous result is intact
     assert [p.name for p in out.parent.iterdir()] == ["frontier"]
+
+
+def test_one_budget_draws_no_budget_chart() -> None:
+    """A frontier that does not vary the budget has one x value to plot against it: the page
+    leaves that chart out and keeps the recoupment-risk one."""
+    from portopt.sweeps.frontier import TOLERANCE_KEY, frontier_html
+
+    table = pd.DataFrame(
+        {
+            "point": [0, 1],
+            TOLERANCE_KEY: [0.3, 0.5],
+            "status": ["optimal", "optimal"],
+            "solver": ["highs_direct"] * 2,
+            "mip_gap": [0.0, 0.0],
+            "coverage": [0.2, 0.3],
+            "capital_usd": [1e9, 2e9],
+            "budget_usd": [5.5e11, 5.5e11],
+            "recoupment_tolerance": [0.3, 0.5],
+            "cvar_shortfall_share": [0.25, 0.45],
+            "expected_recovery_ratio": [0.95, 0.9],
+            "p_recoup": [0.4, 0.3],
+            "n_selected": [2, 3],
+            "selected": ["a;b", "a;b;c"],
+            "note": ["", ""],
+            "resolve": [False, True],
+            "solve_s": [0.1, 0.05],
+        }
+    )
+    page = frontier_html(table, [TOLERANCE_KEY])
+    assert page.count('class="chart"') == 1
+    assert "Coverage against budget" not in page
 
 
 def test_an_infeasible_point_is_a_row_not_a_failed_task() -> None:

@@ -96,7 +96,7 @@ def test_dropping_a_selected_project_changes_the_selection_with_finite_errors(
     base = _solved(catalog, config)
     dropped = catalog.project_ids[int(np.argmax(base.fund_usd))]
     result = whatif(catalog, config, Variant(drop=(dropped,)))
-    row = result.changes.set_index("id").loc[dropped]
+    row = result.changes.set_index("project_id").loc[dropped]
     assert (row["change"], row["cause"]) == ("out", "dropped")
     assert not result.kept_base
     assert not result.within_gap  # the objective falls by far more than the solves' gaps
@@ -158,7 +158,7 @@ def test_an_added_candidate_that_dominates_comes_in(base_folder: Path) -> None:
     folder = _additions(base_folder / "add", [row], {("cheap_magnets", "rare_earth_magnets"): 30.0})
     result = whatif(catalog, config, Variant(add=load_additions(folder, catalog)))
     assert "cheap_magnets" in result.summary()["projects"]["in"]
-    row = result.changes.set_index("id").loc["cheap_magnets"]
+    row = result.changes.set_index("project_id").loc["cheap_magnets"]
     assert row["cause"] == "added"
     coverage = next(d for d in result.deltas if d.figure == "coverage_score")
     assert coverage.delta > 0
@@ -174,6 +174,25 @@ def test_a_budget_change_through_set(base_folder: Path) -> None:
     assert capital.variant <= budget * (1 + 1e-9) < capital.base
     assert "set model.budget_usd=" in result.description
     assert not result.changes.empty
+
+
+@pytest.mark.slow
+def test_set_changes_both_sides_and_variant_set_the_variant(base_folder: Path) -> None:
+    """``--set`` is the run's override (both sides, scenario keys included); ``--variant-set``
+    the variant's own."""
+    out = base_folder / "out"
+    config = str(base_folder / "whatif.yaml")
+    sets = ["--set", "scenarios.evaluation=40", "--set", "model.budget_usd=2e9"]
+    args = ["--one-shot", "--drop", "ndpr_magnets", *sets, "--out", str(out), "--json"]
+    result = cli("whatif", config, *args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["scenarios"]["evaluation"]["count"] == 40
+    assert summary["base_solve"]["capital_committed_usd"] <= 2e9 * (1 + 1e-9)
+    assert summary["variant"] == "drop ndpr_magnets"
+    args = ["--one-shot", "--variant-set", "model.budget_usd=2e9", "--out", str(out)]
+    result = cli("whatif", config, *args)
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.slow
@@ -199,11 +218,13 @@ def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     "args, source",
     [
         (["--drop", "ndpr_magnet"], "--drop: unknown project 'ndpr_magnet' (did you mean"),
-        (["--set", "seed=7"], "--set seed: a what-if compares both sides"),
-        (["--set", "model.budget_usd=-1"], "--set model.budget_usd=-1"),
+        (["--variant-set", "seed=7"], "--variant-set seed: a what-if compares both sides"),
+        (["--variant-set", "model.budget_usd=-1"], "--variant-set model.budget_usd=-1"),
+        (["--set", "model.budget_usd=-1", "--drop", "gas_ohio"], "--set model.budget_usd=-1"),
         ([], "whatif: give the variant"),
+        (["--set", "model.budget_usd=4e8"], "--set changes both sides (the run), --variant-set"),
     ],
-    ids=["unknown-drop", "pairing-key", "bad-value", "no-variant"],
+    ids=["unknown-drop", "pairing-key", "bad-value", "bad-run-value", "no-variant", "old-set"],
 )
 def test_bad_variants_exit_2_and_write_nothing(
     args: list[str], source: str, base_folder: Path
@@ -259,7 +280,13 @@ def test_an_infeasible_variant_exits_3_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "out"
     # the committed project's amount (half of $0.6B) is above the variant's budget
     result = cli(
-        "whatif", str(config), "--one-shot", "--set", "model.budget_usd=1e7", "--out", str(out)
+        "whatif",
+        str(config),
+        "--one-shot",
+        "--variant-set",
+        "model.budget_usd=1e7",
+        "--out",
+        str(out),
     )
     assert result.exit_code == EXIT_INFEASIBLE, result.output
     assert "the variant (set model.budget_usd=10000000.0" in result.output

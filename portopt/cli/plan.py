@@ -217,7 +217,7 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
             cap = f"/{r['capacity']}" if r["capacity"] is not None else ""
             rows.append(
                 (
-                    f"  {r['quarter']}",
+                    f"  {r['proposal_quarter']}",
                     f"{r['proposals']}{cap} proposals, {usd_b(r['proposed_usd'])}, cumulative"
                     f" expected {usd_b(r['cumulative_committed_usd'])}",
                 )

@@ -152,8 +152,8 @@ def command(
         print_json(
             {
                 "batches": per_batch["status"].value_counts().to_dict(),
-                "core": core.loc[core["class"] == "core", "id"].tolist(),
-                "borderline": core.loc[core["class"] == "borderline", "id"].tolist(),
+                "core": core.loc[core["class"] == "core", "project_id"].tolist(),
+                "borderline": core.loc[core["class"] == "borderline", "project_id"].tolist(),
                 "out_dir": target,
                 "report": None if report is None else report / REPORT_FILE,
             }

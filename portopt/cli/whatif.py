@@ -1,8 +1,11 @@
 """``portopt whatif CONFIG [--commitments FILE] [--force-in ID[@QUARTER] ...] [--force-out ID ...]
-[--drop ID ...] [--set KEY=VALUE ...] [--one-shot [--add FOLDER]] [--out DIR]``."""
+[--drop ID ...] [--variant-set KEY=VALUE ...] [--set KEY=VALUE ...] [--one-shot [--add FOLDER]]
+[--out DIR]``: ``--variant-set`` changes the variant only, ``--set`` the run (both sides), as
+everywhere else."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +17,6 @@ from portopt.catalog import load_catalog
 from portopt.cli.options import (
     ConfigArgument,
     JsonOption,
-    SetOption,
     config_with_overrides,
     print_json,
     refuse_plan_keys,
@@ -23,6 +25,7 @@ from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
 
 if TYPE_CHECKING:
+    from portopt.config import RunConfig
     from portopt.whatif import Delta, PlanWhatIf, WhatIf
 
 DEFAULT_OUT = Path("runs") / "whatif"
@@ -78,7 +81,22 @@ def command(
             " instead of plans.",
         ),
     ] = False,
-    set_: SetOption = None,
+    variant_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant-set",
+            help="Dotted override KEY=VALUE of the variant only (repeatable), e.g."
+            " --variant-set model.budget_usd=4e11.",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Dotted override KEY=VALUE of the run: both the base and the variant"
+            " (repeatable), as in portopt plan and run.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
     ] = None,
@@ -103,16 +121,21 @@ def command(
         write_whatif,
     )
 
-    base_config = config_with_overrides(config, None)
-    if add is None and not drop and not set_ and not force_in and not force_out:
+    base_config = config_with_overrides(config, set_)
+    if add is None and not drop and not variant_set and not force_in and not force_out:
+        hint = (
+            "; --set changes both sides (the run), --variant-set KEY=VALUE the variant only"
+            if set_
+            else ""
+        )
         raise ConfigError(
             [
                 Problem(
                     "whatif",
                     None,
                     None,
-                    "give the variant: --force-in ID, --force-out ID, --drop ID, --set or"
-                    " (with --one-shot) --add FOLDER",
+                    "give the variant: --force-in ID, --force-out ID, --drop ID,"
+                    f" --variant-set KEY=VALUE or (with --one-shot) --add FOLDER{hint}",
                 )
             ],
             "no variant",
@@ -130,7 +153,7 @@ def command(
         problems.append(Problem("--add", None, None, "works on one-shot portfolios: --one-shot"))
     if problems:
         raise ConfigError(problems, "bad what-if")
-    variant_config = config_with_overrides(config, set_) if set_ else None
+    variant_config = _variant_config(config, set_ or [], variant_set) if variant_set else None
     if one_shot:  # a plan's keys mean nothing to the one-shot question
         refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
     target = out if out is not None else DEFAULT_OUT
@@ -156,6 +179,21 @@ def command(
         print_json({**result.summary(), "out_dir": target})
     else:
         Console().print(summary(result, target))
+
+
+def _variant_config(config: Path | str, run_sets: list[str], variant_sets: list[str]) -> RunConfig:
+    """The variant's config: the run's ``--set`` then the variant's ``--variant-set``, a problem
+    of the latter named by its own option."""
+    try:
+        return config_with_overrides(config, [*run_sets, *variant_sets])
+    except ConfigError as error:
+        named = [
+            replace(p, file=f"--variant-set {p.file.removeprefix('--set ')}")
+            if p.file.removeprefix("--set ") in variant_sets
+            else p
+            for p in error.problems
+        ]
+        raise ConfigError(named, str(error).split("\n", 1)[0]) from None
 
 
 def summary(result: WhatIf, target: Path) -> Group:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from portopt.schema import QUARTER_OFFSET_MEANING
+
 PROJECT_FIELDS: dict[str, type] = {
     "pv_draw": np.float64,
     "pv_japan": np.float64,
@@ -48,6 +50,8 @@ class ScenarioSet:
     ``stress`` is (n, chokepoints); ``scenario`` maps :data:`SCENARIO_FIELDS` to (n,) arrays;
     ``cash`` maps :data:`CASH_FIELDS` to (n, quarters) arrays in dollars when a portfolio was
     given, else it is empty. ``metadata`` records seed, backend, device, timings, config digest.
+    ``declined`` is the (n, projects) mask of the (scenario, column) pairs Japan declined, with
+    their outcomes zeroed (:func:`portopt.plan.declines.apply_declines`); None when none were.
     """
 
     first: int
@@ -58,6 +62,7 @@ class ScenarioSet:
     scenario: dict[str, np.ndarray]
     cash: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    declined: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -105,53 +110,94 @@ class ScenarioSet:
             scenario={k: np.concatenate([p.scenario[k] for p in parts]) for k in head.scenario},
             cash={k: np.concatenate([p.cash[k] for p in parts]) for k in head.cash},
             metadata=dict(head.metadata),
+            declined=None
+            if all(p.declined is None for p in parts)
+            else np.concatenate([p.declined_mask() for p in parts]),
         )
 
-    def to_parquet(self, folder: str | Path) -> None:
-        """Write the set as a folder of tidy Parquet tables, one per grain:
+    def declined_mask(self) -> np.ndarray:
+        """(n, projects) bool: which (scenario, column) pairs were declined."""
+        if self.declined is None:
+            return np.zeros((self.n, len(self.project_ids)), dtype=bool)
+        return self.declined
 
-        - ``projects.parquet``: a row per (``scenario``, ``project``), a column per field of
-          :data:`PROJECT_FIELDS`;
-        - ``chokepoints.parquet``: a row per (``scenario``, ``chokepoint``) with its ``stress``;
+    def to_parquet(self, folder: str | Path) -> None:
+        """Write the set as a folder of tidy Parquet tables, one per grain (columns:
+        :data:`portopt.schema.PARQUET_COLUMNS`, meanings: docs/outputs.md):
+
+        - ``projects.parquet``: a row per (``scenario``, ``project_id``, ``proposal_quarter``),
+          whether Japan ``declined`` it, and a column per field of :data:`PROJECT_FIELDS`. A
+          plan's column ``<id>@<quarter>`` (the project proposed in that round) is split into
+          the two keys; a column of a one-shot set has no round (null ``proposal_quarter``);
+        - ``chokepoints.parquet``: a row per (``scenario``, ``chokepoint_id``) with its ``stress``;
         - ``scenarios.parquet``: a row per ``scenario``, a column per field of
           :data:`SCENARIO_FIELDS`.
 
         A negative integer (the engine's "never", e.g. a project that never recoups) is written
-        as null. Each file's key-value metadata holds the ids, the first index and
-        :attr:`metadata` without its timings, so the same seed gives byte-identical files.
-        Portfolio cash paths are not stored.
+        as null; the ``_q`` fields carry their meaning as field metadata. Each file's key-value
+        metadata holds the ids, the first index and :attr:`metadata` without its timings, so the
+        same seed gives byte-identical files. Portfolio cash paths are not stored.
         """
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        def key_column(values: np.ndarray | list[str]) -> pa.Array:
-            if isinstance(values, np.ndarray):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, table in self.arrow_tables().items():
+            pq.write_table(table, str(folder / name), compression="zstd")
+
+    def arrow_tables(self) -> dict[str, Any]:
+        """The tables :meth:`to_parquet` writes, as ``pyarrow.Table`` by file name."""
+        import pyarrow as pa
+
+        def key_column(values: np.ndarray | list[str | None]) -> pa.Array:
+            if isinstance(values, np.ndarray) and values.dtype != object:
                 return pa.array(values)
-            # ids repeated per scenario, dictionary-encoded as pyarrow would encode them, without
-            # building a (scenarios x ids) array of strings first (it would be the peak of a run)
-            ids = pa.array(values if self.n else [], type=pa.string())
-            codes = np.tile(np.arange(len(values), dtype=np.int32), self.n)
-            return pa.DictionaryArray.from_arrays(pa.array(codes), ids)
+            # ids repeated per scenario, dictionary-encoded as pyarrow's dictionary_encode would
+            # (first-appearance order, nulls as null codes), without building a (scenarios x
+            # ids) array of strings first: it would be the peak of a run's write stage
+            per_column = list(values)
+            words = list(dict.fromkeys(v for v in per_column if v is not None))
+            if not words:  # no value at all (a one-shot set's rounds): a null column
+                return pa.nulls(len(per_column) * self.n)
+            code = {w: i for i, w in enumerate(words)}
+            codes = np.array([code.get(v, -1) for v in per_column], dtype=np.int32)
+            tiled = np.tile(codes, self.n)
+            indices = pa.array(tiled, mask=tiled < 0)
+            return pa.DictionaryArray.from_arrays(indices, pa.array(words, type=pa.string()))
 
         def value_column(values: np.ndarray) -> pa.Array:
             if np.issubdtype(values.dtype, np.integer):  # negative: "never", a null
                 return pa.array(values, mask=values < 0)
             return pa.array(values)
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        def field_of(name: str, array: pa.Array) -> pa.Field:
+            meaning = {"meaning": QUARTER_OFFSET_MEANING} if name.endswith("_q") else None
+            return pa.field(name, array.type, metadata=meaning)
+
+        ids, rounds = zip(*(_split_round(pid) for pid in self.project_ids), strict=True)
+
         idx = self.indices
         p, k = len(self.project_ids), len(self.chokepoint_ids)
         grains = {
             PROJECTS_TABLE: (
-                {"scenario": np.repeat(idx, p), "project": list(self.project_ids)},
                 {
-                    name: self.project[name].astype(d, copy=False).ravel()
-                    for name, d in PROJECT_FIELDS.items()
+                    "scenario": np.repeat(idx, p),
+                    "project_id": list(ids),
+                    "proposal_quarter": list(rounds),
+                },
+                {
+                    "declined": self.declined_mask().ravel(),
+                    **{
+                        n: self.project[n].astype(d, copy=False).ravel()
+                        for n, d in PROJECT_FIELDS.items()
+                    },
                 },
             ),
             CHOKEPOINTS_TABLE: (
-                {"scenario": np.repeat(idx, k), "chokepoint": list(self.chokepoint_ids)},
+                {
+                    "scenario": np.repeat(idx, k),
+                    "chokepoint_id": list(self.chokepoint_ids),
+                },
                 {"stress": self.stress.astype(np.float64, copy=False).ravel()},
             ),
             SCENARIOS_TABLE: (
@@ -169,15 +215,15 @@ class ScenarioSet:
             default=str,
             sort_keys=True,
         )
+        tables = {}
         for name, (keys, fields) in grains.items():
-            table = pa.table(
-                {
-                    **{c: key_column(v) for c, v in keys.items()},
-                    **{c: value_column(v) for c, v in fields.items()},
-                }
-            )
-            table = table.replace_schema_metadata({"portopt": meta})
-            pq.write_table(table, str(folder / name), compression="zstd")
+            columns = {
+                **{c: key_column(v) for c, v in keys.items()},
+                **{c: value_column(v) for c, v in fields.items()},
+            }
+            schema = pa.schema([field_of(c, a) for c, a in columns.items()], {"portopt": meta})
+            tables[name] = pa.table(columns, schema=schema)
+        return tables
 
     @classmethod
     def from_parquet(cls, folder: str | Path) -> ScenarioSet:
@@ -198,6 +244,7 @@ class ScenarioSet:
 
         projects, chokepoints = tables[PROJECTS_TABLE], tables[CHOKEPOINTS_TABLE]
         scenarios = tables[SCENARIOS_TABLE]
+        declined = read(projects, "declined", np.bool_, len(pids))
         return cls(
             meta["first"],
             pids,
@@ -207,7 +254,15 @@ class ScenarioSet:
             {name: read(scenarios, name, d, 0) for name, d in SCENARIO_FIELDS.items()},
             {},
             meta["metadata"],
+            declined if declined.any() else None,
         )
+
+
+def _split_round(column_id: str) -> tuple[str, str | None]:
+    """A column id's project and proposal round: ``"<id>@<quarter>"`` (a plan's proposal
+    option, :func:`portopt.plan.plan_options`) or a plain project id (no round)."""
+    project, at, quarter = column_id.partition("@")
+    return (project, quarter) if at else (column_id, None)
 
 
 PROJECTS_TABLE = "projects.parquet"

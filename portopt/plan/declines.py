@@ -126,7 +126,7 @@ def unfunded_probability(
 
 def apply_declines(scenarios: ScenarioSet, mask: np.ndarray) -> ScenarioSet:
     """The set with each declined (scenario, column) unfunded: :data:`ZEROED` fields 0,
-    never complete, never recoup (-1)."""
+    never complete, never recoup (-1), and marked in its ``declined`` mask."""
     if not mask.any():
         return scenarios
     project = dict(scenarios.project)
@@ -134,4 +134,4 @@ def apply_declines(scenarios: ScenarioSet, mask: np.ndarray) -> ScenarioSet:
         project[name] = np.where(mask, 0.0, project[name])
     for name in ("recoup_q", "complete_q"):
         project[name] = np.where(mask, -1, project[name]).astype(project[name].dtype)
-    return replace(scenarios, project=project)
+    return replace(scenarios, project=project, declined=scenarios.declined_mask() | mask)

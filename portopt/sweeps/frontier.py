@@ -85,7 +85,7 @@ FIGURES = (
     "budget_usd",
     "recoupment_tolerance",
     "cvar_shortfall_share",
-    "expected_recovery",
+    "expected_recovery_ratio",
     "p_recoup",
     "n_selected",
     "selected",
@@ -250,7 +250,7 @@ def _solve_point(
         coverage=ins.get("coverage", {}).get("mean"),
         capital_usd=alloc.capital_usd,
         cvar_shortfall_share=ins.get(f"shortfall_cvar_{alpha:g}_share"),
-        expected_recovery=ins.get("recovery_ratio", {}).get("mean"),
+        expected_recovery_ratio=ins.get("recovery_ratio", {}).get("mean"),
         p_recoup=ins.get("p_recoup"),
         n_selected=len(alloc.selected),
         selected=";".join(alloc.selected),
@@ -309,8 +309,8 @@ def write_frontier(
 def frontier_html(
     table: pd.DataFrame, keys: Sequence[str], ident: dict[str, str] | None = None
 ) -> str:
-    """The frontier page: coverage against recoupment risk, coverage against budget, and
-    every point in words and units ($B, percentages, seconds)."""
+    """The frontier page: coverage against recoupment risk, coverage against budget (when the
+    budget varies), and every point in words and units ($B, percentages, seconds)."""
     ok = table[table["status"].isin(["optimal", "time_limit", "node_limit", "greedy"])]
     risk = _figure(
         ok,
@@ -328,6 +328,7 @@ def frontier_html(
         "Budget ($B)",
         x_format="$,.0f",
     )
+    varied_budget = ok["budget_usd"].nunique() > 1  # a chart of one budget says nothing
     return page(
         "portopt frontier",
         f"{len(table)} points over {', '.join(keys)}. Coverage is the stress-weighted share of"
@@ -335,7 +336,7 @@ def frontier_html(
         " the optimisation scenarios; recoupment risk is the CVaR of Japan's present-value"
         " shortfall as a share of the capital committed. Infeasible points are listed in the"
         " table, not plotted.",
-        [risk, budget],
+        [risk, budget] if varied_budget else [risk],
         _shown(table, keys),
         ident,
     )
@@ -354,7 +355,7 @@ def _shown(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         pct(v) for v in table["cvar_shortfall_share"]
     ]
     out["Japan's expected recovery"] = [
-        "–" if v != v else f"{v:.2f}×" for v in table["expected_recovery"].astype(float)
+        "–" if v != v else f"{v:.2f}×" for v in table["expected_recovery_ratio"].astype(float)
     ]
     out["Projects"] = ["–" if v != v else f"{int(v)}" for v in table["n_selected"].astype(float)]
     out["Solve"] = [

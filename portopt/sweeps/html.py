@@ -2,13 +2,13 @@
 
 Plotly's JavaScript is inlined once and nothing is fetched from the network. Each page carries
 the sweep's identity the way the report does (portopt version, configuration hash, seed,
-catalog and the date it was written, :func:`identity`), and its tables show amounts in $B,
-shares in percent and seconds with their unit (:func:`usd_b`, :func:`pct`), never raw floats.
+catalog, :func:`identity`; no date, so a page depends on its inputs only), and its tables show
+amounts in $B, shares in percent and seconds with their unit (:func:`usd_b`, :func:`pct`),
+never raw floats.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from collections.abc import Sequence
 from typing import Any
@@ -23,16 +23,15 @@ from portopt.config import RunConfig
 _CONFIG = {"displaylogo": False, "responsive": True}
 
 
-def identity(config: RunConfig, catalog: str, date: dt.date | None = None) -> dict[str, str]:
+def identity(config: RunConfig, catalog: str) -> dict[str, str]:
     """What identifies a sweep: the portopt version, the base configuration's hash (before the
-    varied keys), its seed, the catalog folder and the date written (UTC, today if None)."""
-    day = date if date is not None else dt.datetime.now(dt.UTC).date()
+    varied keys), its seed and the catalog folder. No date: the same inputs and seed give the
+    same page whenever it is written."""
     return {
         "version": __version__,
         "config_hash": config.digest(),
         "seed": str(config.seed),
         "catalog": str(catalog),
-        "date": day.isoformat(),
     }
 
 
@@ -67,7 +66,7 @@ def page(
         sub = (
             f'<p class="sub" id="identity">portopt {_e(ident["version"])} · configuration'
             f" {_e(ident['config_hash'])} · seed {_e(ident['seed'])} · catalog"
-            f" {_e(ident['catalog'])} · written {_e(ident['date'])}</p>"
+            f" {_e(ident['catalog'])}</p>"
         )
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -24,7 +24,7 @@ With k of the n feasible batches selecting project i, the core index is
 .. math::
 
     \\frac{\\hat p + \\frac{z^2}{2n} \\pm z \\sqrt{\\frac{\\hat p (1-\\hat p)}{n}
-    + \\frac{z^2}{4n^2}}}{1 + \\frac{z^2}{n}}, \\qquad z = 1.96,
+    + \\frac{z^2}{4n^2}}}{1 + \\frac{z^2}{n}}, \\qquad z = \\Phi^{-1}(0.975) \\approx 1.96,
 
 which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
 :math:`\\hat p \\ge 0.9` are *core*, :math:`\\hat p \\le 0.1` *exterior*, the rest *borderline*.
@@ -32,7 +32,6 @@ which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
@@ -57,7 +57,7 @@ ROBUSTNESS_CSV = "robustness.csv"
 BATCHES_CSV = "batches.csv"
 ROBUSTNESS_HTML = "robustness.html"
 CORE, EXTERIOR = 0.9, 0.1
-Z95 = 1.959963984540054
+CONFIDENCE = 0.95
 
 
 def batch_range(config: RunConfig, b: int, vary: Mode = "scenarios") -> range:
@@ -67,16 +67,14 @@ def batch_range(config: RunConfig, b: int, vary: Mode = "scenarios") -> range:
     return range(0, s) if vary == "weights" else range(s * (b + 1), s * (b + 2))
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion k/n (see the module docstring)."""
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (see the module docstring), from SciPy's
+    ``binomtest(k, n).proportion_ci(method="wilson")``."""
     if n <= 0:
         return float("nan"), float("nan")
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
     # the bounds are exactly 0 at k = 0 and 1 at k = n; say so rather than round to it
-    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+    return (0.0 if k == 0 else float(ci.low)), (1.0 if k == n else float(ci.high))
 
 
 def classify(core_index: float) -> str:
@@ -193,7 +191,7 @@ def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFram
     mean_fund = np.where(k > 0, (fund * y).sum(axis=0) / np.maximum(k, 1), 0.0)
     return pd.DataFrame(
         {
-            "id": catalog.project_ids,
+            "project_id": catalog.project_ids,
             "name": p["name"].astype(str).to_numpy(),
             "sector": p["sector"].astype(str).to_numpy(),
             "selected_in": k.astype(int),
@@ -205,7 +203,7 @@ def core_indices(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFram
             "class": [classify(c) for c in core],
             "mean_fund_usd": mean_fund,
         }
-    ).sort_values(["core_index", "id"], ascending=[False, True], ignore_index=True)
+    ).sort_values(["core_index", "project_id"], ascending=[False, True], ignore_index=True)
 
 
 def _batch_table(catalog: Catalog, results: list[dict[str, Any]]) -> pd.DataFrame:
@@ -262,7 +260,7 @@ def robustness_html(
     """The robustness page: core index with its interval per project, and the table in
     words and units (percentages, $B)."""
     shown = core[core["selected_in"] > 0]
-    fig = core_index_figure(shown, dict(zip(shown["id"], shown["name"], strict=True)))
+    fig = core_index_figure(shown, dict(zip(shown["project_id"], shown["name"], strict=True)))
     vary = vary_of(core)
     return page(
         "portopt robustness",
@@ -281,7 +279,7 @@ def _shown(core: pd.DataFrame) -> pd.DataFrame:
     """The page's table: one row per project, the core index and its interval in percent."""
     return pd.DataFrame(
         {
-            "Id": core["id"],
+            "Id": core["project_id"],
             "Project": core["name"],
             "Sector": core["sector"].astype(str).str.replace("_", " "),
             "Core index": [pct(v, 0) for v in core["core_index"]],
