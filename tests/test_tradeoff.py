@@ -15,7 +15,7 @@ from test_report import browser  # noqa: F401  (headless Chromium, skipped witho
 from portopt.config import load_config
 from portopt.planning import run_plan
 from portopt.report_frontier import next_step, read_frontier
-from portopt.tradeoff import FRONTIER_FILE, dominate, frontier_floors
+from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 0.01
@@ -49,6 +49,8 @@ def _frontier(out: Path) -> pd.DataFrame:
 
 
 def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) -> None:
+    levels = table[table["kind"] == "level"]
+    table = table[table["kind"] == "floor"]
     assert len(table) >= 8
     assert table["floor"].tolist() == pytest.approx([top - k * step for k in range(len(table))])
     assert table["configured"].tolist() == [True] + [False] * (len(table) - 1)
@@ -66,17 +68,42 @@ def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) ->
         drops = set(filter(None, str(table["drops"].iloc[i]).split(";")))
         assert sets[i] == (sets[i - 1] | adds) - drops
         assert adds == sets[i] - sets[i - 1] and drops == sets[i - 1] - sets[i]
+    # each deployment level: every $50B above the configured plan up to the most a floor
+    # reached, each met at a floor at or below the configured one
+    first = capital[0]
+    expected = [50e9 * k for k in range(int(first // 50e9) + 1, int(capital.max() // 50e9) + 1)]
+    assert levels["level_usd"].tolist() == pytest.approx(expected)
+    assert set(levels["status"]) <= {"optimal"}
+    assert (levels["committed_expected_usd"] >= levels["level_usd"] * (1 - 1e-6)).all()
+    assert (levels["floor"] <= top + 1e-9).all()
+    assert levels["floor"].is_monotonic_decreasing
 
 
 def test_plan_writes_its_frontier(small_plan: Any) -> None:
     table = _frontier(small_plan.out_dir)
     _check_frontier(table, 0.95, 0.05, GAP)
-    assert len(table) == 8
+    assert (table["kind"] == "floor").sum() == 8
     first = table.iloc[0]
     plan = small_plan.metrics["plan"]
     assert first["committed_expected_usd"] == pytest.approx(plan["committed_expected_usd"])
     assert first["proposals"] == small_plan.metrics["projects"]["selected"]
     assert "frontier" in small_plan.metrics["timings_s"]
+
+
+def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path: Path) -> None:
+    from portopt.errors import InfeasibleError
+
+    levels = _frontier(small_plan.out_dir).query("kind == 'level'")
+    level = levels.iloc[0]
+    above = round(float(level["floor"]) + 0.01, 2)
+    hard = [
+        "plan.target=hard",
+        f"plan.target_usd={level['level_usd']}",
+        "plan.frontier.enabled=false",
+        "output.report=false",
+    ]
+    with pytest.raises(InfeasibleError):
+        _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={above}")
 
 
 def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) -> None:
@@ -146,6 +173,8 @@ def test_next_step_reads_the_frontier_between_points() -> None:
 def test_default_plan_writes_its_frontier(default_run: Any) -> None:  # noqa: F811
     table = _frontier(default_run.out_dir)
     config = load_config(ROOT / "configs" / "default.yaml")
+    assert set(table["status"]) == {"optimal"}
+    table = table[table["kind"] == "floor"]
     assert len(table) == len(frontier_floors(config)) >= 8
     capital = table["committed_expected_usd"].to_numpy()
     assert all(capital[i] <= capital[i + 1] * (1 + 1e-9) for i in range(len(capital) - 1))
@@ -166,4 +195,4 @@ def test_default_report_first_chart_is_the_frontier(
     points = browser.execute_script(
         "return document.getElementById('plot-frontier').data[0].x.length"
     )
-    assert points == len(_frontier(default_run.out_dir))
+    assert points == len(_frontier(default_run.out_dir))  # floors and levels, one trace
