@@ -33,7 +33,8 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
         inp.key,
     )
     za, zb = normals_of_words(tuple(np.ascontiguousarray(x[..., :4]) for x in w))
-    z = np.stack([za, zb], axis=-1).reshape(S, H, 8)[..., :7]
+    z8 = np.stack([za, zb], axis=-1).reshape(S, H, 8)
+    z = z8[..., :7]
     ua, ub = uniforms_of_words(tuple(np.ascontiguousarray(x[..., 4]) for x in w))
     e = z @ inp.chol.T
     x = np.empty((S, H, 7))
@@ -42,6 +43,14 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
     r0 = np.full((S, 1), inp.ou_a[6] * (inp.sofr_r0 - inp.sofr_theta))
     dev, _ = lfilter([inp.ou_b[6]], [1.0, -inp.ou_a[6]], e[..., 6], axis=1, zi=r0)
     rate = np.maximum(inp.sofr_theta + dev, inp.sofr_floor)
+    # inflation: pi - theta is OU on the shock b (rho e_6 + perp z_7); the CPI index compounds
+    if inp.escalates:
+        shock = inp.infl_b * (inp.infl_rho * e[..., 6] + inp.infl_perp * z8[..., 7])
+        p0 = np.full((S, 1), inp.infl_a * (inp.infl_r0 - inp.infl_theta))
+        pdev, _ = lfilter([1.0], [1.0, -inp.infl_a], shock, axis=1, zi=p0)
+        cpi = np.cumprod(1.0 + (inp.infl_theta + pdev) / 4, axis=1)
+    else:
+        cpi = np.ones((S, H))
     c = np.zeros((S, H), dtype=bool)
     starts = np.zeros((S, H), dtype=bool)
     prev = np.zeros(S, dtype=bool)
@@ -99,13 +108,18 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
         np.exp(inp.beta[None, :, None] * log_price[:, :, factor].transpose(0, 2, 1)),
         1.0,
     )
-    phi, floor = inp.offtake_share[None, :, None], inp.offtake_floor[None, :, None]
+    gi = (cpi - 1.0)[:, None, :]
+    esc = 1.0 + inp.indexation[None, :, None] * gi
+    price = price * esc
+    phi = inp.offtake_share[None, :, None]
+    floor = inp.offtake_floor[None, :, None] * (1.0 + inp.offtake_indexed[None, :, None] * gi)
     floored = np.where(age < inp.offtake_quarters[None, :, None], np.maximum(price, floor), price)
     unit = inp.unit[None, :, None]
-    ebitda = (
-        unit * ramp * ((1 - phi) * price + phi * floored)
-        - inp.opex_share[None, :, None] * unit * ramp
-    )
+    fuel = inp.fuel_share[None, :, None]
+    gas = (np.exp(log_price[..., 1]) * cpi)[:, None, :]
+    ebitda = unit * ramp * ((1 - phi) * price + phi * floored) - inp.opex_share[
+        None, :, None
+    ] * unit * ramp * ((1 - fuel) * esc + fuel * gas)
     basis = (lev[..., 0] * overrun)[..., None]
     years = inp.dep_rates.shape[1]
     k = np.clip(age, 0, None) // 4
@@ -118,7 +132,9 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
     bonus = inp.bonus_share[None, :, None]
     dep = np.where(age == 0, basis * bonus, 0.0) + basis * (1 - bonus) * dep_rate / 4
     credit = np.where(age == 0, inp.itc[None, :, None] * basis, 0.0) + np.where(
-        age < inp.credit_quarters[None, :, None], inp.ptc_unit[None, :, None] * ramp, 0.0
+        age < inp.credit_quarters[None, :, None],
+        inp.ptc_unit[None, :, None] * ramp * (1.0 + inp.credit_indexed[None, :, None] * gi),
+        0.0,
     )
     salvage = inp.salvage_share * inp.leverage * amount * (fq - inp.q0 + 1)
     salvage_cash = np.where(failed[..., None] & (tt == fq[..., None]), salvage[..., None], 0.0)
@@ -139,6 +155,10 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
     unpaid = np.zeros((S, P))
     senior = np.zeros((S, P))
     nol = np.zeros((S, P))
+    stack_due = np.zeros((S, P))
+    stack_capital = np.zeros((S, P))
+    senior_fund = inp.stack == 2
+    omega, h = inp.fund_equity, inp.hurdle_growth
     for q in range(H):
         i = senior_i[:, :, q]
         interest = senior * i
@@ -158,6 +178,17 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
         paid = np.minimum(avail, due)
         senior = senior + interest - paid + debt_draw[:, :, q]
         cash[:, :, q] = avail - paid
+        # the fund's priority over the sponsor: cash + (1 - omega) p, p = min(cash / omega, due)
+        d = draw[:, :, q]
+        due = np.where(senior_fund, stack_due * h + d, stack_due * h + stack_capital * (h - 1))
+        stack_capital = np.where(senior_fund, stack_capital, stack_capital + d)
+        pri = np.minimum(cash[:, :, q] / omega, due)
+        rest = cash[:, :, q] - omega * pri
+        stack_due = due - pri
+        stack_capital = np.where(
+            senior_fund, stack_capital, stack_capital - np.minimum(rest, stack_capital)
+        )
+        cash[:, :, q] = np.where(inp.stack != 0, cash[:, :, q] + (1 - omega) * pri, cash[:, :, q])
         if inp.shortfall_accrues:
             balance = balance * growth[:, :, q] + draw[:, :, q]
         else:  # J = claim + unpaid: deemed interest carried unpaid earns none
@@ -188,7 +219,11 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
 
     disc = inp.discount[inp.funding][None, :, :]
     y = inp.yen_share[None, :, None]
-    dfx = disc * ((1 - y) + y * np.exp(log_price[..., 5])[:, None, :])
+    fx = np.exp(log_price[..., 5])[:, None, :]
+    if inp.fx_parity:  # the yen-funded share at covered interest parity: swapped to dollars
+        dfx = disc * (1 - y) + y * (inp.discount[3][None, None, :] * fx)
+    else:
+        dfx = disc * ((1 - y) + y * fx)
     recouped = (tt >= last_draw[..., None]) & (balance_path <= 0)
     return {
         "pv_draw": (draw * dfx).sum(axis=-1),

@@ -122,7 +122,7 @@ int run(const char* input, const char* output) {
         for (int t = 0; t < p.H; ++t)
             portopt::market_shocks(p, scenario, t, &path[t * portopt::PATH_STRIDE], &ub[t]);
         const portopt::ScenarioDraws draws = portopt::scenario_draws(p, scenario);
-        for (int j = 0; j <= portopt::N_FACTORS; ++j) portopt::market_chain(p, path.data(), j);
+        for (int j = 0; j <= portopt::CHAIN_INFLATION; ++j) portopt::market_chain(p, path.data(), j);
         const portopt::MarketSummary m = portopt::coercion_chain(p, path.data(), ub.data());
         for (int t = 0; t < p.H; ++t) portopt::add_jumps(p, &path[t * portopt::PATH_STRIDE]);
         share[b] = m.coercion_share;

@@ -7,9 +7,9 @@
 //      (Philox calls in parallel over quarters); the last thread draws labour, backlog and the
 //      sector factors.
 //   2. The serial recursions run in place, one thread each: the six OU factors (lanes 0-5 of
-//      warp 0), SOFR (warp 1) and the coercion chain (warp 2); then every thread adds the
-//      coercion jumps to some quarters. The path: H rows of PATH_STRIDE doubles (six log
-//      prices, rate, coercion flag).
+//      warp 0), SOFR (warp 1), the coercion chain (warp 2) and inflation's CPI index (warp 3);
+//      then every thread adds the coercion jumps to some quarters. The path: H rows of
+//      PATH_STRIDE doubles (six log prices, rate, coercion flag, CPI index).
 //   3. Threads stride over chokepoints (stress), then over projects: one thread per project,
 //      looping over the H quarters against the path in shared memory. Outputs are written
 //      (scenario, project) row-major, coalesced across the threads of a warp.
@@ -89,7 +89,7 @@ __device__ void simulate(const Params& p, u32 first, int n, const Outputs& out,
             for (int j = tid; j < warps * p.H * 3; j += blockDim.x) partial[j] = 0.0;
         __syncthreads();
 
-        // the eight serial chains on threads of different warps where the block has them,
+        // the nine serial chains on threads of different warps where the block has them,
         // so that the three kinds of loop do not diverge within a warp
         if (tid < N_FACTORS) {
             market_chain(p, path, tid);
@@ -100,6 +100,8 @@ __device__ void simulate(const Params& p, u32 first, int n, const Outputs& out,
             share = m.coercion_share;
             out.coercion_share[b] = m.coercion_share;
             out.coercion_episodes[b] = m.episodes;
+        } else if (tid == (blockDim.x >= 128 ? 96 : N_FACTORS + 2)) {
+            market_chain(p, path, CHAIN_INFLATION);
         }
         __syncthreads();
         for (int t = tid; t < p.H; t += blockDim.x) add_jumps(p, path + t * PATH_STRIDE);

@@ -50,6 +50,12 @@ enum ProjectDouble {
     PF_ITC,
     PF_PTC_UNIT,
     PF_YEN_SHARE,
+    PF_INDEXATION,
+    PF_OFFTAKE_INDEXED,
+    PF_CREDIT_INDEXED,
+    PF_FUEL_SHARE,
+    PF_HURDLE_GROWTH,
+    PF_FUND_EQUITY,
     PF_COUNT
 };
 
@@ -67,6 +73,7 @@ enum ProjectInt {
     PI_DEP_ROW,
     PI_CREDIT_QUARTERS,
     PI_FUNDING,
+    PI_STACK,
     PI_COUNT
 };
 
@@ -92,11 +99,17 @@ enum Scalar {
     S_STRESS_VOL,
     S_STRESS_HALF_VAR,
     S_STRESS_UPLIFT,
+    S_INFL_THETA,
+    S_INFL_R0,
+    S_INFL_A,
+    S_INFL_B,
+    S_INFL_RHO,
+    S_INFL_PERP,
     S_CHOL,                  // 49 values, L[j][k] at S_CHOL + 7 j + k
     S_OU_A = S_CHOL + 49,    // 7 values: six factors, then SOFR
     S_OU_B = S_OU_A + 7,     // 7 values
     S_JUMP = S_OU_B + 7,     // 6 values
-    S_DISCOUNT = S_JUMP + 6  // N_FUNDING x H values: v_k^(t+1), then the depreciation rates
+    S_DISCOUNT = S_JUMP + 6  // N_DISCOUNT x H values: v_k^(t+1), then the depreciation rates
 };
 
 enum IntScalar {
@@ -114,16 +127,23 @@ enum IntScalar {
     I_REALLOC_QUARTERS,
     I_DEP_YEARS,
     I_SHORTFALL_ACCRUES,
+    I_ESCALATES,
+    I_FX_PARITY,
     I_COUNT
 };
 
 const int N_FACTORS = 6;
-const int N_FUNDING = 3;  // usd_bonds, yen_loans, reserves: the rows of the discount table
+const int N_DISCOUNT = 4;  // usd_bonds, yen_loans, reserves, yen swapped at parity: the
+                           // rows of the discount table
+const int DISCOUNT_PARITY = 3;
+const int FACTOR_GAS = 1;
 const int FACTOR_USDJPY = 5;
 const int N_SECTORS = 8;
-const int PATH_STRIDE = 8;  // six log prices, rate, coercion flag
+const int PATH_STRIDE = 9;  // six log prices, rate, coercion flag, CPI index
 const int PATH_RATE = 6;
 const int PATH_COERCED = 7;
+const int PATH_CPI = 8;
+const int CHAIN_INFLATION = N_FACTORS + 1;  // market_chain's column for the CPI index
 const u32 ENTITY_MARKET = 0u;
 const u32 ENTITY_LABOUR = 1u;
 const u32 ENTITY_SECTOR0 = 16u;
@@ -137,7 +157,7 @@ struct Params {
     const double* exposed;
     const double* sc;
     int P, C, H, w0, w1, window_len, ramp_quarters, max_delay, semiannual, realloc_quarters,
-        dep_years, shortfall_accrues;
+        dep_years, shortfall_accrues, escalates, fx_parity;
     const double* dep_rates;  // [rows][dep_years] annual rates, after the discount tables
     Key key;
 };
@@ -162,7 +182,9 @@ PORTOPT_HD Params make_params(const double* pf, const int* pi, const u32* centit
     p.realloc_quarters = ic[I_REALLOC_QUARTERS];
     p.dep_years = ic[I_DEP_YEARS];
     p.shortfall_accrues = ic[I_SHORTFALL_ACCRUES];
-    p.dep_rates = sc + S_DISCOUNT + N_FUNDING * p.H;
+    p.escalates = ic[I_ESCALATES];
+    p.fx_parity = ic[I_FX_PARITY];
+    p.dep_rates = sc + S_DISCOUNT + N_DISCOUNT * p.H;
     p.key.k0 = static_cast<u32>(ic[I_KEY0]);
     p.key.k1 = static_cast<u32>(ic[I_KEY1]);
     return p;
@@ -178,7 +200,8 @@ PORTOPT_HD int pint(const Params& p, int field, int i) { return p.pi[field * p.P
 // host build calls them one after the other; the arithmetic is the same.
 
 // Quarter t's shocks b_j e_j (e_j = sum_{k<=j} L[j,k] z_k in increasing k, then times b_j) into
-// row[0..6], and the coercion uniforms: ua into row[7], ub into *ub.
+// row[0..6], inflation's shock b_pi (rho e_6 + perp z_7) into row[8], and the coercion
+// uniforms: ua into row[7], ub into *ub.
 PORTOPT_HD void market_shocks(const Params& p, u32 scenario, int t, double* row, double* ub) {
     double z[8];
     for (u32 purpose = 0; purpose < 4; ++purpose) {
@@ -192,6 +215,8 @@ PORTOPT_HD void market_shocks(const Params& p, u32 scenario, int t, double* row,
         double e = L[7 * j] * z[0];
         for (int k = 1; k <= j; ++k) e += L[7 * j + k] * z[k];
         row[j] = e * p.sc[S_OU_B + j];
+        if (j == N_FACTORS)
+            row[PATH_CPI] = (p.sc[S_INFL_RHO] * e + p.sc[S_INFL_PERP] * z[7]) * p.sc[S_INFL_B];
     }
     row[PATH_COERCED] = u.a;
     *ub = u.b;
@@ -199,8 +224,26 @@ PORTOPT_HD void market_shocks(const Params& p, u32 scenario, int t, double* row,
 
 // Column j of the path, in place over the quarters: for a factor (j < 6)
 // x_j[t] = a_j x_j[t-1] + b_j e_j[t] from x_j[-1] = 0; for SOFR (j = 6)
-// r[t] = theta + a_r (r[t-1] - theta) + b_r e_6[t] from r[-1] = r0, stored as max(r, floor).
+// r[t] = theta + a_r (r[t-1] - theta) + b_r e_6[t] from r[-1] = r0, stored as max(r, floor);
+// for inflation (j = CHAIN_INFLATION) pi[t] = ((pi[t-1] - theta) a + theta) + shock from
+// pi[-1] = r0, and the CPI index I[t] = I[t-1] (pi[t] 0.25 + 1) from I[-1] = 1 into column 8
+// (1.0 throughout when nothing escalates).
 PORTOPT_HD void market_chain(const Params& p, double* path, int j) {
+    if (j == CHAIN_INFLATION) {
+        const double ta = p.sc[S_INFL_THETA];
+        const double aa = p.sc[S_INFL_A];
+        double pi = p.sc[S_INFL_R0];
+        double index = 1.0;
+        for (int t = 0; t < p.H; ++t) {
+            double* cell = path + t * PATH_STRIDE + PATH_CPI;
+            if (p.escalates) {
+                pi = ((pi - ta) * aa + ta) + *cell;
+                index = index * (pi * 0.25 + 1.0);
+            }
+            *cell = index;
+        }
+        return;
+    }
     const double a = p.sc[S_OU_A + j];
     if (j < N_FACTORS) {
         double x = 0.0;
@@ -290,12 +333,15 @@ struct Project {
     double draw_amount, debt_draw, salvage, bonus_amount, scheduled, itc_amount;
     // per-project constants read every quarter
     double unit, opex_unit, phi, one_minus_phi, offtake_floor, beta, spread, senior_spread,
-        ptc_unit, yen_share, one_minus_yen;
-    int tenor, annuity, offtake_quarters, credit_quarters;
+        ptc_unit, yen_share, one_minus_yen, iota, iota_floor, iota_credit, fuel, one_minus_fuel,
+        hurdle, omega;
+    int tenor, annuity, offtake_quarters, credit_quarters, stack;
     const double* dep_rates;  // this project's row
     const double* discount;   // its funding source's row
+    const double* parity;     // the row of yen funding swapped at covered interest parity
     // state carried through the quarters
     double balance, unpaid, senior, nol, pv_draw, pv_japan, pv_us, online;  // J = balance + unpaid
+    double stack_due, stack_capital;  // the fund's priority account (not pari passu)
     int zero_quarters;
 };
 
@@ -363,6 +409,17 @@ PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const Sce
     s.credit_quarters = pint(p, PI_CREDIT_QUARTERS, i);
     s.dep_rates = p.dep_rates + pint(p, PI_DEP_ROW, i) * p.dep_years;
     s.discount = p.sc + S_DISCOUNT + pint(p, PI_FUNDING, i) * p.H;
+    s.parity = p.sc + S_DISCOUNT + DISCOUNT_PARITY * p.H;
+    s.iota = pfield(p, PF_INDEXATION, i);
+    s.iota_floor = pfield(p, PF_OFFTAKE_INDEXED, i);
+    s.iota_credit = pfield(p, PF_CREDIT_INDEXED, i);
+    s.fuel = pfield(p, PF_FUEL_SHARE, i);
+    s.one_minus_fuel = 1.0 - s.fuel;
+    s.hurdle = pfield(p, PF_HURDLE_GROWTH, i);
+    s.omega = pfield(p, PF_FUND_EQUITY, i);
+    s.stack = pint(p, PI_STACK, i);
+    s.stack_due = 0.0;
+    s.stack_capital = 0.0;
 
     s.balance = 0.0;
     s.unpaid = 0.0;
@@ -403,11 +460,26 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
                    ? 1.0
                    : static_cast<double>(age1) / static_cast<double>(p.ramp_quarters);
         // rev = (unit ramp) (Pb (1 - phi) + fl phi), fl = max(Pb, f) within the floor's term
-        const double pb = s.factor >= 0 ? exp(row[s.factor] * s.beta) : 1.0;
+        // nominal: Pn = Pb esc, esc = iota (I - 1) + 1; the floor f (iota_f (I - 1) + 1)
+        const double gi = row[PATH_CPI] - 1.0;
+        const double esc = s.iota * gi + 1.0;
+        double pb = s.factor >= 0 ? exp(row[s.factor] * s.beta) : 1.0;
+        double floor_nom = s.offtake_floor;
+        if (p.escalates) {
+            pb = pb * esc;
+            floor_nom = (s.iota_floor * gi + 1.0) * s.offtake_floor;
+        }
         double fl = pb;
-        if (age < s.offtake_quarters && s.offtake_floor > pb) fl = s.offtake_floor;
+        if (age < s.offtake_quarters && floor_nom > pb) fl = floor_nom;
         const double price = pb * s.one_minus_phi + fl * s.phi;
-        const double ebitda = (s.unit * ramp) * price - s.opex_unit * ramp;
+        // opex x ((1 - fs) esc + fs (G I)), the fuel at the gas price G = exp(x_gas + J c)
+        double opex = s.opex_unit * ramp;
+        if (p.escalates || s.fuel != 0.0) {
+            double om = p.escalates ? s.one_minus_fuel * esc : s.one_minus_fuel;
+            om = om + s.fuel * (exp(row[FACTOR_GAS]) * row[PATH_CPI]);
+            opex = opex * om;
+        }
+        const double ebitda = (s.unit * ramp) * price - opex;
         // dep = bonus [age = 0] + scheduled (rate_k / 4); tax after the loss carried forward
         const int k = age >> 2;
         const double dep_rate = k < p.dep_years ? s.dep_rates[k] * 0.25 : 0.0;
@@ -419,8 +491,9 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
         const double use = s.nol < cap ? s.nol : cap;
         s.nol = (s.nol + loss) - use;
         const double tax = p.sc[S_TAX_RATE] * (gain - use);
-        const double credit = (age == 0 ? s.itc_amount : 0.0) +
-                              (age < s.credit_quarters ? s.ptc_unit * ramp : 0.0);
+        double ptc = s.ptc_unit * ramp;
+        if (p.escalates) ptc = ptc * (s.iota_credit * gi + 1.0);  // 45Y, 45Q follow CPI
+        const double credit = (age == 0 ? s.itc_amount : 0.0) + (age < s.credit_quarters ? ptc : 0.0);
         const double cfads = (ebitda - tax) + credit;
         avail = cfads > 0.0 ? cfads : 0.0;
     }
@@ -442,7 +515,27 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
     if (t == s.fq) due = b + interest;
     const double paid_senior = avail < due ? avail : due;
     s.senior = ((s.senior + interest) - paid_senior) + debt_draw;
-    const double cash = avail - paid_senior;
+    double cash = avail - paid_senior;
+
+    // the fund's priority over the sponsor's equity: cash + (1 - omega) p, p = min(cash /
+    // omega, due); senior: due = a = a h + draw; preferred: due = u = u h + k (h - 1), then
+    // k += draw, and the fund's pro-rata rest cash - omega p returns k
+    if (s.stack != 0) {
+        const double grown = s.stack_due * s.hurdle;
+        double due;
+        if (s.stack == 2) {
+            due = grown + draw_t;
+        } else {
+            due = grown + s.stack_capital * (s.hurdle - 1.0);
+            s.stack_capital = s.stack_capital + draw_t;
+        }
+        const double full = cash / s.omega;
+        const double pr = full < due ? full : due;
+        s.stack_due = due - pr;
+        const double rest = cash - s.omega * pr;
+        if (s.stack != 2) s.stack_capital = s.stack_capital - (rest < s.stack_capital ? rest : s.stack_capital);
+        cash = cash + (1.0 - s.omega) * pr;
+    }
 
     // J = J g + draw (g frozen at 1 after the end); paid = min(s_b cash, J);
     // japan = s_a max(cash - J / s_b, 0) + paid; J -= paid; us = cash - japan. Without
@@ -479,7 +572,9 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
 
     // Japan's PVs at its funding source's rate, the yen-funded share valued at USD/JPY
     const double d = s.discount[t];
-    const double dfx = d * (s.one_minus_yen + s.yen_share * exp(row[FACTOR_USDJPY]));
+    const double dfx = p.fx_parity
+                           ? d * s.one_minus_yen + s.yen_share * (s.parity[t] * exp(row[FACTOR_USDJPY]))
+                           : d * (s.one_minus_yen + s.yen_share * exp(row[FACTOR_USDJPY]));
     s.pv_japan += dfx * q.japan;
     s.pv_us += d * q.us;
     s.pv_draw += dfx * draw_t;

@@ -261,6 +261,15 @@ PROJECTS = Table(
         _opt("senior_amortisation", "str", choices=AMORTISATION),
         _opt("jbic_funding", "str", choices=JBIC_FUNDING),
         _opt("yen_share", "float", "[0, 1]"),
+        # Nominal money, fuel and the fund's place in the stack (issue 23): blank = the default
+        # of docs/catalog-columns.md.
+        _opt("indexation", "float", "[0, 1]"),
+        _opt("offtake_indexed", "float", "[0, 1]"),
+        _opt("credit_indexed", "float", "[0, 1]"),
+        _opt("fuel_share", "float", "[0, 1]"),
+        _opt("stack_position", "str", choices=("pari_passu", "preferred", "senior")),
+        _opt("stack_hurdle", "float", "[0, 0.5]"),
+        _opt("fund_equity_share", "float", "(0, 1]"),
         # A start option of a project (issue 11): the id whose random numbers the row shares.
         Column("entity_id", "str", pattern=ID_PATTERN, required=False, optional=True),
         # Issue 20: the share of revenue and opex that follows CPI (blank = 1), and the date the

@@ -77,6 +77,28 @@ class SofrConfig(_Strict):
     floor: float = Field(0.0, ge=-0.05, le=0.3)
 
 
+class InflationConfig(_Strict):
+    """US CPI inflation as a mean-reverting (Ornstein-Uhlenbeck) annual rate, its shocks
+    correlated with SOFR's: the index that escalates revenue, opex and indexed credits
+    (docs/scenario-model.md, "Inflation"). ``mean = 0``, ``vol = 0`` (and ``initial`` blank or 0)
+    is the real-money engine of before, bit for bit.
+
+    Defaults: ``mean`` 0.023, the 10-year breakeven (FRED T10YIE, 2.35% on 7 Aug 2025; monthly
+    2.38% Jul 2025), which sits 0.3 above the Fed's 2% PCE target (CPI runs above PCE) and with
+    CBO's Sept 2025 outlook (PCE 2.4% in 2026, 2.0% from 2027); ``initial`` blank: starts at the
+    mean. ``reversion`` 0.5/yr and ``vol`` 0.01 (a stationary sd of 1 point a year) and
+    ``sofr_corr`` 0.5 are estimates: CPI inflation and the fed funds rate correlate about 0.71 in
+    levels (FRED CPIAUCSL and FEDFUNDS, stidmatt.com 2022) and between -0.47 and +0.19 in
+    monthly changes by episode (econcurrents.com 2024); the shocks' 0.5 lies between (a policy
+    rate that follows inflation, the Taylor principle)."""
+
+    mean: float = Field(0.023, ge=-0.1, le=0.5, description="per year")
+    initial: float | None = Field(None, ge=-0.1, le=0.5, description="null: the mean")
+    reversion: float = Field(0.5, ge=0.0, le=10.0, description="per year")
+    vol: float = Field(0.01, ge=0.0, le=0.2, description="per sqrt(year)")
+    sofr_corr: float = Field(0.5, ge=-1.0, le=1.0, description="correlation with SOFR's shocks")
+
+
 class FactorConfig(_Strict):
     """A log market factor: Ornstein-Uhlenbeck around 0 (today's level), plus coercion jumps."""
 
@@ -192,6 +214,12 @@ class TaxConfig(_Strict):
         0.93, ge=0.0, le=1.0, description="cash per dollar of credit sold under IRC 6418"
     )
     sectors: dict[str, SectorTaxConfig] = Field(default_factory=_default_sector_tax)
+    conventions: Literal["tax_code", "full_year"] = Field(
+        "tax_code",
+        description="straight-line conventions: tax_code, mid-month for 27.5- and 39-year real"
+        " property and half-year below (IRS Pub. 946); full_year, 1/L a year (the engine"
+        " before issue 23)",
+    )
 
     @field_validator("sectors")
     @classmethod
@@ -233,6 +261,12 @@ class ScenarioConfig(_Strict):
         0.0, ge=0.0, le=1.0, description="share of drawn capital recovered when a project fails"
     )
     sofr: SofrConfig = Field(default_factory=SofrConfig)
+    inflation: InflationConfig = Field(default_factory=InflationConfig)
+    fuel_follows_gas: bool = Field(
+        True,
+        description="the fuel share of fuel-burning rows' opex follows the gas factor"
+        " (portopt/data/fuel.csv)",
+    )
     factors: dict[str, FactorConfig] = Field(default_factory=_default_factors)
     correlation: list[list[float]] = Field(default_factory=_default_correlation)
     coercion: CoercionConfig = Field(default_factory=CoercionConfig)
@@ -459,6 +493,18 @@ class FundingConfig(_Strict):
     usd_bonds: float = Field(0.047, ge=-0.05, le=0.5)
     yen_loans: float = Field(0.017, ge=-0.05, le=0.5)
     reserves: float = Field(0.041, ge=-0.05, le=0.5)
+    fx_parity: bool = Field(
+        True,
+        description="USD/JPY centred on the forwards (covered interest parity); false: around"
+        " today's spot with no drift (the engine before issue 23)",
+    )
+    basis: float = Field(
+        0.0,
+        ge=-0.05,
+        le=0.05,
+        description="annual cost of yen funding swapped to dollars over JBIC's USD cost (the"
+        " cross-currency basis and any difference in JBIC's spreads); 0 by default",
+    )
 
 
 class SeniorDebtConfig(_Strict):
@@ -473,7 +519,31 @@ class ReallocationConfig(_Strict):
 
     enabled: bool = False
     after_years: float = Field(20.0, gt=0.0, le=100.0, description="from the first draw")
-    japan_share: float = Field(1.0, ge=0.0, le=1.0, description="Japan's split from then on")
+    japan_share: float = Field(1.0, gt=0.0, le=1.0, description="Japan's split from then on")
+
+
+STACK_POSITIONS = ("pari_passu", "preferred", "senior")
+"""The fund's place against the sponsor's equity (docs/scenario-model.md, "The fund's place in
+the stack")."""
+
+
+class StackConfig(_Strict):
+    """The fund's place in the junior capital, against the sponsor's equity: a term of each deal
+    (catalog columns ``stack_position``, ``stack_hurdle``, ``fund_equity_share`` override it per
+    row). ``pari_passu`` is the engine before issue 23; the hurdle and the positions are policy
+    choices, not MOU text."""
+
+    position: Literal["pari_passu", "preferred", "senior"] = "pari_passu"
+    hurdle: float = Field(
+        0.08, ge=0.0, le=0.5, description="annual preferred return of the fund (illustrative)"
+    )
+    fund_equity_share: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="the fund's share of the junior capital; null: min(1, max_fund_share /"
+        " (1 - senior_debt_share)) per row",
+    )
 
 
 class DealConfig(_Strict):
@@ -489,6 +559,7 @@ class DealConfig(_Strict):
     funding: FundingConfig = Field(default_factory=FundingConfig)
     senior_debt: SeniorDebtConfig = Field(default_factory=SeniorDebtConfig)
     reallocation: ReallocationConfig = Field(default_factory=ReallocationConfig)
+    stack: StackConfig = Field(default_factory=StackConfig)
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

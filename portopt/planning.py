@@ -350,7 +350,7 @@ def plan_table(
         if done.size * 2 > complete.size:
             expected = shift(start, int(np.median(done)))
         f = float(allocation.fund_usd[j])
-        p = float(r["decline_prob"])
+        p = float(r["unfunded_prob"] if "unfunded_prob" in pr else r["decline_prob"])
         rows.append(
             {
                 "project": pid,

@@ -2,7 +2,8 @@
 end, tax depreciation and the loss carried forward, credits, an offtake floor's term, senior
 debt before the MOU split, the yen-funded share and the deal terms.
 
-Every case is deterministic (no volatility, failure or delay; SOFR flat at 4%): a $1B project
+Every case is deterministic (no volatility, failure or delay; SOFR flat at 4%; no inflation and
+USD/JPY flat, the real-money frame of engine v2): a $1B project
 starting in 2026Q1 (quarter 0), four build quarters, no price factor unless said, no opex. With
 the fund's weight 1 the portfolio cash paths are the project's own per-fund-dollar cash.
 """
@@ -39,8 +40,15 @@ def _config(**deal: object) -> RunConfig:
                 },
                 "coercion": {"rate_per_year": 0.0},
                 "backlog": {"mean_quarters": 0.0, "vol_quarters": 0.0},
+                # real money (issue 23's nominal frame is held to hand in test_nominal.py)
+                "inflation": {"mean": 0.0, "vol": 0.0},
+                "tax": {"conventions": "full_year"},  # straight line 1/L a year, by hand
             },
-            "deal": {"compounding": "quarterly", "funding": {"usd_bonds": 0.05}, **deal},
+            "deal": {
+                "compounding": "quarterly",
+                "funding": {"usd_bonds": 0.05, "fx_parity": False},
+                **deal,
+            },
         }
     )
 
@@ -186,7 +194,8 @@ def test_macrs_tables_match_irs_publication_946():
     for years, want in table.items():
         np.testing.assert_allclose(macrs_rates(years, "macrs") * 100, want, atol=0.006)
         assert macrs_rates(years, "macrs").sum() == pytest.approx(1.0, abs=1e-15)
-    np.testing.assert_allclose(macrs_rates(2.5, "straight_line"), [0.4, 0.4, 0.2])
+    np.testing.assert_allclose(macrs_rates(2.5, "straight_line", "full_year"), [0.4, 0.4, 0.2])
+    np.testing.assert_allclose(macrs_rates(2.5, "straight_line"), [0.2, 0.4, 0.4])
 
 
 def test_depreciation_and_loss_carry_forward_by_hand():

@@ -8,6 +8,7 @@ must run them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -371,3 +372,32 @@ def test_host_build_matches_with_the_economics(
     ref = engine_numpy.run(inputs, scenarios, weights=weights)
     assert_matches_numpy(got, ref)
     assert (ref.project["recoup_q"] >= 0).any() and (ref.project["recoup_q"] == -1).any()
+
+
+@pytest.mark.parametrize("parity", [True, False])
+def test_host_build_matches_with_nominal_money_and_the_stack(
+    host_check: Path, economics_catalog, economics_config, tmp_path: Path, parity: bool
+) -> None:
+    """Issue 23 on both builds: an inflation path with volatility, per-row indexation, an
+    indexed floor and credit, fuel following gas, every stack position with the fund below all
+    of the junior capital, and the yen-funded rows at covered interest parity or flat."""
+    projects = economics_catalog.projects.copy()
+    projects["indexation"] = [1.0, 0.0, 0.5, float("nan"), 0.8, 1.0]
+    projects["offtake_indexed"] = [1.0, 0.0, float("nan"), 1.0, 0.0, 0.0]
+    projects["credit_indexed"] = [1.0, float("nan"), 0.0, 0.0, 0.0, float("nan")]
+    projects["fuel_share"] = [0.8, 0.0, 0.0, 0.6, float("nan"), 0.0]
+    projects["stack_position"] = ["senior", "preferred", "", "senior", "preferred", "pari_passu"]
+    projects["stack_hurdle"] = [0.06, 0.1, float("nan"), 0.0, float("nan"), 0.05]
+    projects["fund_equity_share"] = [0.6, 0.5, 1.0, 0.9, float("nan"), 0.7]
+    catalog = dataclasses.replace(economics_catalog, projects=projects)
+    data = economics_config.model_dump()
+    data["scenarios"]["inflation"] = {"mean": 0.025, "vol": 0.03, "initial": 0.04}
+    data["deal"]["funding"]["fx_parity"] = parity
+    data["deal"]["funding"]["basis"] = -0.003
+    inputs = prepare_inputs(catalog, RunConfig.model_validate(data))
+    assert set(inputs.stack.tolist()) == {0, 1, 2}
+    weights = np.linspace(1e9, 6e9, inputs.n_projects)
+    scenarios = range(700, 740)
+    got = _host_run(host_check, tmp_path, inputs, scenarios, weights)
+    ref = engine_numpy.run(inputs, scenarios, weights=weights)
+    assert_matches_numpy(got, ref)

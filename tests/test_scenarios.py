@@ -168,6 +168,7 @@ def _deterministic_config() -> RunConfig:
                     "vol": 0.0,
                     "floor": 0.0,
                 },
+                "inflation": {"mean": 0.0, "vol": 0.0},  # real money, by hand
                 "factors": {
                     k: flat for k in ("power", "gas", "ndpr", "copper", "chip_demand", "usdjpy")
                 },
@@ -584,7 +585,7 @@ def test_engine_inputs_fields(small_catalog):
     assert (inp.w0, inp.w1, inp.window_len) == (8, 39, 32)
     H = inp.horizon
     assert H == 4 + 32 + 4 * 60 + 80  # the latest end (ap1000_pair) plus the delay cap
-    v = np.array([1.047, 1.017, 1.041]) ** -0.25
+    v = np.array([1.047, 1.017, 1.041, 1.047]) ** -0.25  # the last: yen swapped at parity
     np.testing.assert_allclose(inp.discount, v[:, None] ** np.arange(1, H + 1), rtol=1e-13)
     assert inp.unit[0] == pytest.approx(7.0e9 / 3.33e10 / 4)
     assert inp.intensity[0] == pytest.approx(8000 / 33.3 / 1000)

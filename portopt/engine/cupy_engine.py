@@ -48,6 +48,12 @@ PF_FIELDS = (
     "itc",
     "ptc_unit",
     "yen_share",
+    "indexation",
+    "offtake_indexed",
+    "credit_indexed",
+    "fuel_share",
+    "hurdle_growth",
+    "fund_equity",
 )
 """Per-project float64 columns of the ``pf`` buffer, in ``enum ProjectDouble`` order."""
 
@@ -65,6 +71,7 @@ PI_FIELDS = (
     "dep_row",
     "credit_quarters",
     "funding",
+    "stack",
 )
 """Per-project int32 columns of the ``pi`` buffer, in ``enum ProjectInt`` order."""
 
@@ -90,9 +97,19 @@ SCALAR_FIELDS = (
     "stress_vol",
     "stress_half_var",
     "stress_uplift",
+    "infl_theta",
+    "infl_r0",
+    "infl_a",
+    "infl_b",
+    "infl_rho",
+    "infl_perp",
 )
 """Scalars at the head of the ``sc`` buffer (``enum Scalar``); then chol, ou_a, ou_b, jump,
 the discount table (funding sources × quarters) and the depreciation rates (rows × years)."""
+
+PATH_STRIDE = 9
+"""Doubles per quarter of the market path in shared memory (``PATH_STRIDE`` of
+kernels/scenario_body.cuh): six log prices, the rate, the coercion flag, the CPI index."""
 
 DEFAULT_BLOCK = 256
 """Threads per block (a multiple of 32). A starting point: bench/gpu_check.sh times others."""
@@ -142,6 +159,8 @@ def pack_inputs(inputs: EngineInputs) -> dict[str, np.ndarray]:
             inputs.realloc_quarters,
             inputs.dep_rates.shape[1],
             inputs.shortfall_accrues,
+            inputs.escalates,
+            inputs.fx_parity,
         ],
         dtype=np.int32,
     )
@@ -226,7 +245,7 @@ def chunk_size(inputs: EngineInputs, weighted: bool, free_bytes: int) -> int:
 
 def _shared_bytes(horizon: int, block: int, weighted: bool) -> int:
     warps = block // 32
-    return 8 * (horizon * 9 + (warps * horizon * 3 if weighted else 0))
+    return 8 * (horizon * (PATH_STRIDE + 1) + (warps * horizon * 3 if weighted else 0))
 
 
 class DeviceEngine:

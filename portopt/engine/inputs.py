@@ -33,6 +33,15 @@ Z90 = 1.2815515655446004
 FUNDING_SOURCES = ("usd_bonds", "yen_loans", "reserves")
 """JBIC's funding sources, in the order of the ``discount`` table's rows."""
 
+PARITY_ROW = 3
+"""Row of the ``discount`` table for yen funding swapped to dollars at covered interest parity."""
+
+STACK_CODES = {"pari_passu": 0, "preferred": 1, "senior": 2}
+"""``stack`` of :class:`EngineInputs` per position of ``deal.stack.position``."""
+
+FUEL_FILE = "fuel.csv"
+"""The sourced fuel shares of opex per technology and row, in portopt/data."""
+
 REALLOCATION_OFF = 2**30
 """``realloc_quarters`` when the Korea-style re-allocation is off (never reached)."""
 
@@ -77,6 +86,16 @@ class EngineInputs:
       (rate · units per year / 4 / K · λ · credit price); ``credit_quarters`` int32: its term.
     * ``funding`` int32: JBIC's source (0 usd_bonds, 1 yen_loans, 2 reserves), the row of
       ``discount``; ``yen_share`` float64: the yen-funded share ``y`` of Japan's money.
+    * ``indexation`` float64: ``ι``, the share of revenue and opex that follows CPI (catalog
+      column ``indexation``, 1.0 when blank or absent); ``offtake_indexed`` float64: ``ι_f``,
+      the floor's (column ``offtake_indexed``, 0: a nominal fixed floor); ``credit_indexed``
+      float64: ``ι_c``, the PTC's (column ``credit_indexed``; blank: 1 for a credit per MWh or
+      per t of CO2, 45Y and 45Q, whose amounts are inflation-adjusted by statute, else 0, 45X);
+      ``fuel_share`` float64: ``fs``, the share of opex that is fuel following the gas factor
+      (portopt/data/fuel.csv or the column ``fuel_share``; 0 with ``fuel_follows_gas`` off).
+    * ``stack`` int32 (0 pari passu, 1 preferred, 2 senior), ``hurdle_growth`` float64
+      (``1 + h / 4``), ``fund_equity`` float64 (``ω``, the fund's share of the junior
+      capital): the fund's place against the sponsor's equity.
 
     Per chokepoint (shape ``(C,)``): ``chokepoint_entity`` uint32
     (``0x40000000 | (fnv1a(id) & 0x3fffffff)``) and ``exposed`` float64 (0.0 or 1.0).
@@ -86,6 +105,9 @@ class EngineInputs:
     * ``ou_a`` (7,) float64: ``a_k = exp(-κ_k dt)`` (``a_6`` is SOFR's ``a_r``).
     * ``ou_b`` (7,) float64: ``b_k = σ_k sqrt((1 - a_k²) / (2 κ_k))``, ``σ_k sqrt(dt)`` if κ = 0.
     * ``sofr_theta``, ``sofr_r0``, ``sofr_floor``: SOFR's mean ``θ``, ``r[-1]`` and floor.
+    * ``infl_theta``, ``infl_r0``, ``infl_a``, ``infl_b``: inflation's mean, ``π[-1]`` and OU
+      coefficients; ``infl_rho`` and ``infl_perp`` ``sqrt(1 - ρ²)``: its loading on SOFR's
+      shock; ``escalates`` (1 unless mean, initial and vol are all 0: then the index is 1).
     * ``jump`` (6,) float64: ``J_k``, added to the log factor while coercion lasts.
     * ``chol`` (7, 7) float64: lower Cholesky factor of ``correlation + 1e-12 I``.
     * ``p_start``: ``1 - exp(-rate_per_year · dt)``; ``p_end``: ``1 / mean_duration_quarters``.
@@ -103,8 +125,11 @@ class EngineInputs:
       when carried deemed interest earns the deemed rate); ``realloc_quarters``
       (quarters after the first draw from which ``realloc_share`` replaces ``share_before``;
       ``2^30`` when off).
-    * ``discount`` (3, H) float64: ``v_k^(t+1)``, ``v_k = (1 + r_k)^(-1/4)`` for the funding
-      source k (``v ** (t + 1)`` in NumPy float64), the table both engines multiply by.
+    * ``discount`` (4, H) float64: ``v_k^(t+1)``, ``v_k = (1 + r_k)^(-1/4)`` for the funding
+      source k (``v ** (t + 1)`` in NumPy float64), the table both engines multiply by; row 3
+      is yen funding swapped to dollars at covered interest parity,
+      ``((1 + r_usd_bonds)(1 + basis))^(-1/4)``; ``fx_parity`` (1: the yen-funded share is
+      valued on row 3 times the spot's deviation from the forward).
     * ``labour_delay_beta``; ``overrun_labour_corr`` ``ρ_ol`` and ``overrun_labour_perp``
       ``sqrt(1 - ρ_ol²)``.
     * ``backlog_mean``, ``backlog_vol``: quarters.
@@ -147,6 +172,13 @@ class EngineInputs:
     credit_quarters: np.ndarray
     funding: np.ndarray
     yen_share: np.ndarray
+    indexation: np.ndarray
+    offtake_indexed: np.ndarray
+    credit_indexed: np.ndarray
+    fuel_share: np.ndarray
+    stack: np.ndarray
+    hurdle_growth: np.ndarray
+    fund_equity: np.ndarray
     # per chokepoint
     chokepoint_entity: np.ndarray
     exposed: np.ndarray
@@ -156,6 +188,14 @@ class EngineInputs:
     sofr_theta: float
     sofr_r0: float
     sofr_floor: float
+    infl_theta: float
+    infl_r0: float
+    infl_a: float
+    infl_b: float
+    infl_rho: float
+    infl_perp: float
+    escalates: int
+    fx_parity: int
     jump: np.ndarray
     chol: np.ndarray
     p_start: float
@@ -254,6 +294,13 @@ _PROJECT_FIELDS = (
     "credit_quarters",
     "funding",
     "yen_share",
+    "indexation",
+    "offtake_indexed",
+    "credit_indexed",
+    "fuel_share",
+    "stack",
+    "hurdle_growth",
+    "fund_equity",
 )
 
 
@@ -291,21 +338,37 @@ def _norm_ppf(p: np.ndarray) -> np.ndarray:
     return np.asarray(ndtri(p), dtype=np.float64)
 
 
-def macrs_rates(years: float, method: str) -> np.ndarray:
+REAL_PROPERTY_YEARS = 27.5
+"""Recovery periods from 27.5 years (residential rental, 27.5; nonresidential real property,
+39) take the mid-month convention (IRC §168(d)(2), Pub. 946 Tables A-6 and A-7a)."""
+
+
+def macrs_rates(years: float, method: str, convention: str = "tax_code") -> np.ndarray:
     r"""Annual depreciation rates of one dollar of basis, year 0 being the year placed in service.
 
     ``macrs``: the GDS half-year tables of IRS Pub. 946 for recovery period ``n = round(years)``
     up to 20 (200% declining balance to 10 years, 150% for 15 and 20, switching to straight
     line when that is larger; ``n + 1`` years), straight line with the half-year convention
-    past 20 (27.5- and 39-year property are straight line by law). ``straight_line``: ``1/n``
-    a year for ``n`` years (the last year takes the fraction left).
+    past 20 (27.5- and 39-year property are straight line by law). ``straight_line`` with the
+    ``tax_code`` convention: ``1/L`` a year after a first year of ``c/L``, the last year taking
+    what is left, with ``c = 11.5/12`` (mid-month, placed in service in the tax year's first
+    month) for ``L >= 27.5`` and ``c = 1/2`` (half-year) below; with ``full_year``: ``1/L`` a
+    year for ``ceil(L)`` years (the last year takes the fraction left).
 
     .. math:: d_k = \max\big(R_k\,\tfrac{m}{n}\,h_k,\ R_k / (n - k + \tfrac12)\big),
               \quad R_{k+1} = R_k - d_k, \quad h_0 = \tfrac12,\ h_{k>0} = 1
     """
     if method == "straight_line":
-        n = math.ceil(years)
-        return np.array([min(1.0, years - k) / years for k in range(n)], dtype=np.float64)
+        if convention == "full_year":
+            n = math.ceil(years)
+            return np.array([min(1.0, years - k) / years for k in range(n)], dtype=np.float64)
+        first = (11.5 / 12.0 if years >= REAL_PROPERTY_YEARS else 0.5) / years
+        rates, left = [first], 1.0 - first
+        while left > 1e-15:
+            d = min(left, 1.0 / years)
+            rates.append(d)
+            left -= d
+        return np.array(rates, dtype=np.float64)
     n = max(1, round(years))
     factor = 2.0 if n <= 10 else 1.5 if n <= 20 else 0.0
     rates, left = [], 1.0
@@ -344,13 +407,31 @@ def _tax_schedules(
     methods = _text(pr, "depreciation", "macrs")
     keys = list(zip(methods, years.tolist(), strict=True))
     distinct = sorted(set(keys))
-    tables = [macrs_rates(y, m) for m, y in distinct]
+    convention = config.scenarios.tax.conventions
+    tables = [macrs_rates(y, m, convention) for m, y in distinct]
     width = max(t.size for t in tables)
     rates = np.zeros((len(tables), width), dtype=np.float64)
     for row, table in enumerate(tables):
         rates[row, : table.size] = table
     rows = np.array([distinct.index(k) for k in keys], dtype=np.int32)
     return bonus, rows, rates
+
+
+def _fuel_shares(pr: pd.DataFrame, ids: tuple[str, ...]) -> np.ndarray:
+    """Each row's fuel share of opex: the catalog column ``fuel_share`` where set, else the
+    row's entry in portopt/data/fuel.csv (by ``entity_id`` or id), else 0."""
+    from importlib import resources
+
+    table = pd.read_csv(
+        resources.files("portopt") / "data" / FUEL_FILE, comment="#", dtype={"project_id": str}
+    )
+    share = dict(zip(table["project_id"], table["fuel_share"].astype(float), strict=True))
+    entities = _text(pr, "entity_id", "")
+    base = np.array(
+        [share.get(e or i, share.get(i, 0.0)) for e, i in zip(entities, ids, strict=True)],
+        dtype=np.float64,
+    )
+    return _number(pr, "fuel_share", base)
 
 
 def simulated_quarters(catalog: Catalog, config: RunConfig) -> int:
@@ -417,9 +498,32 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
     yen_default = np.array([1.0 if f == 1 else 0.0 for f in funding])
     offtake_years = _number(pr, "offtake_years", np.nan)
     offtake_q = np.where(np.isnan(offtake_years), life, np.round(4.0 * offtake_years))
-    costs = [getattr(deal.funding, name) for name in FUNDING_SOURCES]
+    growth = [1.0 + getattr(deal.funding, name) for name in FUNDING_SOURCES]
+    # yen funding swapped to dollars at covered interest parity costs JBIC's USD rate + basis
+    growth.append((1.0 + deal.funding.usd_bonds) * (1.0 + deal.funding.basis))
     t1 = np.arange(1, H + 1, dtype=np.float64)
-    discount = np.stack([np.float64((1.0 + r) ** -0.25) ** t1 for r in costs])
+    discount = np.stack([np.float64(g**-0.25) ** t1 for g in growth])
+    infl = sc.inflation
+    infl_r0 = infl.mean if infl.initial is None else infl.initial
+    infl_a, infl_b = _ou(infl.reversion, infl.vol)
+    units_text = [u.lower() for u in _text(pr, "credit_unit", "")]
+    statute_indexed = np.array([("mwh" in u) or ("co2" in u) for u in units_text], dtype=float)
+    fuel = _fuel_shares(pr, ids) if sc.fuel_follows_gas else np.zeros(len(ids))
+    stack_cfg = deal.stack
+    positions = _text(pr, "stack_position", stack_cfg.position)
+    for pid, pos in zip(ids, positions, strict=True):
+        if pos not in STACK_CODES:
+            raise ScenarioError(
+                f"projects.csv row '{pid}', column 'stack_position': '{pos}' is not one of"
+                f" {list(STACK_CODES)}"
+            )
+    hurdle = _number(pr, "stack_hurdle", stack_cfg.hurdle)
+    default_omega = (
+        np.minimum(1.0, _floats(pr["max_fund_share"]) / (1.0 - debt))
+        if stack_cfg.fund_equity_share is None
+        else float(stack_cfg.fund_equity_share)
+    )
+    omega = _number(pr, "fund_equity_share", default_omega)
     realloc = deal.reallocation
 
     rho_ol = float(sc.overrun_labour_corr)
@@ -462,6 +566,13 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
         credit_quarters=np.round(4.0 * _number(pr, "credit_years", 10.0)).astype(np.int32),
         funding=np.array(funding, dtype=np.int32),
         yen_share=np.ascontiguousarray(_number(pr, "yen_share", yen_default)),
+        indexation=np.ascontiguousarray(_number(pr, "indexation", 1.0)),
+        offtake_indexed=np.ascontiguousarray(_number(pr, "offtake_indexed", 0.0)),
+        credit_indexed=np.ascontiguousarray(_number(pr, "credit_indexed", statute_indexed)),
+        fuel_share=np.ascontiguousarray(fuel),
+        stack=np.array([STACK_CODES[p] for p in positions], dtype=np.int32),
+        hurdle_growth=np.ascontiguousarray(hurdle * 0.25 + 1.0),
+        fund_equity=np.ascontiguousarray(omega),
         chokepoint_entity=np.array([chokepoint_entity(str(i)) for i in ch.index], dtype=np.uint32),
         exposed=np.array([1.0 if _bool(x) else 0.0 for x in ch["china_exposed"]], dtype=np.float64),
         ou_a=np.array([a for a, _ in a_b], dtype=np.float64),
@@ -469,6 +580,14 @@ def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:
         sofr_theta=float(sc.sofr.mean),
         sofr_r0=float(sc.sofr.initial),
         sofr_floor=float(sc.sofr.floor),
+        infl_theta=float(infl.mean),
+        infl_r0=float(infl_r0),
+        infl_a=float(infl_a),
+        infl_b=float(infl_b),
+        infl_rho=float(infl.sofr_corr),
+        infl_perp=math.sqrt(1.0 - infl.sofr_corr * infl.sofr_corr),
+        escalates=int(not (infl.mean == 0.0 and infl_r0 == 0.0 and infl.vol == 0.0)),
+        fx_parity=int(deal.funding.fx_parity),
         jump=np.array([sc.factors[name].coercion_jump for name in FACTORS], dtype=np.float64),
         chol=np.ascontiguousarray(chol),
         p_start=1.0 - math.exp(-sc.coercion.rate_per_year * DT),

@@ -28,10 +28,13 @@ from portopt.errors import ScenarioError
 _N_FACTORS = 6
 _USDJPY = 5
 """Index of the USD/JPY log factor (``config.FACTORS``)."""
+_GAS = 1
+"""Index of the gas log factor (``config.FACTORS``): the fuel of fuel-burning rows."""
 _MARKET, _LABOUR, _SECTOR0 = 0, 1, 16
 _N_SECTORS = 8
-_PROJECT_ARRAYS = 48
-"""Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws), for sizing."""
+_PROJECT_ARRAYS = 52
+"""Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws, and the
+scratch of nominal escalation and fuel), for sizing."""
 _MAX_CHUNK = 2048
 """Upper bound on a chunk: past about 2,000 scenarios the (projects, chunk) arrays spill out of
 the caches and throughput drops (measured: 1,024-2,048 best on the 2-core CI machine), so larger
@@ -164,6 +167,7 @@ def _chunk(
     for t in range(h):
         rate, log_price = market.step(t)
         if t < stop:
+            state.cpi = market.cpi
             state.step(
                 t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows
             )
@@ -195,28 +199,46 @@ class _Market:
         self.purposes = np.arange(5, dtype=np.uint64)[:, None]
         self.x = [np.zeros(n) for _ in range(_N_FACTORS)]
         self.r = np.full(n, inp.sofr_r0)
+        self.infl = np.full(n, inp.infl_r0)
+        self.cpi = np.ones(n)
         self.coerced = np.zeros(n, dtype=bool)
         self.episodes = np.zeros(n, dtype=np.int32)
         self.in_window = np.zeros(n)
 
     def step(self, t: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Advance to quarter ``t``; returns ``rate[t]`` and the log prices ``x_k + J_k c``."""
+        """Advance to quarter ``t``; returns ``rate[t]`` and the log prices ``x_k + J_k c``
+        (the CPI index of quarter t is then :attr:`cpi`)."""
         inp, L = self.inp, self.inp.chol
         # normals z[0..7] from purposes 0..3, coercion uniforms from purpose 4
         w = philox_words(self.scen, _MARKET, t, self.purposes, inp.key)
         za, zb = normals_of_words(tuple(wi[:4] for wi in w))
-        z = (za[0], zb[0], za[1], zb[1], za[2], zb[2], za[3])
+        z = (za[0], zb[0], za[1], zb[1], za[2], zb[2], za[3], zb[3])
         ua, ub = uniforms_of_words(tuple(wi[4] for wi in w))
         for j in range(_N_FACTORS + 1):
             e = L[j, 0] * z[0]  # e_j = sum_k L[j, k] z_k, increasing k
             for k in range(1, j + 1):
                 e += L[j, k] * z[k]
-            e *= inp.ou_b[j]
             if j < _N_FACTORS:  # x = a x + b e
+                e *= inp.ou_b[j]
                 xj = self.x[j]
                 xj *= inp.ou_a[j]
                 xj += e
             else:  # r = theta + a_r (r - theta) + b_r e
+                if inp.escalates:
+                    # inflation: pi = ((pi - theta) a + theta) + b (rho e_6 + perp z_7)
+                    shock = inp.infl_rho * e
+                    shock += inp.infl_perp * z[7]
+                    shock *= inp.infl_b
+                    pi = self.infl
+                    pi -= inp.infl_theta
+                    pi *= inp.infl_a
+                    pi += inp.infl_theta
+                    pi += shock
+                    # the index I[t] = I[t-1] (pi 0.25 + 1)
+                    grow = pi * 0.25
+                    grow += 1.0
+                    self.cpi *= grow
+                e *= inp.ou_b[j]
                 r = self.r
                 r -= inp.sofr_theta
                 r *= inp.ou_a[j]
@@ -370,6 +392,11 @@ _ROW_ARRAYS = (
     "discount",
     "spread_row",
     "fx_row",
+    "iota",
+    "iota_floor",
+    "iota_credit",
+    "fuel",
+    "one_minus_fuel",
 )
 """The :class:`_Quarterly` arrays with one row per project (state and constants), narrowed to
 the active prefix of the rows each quarter."""
@@ -451,6 +478,28 @@ class _Quarterly:
         self.fx_one_minus_yen = (1.0 - yen)[:, None]
         self.fx_discount = inp.discount[[f for f, _ in pairs]]
         self.fx_values = np.empty((len(pairs), n))
+        # nominal money: escalation by CPI (skipped, as x 1.0, when the index is 1 throughout)
+        self.escalates = bool(inp.escalates)
+        self.cpi = np.ones(n)
+        self.iota = inp.indexation[:, None]
+        self.iota_floor = inp.offtake_indexed[:, None]
+        self.iota_credit = inp.credit_indexed[:, None]
+        self.fuels = bool((inp.fuel_share != 0.0).any())
+        self.fuel = inp.fuel_share[:, None]
+        self.one_minus_fuel = (1.0 - inp.fuel_share)[:, None]
+        # the fund's place in the stack: only rows not pari passu carry a priority account
+        self.has_stack = inp.stack != 0
+        self.stack_rows = np.flatnonzero(self.has_stack)
+        self.stack_code = inp.stack
+        # senior: a; preferred: the unpaid preferred return u and the capital not returned k
+        shape = (p, n) if self.stack_rows.size else (0, n)
+        self.stack_due = np.zeros(shape)
+        self.stack_capital = np.zeros(shape)
+        self.hurdle = inp.hurdle_growth
+        self.omega = inp.fund_equity
+        self.parity = bool(inp.fx_parity)
+        if self.parity:
+            self.fx_parity_discount = inp.discount[3:4]
         self.full = {name: getattr(self, name) for name in _ROW_ARRAYS}
         self.scratch: dict[str, np.ndarray] = {}
         # a project without senior debt (leverage 1) keeps a senior balance of exactly +0.0,
@@ -467,6 +516,7 @@ class _Quarterly:
         self.m = m
         self._cat = None
         self.debt_rows = np.flatnonzero(self.has_debt[:m])
+        self.stack_rows = np.flatnonzero(self.has_stack[:m])
 
     def _prices(self, log_price: list[np.ndarray], out: np.ndarray) -> np.ndarray:
         """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario), into ``out``."""
@@ -512,7 +562,18 @@ class _Quarterly:
         ramp *= operating
         # rev = (unit ramp) (Pb (1 - phi) + fl phi), fl = max(Pb, f) within the floor's term
         price = self._prices(log_price, buf("price"))
-        floored = np.maximum(price, self.floor, out=buf("floored"))
+        floor = self.floor
+        esc = None
+        if self.escalates:
+            # esc = iota (I - 1) + 1; Pn = Pb esc; fn = f (iota_f (I - 1) + 1)
+            gi = self.cpi - 1.0
+            esc = np.multiply(self.iota, gi[None, :], out=buf("esc"))
+            esc += 1.0
+            price *= esc
+            floor = np.multiply(self.iota_floor, gi[None, :], out=buf("floor_nom"))
+            floor += 1.0
+            floor *= self.floor
+        floored = np.maximum(price, floor, out=buf("floored"))
         np.copyto(floored, price, where=np.greater_equal(age, self.offtake_q, out=flag))
         floored *= self.phi
         price *= self.one_minus_phi
@@ -520,6 +581,18 @@ class _Quarterly:
         rev = np.multiply(self.unit, ramp, out=floored)
         rev *= price
         ebitda = np.multiply(self.opex_unit, ramp, out=price)
+        if esc is not None or self.fuels:
+            # opex x ((1 - fs) esc + fs (G I)), G = exp(x_gas + J c): the fuel follows gas
+            om = buf("om")
+            if esc is None:
+                om[...] = self.one_minus_fuel
+            else:
+                np.multiply(self.one_minus_fuel, esc, out=om)
+            if self.fuels:
+                gas = np.exp(log_price[_GAS])
+                gas *= self.cpi
+                om += self.fuel * gas[None, :]
+            ebitda *= om
         np.subtract(rev, ebitda, out=ebitda)
         # dep = bonus [age = 0] + scheduled (rate_k / 4), k = age div 4 (rate 0 past the table)
         k = np.maximum(age, 0, out=buf("k", np.int64))
@@ -545,6 +618,10 @@ class _Quarterly:
         tax *= inp.tax_rate
         # credit = itc [age = 0] + ptc ramp [age < credit quarters]; both terms >= +0.0
         credit = np.multiply(self.ptc_unit, ramp, out=use)
+        if self.escalates:  # x (iota_c (I - 1) + 1): 45Y and 45Q follow CPI, 45X does not
+            credit_esc = np.multiply(self.iota_credit, gi[None, :], out=buf("credit_esc"))
+            credit_esc += 1.0
+            credit *= credit_esc
         np.copyto(credit, 0.0, where=np.greater_equal(age, self.credit_q, out=flag))
         np.add(credit, sch.itc_amount, out=credit, where=first)
         cfads = np.subtract(ebitda, tax, out=ebitda)
@@ -672,6 +749,8 @@ class _Quarterly:
         cash = np.subtract(avail, paid_senior, out=avail)
         if op is not None and inp.w0 <= t <= inp.w1:
             self.online += op[1]
+        if self.stack_rows.size:
+            self._stack(cash, draw)
 
         # deemed growth g = 1 + (sp + rate) / 4, or sqrt(1 + (sp + rate) / 2) semi-annually;
         # Japan's claim stops growing after the project's end (it is lost then)
@@ -700,10 +779,17 @@ class _Quarterly:
         )
 
         d = self.discount[:, t : t + 1]
-        # dfx = d (1 - y + y e^x) once per distinct (funding, yen share), copied to its rows
-        f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
-        np.add(self.fx_one_minus_yen, f, out=f)
-        f *= self.fx_discount[:, t : t + 1]
+        # dfx = d (1 - y + y e^x) once per distinct (funding, yen share), copied to its rows;
+        # at parity dfx = d (1 - y) + y (d_p e^x), d_p the swapped yen's discount
+        if self.parity:
+            f = np.multiply(self.fx_parity_discount[:, t : t + 1], np.exp(log_price[_USDJPY]))
+            np.multiply(self.fx_yen, f, out=self.fx_values)
+            f = self.fx_values
+            f += self.fx_one_minus_yen * self.fx_discount[:, t : t + 1]
+        else:
+            f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
+            np.add(self.fx_one_minus_yen, f, out=f)
+            f *= self.fx_discount[:, t : t + 1]
         dfx = np.take(f, self.fx_row, axis=0, out=buf("dfx"))
         term = np.multiply(dfx, japan, out=growth)
         self.pv_japan += term
@@ -716,6 +802,33 @@ class _Quarterly:
         self.zero_quarters += np.less_equal(self.owed(), 0.0, out=buf("flag", bool))
         if self.weights is not None:
             self._portfolio(t, japan, us, draw, out, rows)
+
+    def _stack(self, cash: np.ndarray, draw: np.ndarray | float) -> None:
+        """The fund's priority over the sponsor's equity, in place on ``cash`` (per fund
+        dollar) of the rows not pari passu: ``cash + (1 - ω) p``, ``p = min(cash / ω, due)``;
+        senior: ``due = a``, ``a = a h + draw`` (capital and hurdle first); preferred: ``due =
+        u``, ``u = u h + k (h - 1)``, ``k = k + draw`` (the hurdle first), the fund's pro-rata
+        rest ``cash - ω p`` returning ``k``."""
+        rows = self.stack_rows
+        c = cash[rows]
+        omega = self.omega[rows][:, None]
+        h = self.hurdle[rows][:, None]
+        d = draw if np.isscalar(draw) else draw[rows]
+        senior = (self.stack_code[rows] == 2)[:, None]
+        due = self.stack_due[rows]
+        capital = self.stack_capital[rows]
+        # senior: a = a h + draw; preferred: u = u h + k (h - 1), then k = k + draw
+        grown = due * h
+        accrued = grown + capital * (h - 1.0)
+        due = np.where(senior, grown + d, accrued)
+        capital = np.where(senior, capital, capital + d)
+        p = np.minimum(c / omega, due)
+        due = due - p
+        rest = c - omega * p
+        capital = np.where(senior, capital, capital - np.minimum(rest, capital))
+        self.stack_due[rows] = due
+        self.stack_capital[rows] = capital
+        cash[rows] = c + (1.0 - omega) * p
 
     def _portfolio(
         self,

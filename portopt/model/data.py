@@ -229,7 +229,9 @@ def build_data(
             return start_q.copy()
         return np.array([quarter_index(str(q), start) for q in p[name]], dtype=np.int64)
 
-    decline = col("decline_prob") if "decline_prob" in p else np.zeros(n)
+    # not funded: own decline or a prerequisite's (unfunded_prob), else own only
+    gone = "unfunded_prob" if "unfunded_prob" in p else "decline_prob"
+    decline = col(gone) if gone in p else np.zeros(n)
     plan = "proposal_quarter" in p and config.plan.target == "soft"
     reward = config.plan.shortfall_price / 10.0 if plan else 0.0
 

@@ -20,7 +20,12 @@ from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine.philox import key_of_seed
 from portopt.engine.scenario_set import ScenarioSet
-from portopt.plan.declines import apply_declines, decline_probability, declined
+from portopt.plan.declines import (
+    apply_declines,
+    decline_probability,
+    declined,
+    unfunded_probability,
+)
 from portopt.plan.options import PlanOptions
 
 ROUND_COLUMNS = ("proposal_quarter", "funding_quarter", "construction_start")
@@ -98,10 +103,22 @@ class Columns:
         return decline_probability(recovery, committed, config.plan.decline)
 
     def with_decline_probability(self, p: np.ndarray) -> Columns:
-        """The columns with the model catalog's ``decline_prob`` set to ``p`` (a new catalog)."""
+        """The columns with the model catalog's ``decline_prob`` set to ``p`` (a new catalog),
+        and ``unfunded_prob``: the probability that the column is not funded, its own decline
+        or a prerequisite's (:func:`portopt.plan.declines.unfunded_probability`), the basis of
+        expected committed capital."""
         projects = self.catalog.projects.copy()
         projects["decline_prob"] = np.asarray(p, dtype=np.float64)
+        projects["unfunded_prob"] = unfunded_probability(
+            [str(b) for b in self.project], projects["decline_prob"].to_numpy(), self.needs
+        )
         return replace(self, catalog=replace(self.catalog, projects=projects))
+
+    @property
+    def needs(self) -> dict[str, tuple[str, ...]]:
+        """Each project's prerequisites (``depends_on``) by id."""
+        pr = self.catalog.projects
+        return {str(b): tuple(d) for b, d in zip(self.project, pr["depends_on"], strict=True)}
 
     @property
     def decline_prob(self) -> np.ndarray:
@@ -144,11 +161,12 @@ class Columns:
 
         The set's columns are the model's, or one per project (the evaluation's); ``p`` is
         each one's decline probability. The draw depends on the project, not on the column
-        (:func:`portopt.plan.declines.declined`)."""
+        (:func:`portopt.plan.declines.declined`); a column whose prerequisite is declined is
+        not funded either (the model catalog's ``depends_on``)."""
         ids = [str(i) for i in scenarios.project_ids]
         model = ids == [str(i) for i in self.catalog.project_ids]
         base = [str(i) for i in self.project] if model else ids
-        mask = declined(scenarios, base, p, key_of_seed(config.seed))
+        mask = declined(scenarios, base, p, key_of_seed(config.seed), self.needs)
         return apply_declines(scenarios, mask), mask
 
     def allocation_table(self, table: pd.DataFrame, cols: list[int]) -> pd.DataFrame:

@@ -12,11 +12,13 @@ a decline rate). A committed project has p = 0. In scenario s, proposal i is dec
 quarter 0, purpose :data:`DECLINE_PURPOSE`): it depends on the project, not on its start, so
 the decline of a project is the same draw whichever round it is proposed in (common random
 numbers). A declined proposal is not funded: in that scenario it draws nothing, pays nothing
-and covers nothing.
+and covers nothing; nor is any project that needs it (``depends_on``, directly or through a
+chain): a project whose prerequisite is declined is not built in that scenario.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -54,11 +56,72 @@ def decline_uniforms(projects: list[str], scenarios: range, key: np.ndarray) -> 
 
 
 def declined(
-    scenarios: ScenarioSet, projects: list[str], p: np.ndarray, key: np.ndarray
+    scenarios: ScenarioSet,
+    projects: list[str],
+    p: np.ndarray,
+    key: np.ndarray,
+    depends_on: Mapping[str, Sequence[str]] | None = None,
 ) -> np.ndarray:
-    """(n, columns) bool: column j (of project ``projects[j]``) declined in each scenario."""
+    """(n, columns) bool: column j (of project ``projects[j]``) not funded in each scenario:
+    its own proposal declined, or (with ``depends_on``, each project's prerequisites by id) a
+    prerequisite's, directly or through a chain: a project whose prerequisite is declined is
+    not built there. A prerequisite with several columns (start options) counts as declined
+    when its draw is below the smallest of their probabilities (the option most likely to be
+    funded); a prerequisite with no column here is not declined."""
     u = decline_uniforms(projects, range(scenarios.first, scenarios.first + scenarios.n), key)
-    return u < np.asarray(p, dtype=np.float64)[None, :]
+    p = np.asarray(p, dtype=np.float64)
+    own = u < p[None, :]
+    if not depends_on:
+        return own
+    columns: dict[str, list[int]] = {}
+    for j, b in enumerate(projects):
+        columns.setdefault(b, []).append(j)
+    # a project's own decline: its (shared) draw below the least of its columns' probabilities
+    self_declined = {b: u[:, cols[0]] < p[cols].min() for b, cols in columns.items()}
+    effective: dict[str, np.ndarray] = {}
+
+    def out(b: str, path: tuple[str, ...] = ()) -> np.ndarray:
+        if b not in effective:
+            mask = self_declined.get(b, np.zeros(u.shape[0], dtype=bool))
+            for pre in depends_on.get(b, ()):
+                if pre not in path:  # the catalog has no cycles; guard anyway
+                    mask = mask | out(pre, (*path, b))
+            effective[b] = mask
+        return effective[b]
+
+    result = own.copy()
+    for j, b in enumerate(projects):
+        for pre in depends_on.get(b, ()):
+            result[:, j] |= out(pre)
+    return result
+
+
+def unfunded_probability(
+    projects: list[str], p: np.ndarray, depends_on: Mapping[str, Sequence[str]]
+) -> np.ndarray:
+    """Per column, the probability that it is not funded: its own decline or any
+    prerequisite's (directly or through a chain), the draws of different projects being
+    independent: ``1 - (1 - p_j) prod_b (1 - p_b)`` over the distinct prerequisites ``b``, each
+    at the smallest probability of its columns (as :func:`declined` draws them)."""
+    p = np.asarray(p, dtype=np.float64)
+    least: dict[str, float] = {}
+    for b, pj in zip(projects, p.tolist(), strict=True):
+        least[b] = min(least.get(b, 1.0), pj)
+
+    def ancestors(b: str, seen: set[str]) -> set[str]:
+        for pre in depends_on.get(b, ()):
+            if pre not in seen:
+                seen.add(pre)
+                ancestors(pre, seen)
+        return seen
+
+    out = np.empty_like(p)
+    for j, b in enumerate(projects):
+        funded = 1.0 - p[j]
+        for pre in sorted(ancestors(b, set())):
+            funded *= 1.0 - least.get(pre, 0.0)
+        out[j] = 1.0 - funded
+    return out
 
 
 def apply_declines(scenarios: ScenarioSet, mask: np.ndarray) -> ScenarioSet:

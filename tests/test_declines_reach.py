@@ -1,0 +1,128 @@
+"""Declines reach dependants (issue 23): a project whose prerequisite is declined in a scenario
+is not built there, so it draws nothing, earns nothing and covers nothing; in the default plan,
+at optimisation and at evaluation alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from portopt.catalog import load_catalog
+from portopt.config import load_config
+from portopt.engine.philox import key_of_seed
+from portopt.plan import load_commitments, plan_options
+from portopt.plan.columns import Columns
+from portopt.plan.declines import declined
+from portopt.planning import plan_config
+
+N = 4000
+
+
+def _frame(first: int = 0, n: int = N) -> SimpleNamespace:
+    return SimpleNamespace(first=first, n=n)
+
+
+def test_a_chain_of_prerequisites_carries_the_decline() -> None:
+    """c needs b needs a: a's declines reach b and c; d, on its own, keeps its own."""
+    key = key_of_seed(7)
+    projects = ["a", "b", "c", "d"]
+    p = np.array([0.3, 0.0, 0.1, 0.2])
+    own = declined(_frame(), projects, p, key)
+    mask = declined(_frame(), projects, p, key, {"b": ("a",), "c": ("b",), "d": ()})
+    assert own[:, 0].mean() > 0.25 and not own[:, 1].any()
+    np.testing.assert_array_equal(mask[:, 1], own[:, 0])
+    np.testing.assert_array_equal(mask[:, 2], own[:, 0] | own[:, 2])
+    np.testing.assert_array_equal(mask[:, 3], own[:, 3])
+    np.testing.assert_array_equal(mask[:, 0], own[:, 0])
+
+
+def _default_options():
+    config = plan_config(load_config(Path(__file__).parents[1] / "configs" / "default.yaml"))
+    catalog = load_catalog(config.catalog)
+    commitments = load_commitments(config.plan.commitments, catalog, config)
+    return config, catalog, Columns.of_plan(catalog, plan_options(catalog, config, commitments))
+
+
+def test_in_the_default_plan_no_project_is_funded_where_its_prerequisite_is_declined() -> None:
+    """Every column of the default plan's model (all start options) and of its evaluation (one
+    row per project): wherever a prerequisite's proposal is declined, the dependant is not
+    funded. toshiba_grid_tranche_3 needs tranche 2 (issue 23's example)."""
+    config, _catalog, columns = _default_options()
+    cat = columns.catalog
+    needs = columns.needs
+    assert needs["toshiba_grid_tranche_3"] == ("toshiba_grid_tranche_2",)
+    p = np.full(len(cat.projects), 0.25)
+    p[(cat.projects["status"] == "committed").to_numpy()] = 0.0
+    base = [str(b) for b in cat.projects["project"]]
+    key = key_of_seed(config.seed)
+    frames = {"optimisation": _frame(0), "evaluation": _frame(2000)}
+    for stage, frame in frames.items():
+        mask = declined(frame, base, p, key, needs)
+        own = declined(frame, base, p, key)
+        for j, b in enumerate(base):
+            for pre in needs.get(b, ()):
+                pre_cols = [k for k, x in enumerate(base) if x == pre]
+                pre_declined = own[:, pre_cols].all(axis=1)
+                assert mask[pre_declined, j].all(), (stage, b, pre)
+        t3 = base.index("toshiba_grid_tranche_3")
+        t2 = base.index("toshiba_grid_tranche_2")
+        assert (mask[:, t3] & ~own[:, t3]).any()  # declined only through tranche 2
+        assert not (own[:, t2] & ~mask[:, t3]).any()
+    # the evaluation catalog has one row per project and no depends_on of its own (the engine
+    # rows drop it): the plan passes the model catalog's prerequisites, as run_plan does
+    cols = columns.evaluation_columns(np.zeros(len(base)))
+    eval_catalog = columns.evaluation_catalog(cols)
+    assert not any(len(d) for d in eval_catalog.projects["depends_on"])
+    frame = _frame(2000)
+    eval_base = [str(b) for b in eval_catalog.projects["project"]]
+    mask = declined(frame, eval_base, p[cols], key, needs)
+    ids = list(eval_catalog.project_ids)
+    own = declined(frame, eval_base, p[cols], key)
+    np.testing.assert_array_equal(own, declined(frame, eval_base, p[cols], key, {}))
+    t2, t3 = ids.index("toshiba_grid_tranche_2"), ids.index("toshiba_grid_tranche_3")
+    assert mask[own[:, t2], t3].all()
+    assert (mask[:, t3] & ~own[:, t3]).any()
+
+
+def test_the_unfunded_probability_is_the_share_of_scenarios_not_funded() -> None:
+    """The plan's expected committed capital counts (1 - q) of a column, q its probability of
+    not being funded, own decline or a prerequisite's: the share of scenarios the draws give."""
+    from portopt.plan.declines import unfunded_probability
+
+    projects = ["a", "a", "b", "c", "d"]
+    p = np.array([0.3, 0.2, 0.1, 0.15, 0.05])
+    needs = {"b": ("a",), "c": ("b", "a"), "d": ()}
+    q = unfunded_probability(projects, p, needs)
+    np.testing.assert_allclose(q[[0, 1, 4]], p[[0, 1, 4]])
+    assert q[2] == 1 - 0.9 * 0.8 and q[3] == 1 - 0.85 * 0.9 * 0.8
+    mask = declined(_frame(0, 200_000), projects, p, key_of_seed(11), needs)
+    np.testing.assert_allclose(mask.mean(axis=0)[2:], q[2:], atol=0.004)
+
+
+def test_the_plans_columns_apply_the_prerequisites_at_evaluation_and_in_expected_capital():
+    """Through the pipeline's own calls (portopt.pipeline): the evaluation set, one column
+    per project without depends_on, is masked with the model's prerequisites, and the model
+    counts a dependant's expected committed capital at its probability of being funded."""
+    from portopt.engine.generate import generate_scenarios
+
+    config, _catalog, columns = _default_options()
+    base = [str(b) for b in columns.project]
+    p = np.full(len(base), 0.25)
+    p[(columns.catalog.projects["status"] == "committed").to_numpy()] = 0.0
+    columns = columns.with_decline_probability(p)
+    pr = columns.catalog.projects
+    t3 = base.index("toshiba_grid_tranche_3")
+    assert pr["unfunded_prob"].iloc[t3] > pr["decline_prob"].iloc[t3]
+    assert (pr["unfunded_prob"] >= pr["decline_prob"]).all()
+    cols = columns.evaluation_columns(np.ones(len(base)))
+    eval_catalog = columns.evaluation_catalog(cols)
+    block = generate_scenarios(eval_catalog, config, "numpy", range(2000, 2400))
+    masked, mask = columns.declines(block, columns.decline_prob[cols], config)
+    ids = list(eval_catalog.project_ids)
+    key = key_of_seed(config.seed)
+    own = declined(_frame(2000, 400), ids, columns.decline_prob[cols], key)
+    i2, i3 = ids.index("toshiba_grid_tranche_2"), ids.index("toshiba_grid_tranche_3")
+    assert own[:, i2].any() and mask[own[:, i2], i3].all()
+    assert (masked.project["pv_draw"][mask[:, i3], i3] == 0.0).all()
