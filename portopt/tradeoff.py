@@ -205,7 +205,8 @@ def figures(state: FrontierState, cfg: RunConfig, y: np.ndarray, fund: np.ndarra
     return {
         "proposals": int(chosen.sum()),
         "proposed_usd": float(fund.sum()),
-        "committed_expected_usd": float(fund @ (1.0 - state.decline_prob)),
+        # not funded: its own decline or a prerequisite's (the model's expected share)
+        "committed_expected_usd": float(fund @ sweep.data.expected_share),
         "committed_p10_usd": float(p10),
         "committed_p90_usd": float(p90),
         "coverage": ins["coverage"]["mean"],
