@@ -447,7 +447,12 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
         cfg = base.config.model_copy(deep=True)
         cfg.model.min_deployment_usd = max(cfg.model.min_deployment_usd, level)
         deadline = time.perf_counter() + float(cfg.solver.time_limit_s)
-        floor = CutExplainer(base.data, base.cover, cfg, deadline).largest_give(knob, top)
+        explainer = CutExplainer(base.data, base.cover, cfg, deadline)
+        names = [g.name for g in explainer.groups]
+        if explainer.feasible(names) is True:  # the configured floor admits it already
+            floor: float | None = top
+        else:  # the highest floor below it that does
+            floor = explainer.largest_give(knob, top)
         if floor is None:
             row.update(status="infeasible", proposals=0, binding="", projects="")
             row["note"] = f"no floor down to 0 admits {level / 1e9:,.0f}B"

@@ -94,20 +94,25 @@ def test_plan_writes_its_frontier(small_plan: Any) -> None:
 
 
 def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path: Path) -> None:
+    """The highest level's floor admits it (a hard-target plan there is feasible) and, below the
+    configured floor, the next point up (0.01) does not."""
     from portopt.errors import InfeasibleError
 
     levels = _frontier(small_plan.out_dir).query("kind == 'level'")
     assert len(levels) >= 1
-    level = levels.iloc[0]
-    above = round(float(level["floor"]) + 0.01, 2)
+    level = levels.iloc[-1]
     hard = [
         "plan.target=hard",
         f"plan.target_usd={level['level_usd']}",
         "plan.frontier.enabled=false",
         "output.report=false",
     ]
-    with pytest.raises(InfeasibleError):
-        _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={above}")
+    floor = float(level["floor"])
+    met = _plan(tmp_path / "at", *hard, f"{FLOOR_KEY}={floor}")
+    assert met.metrics["plan"]["committed_expected_usd"] >= level["level_usd"] * (1 - 1e-6)
+    if floor < 0.95 - 1e-9:
+        with pytest.raises(InfeasibleError):
+            _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={round(floor + 0.01, 2)}")
 
 
 def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) -> None:
