@@ -75,7 +75,8 @@ def alternatives(
     col_of = {pid: np.array([j for j, p in enumerate(ids) if p == pid]) for pid in names}
     y0 = np.asarray(allocation.y) > 0.5
     plans = [{pid for pid in names if y0[col_of[pid]].any()}]
-    rows = [_row(0, best, best, y0, allocation.fund_usd, ids, decline_prob, plans[0], set())]
+    share = d.expected_share  # not funded: its own decline or a prerequisite's
+    rows = [_row(0, best, best, y0, allocation.fund_usd, ids, share, plans[0], set())]
     deadline = time.perf_counter() + float(config.solver.time_limit_s)
     for a in range(1, k + 1):
         counts = {pid: sum(pid in p for p in plans) for pid in names}
@@ -89,7 +90,7 @@ def alternatives(
         chosen = {pid for pid in names if (y[col_of[pid]] > 0.5).any()}
         overlap = {p for p in chosen if any(p in q for q in plans)}
         value = model.true_objective(np.round(y), f)
-        rows.append(_row(a, value, best, y > 0.5, f * BILLION, ids, decline_prob, chosen, overlap))
+        rows.append(_row(a, value, best, y > 0.5, f * BILLION, ids, share, chosen, overlap))
         rows[-1]["adds"] = ";".join(sorted(chosen - plans[0]))
         rows[-1]["drops"] = ";".join(sorted(plans[0] - chosen))
         plans.append(chosen)
@@ -128,7 +129,7 @@ def _row(
     chosen: np.ndarray,
     fund_usd: np.ndarray,
     ids: list[str],
-    decline_prob: np.ndarray,
+    expected_share: np.ndarray,
     projects: set[str],
     overlap: set[str],
 ) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def _row(
         "gives_up": (best - value) / best if best else 0.0,
         "proposals": int(np.asarray(chosen).sum()),
         "proposed_usd": float(fund.sum()),
-        "committed_expected_usd": float(fund @ (1.0 - np.asarray(decline_prob, float))),
+        "committed_expected_usd": float(fund @ np.asarray(expected_share, float)),
         "overlap": len(overlap),
         "adds": "",
         "drops": "",

@@ -582,6 +582,12 @@ class FrontierConfig(_Strict):
     enabled: bool = True
     lowest_floor: float = Field(0.5, ge=0.0, le=5.0)
     floor_step: float = Field(0.05, gt=0.0, le=1.0)
+    deployment_step_usd: float = Field(
+        5e10,
+        ge=0.0,
+        description="deployment levels above the plan, this far apart, each at the highest"
+        " floor that admits it; 0: none",
+    )
     workers: int | None = Field(
         None, ge=1, le=256, description="processes solving the points; null: every core"
     )

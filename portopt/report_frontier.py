@@ -28,6 +28,8 @@ NUMBER_COLUMNS = (
     "coverage",
     "expected_recovery",
 )
+OPTIONAL_NUMBERS = ("level_usd", "mip_gap", "objective", "p_recoup", "cvar_shortfall_share")
+"""Columns read as numbers when present (blank: missing)."""
 TEXT_COLUMNS = ("status", "configured", "adds", "drops", "binding")
 SOLVED = ("optimal", "time_limit", "greedy")
 
@@ -45,8 +47,9 @@ def read_frontier(out_dir: str | Path) -> pd.DataFrame | None:
             [Problem(str(path), None, c, "missing column") for c in missing],
             f"{path} is not a frontier written by portopt",
         )
-    for column in NUMBER_COLUMNS:
-        table[column] = pd.to_numeric(table[column], errors="coerce")
+    for column in (*NUMBER_COLUMNS, *OPTIONAL_NUMBERS):
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
     table["configured"] = table["configured"].str.lower() == "true"
     return table
 
@@ -112,6 +115,12 @@ def sentence(frontier: pd.DataFrame, usd_b: Any) -> str:
     )
 
 
+def _label(row: dict[str, Any]) -> str:
+    if str(row.get("kind", "floor")) == "level":
+        return f"${float(row['level_usd']) / 1e9:,.0f}B at {float(row['floor']):.2f}"
+    return f"floor {float(row['floor']):.2f}"
+
+
 def frontier_figure(frontier: pd.DataFrame, budget_usd: float | None) -> go.Figure:
     """Capital expected committed (P10–P90 whiskers) against Japan's expected recovery, the
     colour the coverage score; the configured plan circled, the budget a dashed line."""
@@ -122,7 +131,7 @@ def frontier_figure(frontier: pd.DataFrame, budget_usd: float | None) -> go.Figu
         x=x,
         y=ok["expected_recovery"],
         mode="lines+markers+text",
-        text=[f"floor {f:.2f}" for f in ok["floor"]],
+        text=[_label(r) for r in ok.to_dict("records")],
         textposition="top right",
         textfont={"size": 10},
         line={"color": "#9aa3ad", "width": 1},
@@ -183,11 +192,13 @@ def frontier_section(frontier: pd.DataFrame, metrics: dict[str, Any], kit: Any) 
     """The report's frontier section (``kit``: :class:`portopt.report_plan.Kit`)."""
     budget = metrics.get("budget_usd")
     rows = []
-    for r in frontier.sort_values("floor", ascending=False).itertuples(index=False):
+    for r in frontier.itertuples(index=False):
         ok = r.status in SOLVED
+        level = str(getattr(r, "kind", "floor")) == "level"
+        what = f" (the highest for ≥ {kit.usd_b(float(r.level_usd))})" if level else ""
         rows.append(
             [
-                (f"{r.floor:.2f}" + (" (configured)" if r.configured else ""), r.floor),
+                (f"{r.floor:.2f}" + (" (configured)" if r.configured else "") + what, r.floor),
                 r.status,
                 (kit.usd_b(r.committed_expected_usd) if ok else "–", r.committed_expected_usd),
                 (
@@ -223,7 +234,9 @@ def frontier_section(frontier: pd.DataFrame, metrics: dict[str, Any], kit: Any) 
         + " Each point is the plan of highest coverage at one expected-recovery floor (the"
         " configured plan circled), on the optimisation scenarios with Japan's declines; the"
         " colour is its coverage score, the whiskers the P10–P90 of the capital committed."
-        " Adds and drops are against the plan of the next higher floor.",
+        " Adds and drops are against the plan of the next higher floor; below them, each"
+        " $50B of expected committed capital above the plan at the highest floor (0.01 steps)"
+        " that admits it.",
         kit.chart("frontier", frontier_figure(frontier, budget)),
         table,
     )

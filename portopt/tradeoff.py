@@ -47,6 +47,7 @@ COLUMNS = (
     "point",
     "kind",
     "floor",
+    "level_usd",
     "configured",
     "status",
     "mip_gap",
@@ -66,7 +67,9 @@ COLUMNS = (
     "projects",
     "note",
 )
-"""frontier.csv's columns: one row per point, the configured floor first, then each lower one.
+"""frontier.csv's columns: one row per point, the configured floor first, then each lower one
+(``kind`` floor), then each deployment level (``kind`` level: ``level_usd`` of expected
+committed capital at least, at the highest floor on a 0.01 grid that admits it).
 ``binding``, ``adds``, ``drops`` and ``projects`` are ``;``-separated (groups as
 ``group: row``; project ids); ``adds``/``drops``: against the point above it (the next higher
 floor)."""
@@ -202,7 +205,8 @@ def figures(state: FrontierState, cfg: RunConfig, y: np.ndarray, fund: np.ndarra
     return {
         "proposals": int(chosen.sum()),
         "proposed_usd": float(fund.sum()),
-        "committed_expected_usd": float(fund @ (1.0 - state.decline_prob)),
+        # not funded: its own decline or a prerequisite's (the model's expected share)
+        "committed_expected_usd": float(fund @ sweep.data.expected_share),
         "committed_p10_usd": float(p10),
         "committed_p90_usd": float(p90),
         "coverage": ins["coverage"]["mean"],
@@ -245,6 +249,29 @@ def chunks(floors: Sequence[float], n: int) -> list[list[float]]:
     return [list(floors[i::n]) for i in range(n)]
 
 
+def _run_tasks(
+    fn: Callable[..., list[dict[str, Any]]],
+    state: FrontierState,
+    items: Sequence[Any],
+    workers: int | None,
+    mapper: Mapper | None,
+) -> list[dict[str, Any]]:
+    """``fn(state, chunk)`` over ``items`` dealt into tasks, results in ``items``' order per
+    chunk concatenated (each row carries what identifies it)."""
+    if not items:
+        return []
+    tasks = chunks(items, workers if workers is not None else default_workers())
+    if mapper is not None:
+        parts = mapper(fn, [(state, t) for t in tasks])
+    elif len(tasks) == 1:
+        parts = [fn(state, tasks[0])]
+    else:
+        ctx = multiprocessing.get_context("spawn")  # HiGHS threads do not survive a fork
+        with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
+            parts = list(pool.map(fn, [state] * len(tasks), tasks))
+    return [row for part in parts for row in part]
+
+
 Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
 """Runs ``fn(*args)`` for each argument tuple, results in order (the CLI's Dask cluster)."""
 
@@ -272,7 +299,9 @@ def solve_frontier(
     return [by_floor[f] for f in floors]
 
 
-def frontier_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def frontier_table(
+    rows: Sequence[dict[str, Any]], levels: Sequence[dict[str, Any]] = ()
+) -> pd.DataFrame:
     """frontier.csv: the rows by floor, highest first, numbered, each point's plan at least as
     good as the point's above it (:func:`dominate`), with what each plan adds and drops
     against the point above it."""
@@ -289,6 +318,17 @@ def frontier_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         else:
             r["adds"] = r["drops"] = ""
         if r.get("status") not in ("infeasible", "error"):
+            previous = now
+        out.append(r)
+    previous = None
+    for r in sorted(levels, key=lambda r: float(r["level_usd"])):
+        r = dict(r)
+        r["point"] = len(out)
+        now = set(filter(None, str(r.get("projects") or "").split(";")))
+        ok = r.get("status") not in ("infeasible", "error")
+        r["adds"] = ";".join(sorted(now - previous)) if ok and previous is not None else ""
+        r["drops"] = ";".join(sorted(previous - now)) if ok and previous is not None else ""
+        if ok:
             previous = now
         out.append(r)
     return pd.DataFrame(out, columns=list(COLUMNS))
@@ -364,7 +404,69 @@ def plan_frontier(
     first = configured_point(state, config, allocation, floors[0])
     w = workers if workers is not None else config.plan.frontier.workers
     rows = solve_frontier(state, floors[1:], w, mapper)
-    return frontier_table([first, *rows])
+    reached = [float(r["committed_expected_usd"]) for r in [first, *rows] if r.get("objective")]
+    levels = frontier_levels(
+        config, float(first["committed_expected_usd"]), max(reached, default=0.0)
+    )
+    level_rows = _run_tasks(solve_levels, state, levels, w, mapper)
+    return frontier_table([first, *rows], level_rows)
+
+
+# ---------------------------------------------------------------- deployment levels
+
+
+def frontier_levels(config: RunConfig, low: float, high: float) -> list[float]:
+    """The deployment levels above the configured plan's expected committed capital ``low``:
+    every ``plan.frontier.deployment_step_usd`` up to ``high`` (the most a floor reached)."""
+    step = config.plan.frontier.deployment_step_usd
+    if not step or step <= 0 or high <= low:
+        return []
+    first = (np.floor(low / step) + 1) * step
+    return [float(x) for x in np.arange(first, high + 1e-6 * step, step)]
+
+
+def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str, Any]]:
+    """A task: for each deployment level, the highest expected-recovery floor (0.01 grid) that
+    admits that much expected committed capital with every other rule as configured (the
+    infeasibility explainer's bisection, LP first), and the plan there with the level as a
+    minimum deployment."""
+    import time
+
+    from portopt.model.explain import KNOBS, CutExplainer
+
+    base = state.sweep
+    sweep = copy.copy(base)
+    sweep.milp = DirectModel(base.data, base.cover, base.config)
+    sweep.lp = None
+    knob = next(k for k in KNOBS["recoupment"] if k.key == FLOOR_KEY)
+    top = float(base.config.model.groups.recoupment.min_expected_recovery or 0.0)
+    rows = []
+    for level in levels:
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(kind="level", level_usd=level, configured=False)
+        cfg = base.config.model_copy(deep=True)
+        cfg.model.min_deployment_usd = max(cfg.model.min_deployment_usd, level)
+        deadline = time.perf_counter() + float(cfg.solver.time_limit_s)
+        explainer = CutExplainer(base.data, base.cover, cfg, deadline)
+        names = [g.name for g in explainer.groups]
+        if explainer.feasible(names) is True:  # the configured floor admits it already
+            floor: float | None = top
+        else:  # the highest floor below it that does
+            floor = explainer.largest_give(knob, top)
+        if floor is None:
+            row.update(status="infeasible", proposals=0, binding="", projects="")
+            row["note"] = f"no floor down to 0 admits {level / 1e9:,.0f}B"
+            rows.append(row)
+            continue
+        cfg = at_floor(cfg, floor)
+        sweep.coverage_pool = dict(base.coverage_pool)
+        sweep.cvar_pool = dict(base.cvar_pool)
+        sweep.last = None
+        sweep.update(cfg)
+        row.update(_point(state, sweep, cfg, floor))
+        row.update(kind="level", level_usd=level, configured=False)
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------- marginal values as re-plans
@@ -489,6 +591,7 @@ __all__ = [
     "chunks",
     "configured_point",
     "frontier_floors",
+    "frontier_levels",
     "frontier_state",
     "frontier_table",
     "plan_frontier",
@@ -496,5 +599,6 @@ __all__ = [
     "replan_tasks",
     "replan_values",
     "solve_frontier",
+    "solve_levels",
     "solve_points",
 ]

@@ -15,7 +15,7 @@ from test_report import browser  # noqa: F401  (headless Chromium, skipped witho
 from portopt.config import load_config
 from portopt.planning import run_plan
 from portopt.report_frontier import next_step, read_frontier
-from portopt.tradeoff import FRONTIER_FILE, dominate, frontier_floors
+from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 0.01
@@ -28,8 +28,10 @@ SMALL = [
     "solver.time_limit_s=60",
     "output.scenarios_parquet=false",
     "plan.frontier.lowest_floor=0.6",
+    "plan.frontier.deployment_step_usd=1e10",
 ]
-"""The bundled catalog on few scenarios: the frontier from 0.95 down to 0.60 (8 points)."""
+"""The bundled catalog on few scenarios: the frontier from 0.95 down to 0.60 (8 points), and
+every $10B above the plan."""
 
 
 def _plan(out: Path, *sets: str) -> Any:
@@ -49,6 +51,8 @@ def _frontier(out: Path) -> pd.DataFrame:
 
 
 def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) -> None:
+    levels = table[table["kind"] == "level"]
+    table = table[table["kind"] == "floor"]
     assert len(table) >= 8
     assert table["floor"].tolist() == pytest.approx([top - k * step for k in range(len(table))])
     assert table["configured"].tolist() == [True] + [False] * (len(table) - 1)
@@ -66,17 +70,49 @@ def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) ->
         drops = set(filter(None, str(table["drops"].iloc[i]).split(";")))
         assert sets[i] == (sets[i - 1] | adds) - drops
         assert adds == sets[i] - sets[i - 1] and drops == sets[i - 1] - sets[i]
+    # each deployment level: every $50B above the configured plan up to the most a floor
+    # reached, each met at a floor at or below the configured one
+    first = capital[0]
+    step = 1e10  # SMALL's plan.frontier.deployment_step_usd
+    expected = [step * k for k in range(int(first // step) + 1, int(capital.max() // step) + 1)]
+    assert levels["level_usd"].tolist() == pytest.approx(expected)
+    assert set(levels["status"]) <= {"optimal"}
+    assert (levels["committed_expected_usd"] >= levels["level_usd"] * (1 - 1e-6)).all()
+    assert (levels["floor"] <= top + 1e-9).all()
+    assert levels["floor"].is_monotonic_decreasing
 
 
 def test_plan_writes_its_frontier(small_plan: Any) -> None:
     table = _frontier(small_plan.out_dir)
     _check_frontier(table, 0.95, 0.05, GAP)
-    assert len(table) == 8
+    assert (table["kind"] == "floor").sum() == 8
     first = table.iloc[0]
     plan = small_plan.metrics["plan"]
     assert first["committed_expected_usd"] == pytest.approx(plan["committed_expected_usd"])
     assert first["proposals"] == small_plan.metrics["projects"]["selected"]
     assert "frontier" in small_plan.metrics["timings_s"]
+
+
+def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path: Path) -> None:
+    """The highest level's floor admits it (a hard-target plan there is feasible) and, below the
+    configured floor, the next point up (0.01) does not."""
+    from portopt.errors import InfeasibleError
+
+    levels = _frontier(small_plan.out_dir).query("kind == 'level'")
+    assert len(levels) >= 1
+    level = levels.iloc[-1]
+    hard = [
+        "plan.target=hard",
+        f"plan.target_usd={level['level_usd']}",
+        "plan.frontier.enabled=false",
+        "output.report=false",
+    ]
+    floor = float(level["floor"])
+    met = _plan(tmp_path / "at", *hard, f"{FLOOR_KEY}={floor}")
+    assert met.metrics["plan"]["committed_expected_usd"] >= level["level_usd"] * (1 - 1e-6)
+    if floor < 0.95 - 1e-9:
+        with pytest.raises(InfeasibleError):
+            _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={round(floor + 0.01, 2)}")
 
 
 def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) -> None:
@@ -146,6 +182,8 @@ def test_next_step_reads_the_frontier_between_points() -> None:
 def test_default_plan_writes_its_frontier(default_run: Any) -> None:  # noqa: F811
     table = _frontier(default_run.out_dir)
     config = load_config(ROOT / "configs" / "default.yaml")
+    assert set(table["status"]) == {"optimal"}
+    table = table[table["kind"] == "floor"]
     assert len(table) == len(frontier_floors(config)) >= 8
     capital = table["committed_expected_usd"].to_numpy()
     assert all(capital[i] <= capital[i + 1] * (1 + 1e-9) for i in range(len(capital) - 1))
@@ -166,4 +204,4 @@ def test_default_report_first_chart_is_the_frontier(
     points = browser.execute_script(
         "return document.getElementById('plot-frontier').data[0].x.length"
     )
-    assert points == len(_frontier(default_run.out_dir))
+    assert points == len(_frontier(default_run.out_dir))  # floors and levels, one trace
