@@ -86,6 +86,8 @@ PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]+(~\d{4}Q[1-4])?")
 """A project's id: as :data:`ID_PATTERN`, or a start option ``<id>~<quarter>`` of project
 ``<id>`` (docs/scenario-model.md, "Start options")."""
 QUARTER_PATTERN = re.compile(r"(\d{4})Q([1-4])")
+DATE_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+"""An ISO date (``YYYY-MM-DD``): the ``checked`` column."""
 STATUSES = ("committed", "candidate")
 PRICE_FACTORS = (*FACTORS, "none")
 BASES = ("fact", "estimate", "illustrative")
@@ -150,6 +152,8 @@ class Column:
             return "project ids separated by ';' (empty for none)"
         if self.pattern is ID_PATTERN:
             return "an id of lowercase letters, digits and '_'"
+        if self.pattern is DATE_PATTERN:
+            return "a date like 2026-12-07"
         if self.pattern is PROJECT_ID_PATTERN:
             return "an id of lowercase letters, digits and '_', or a start option <id>~<quarter>"
         if self.name == "state":
@@ -268,6 +272,10 @@ PROJECTS = Table(
         _opt("fund_equity_share", "float", "(0, 1]"),
         # A start option of a project (issue 11): the id whose random numbers the row shares.
         Column("entity_id", "str", pattern=ID_PATTERN, required=False, optional=True),
+        # Issue 20: the share of revenue and opex that follows CPI (blank = 1), and the date the
+        # row was last checked against its sources (provenance only; no model reads it).
+        _opt("indexation", "float", "[0, 1]"),
+        Column("checked", "str", pattern=DATE_PATTERN, required=False, optional=True),
         Column("source", "str"),
         _basis(),
         _free("notes"),

@@ -13,11 +13,14 @@ stages, in this order, each timed (wall seconds, ``metrics.json["timings_s"]``):
 3. ``optimise``: the allocation model over the columns (an infeasible configuration raises
    :class:`~portopt.errors.InfeasibleError` with its explanation), and its in-sample figures;
 4. ``marginal``: the job's re-solves of the cut model (:meth:`Job.marginal`);
-5. ``scenarios_evaluation``: fresh scenarios ``[S_opt, S_opt + S_eval)``, one column per
-   project (its chosen column, else its first), with the chosen fund dollars as portfolio
-   weights, a block at a time (:func:`portopt.memory.evaluation_block`), each folded into the
-   running aggregates (:class:`portopt.evaluate.Aggregates`), then dropped; in a plan, the
-   declines drawn again;
+5. ``scenarios_evaluation``: fresh scenarios ``[S_opt, S_opt + S_eval)`` of the chosen
+   projects only, each at its chosen column, with their fund dollars as portfolio weights, a
+   block at a time (:func:`portopt.memory.evaluation_block`), each folded into the running
+   aggregates (:class:`portopt.evaluate.Aggregates`), then dropped; in a plan, the declines
+   drawn again. A project's outcomes do not depend on which others are simulated beside it, so
+   simulating the others would change no figure of the portfolio: their rows of allocation.csv
+   take their figures from the optimisation scenarios of their first column, already
+   simulated (:func:`left_out_table`);
 6. ``evaluate``: the figures and tables from those aggregates, the job's own tables
    (:meth:`Job.outputs`) and metrics.json;
 7. ``write`` and ``report`` (:meth:`PlanResult.write`, only when an output folder is given):
@@ -53,7 +56,13 @@ from portopt.engine.scenario_set import (
     ScenarioSet,
 )
 from portopt.errors import ConfigError, Problem
-from portopt.evaluate import Aggregates, Evaluation, evaluation_of, portfolio_figures
+from portopt.evaluate import (
+    Aggregates,
+    Evaluation,
+    capital_by_basis,
+    evaluation_of,
+    portfolio_figures,
+)
 from portopt.memory import check_run_fits, evaluation_block
 from portopt.model import Allocation, DirectSweep, build_model, optimize
 from portopt.outputs import (
@@ -189,39 +198,37 @@ class Job(Protocol):
         """The job's own tables (file name -> table) and metrics.json entries."""
 
 
-def execute(
+@dataclass
+class Choice:
+    """What the first three stages give: the columns, their optimisation scenarios, the model
+    and the allocation it chose (:func:`choose`)."""
+
+    catalog: Catalog
+    """The catalog, one row per project."""
+    columns: Columns
+    engine: ScenarioSet
+    """The optimisation scenarios of the engine's columns."""
+    scenarios: ScenarioSet
+    """The optimisation scenarios as the model's columns (declines applied in a plan)."""
+    model: object
+    allocation: Allocation
+
+
+def choose(
     job: Job,
     config: RunConfig,
-    out_dir: Path | None = None,
-    progress: RunProgress | None = None,
-) -> PlanResult:
-    """Run ``job``'s stages; with ``out_dir``, write the output folder there (checked before
-    any work, written staged). Nothing is written without it.
-
-    Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible
-    configuration; nothing is written then.
-    """
-    config = job.prepare(config)
-    if out_dir is not None:
-        check_target(Path(out_dir), config.output.overwrite)
-    s_opt, s_eval = config.scenarios.optimisation, config.scenarios.evaluation
-    if s_eval < 1:
-        raise ConfigError(
-            [
-                Problem(
-                    "scenarios.evaluation",
-                    None,
-                    None,
-                    f"must be at least 1 for a {job.name}: the out-of-sample figures and"
-                    " allocation.csv come from these scenarios",
-                )
-            ],
-            "no evaluation scenarios",
-        )
-    stage = Stages(progress, job.labels)
-
+    catalog: Catalog | None = None,
+    stage: Stages | None = None,
+) -> Choice:
+    """The stages ``catalog``, ``scenarios_optimisation`` and ``optimise`` of ``job`` (its
+    ``prepare`` already applied to ``config``): the columns over ``catalog`` (else the one
+    ``config.catalog`` names), the memory check, the optimisation scenarios and the allocation
+    with its in-sample figures. What-if and the sweeps call it for a job's choice without the
+    evaluation."""
+    stage = stage or Stages(None, job.labels)
+    s_opt = config.scenarios.optimisation
     with stage("catalog"):
-        catalog = load_catalog(config.catalog)
+        catalog = load_catalog(config.catalog) if catalog is None else catalog
         columns = job.columns(catalog, config)
     check_run_fits(columns.engine_catalog, config)
     n_engine = len(columns.engine_catalog.project_ids)
@@ -247,18 +254,61 @@ def execute(
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
+    return Choice(catalog, columns, engine, opt, model, allocation)
+
+
+def execute(
+    job: Job,
+    config: RunConfig,
+    out_dir: Path | None = None,
+    progress: RunProgress | None = None,
+) -> PlanResult:
+    """Run ``job``'s stages; with ``out_dir``, write the output folder there (checked before
+    any work, written staged). Nothing is written without it.
+
+    Raises a :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible
+    configuration; nothing is written then.
+    """
+    config = job.prepare(config)
+    if out_dir is not None:
+        check_target(Path(out_dir), config.output.overwrite)
+    s_eval = config.scenarios.evaluation
+    if s_eval < 1:
+        raise ConfigError(
+            [
+                Problem(
+                    "scenarios.evaluation",
+                    None,
+                    None,
+                    f"must be at least 1 for a {job.name}: the out-of-sample figures and"
+                    " allocation.csv come from these scenarios",
+                )
+            ],
+            "no evaluation scenarios",
+        )
+    stage = Stages(progress, job.labels)
+    chosen_plan = choose(job, config, stage=stage)
+    catalog, columns, engine = chosen_plan.catalog, chosen_plan.columns, chosen_plan.engine
+    opt, allocation, model = chosen_plan.scenarios, chosen_plan.allocation, chosen_plan.model
+    cat = columns.catalog
     with stage("marginal"):
         marginal = job.marginal(config, columns, allocation, model, stage.advance)
 
     cols = columns.evaluation_columns(allocation.y)
-    eval_catalog = columns.evaluation_catalog(cols)
+    every = columns.evaluation_catalog(cols)
     chosen = np.asarray(allocation.y)[cols] > 0.5
-    y = chosen.astype(float)
-    fund = np.where(chosen, np.asarray(allocation.fund_usd, dtype=np.float64)[cols], 0.0)
+    fund_all = np.where(chosen, np.asarray(allocation.fund_usd, dtype=np.float64)[cols], 0.0)
+    # only the chosen projects are simulated afresh: a project's outcomes do not depend on
+    # which others are simulated beside it (its own draws, the shared market path), so the
+    # portfolio's figures are the same; the others' rows of allocation.csv come from the
+    # optimisation scenarios their columns were simulated on (:func:`left_out_table`)
+    eval_catalog = subset(every, np.flatnonzero(chosen))
+    fund = fund_all[chosen]
+    y = np.ones(len(fund))
     plain_agg = Aggregates(eval_catalog, y, fund, s_eval)
     declined_agg = Aggregates(eval_catalog, y, fund, s_eval) if columns.planned else None
     committed = np.empty(s_eval) if columns.planned else None
-    p_eval = columns.decline_prob[cols] * chosen
+    p_eval = columns.decline_prob[cols][chosen]
     with stage("scenarios_evaluation", s_eval, f"Generating {s_eval:,} fresh evaluation scenarios"):
         done = 0
         for block in evaluation_blocks(eval_catalog, config, fund, stage.advance):
@@ -274,7 +324,9 @@ def execute(
         evaluation = plain
         if declined_agg is not None:
             evaluation = evaluation_of(eval_alloc, eval_catalog, config, declined_agg)
-        evaluation.allocation = columns.allocation_table(plain.allocation, cols)
+        evaluation.metrics["capital_by_basis"] = capital_by_basis(every, fund_all)
+        table = left_out_table(columns, engine, cols, chosen, every, plain.allocation, config)
+        evaluation.allocation = columns.allocation_table(table, cols)
         add_marginal_columns(evaluation.allocation, marginal["marginal_values"])
         outcome = Outcome(
             config, columns, engine, opt, allocation, marginal, cols, evaluation, plain, committed
@@ -434,6 +486,61 @@ def scenario_frames(scenarios: ScenarioSet) -> dict[str, pd.DataFrame]:
             }
         ),
     }
+
+
+def subset(catalog: Catalog, rows: np.ndarray) -> Catalog:
+    """The catalog's projects at positions ``rows`` (every chokepoint kept)."""
+    ids = [catalog.project_ids[j] for j in rows]
+    return Catalog(
+        catalog.projects.loc[ids], catalog.chokepoints, catalog.capacity.loc[ids], catalog.source
+    )
+
+
+def left_out_table(
+    columns: Columns,
+    engine: ScenarioSet,
+    cols: list[int],
+    chosen: np.ndarray,
+    every: Catalog,
+    table: pd.DataFrame,
+    config: RunConfig,
+) -> pd.DataFrame:
+    """allocation.csv, one row per project in the catalog's order: the chosen projects' rows
+    of ``table`` (the fresh evaluation scenarios), and each other project's figures at its
+    column (``cols``) on the optimisation scenarios (``engine``, no declines), its fund 0."""
+    others = np.flatnonzero(~chosen)
+    if not others.size:
+        return table.reset_index(drop=True)
+    model = columns.model_scenarios(engine)
+    left = subset(every, others)
+    picked = [cols[j] for j in others]
+    scenarios = replace(
+        model,
+        project_ids=list(left.project_ids),
+        project={k: v[:, picked] for k, v in model.project.items()},
+        cash={},
+    )
+    none = np.zeros(others.size)
+    agg = Aggregates(left, none, none, scenarios.n, tranche=False)
+    agg.add(scenarios)
+    out = evaluation_of(
+        Allocation(
+            ids=list(left.project_ids),
+            y=none,
+            fund_usd=none,
+            status="",
+            solver="",
+            objective=None,
+            bound=None,
+            mip_gap=None,
+            timings={},
+        ),
+        left,
+        config,
+        agg,
+    ).allocation
+    both = pd.concat([table, out], ignore_index=True).set_index("id", drop=False)
+    return both.loc[list(every.project_ids)].reset_index(drop=True)
 
 
 def with_backend(config: RunConfig, backend: str | None) -> RunConfig:
@@ -632,6 +739,7 @@ __all__ = [
     "MARGINAL_COLUMNS",
     "MARGINAL_NOTE",
     "STAGES",
+    "Choice",
     "Job",
     "Outcome",
     "PlanResult",
@@ -639,6 +747,7 @@ __all__ = [
     "RunResult",
     "Stages",
     "add_marginal_columns",
+    "choose",
     "distributions",
     "evaluation_blocks",
     "execute",

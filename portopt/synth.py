@@ -15,8 +15,8 @@ sector, perturbed:
   that serves it), times ``exp(0.25 z)``, times the new cost;
 * power links: data-centre campuses (``dc_load_mw > 0``) are placed in a grid region where the
   catalog has firm generation (``firm_gen_mw > 0``), and a third of them depend on an earlier
-  firm-generation project of their region, as the bundled ``ercot_ccgt_dc`` depends on its
-  pipeline;
+  firm-generation project of their region (as a campus larger than its region's headroom needs
+  the firm generation beside it);
 * dependencies (8%) on an earlier project of the same sector, so the graph is acyclic by
   construction (ids are ordered); exclusions (5%) between two projects of one sector, listed on
   both rows, never between a project and one it depends on;

@@ -54,13 +54,12 @@ from portopt.catalog import (
     project_entity,
 )
 from portopt.config import RunConfig
-from portopt.engine.generate import generate_scenarios
 from portopt.errors import CatalogError, ConfigError, InfeasibleError, Problem
 from portopt.evaluate import Aggregates
-from portopt.memory import check_run_fits
-from portopt.model import Allocation, optimize
+from portopt.model import Allocation
 from portopt.outputs import staged_output, write_csv, write_json
-from portopt.pipeline import evaluation_blocks
+from portopt.pipeline import choose, evaluation_blocks
+from portopt.run import OneShot
 
 WHATIF_CSV = "whatif.csv"
 WHATIF_JSON = "whatif.json"
@@ -392,11 +391,8 @@ def whatif(catalog: Catalog, config: RunConfig, variant: Variant) -> WhatIf:
 
 
 def _solve(catalog: Catalog, config: RunConfig, side: str) -> Allocation:
-    s_opt = config.scenarios.optimisation
-    check_run_fits(catalog, config)
-    scenarios = generate_scenarios(catalog, config, config.backend, range(0, s_opt))
     try:
-        return optimize(catalog, config, scenarios)
+        return choose(OneShot(), config, catalog).allocation
     except InfeasibleError as exc:
         raise InfeasibleError(
             f"the {side} is infeasible: no portfolio satisfies every enabled constraint group",

@@ -713,3 +713,69 @@ def test_bundled_credits_and_floors_follow_the_sources() -> None:
     assert dod["offtake_years"].iloc[0] == 10
     ndpr = p[(p["price_factor"] == "ndpr") & (p["basis"] == "illustrative")]
     assert (ndpr["offtake_floor"] == 0).all()
+
+
+def test_bundled_illustrative_capex_is_at_most_a_tenth() -> None:
+    """Illustrative analogues carry at most 10% of the catalog's base cost (issue 20: the rest
+    are named projects whose figures come from their sources, or estimates from them)."""
+    p = load_catalog().projects
+    share = p.loc[p["basis"] == "illustrative", "base_cost_usd"].sum() / p["base_cost_usd"].sum()
+    assert 0 < share <= 0.10, f"illustrative rows carry {share:.1%} of the catalog's capex"
+
+
+def test_bundled_rows_are_checked_and_indexed() -> None:
+    """Every bundled row says when it was last checked against its sources, and carries its CPI
+    indexation with the reasoning in its notes."""
+    p = load_catalog().projects
+    assert (p["checked"] != "").all(), list(p.index[p["checked"] == ""])
+    assert p["indexation"].between(0, 1).all(), list(p.index[~p["indexation"].between(0, 1)])
+    assert p["notes"].str.contains("Indexation").all()
+    merchant = p["offtake_share"] == 0
+    assert (p.loc[merchant, "indexation"] == 1).all()
+
+
+def test_checked_and_indexation_are_validated(catalog_copy: Path) -> None:
+    """Both columns are optional (the good fixture lacks them); a bad cell names its column."""
+    assert load_catalog(catalog_copy).projects["indexation"].isna().all()
+    set_new_cell(P, 3, "checked", "7 Dec 2026")(catalog_copy)
+    set_new_cell(P, 4, "indexation", "1.5")(catalog_copy)
+    problems = {(p.row, p.column): p.message for p in validate_catalog(catalog_copy)}
+    assert "2026-12-07" in problems[(3, "checked")]
+    assert "[0, 1]" in problems[(4, "indexation")]
+
+
+def test_quantum_coverage_is_sourced_or_labelled_illustrative() -> None:
+    """No sourced chokepoint quantifies a quantum gap: every quantum row's coverage is marked
+    illustrative, in capacity.csv and in the row's notes (issue 20, item 4)."""
+    cat = load_catalog()
+    p, k = cat.projects, cat.chokepoints
+    with open(bundled_path() / "capacity.csv", newline="", encoding="utf-8") as fh:
+        pairs = [r for r in csv.DictReader(fh) if p.loc[r["project_id"], "sector"] == "quantum"]
+    assert pairs
+    for r in pairs:
+        if k.loc[r["chokepoint_id"], "basis"] == "illustrative" or r["basis"] == "illustrative":
+            assert "illustrative" in p.loc[r["project_id"], "notes"].lower(), r["project_id"]
+
+
+def test_tranche2_commitments_file_is_tranche1_plus_tranche2() -> None:
+    """The other reading of the commitments (issue 20): tranche 1 plus the five tranche-2
+    candidates at 0.8 of their announced sizes, $94.4B; every dependency of a committed project is
+    committed too, and each tranche-2 row names its source."""
+    from portopt.config import load_config
+    from portopt.plan import load_commitments
+
+    root = Path(__file__).parents[1]
+    config = load_config(root / "configs" / "default.yaml")
+    cat = load_catalog()
+    first = load_commitments(None, cat, config)
+    both = load_commitments(bundled_path() / "commitments_tranche2.csv", cat, config)
+    assert {c.project for c in first} < {c.project for c in both}
+    assert sum(c.amount_usd for c in both) == pytest.approx(94.4e9)
+    assert sum(c.amount_usd for c in both) - sum(c.amount_usd for c in first) == pytest.approx(
+        0.8 * 73e9
+    )
+    made = {c.project for c in both}
+    for c in both:
+        assert set(cat.projects.loc[c.project, "depends_on"]) <= made, c.project
+    with open(bundled_path() / "commitments_tranche2.csv", newline="", encoding="utf-8") as fh:
+        assert all(r["source"].strip() for r in csv.DictReader(fh))

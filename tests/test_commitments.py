@@ -49,7 +49,7 @@ BUNDLED_CASES = {
         "committed later",
     ),
     "two projects that exclude each other": (
-        "copper_smelter_az,2026Q2,1e9\ncopper_smelter_tx_gulf,2026Q2,1e9\n",
+        "ndpr_separation_ut,2026Q2,2e8\nenergy_fuels_white_mesa_phase2,2026Q2,2e8\n",
         3,
         "project",
         "exclude each other",

@@ -18,12 +18,15 @@ from portopt.model.data import BILLION, ModelData
 from portopt.model.risk import cvar
 from portopt.model.terms import (
     GROUPS,
+    Relax,
+    Row,
     RowMeaning,
     ShadowPrice,
     Slack,
     Solution,
     Term,
     Vars,
+    count,
     dual,
     exceeds,
     money,
@@ -32,7 +35,7 @@ from portopt.plan.calendar import disbursement_shares
 from portopt.vocabulary import SECTORS
 
 
-def _indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
+def indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
     """(len(names), n) 0/1 matrix: row r marks the projects labelled ``names[r]``."""
     pos = {name: r for r, name in enumerate(names)}
     cols = [i for i, lab in enumerate(labels) if lab in pos]
@@ -111,7 +114,7 @@ class Capital(Term):
             "min_deployment": -committed <= -self.min_dep + slack.add(self.name, "min_deployment"),
         }
         year = self.data.commitment_year()
-        by_year = _indicator(year, self.years)
+        by_year = indicator(year, self.years)
         self.rows["annual_cap"] = by_year @ v.f <= self.annual + slack.add(
             self.name, "annual_cap", len(self.years)
         )
@@ -421,7 +424,7 @@ class SectorShares(Term):
         self.lo.value, self.hi.value = self._bounds(config)
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        m = _indicator(self.data.sector, self.sectors)
+        m = indicator(self.data.sector, self.sectors)
         k = len(self.sectors)
         self.rows = {
             "max": m @ v.f - cp.multiply(self.hi, v.total) <= slack.add(self.name, "max", k),
@@ -590,7 +593,7 @@ class PowerBalance(Term):
         self.headroom.value = self._headroom_mw(config) / 1000.0
 
     def _matrix(self) -> sp.csr_matrix:
-        m = _indicator(self.data.region, self.regions)
+        m = indicator(self.data.region, self.regions)
         return (m @ sp.diags((self.data.dc_load_mw - self.data.firm_gen_mw) / 1000.0)).tocsr()
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
@@ -886,33 +889,26 @@ class MaxProjects(Term):
 
     name = "max_projects"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "count": RowMeaning(
+    rows_declared = (
+        Row(
+            "count",
+            lambda t, y, f: t.ones @ y,
+            "model.groups.max_projects.limit",
+            lambda c: c.model.groups.max_projects.limit,
             "per extra project allowed",
             "The portfolio holds the maximum number of projects. The price is the coverage one"
             " more project would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.max_projects.limit",)
+            show=count,
+            breaks="{value} projects selected, above the limit {bound}",
+            step=Relax(
+                "project count", "one more project", lambda c: c.model.groups.max_projects.limit + 1
+            ),
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
-        self.limit = cp.Parameter(nonneg=True, name="max_projects")
+        self.ones = np.ones(data.n)
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.limit.value = config.model.groups.max_projects.limit
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        self.rows = {"count": cp.sum(v.y) <= self.limit + slack.add(self.name, "count")}
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        count, limit = int((sol.y > 0.5).sum()), config.model.groups.max_projects.limit
-        return (
-            [f"max_projects: {count} projects selected, above the limit {limit}"]
-            if count > limit
-            else []
-        )
 
     def precheck(self, config: RunConfig) -> list[str]:
         limit, committed = config.model.groups.max_projects.limit, int(self.data.committed.sum())
@@ -926,18 +922,9 @@ class MaxProjects(Term):
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         limit = config.model.groups.max_projects.limit
         return [
-            f"max_projects: the limit of {limit} projects is below the"
-            f" {limit + round(float(give['count'].sum()))} that must be selected"
-            f" ({int(self.data.committed.sum())} committed)"
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        return [
-            self.price(
-                "count",
-                dual(self.rows.get("count"))[0],
-                int((sol.y > 0.5).sum()) >= config.model.groups.max_projects.limit,
-            )
+            f"max_projects: the limit of {limit} projects is below the {round(need)} that must"
+            f" be selected ({int(self.data.committed.sum())} committed)"
+            for _, need in self.needed("count", give["count"].sum(), config)
         ]
 
 
@@ -946,61 +933,33 @@ class SponsorCap(Term):
 
     name = "sponsor_cap"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "sponsors": RowMeaning(
+    rows_declared = (
+        Row(
+            "sponsors",
+            lambda t, y, f: t.by_sponsor @ f,
+            "model.groups.sponsor_cap.max_usd",
+            lambda c: c.model.groups.sponsor_cap.max_usd / BILLION,
             "per extra $10B of sponsor cap",
             "A sponsor is at its cap. The price is the coverage another $10B for that sponsor"
             " would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.sponsor_cap.max_usd",)
+            labels=lambda t: t.sponsors,
+            price=10.0,
+            show=money,
+            breaks="{label} receives {value}, above the cap {bound}",
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.sponsors = sorted(set(data.sponsor.tolist()))
-        self.cap = cp.Parameter(nonneg=True, name="sponsor_cap")
+        self.by_sponsor = indicator(data.sponsor, self.sponsors)
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.cap.value = config.model.groups.sponsor_cap.max_usd / BILLION
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        m = _indicator(self.data.sponsor, self.sponsors)
-        self.rows = {
-            "sponsors": m @ v.f <= self.cap + slack.add(self.name, "sponsors", len(self.sponsors))
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        cap = config.model.groups.sponsor_cap.max_usd / BILLION
-        out = []
-        for s in sorted(set(data.sponsor.tolist())):
-            x = sol.f[data.sponsor == s].sum()
-            if exceeds(x, cap):
-                out.append(f"sponsor_cap: {s} receives {money(x)}, above the cap {money(cap)}")
-        return out
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         cap = config.model.groups.sponsor_cap.max_usd / BILLION
         return [
-            f"sponsor_cap: {s} needs {money(cap + g)} (committed projects), above the cap"
-            f" {money(cap)}"
-            for s, g in zip(self.sponsors, give.get("sponsors", []), strict=False)
-            if g > 1e-5
+            f"sponsor_cap: {s} needs {money(need)} (committed projects), above the cap {money(cap)}"
+            for s, need in self.needed("sponsors", give.get("sponsors", np.zeros(0)), config)
         ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("sponsors"))
-        cap = config.model.groups.sponsor_cap.max_usd / BILLION
-        out = []
-        for j, s in enumerate(self.sponsors):
-            if j < duals.size and duals[j] > 1e-9:
-                x = sol.f[self.data.sponsor == s].sum()
-                out.append(
-                    self.price(
-                        "sponsors", 10 * duals[j], abs(x - cap) < 1e-6 * max(1, cap), where=s
-                    )
-                )
-        return out
 
 
 class ReviewCapacity(Term):
@@ -1013,48 +972,31 @@ class ReviewCapacity(Term):
 
     name = "review_capacity"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "quarters": RowMeaning(
+    rows_declared = (
+        Row(
+            "quarters",
+            lambda t, y, f: t.matrix @ y,
+            "model.groups.review_capacity.per_quarter",
+            lambda c: c.model.groups.review_capacity.per_quarter,
             "per extra review slot",
             "Japan's review capacity in a quarter is full. The price is the coverage one more"
             " review slot would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.review_capacity.per_quarter",)
+            labels=lambda t: [f"round {t.data.quarter_label(q)}" for q in t.quarters],
+            show=count,
+            breaks="{value} new projects are proposed in {label}, above {bound}",
+            step=Relax(
+                "review capacity",
+                "one more review slot a quarter",
+                lambda c: c.model.groups.review_capacity.per_quarter + 1,
+            ),
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         new = ~data.committed
         self.quarters = sorted(set(data.proposal_q[new].tolist()))
-        labels = np.where(new, data.proposal_q, -1)
-        self.matrix = _indicator(labels, self.quarters)
-        self.per_quarter = cp.Parameter(nonneg=True, name="review_per_quarter")
+        self.matrix = indicator(np.where(new, data.proposal_q, -1), self.quarters)
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.per_quarter.value = config.model.groups.review_capacity.per_quarter
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.quarters:
-            self.rows = {}
-            return []
-        self.rows = {
-            "quarters": self.matrix @ v.y
-            <= self.per_quarter + slack.add(self.name, "quarters", len(self.quarters))
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        limit = config.model.groups.review_capacity.per_quarter
-        new = (sol.y > 0.5) & ~data.committed
-        out = []
-        for q in sorted(set(data.proposal_q[new].tolist())):
-            count = int((new & (data.proposal_q == q)).sum())
-            if count > limit:
-                out.append(
-                    f"review_capacity: {count} new projects are proposed in round"
-                    f" {data.quarter_label(q)}, above {limit}"
-                )
-        return out
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         limit = config.model.groups.review_capacity.per_quarter
@@ -1065,18 +1007,8 @@ class ReviewCapacity(Term):
                 f" the other groups need {need} new project(s) reviewed"
             ]
         return [
-            f"review_capacity: round {self.data.quarter_label(q)} needs {limit + round(g)}"
-            f" reviews, above {limit}"
-            for q, g in zip(self.quarters, give.get("quarters", []), strict=False)
-            if g > 1e-5
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("quarters"))
-        return [
-            self.price("quarters", duals[j], True, where=f"round {self.data.quarter_label(q)}")
-            for j, q in enumerate(self.quarters)
-            if j < duals.size and duals[j] > 1e-9
+            f"review_capacity: {where} needs {round(need)} reviews, above {limit}"
+            for where, need in self.needed("quarters", give.get("quarters", np.zeros(0)), config)
         ]
 
 

@@ -51,7 +51,7 @@ from portopt.model.data import BILLION, ModelData
 from portopt.model.direct import DirectModel, DirectResult, DirectSweep
 from portopt.model.direct import resolve as resolve_cut_model
 from portopt.model.parameters import StructuralChange
-from portopt.model.terms import Solution, Term
+from portopt.model.terms import GROUPS, Solution, Term
 
 POINTS = 100.0
 """Coverage points per unit of the objective (the coverage score is a share)."""
@@ -359,27 +359,20 @@ Step = tuple[str, str, str, object]
 
 
 def steps(config: RunConfig, binding_sectors: list[str]) -> list[Step]:
-    """(rule, config key, step in words, the relaxed value) of each rule ``config`` enables."""
+    """(rule, config key, step in words, the relaxed value) of each rule ``config`` enables:
+    the budget, each enabled group's declared rows with a one-step relaxation
+    (:attr:`~portopt.model.terms.Row.step`), the recovery floor, the CVaR tolerance and the
+    binding sector maxima."""
     g, m = config.model.groups, config.model
     out: list[Step] = [("budget", "model.budget_usd", "+$10B", m.budget_usd + 10 * BILLION)]
-    if g.max_projects.enabled:
-        out.append(
-            (
-                "project count",
-                "model.groups.max_projects.limit",
-                "one more project",
-                g.max_projects.limit + 1,
-            )
-        )
-    if g.review_capacity.enabled:
-        out.append(
-            (
-                "review capacity",
-                "model.groups.review_capacity.per_quarter",
-                "one more review slot a quarter",
-                g.review_capacity.per_quarter + 1,
-            )
-        )
+    for group in GROUPS:
+        if not getattr(g, group.name).enabled:
+            continue
+        out += [
+            (r.step.rule, r.key, r.step.step, r.step.value(config))
+            for r in group.rows_declared
+            if r.step is not None
+        ]
     if g.recoupment.enabled and g.recoupment.min_expected_recovery is not None:
         floor = g.recoupment.min_expected_recovery
         out.append(

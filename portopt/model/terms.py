@@ -10,10 +10,19 @@ What each of a group's rows means is said once, on the class (``meanings``: row 
 :class:`RowMeaning`); the shadow prices carry it to the report, so no table elsewhere is keyed
 by a group's name. Defining a subclass with a ``name`` registers it (:data:`GROUPS`): the
 model, the re-check, the greedy and the explainer take every registered group.
+
+A group whose rows are linear in (y, f) with the user's number on the right declares them as
+data (``rows_declared``: :class:`Row`): its left side written once (the same function gives the
+CVXPY expression on :class:`Vars` and the numbers on a :class:`Solution`), its sense, its bound
+from the config, its unit and meaning, its labels and its one-step relaxation (:class:`Relax`).
+The :class:`Term` then compiles it, re-checks a solution, says whether it holds, which entries
+bind and their shadow prices, and gives the explainer its numbers (:meth:`Term.needed`), all
+from that declaration; only the wording of an explanation stays with the group.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -121,6 +130,55 @@ class RowMeaning:
     meaning: str
 
 
+@dataclass(frozen=True)
+class Relax:
+    """A rule's one-step relaxation, which the marginal stage re-solves with
+    (:func:`portopt.model.marginal.relaxations`)."""
+
+    rule: str
+    """The rule in words ("project count")."""
+    step: str
+    """The step in words ("one more project")."""
+    value: Callable[[RunConfig], object]
+    """The row's ``key``'s relaxed value under a config."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a group (a vector row: one entry per label), declared once.
+
+    .. math:: \\mathrm{lhs}(y, f) \\le b \\quad (\\text{or} \\ge b)
+
+    ``lhs(term, y, f)`` is written with ``@`` over matrices, so the same function gives the
+    CVXPY expression on the variables and the numbers on a solution (f in $B).
+    """
+
+    name: str
+    lhs: Callable[[Any, Any, Any], Any]
+    """(term, y, f) -> the left side."""
+    key: str
+    """The dotted config key the bound is read from (a Parameter: a re-solve sets it)."""
+    bound: Callable[[RunConfig], Any]
+    """The right side under a config, in the left side's units (a scalar for every entry)."""
+    unit: str
+    """The shadow price's unit."""
+    meaning: str
+    """What a binding row means, for a reader who is not an optimiser."""
+    sense: str = "<="
+    labels: Callable[[Any], list[str]] | None = None
+    """(term) -> what each entry is (a sector, a round); None for a scalar row."""
+    give: float = 1.0
+    """One unit of give in the slack's penalty (one project, $1B)."""
+    price: float = 1.0
+    """Shadow price per unit of ``unit`` = dual x ``price`` (10: "per $10B" of a $B row)."""
+    show: Callable[[float], str] = "{:g}".format
+    """A value of the left side in words (a count, ``money``)."""
+    breaks: str = "{row} {label} is {value}, {side} the bound {bound}"
+    """The re-check's words for a broken entry (after "<group>: "), with ``{label}``,
+    ``{value}`` and ``{bound}`` (shown), ``{row}`` and ``{side}`` (above or below)."""
+    step: Relax | None = None
+
+
 @dataclass
 class ShadowPrice:
     """A group's dual in the user's units: ``value`` objective points per ``unit``.
@@ -166,28 +224,85 @@ class Term:
     parameter_keys: tuple[str, ...] = ()
     """Dotted config keys whose new values are Parameter updates (no rebuild)."""
     meanings: ClassVar[dict[str, RowMeaning]] = {}
+    rows_declared: ClassVar[tuple[Row, ...]] = ()
+    """The group's rows as data (:class:`Row`); a group that declares them needs no
+    ``compile``, ``update``, ``check``, ``holds`` or ``shadow`` of its own, and its
+    ``meanings`` and ``parameter_keys`` come from them."""
     selection_check: bool = False
     fact: bool = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Register a group (a class with a ``name``) unless ``register=False``."""
         super().__init_subclass__(**kwargs)
-        if cls.name:
+        declared = cls.__dict__.get("rows_declared", ())
+        if declared and "meanings" not in cls.__dict__:
+            cls.meanings = {r.name: RowMeaning(r.unit, r.meaning) for r in declared}
+        if declared and "parameter_keys" not in cls.__dict__:
+            cls.parameter_keys = tuple(dict.fromkeys(r.key for r in declared))
+        if cls.name and register:
             GROUPS.append(cls)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.data = data
         self.rows: dict[str, cp.Constraint] = {}
+        self.bounds: dict[str, cp.Parameter] = {
+            r.name: cp.Parameter(name=f"{self.name}_{r.name}") for r in self.rows_declared
+        }
         self.update(config)
 
     def enabled(self, config: RunConfig) -> bool:
         return bool(getattr(config.model.groups, self.name).enabled)
 
     def update(self, config: RunConfig) -> None:
-        """Set this term's Parameter values from ``config``."""
+        """Set this term's Parameter values from ``config`` (a declared row's bound)."""
+        for r in self.rows_declared:
+            self.bounds[r.name].value = float(r.bound(config))
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
         """CVXPY constraints over ``v`` (the full-scenario lowering); once per problem variant."""
-        raise NotImplementedError
+        if not self.rows_declared:
+            raise NotImplementedError
+        self.rows = {}
+        for r in self.rows_declared:
+            labels = self.labels_of(r)
+            if labels is not None and not labels:
+                continue
+            lhs, b = r.lhs(self, v.y, v.f), self.bounds[r.name]
+            s = slack.add(self.name, r.name, None if labels is None else len(labels), r.give)
+            self.rows[r.name] = lhs <= b + s if r.sense == "<=" else lhs >= b - s
+        return list(self.rows.values())
+
+    def labels_of(self, row: Row) -> list[str] | None:
+        """What each entry of ``row`` is; None for a scalar row."""
+        return None if row.labels is None else list(row.labels(self))
+
+    def values(self, row: Row, sol: Solution) -> np.ndarray:
+        """``row``'s left side at ``sol``, one number per entry."""
+        return np.atleast_1d(np.asarray(row.lhs(self, sol.y, sol.f), dtype=float))
+
+    def violations(self, row: Row, sol: Solution, config: RunConfig) -> list[tuple[str, float]]:
+        """(label, value) of each entry of ``row`` that ``sol`` breaks, beyond :data:`TOL`."""
+        b, got = float(row.bound(config)), self.values(row, sol)
+        labels = self.labels_of(row) or [""] * got.size
+        sign = 1.0 if row.sense == "<=" else -1.0
+        return [(lab, x) for lab, x in zip(labels, got, strict=True) if exceeds(sign * x, sign * b)]
+
+    def binding(self, row: Row, sol: Solution, config: RunConfig) -> np.ndarray:
+        """Whether each entry of ``row`` is at its bound at ``sol``."""
+        b = float(row.bound(config))
+        return np.abs(self.values(row, sol) - b) < 1e-6 * max(1.0, abs(b))
+
+    def needed(self, row: str, give: np.ndarray, config: RunConfig) -> list[tuple[str, float]]:
+        """The explainer's numbers: (label, the bound each entry of ``row`` would need) for
+        the entries that had to give (``give``, in the row's units)."""
+        r = next(x for x in self.rows_declared if x.name == row)
+        b, sign = float(r.bound(config)), 1.0 if r.sense == "<=" else -1.0
+        labels = self.labels_of(r) or [""]
+        return [
+            (lab, b + sign * float(g))
+            for lab, g in zip(labels, np.atleast_1d(give), strict=False)
+            if g > 1e-5
+        ]
 
     def compile_cut_form(self, v: Vars) -> list[cp.Constraint]:
         """The rows the cut model keeps; a group whose rows grow with the scenarios leaves
@@ -196,7 +311,21 @@ class Term:
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         """Violations of this group by ``sol``, computed from the numbers."""
-        raise NotImplementedError
+        if not self.rows_declared:
+            raise NotImplementedError
+        out = []
+        for r in self.rows_declared:
+            side, b = "above" if r.sense == "<=" else "below", r.show(float(r.bound(config)))
+            out += [
+                f"{self.name}: "
+                + " ".join(
+                    r.breaks.format(
+                        row=r.name, label=lab, value=r.show(x), side=side, bound=b
+                    ).split()
+                )
+                for lab, x in self.violations(r, sol, config)
+            ]
+        return out
 
     def holds(self, sol: Solution, config: RunConfig) -> bool:
         """Whether ``sol`` satisfies the group; a fast test for the greedy (same meaning)."""
@@ -211,8 +340,23 @@ class Term:
         return []
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        """Duals of the rows compiled last, in the user's units (after an LP solve)."""
-        return []
+        """Duals of the rows compiled last, in the user's units (after an LP solve): every
+        scalar row, and the entries of a vector row with a positive dual."""
+        out = []
+        for r in self.rows_declared:
+            if r.name not in self.rows and r.labels is not None:
+                continue
+            duals, bind = dual(self.rows.get(r.name)), self.binding(r, sol, config)
+            labels = self.labels_of(r)
+            if labels is None:
+                out.append(self.price(r.name, r.price * duals[0], bool(bind[0])))
+                continue
+            out += [
+                self.price(r.name, r.price * duals[j], bool(bind[j]), where=lab)
+                for j, lab in enumerate(labels)
+                if j < duals.size and duals[j] > 1e-9
+            ]
+        return out
 
     def price(self, row: str, value: float, binding: bool, where: str | None = None) -> ShadowPrice:
         """The :class:`ShadowPrice` of row ``row`` (a key of ``meanings``), shown as ``where``."""
@@ -232,6 +376,11 @@ def dual(row: cp.Constraint | None) -> np.ndarray:
     if row is None or row.dual_value is None:
         return np.zeros(1)
     return np.atleast_1d(np.asarray(row.dual_value, dtype=float))
+
+
+def count(x: float) -> str:
+    """A count in words: ``3``."""
+    return f"{x:.0f}"
 
 
 def money(b: float) -> str:
