@@ -262,8 +262,7 @@ PROJECTS = Table(
         _opt("jbic_funding", "str", choices=JBIC_FUNDING),
         _opt("yen_share", "float", "[0, 1]"),
         # Nominal money, fuel and the fund's place in the stack (issue 23): blank = the default
-        # of docs/catalog-columns.md.
-        _opt("indexation", "float", "[0, 1]"),
+        # of docs/catalog-columns.md (`indexation` is with issue 20's columns below).
         _opt("offtake_indexed", "float", "[0, 1]"),
         _opt("credit_indexed", "float", "[0, 1]"),
         _opt("fuel_share", "float", "[0, 1]"),
