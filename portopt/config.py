@@ -575,6 +575,27 @@ class DeclineConfig(_Strict):
     scale: float = Field(0.1, gt=0.0, le=5.0)
 
 
+class FrontierConfig(_Strict):
+    """The plan frontier (``portopt plan``'s frontier.csv, :mod:`portopt.tradeoff`): the plan at
+    each expected-recovery floor from the configured one down to ``lowest_floor``."""
+
+    enabled: bool = True
+    lowest_floor: float = Field(0.5, ge=0.0, le=5.0)
+    floor_step: float = Field(0.05, gt=0.0, le=1.0)
+    workers: int | None = Field(
+        None, ge=1, le=256, description="processes solving the points; null: every core"
+    )
+
+
+class AlternativesConfig(_Strict):
+    """Near-optimal alternatives of the plan (:mod:`portopt.alternatives`, alternatives.csv)."""
+
+    count: int = Field(0, ge=0, le=50, description="alternatives to find; 0: none")
+    slack: float = Field(
+        0.01, ge=0.0, le=0.5, description="share of the optimum's objective one may give up"
+    )
+
+
 class PlanConfig(_Strict):
     """The deployment plan (``portopt plan``): when each project is proposed, within which rules.
 
@@ -604,6 +625,13 @@ class PlanConfig(_Strict):
         " earliest_start; null: every open round",
     )
     decline: DeclineConfig = Field(default_factory=DeclineConfig)
+    frontier: FrontierConfig = Field(default_factory=FrontierConfig)
+    alternatives: AlternativesConfig = Field(default_factory=AlternativesConfig)
+    marginal: Literal["replan", "held"] = Field(
+        "held",
+        description="a project's value: replan (the best plan with it against the best without"
+        " it, two full plans) or held (the rest of the plan held as chosen, a small re-solve)",
+    )
 
     @field_validator("first_quarter")
     @classmethod
@@ -624,6 +652,24 @@ class PlanConfig(_Strict):
         return v
 
 
+class ProjectSupportConfig(_Strict):
+    """US support for one project (:mod:`portopt.plan.support`); every value a policy choice."""
+
+    capex_reduction: float = Field(
+        0.0, ge=0.0, lt=1.0, description="share of the base cost the US carries (land, power)"
+    )
+    delay_reduction_quarters: float = Field(
+        0.0, ge=0.0, le=80.0, description="quarters of median delay expedited permitting saves"
+    )
+    basis: str = "policy choice"
+
+
+class SupportConfig(_Strict):
+    """US support per project, by catalog id: a lever of the plan (whatif --set, --vary)."""
+
+    projects: dict[str, ProjectSupportConfig] = Field(default_factory=dict)
+
+
 class RunConfig(_Strict):
     """One run of portopt: what to read, how to simulate, what to optimise, where to write."""
 
@@ -634,6 +680,7 @@ class RunConfig(_Strict):
     deal: DealConfig = Field(default_factory=DealConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     plan: PlanConfig = Field(default_factory=PlanConfig)
+    support: SupportConfig = Field(default_factory=SupportConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 

@@ -89,6 +89,8 @@ STAGES: dict[str, str] = {
     "scenarios_optimisation": "Generating optimisation scenarios",
     "optimise": "Choosing the portfolio",
     "marginal": "Re-solving with each candidate forced in or out, and each rule relaxed",
+    "frontier": "Solving the plan at each expected-recovery floor",
+    "alternatives": "Finding near-optimal alternative plans",
     "scenarios_evaluation": "Generating fresh evaluation scenarios",
     "evaluate": "Evaluating the portfolio out of sample",
     "write": "Writing tables and scenarios",
@@ -195,7 +197,12 @@ class Job(Protocol):
         reports the re-solves done."""
 
     def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-        """The job's own tables (file name -> table) and metrics.json entries."""
+        """The job's own tables (file name -> table) and metrics.json entries.
+
+        A job may also have ``forcing`` (a :class:`portopt.model.forcing.Forcing`: projects
+        forced in or out of the optimise stage) and ``explore(config, columns, scenarios,
+        allocation, model, stage)``, more solves of the model after the marginal stage in
+        stages of their own, returning more tables (a plan's frontier.csv)."""
 
 
 @dataclass
@@ -248,9 +255,14 @@ def choose(
             columns = columns.with_decline_probability(columns.decline_probability(opt, config))
             opt, _ = columns.declines(opt, columns.decline_prob, config)
     cat = columns.catalog
+    forcing = getattr(job, "forcing", None)
     with stage("optimise"):
         model = build_model(cat, opt, config)
+        if forcing:
+            forcing.attach(model)
         allocation = optimize(cat, config, opt, model=model, progress=stage.solving)
+        if forcing:
+            forcing.check(model, allocation.y)
         allocation.in_sample = portfolio_figures(
             cat, config, opt, allocation.y, allocation.fund_usd
         )
@@ -293,6 +305,8 @@ def execute(
     cat = columns.catalog
     with stage("marginal"):
         marginal = job.marginal(config, columns, allocation, model, stage.advance)
+    explore = getattr(job, "explore", None)
+    explored = {} if explore is None else explore(config, columns, opt, allocation, model, stage)
 
     cols = columns.evaluation_columns(allocation.y)
     every = columns.evaluation_catalog(cols)
@@ -332,6 +346,7 @@ def execute(
             config, columns, engine, opt, allocation, marginal, cols, evaluation, plain, committed
         )
         tables, extra = job.outputs(outcome)
+        tables = {**tables, **explored}
         metrics = run_metrics(
             config, cat, allocation, evaluation, opt, distributions(config, plain_agg)
         )

@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from portopt.alternatives import ALTERNATIVES_FILE, alternatives
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ConfigError, Problem
-from portopt.model import Allocation
+from portopt.model import Allocation, DirectSweep
+from portopt.model.forcing import Forcing
 from portopt.model.marginal import as_records, plan_values
 from portopt.pipeline import (
     MARGINAL_NOTE,
@@ -41,7 +43,15 @@ from portopt.pipeline import (
 from portopt.plan import PlanOptions, load_commitments, plan_options
 from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.columns import Columns
+from portopt.plan.support import support_cost, with_support
 from portopt.report_plan import PLAN_FILE
+from portopt.tradeoff import (
+    FRONTIER_FILE,
+    Mapper,
+    frontier_floors,
+    plan_frontier,
+    replan_values,
+)
 from portopt.vocabulary import SECTORS
 
 SHORT_SECTOR_SHARE = 0.95
@@ -135,17 +145,73 @@ class Plan:
     }
 
     def __init__(
-        self, commitments: str | Path | pd.DataFrame | None = None, none: bool = False
+        self,
+        commitments: str | Path | pd.DataFrame | None = None,
+        none: bool = False,
+        forcing: Forcing | None = None,
+        mapper: Mapper | None = None,
     ) -> None:
         self.commitments = commitments
         """A CSV path or a DataFrame; None: ``plan.commitments``, else the bundled tranche."""
         self.none = none
         """No decisions made: every project a candidate (``--no-commitments``)."""
+        self.forcing = forcing
+        """Projects forced in (at a round, or their best) or out: a what-if's variant."""
+        self.mapper = mapper
+        """Runs the frontier's tasks (the CLI's Dask cluster); None: local processes."""
+
+    def explore(
+        self,
+        config: RunConfig,
+        columns: Columns,
+        scenarios: ScenarioSet,
+        allocation: Allocation,
+        model: object,
+        stage: Any,
+    ) -> dict[str, pd.DataFrame]:
+        """frontier.csv (:mod:`portopt.tradeoff`): the plan at each expected-recovery floor
+        from the configured one down to ``plan.frontier.lowest_floor``, in a stage of its own."""
+        if not isinstance(model, DirectSweep) or not proved(allocation, model):
+            return {}
+        out: dict[str, pd.DataFrame] = {}
+        k = config.plan.alternatives.count
+        if k > 0:
+            label = f"Finding {k} near-optimal alternative plans"
+            with stage("alternatives", label=label):
+                found = alternatives(
+                    config,
+                    model,
+                    allocation,
+                    [str(p) for p in columns.project],
+                    columns.decline_prob,
+                )
+            if found is not None:
+                out[ALTERNATIVES_FILE] = found
+        floors = frontier_floors(config)
+        if len(floors) < 2:
+            return out
+        label = f"Solving the plan at {len(floors)} expected-recovery floors"
+        with stage("frontier", label=label):
+            _, mask = columns.declines(scenarios, columns.decline_prob, config)
+            table = plan_frontier(
+                config,
+                model,
+                allocation,
+                [str(p) for p in columns.project],
+                columns.decline_prob,
+                mask,
+                mapper=self.mapper,
+            )
+        if table is not None:
+            out[FRONTIER_FILE] = table
+        return out
 
     def prepare(self, config: RunConfig) -> RunConfig:
         return plan_config(config)
 
     def columns(self, catalog: Catalog, config: RunConfig) -> Columns:
+        self.loaded = catalog
+        catalog = with_support(catalog, config)
         given = self.commitments
         made = load_commitments(
             given if given is not None else config.plan.commitments,
@@ -163,6 +229,22 @@ class Plan:
         model: object,
         advance: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
+        if config.plan.marginal == "replan" and proved(allocation, model):
+            assert isinstance(model, DirectSweep)
+            committed = (columns.catalog.projects["status"].astype(str) == "committed").tolist()
+            values = replan_values(
+                config,
+                model,
+                allocation,
+                [str(p) for p in columns.project],
+                committed,
+                mapper=self.mapper,
+            )
+            note = (
+                "each project's value is the best plan with it minus the best plan without it:"
+                " two full plans, every other project's round and amount free"
+            )
+            return {"marginal_values": as_records(values), "relaxations": [], "marginal_note": note}
         return plan_marginal(config, allocation, model, advance)
 
     def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -188,7 +270,12 @@ class Plan:
             "columns": len(columns.catalog.project_ids),
             "engine_columns": len(columns.engine_catalog.project_ids),
         }
-        return {PLAN_FILE: table}, {"plan": summary, "projects": projects}
+        extra: dict[str, Any] = {"plan": summary, "projects": projects}
+        if config.support.projects:
+            extra["support"] = support_cost(
+                getattr(self, "loaded", columns.projects), config, table
+            )
+        return {PLAN_FILE: table}, extra
 
 
 def run_plan(
@@ -199,19 +286,24 @@ def run_plan(
     progress: RunProgress | None = None,
     no_commitments: bool = False,
     write: bool = True,
+    forcing: Forcing | None = None,
+    mapper: Mapper | None = None,
 ) -> PlanResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``;
     nothing when ``write`` is false).
 
     ``commitments`` (a CSV path or a DataFrame of its columns) overrides ``plan.commitments``;
     None there too means the bundled first tranche; ``no_commitments`` plans every project as a
-    candidate. Raises a
+    candidate; ``forcing``: projects forced in or out (what-ifs). The plan frontier
+    (frontier.csv, :mod:`portopt.tradeoff`) is solved in local processes, or through ``mapper``
+    (the CLI's Dask cluster with ``--scheduler``). Raises a
     :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
     written then.
     """
     config = with_backend(config, backend)
     target = None if not write else Path(out_dir if out_dir is not None else config.output.dir)
-    return execute(Plan(commitments, no_commitments), config, target, progress)
+    job = Plan(commitments, no_commitments, forcing, mapper)
+    return execute(job, config, target, progress)
 
 
 def plan_marginal(

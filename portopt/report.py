@@ -29,6 +29,7 @@ from portopt.outputs import (
     headline,
 )
 from portopt.priorities import vary_of
+from portopt.report_frontier import frontier_section, read_frontier
 from portopt.report_plan import Kit, headline_sentence, into_headline, lead_sections, read_plan
 
 JAPAN, US, DRAW, GREY = "#bc002d", "#1f4e9c", "#6b6b6b", "#9aa3ad"
@@ -59,7 +60,9 @@ def write_report(
     )
     metrics = json.loads((out_dir / METRICS_FILE).read_text())
     target = Path(path) if path is not None else out_dir / REPORT_FILE
-    page = render(allocation, coverage, metrics, core_indices, read_plan(out_dir))
+    page = render(
+        allocation, coverage, metrics, core_indices, read_plan(out_dir), read_frontier(out_dir)
+    )
     target.write_text(page, encoding="utf-8")
     return target
 
@@ -70,9 +73,11 @@ def render(
     metrics: dict[str, Any],
     core_indices: pd.DataFrame | None = None,
     plan: pd.DataFrame | None = None,
+    frontier: pd.DataFrame | None = None,
 ) -> str:
     """The report page as one HTML string (see :func:`write_report`); with a ``plan`` (``plan.csv``)
-    and ``metrics["plan"]``, the page leads with the deployment plan (portopt.report_plan)."""
+    and ``metrics["plan"]``, the page leads with the deployment plan (portopt.report_plan),
+    and with its ``frontier`` (``frontier.csv``) first (portopt.report_frontier)."""
     selected = allocation[allocation["selected"]].sort_values("fund_usd", ascending=False)
     sections = [
         _headline(metrics),
@@ -146,6 +151,8 @@ def render(
         kit = Kit(_section, _chart, _table, _usd_b, _pct, _sector_label)
         sections[0] = into_headline(sections[0], headline_sentence(plan, metrics, kit))
         sections[1:1] = lead_sections(plan, metrics, kit)
+        if frontier is not None:  # the trade-off first
+            sections[1:1] = [frontier_section(frontier, metrics, kit)]
     if core_indices is not None:
         sections.append(_robustness(core_indices, allocation))
     sections.append(_details(metrics))

@@ -34,6 +34,7 @@ from portopt.pipeline import (
     with_backend,
 )
 from portopt.plan.columns import Columns
+from portopt.plan.support import with_support
 
 
 class OneShot:
@@ -46,7 +47,7 @@ class OneShot:
         return config
 
     def columns(self, catalog: Catalog, config: RunConfig) -> Columns:
-        return Columns.one_per_project(catalog)
+        return Columns.one_per_project(with_support(catalog, config))
 
     def marginal(
         self,

@@ -501,3 +501,268 @@ def write_whatif(result: WhatIf, target: Path, overwrite: bool = True) -> None:
     with staged_output(target, overwrite) as tmp:
         write_csv(result.changes, tmp / WHATIF_CSV)
         write_json(result.summary(), tmp / WHATIF_JSON)
+
+
+# ------------------------------------------------------------------------------ plans
+
+
+PLAN_FIGURES = (
+    ("proposals", "projects", None),
+    ("proposed_usd", "plan", "proposed_usd"),
+    ("committed_expected_usd", "plan", "committed_expected_usd"),
+    ("coverage_score", "plan", "coverage"),
+    ("recovery_ratio", "oos", "recovery_ratio"),
+    ("p_recoup", "oos", "p_recoup"),
+)
+"""whatif.json's figures of a plan what-if: (figure, where in metrics.json, key)."""
+NOT_IN_BASE = "not in the base plan"
+IN_BASE = "already in the base plan"
+
+
+@dataclass
+class PlanWhatIf:
+    """The base plan and the variant's, each a full plan (:func:`portopt.planning.run_plan`)
+    on the same optimisation and evaluation scenarios.
+
+    ``changes`` is whatif.csv: one row per project whose round or amount changed, or that the
+    variant forces or drops, with why (``cause``) and, for a project forced out or dropped
+    that the base plan had left out, ``not in the base plan``. ``kept_base``: the variant only
+    takes out projects the base plan left out, so the base plan is its plan too (no re-solve).
+    The figures are the two plans' own (coverage and capital expected committed with Japan's
+    declines, out of sample); they are not paired per scenario, so no standard error is given.
+    """
+
+    description: str
+    base: dict[str, Any]
+    variant: dict[str, Any]
+    changes: pd.DataFrame
+    kept_base: bool
+    not_in_base: list[str]
+
+    def deltas(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for figure, _, _ in PLAN_FIGURES:
+            b, v = _plan_figure(self.base, figure), _plan_figure(self.variant, figure)
+            delta = None if b is None or v is None else v - b
+            out[figure] = {"base": b, "variant": v, "delta": delta, "se": None}
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """whatif.json of a plan what-if."""
+        return {
+            "model": "plan",
+            "variant": self.description,
+            "base_solve": _plan_solve(self.base),
+            "variant_solve": {**_plan_solve(self.variant), "kept_base": self.kept_base},
+            "not_in_base_plan": self.not_in_base,
+            "us_support": {
+                "base": self.base.get("support"),
+                "variant": self.variant.get("support"),
+                "cost_expected_usd": (self.variant.get("support") or {}).get(
+                    "cost_expected_usd", 0.0
+                )
+                - (self.base.get("support") or {}).get("cost_expected_usd", 0.0),
+            },
+            "deltas": self.deltas(),
+            "note": "each side is a full plan; the figures are each plan's own, not paired per"
+            " scenario (no standard error)",
+            "projects": {
+                change: self.changes.loc[self.changes["change"] == change, "id"].tolist()
+                for change in ("in", "out", "moved", "more", "less")
+            },
+        }
+
+
+def _plan_figure(metrics: dict[str, Any], figure: str) -> float | None:
+    where, key = next((w, k) for f, w, k in PLAN_FIGURES if f == figure)
+    if where == "projects":
+        return float(metrics["projects"]["selected"])
+    if where == "plan":
+        return float(metrics["plan"][key])
+    oos = metrics.get("out_of_sample") or {}
+    value = oos.get(key)
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return None if value is None else float(value)
+
+
+def _plan_solve(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": metrics.get("status"),
+        "solver": metrics.get("solver"),
+        "objective": metrics.get("objective"),
+        "mip_gap": metrics.get("mip_gap"),
+        "proposals": metrics["projects"]["selected"],
+        "committed_expected_usd": metrics["plan"]["committed_expected_usd"],
+    }
+
+
+def whatif_plan(
+    config: RunConfig,
+    variant_config: RunConfig | None = None,
+    commitments: str | Path | None = None,
+    forcing: Any = None,
+    drop: tuple[str, ...] = (),
+) -> PlanWhatIf:
+    """The base plan and the variant's (``variant_config``, projects forced in or out by
+    ``forcing`` (:class:`portopt.model.forcing.Forcing`), ``drop``: projects taken out with
+    every project that depends on them), both on ``commitments``.
+
+    Raises :class:`ConfigError` for a bad variant, :class:`InfeasibleError` naming the side
+    that no plan satisfies.
+    """
+    from portopt.model.forcing import Forcing
+    from portopt.planning import run_plan
+    from portopt.tradeoff import plan_only
+
+    variant_config = variant_config or config
+    _check_pairing(config, variant_config)
+    catalog = load_catalog(config.catalog)
+    lost = dropped_projects(catalog, drop)
+    forcing = forcing or Forcing()
+    for pid in forcing.force_in:
+        if pid in lost:
+            raise ConfigError(
+                [Problem("--force-in", None, None, f"'{pid}' is also dropped ({lost[pid]})")],
+                "bad what-if",
+            )
+    ids = catalog.project_ids
+    problems = [
+        Problem(option, None, None, f"unknown project '{pid}'{_near(pid, ids)}")
+        for option, pids in (("--force-in", forcing.force_in), ("--force-out", forcing.force_out))
+        for pid in pids
+        if pid not in catalog.projects.index
+    ]
+    if problems:
+        raise ConfigError(problems, "bad what-if")
+    out_forced = dict.fromkeys(forcing.force_out, "forced out")
+    out_all = {**lost, **out_forced}
+    side = Forcing(dict(forcing.force_in), tuple(out_all))
+    parts = [f"force {p} in" + (f" at {q}" if q else "") for p, q in forcing.force_in.items()]
+    if lost:
+        shown = (p if why == "dropped" else f"{p} ({why})" for p, why in lost.items())
+        parts.append("drop " + ", ".join(shown))
+    parts += [f"force {p} out" for p in forcing.force_out]
+    parts += [
+        f"set {key}={new!r} (base {old!r})"
+        for key, old, new in _changed_keys(config, variant_config)
+        if not (old is None and new in (0.0, "policy choice"))  # a new entry's defaults
+    ]
+    description = "; ".join(parts) or "no change"
+    try:
+        base = run_plan(plan_only(config), commitments, write=False)
+    except InfeasibleError as exc:
+        raise InfeasibleError("the base plan is infeasible", exc.explanation) from None
+    plan_b = _plan_frame(base.plan)
+    chosen = set(plan_b["project"])
+    not_in_base = [p for p in out_all if p not in chosen]
+    rounds = dict(zip(plan_b["project"], plan_b["proposal_quarter"], strict=True))
+    held = all(p in rounds and q in (None, rounds[p]) for p, q in forcing.force_in.items())
+    kept = held and variant_config == config and not set(out_all) & chosen
+    if kept:
+        variant, plan_v = base, plan_b
+    else:
+        try:
+            variant = run_plan(plan_only(variant_config), commitments, write=False, forcing=side)
+        except InfeasibleError as exc:
+            raise InfeasibleError(
+                f"the variant ({description}) is infeasible", exc.explanation
+            ) from None
+        plan_v = _plan_frame(variant.plan)
+    changes = _plan_changes(catalog, plan_b, plan_v, forcing, lost, set(not_in_base))
+    return PlanWhatIf(description, base.metrics, variant.metrics, changes, bool(kept), not_in_base)
+
+
+def _plan_frame(plan: pd.DataFrame | None) -> pd.DataFrame:
+    """plan.csv's project, round and amount columns, as text and numbers."""
+    columns = ["project", "proposal_quarter", "fund_usd"]
+    if plan is None:
+        return pd.DataFrame(columns=columns)
+    out = plan[columns].copy()
+    out["project"] = out["project"].astype(str)
+    out["proposal_quarter"] = out["proposal_quarter"].astype(str)
+    return out
+
+
+def _near(pid: str, ids: list[str]) -> str:
+    near = difflib.get_close_matches(pid, ids, n=1)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def _plan_changes(
+    catalog: Catalog,
+    base: pd.DataFrame,
+    variant: pd.DataFrame,
+    forcing: Any,
+    lost: dict[str, str],
+    not_in_base: set[str],
+) -> pd.DataFrame:
+    """One row per project that changed round or amount, or that the variant names."""
+    b = base.set_index(base["project"].astype(str))
+    v = variant.set_index(variant["project"].astype(str))
+    named = {
+        **{p: "forced in" + (f" at {q}" if q else "") for p, q in forcing.force_in.items()},
+        **{p: "forced out" for p in forcing.force_out},
+        **lost,
+    }
+    rows = []
+    for pid in catalog.project_ids:
+        in_b, in_v = pid in b.index, pid in v.index
+        fb = float(b.loc[pid, "fund_usd"]) if in_b else 0.0
+        fv = float(v.loc[pid, "fund_usd"]) if in_v else 0.0
+        qb = str(b.loc[pid, "proposal_quarter"]) if in_b else ""
+        qv = str(v.loc[pid, "proposal_quarter"]) if in_v else ""
+        if in_v and not in_b:
+            change = "in"
+        elif in_b and not in_v:
+            change = "out"
+        elif in_b and qb != qv:
+            change = "moved"
+        elif fv - fb > AMOUNT_TOLERANCE_USD:
+            change = "more"
+        elif fb - fv > AMOUNT_TOLERANCE_USD:
+            change = "less"
+        else:
+            change = ""
+        if not change and pid not in named:
+            continue
+        rows.append(
+            {
+                "id": pid,
+                "name": str(catalog.projects.loc[pid, "name"]),
+                "sector": str(catalog.projects.loc[pid, "sector"]),
+                "change": change,
+                "base_quarter": qb,
+                "variant_quarter": qv,
+                "base_fund_usd": round(fb, 2),
+                "variant_fund_usd": round(fv, 2),
+                "delta_fund_usd": round(fv - fb, 2),
+                "cause": named.get(pid, ""),
+                "note": NOT_IN_BASE
+                if pid in not_in_base
+                else IN_BASE
+                if pid in forcing.force_in and in_b
+                else "",
+            }
+        )
+    columns = [
+        "id",
+        "name",
+        "sector",
+        "change",
+        "base_quarter",
+        "variant_quarter",
+        "base_fund_usd",
+        "variant_fund_usd",
+        "delta_fund_usd",
+        "cause",
+        "note",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_plan_whatif(result: PlanWhatIf, target: Path, overwrite: bool = True) -> None:
+    """Write whatif.csv and whatif.json of a plan what-if into ``target``, all or nothing."""
+    with staged_output(target, overwrite) as tmp:
+        write_csv(result.changes, tmp / WHATIF_CSV)
+        write_json(result.summary(), tmp / WHATIF_JSON)

@@ -1,6 +1,6 @@
-"""Until every command runs plans, a plan's inputs given to a command that answers the one-shot
-question (run, whatif, frontier, robustness) are refused with exit 2 naming them, before any
-work: the command would otherwise ignore them and answer another question."""
+"""A plan's inputs given to a command that answers the one-shot question (run; whatif, frontier
+and robustness with --one-shot) are refused with exit 2 naming them, before any work: the
+command would otherwise ignore them and answer another question."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from portopt.errors import EXIT_BAD_INPUT
 PLAN_KEYS = ["--set", "plan.target=hard", "--set", "plan.commitments=/nonexistent/c.csv"]
 COMMANDS = {
     "run": ["run", "default"],
-    "whatif": ["whatif", "default", "--drop", "gas_ohio"],
-    "frontier": ["frontier", "default", "--vary", "model.budget_usd=4e11,5e11"],
-    "robustness": ["robustness", "default", "--batches", "2"],
+    "whatif": ["whatif", "default", "--one-shot", "--drop", "gas_ohio"],
+    "frontier": ["frontier", "default", "--one-shot", "--vary", "model.budget_usd=4e11,5e11"],
+    "robustness": ["robustness", "default", "--one-shot", "--batches", "2"],
 }
 
 
@@ -42,7 +42,7 @@ def test_plan_keys_in_a_config_file_are_refused_too(tmp_path: Path) -> None:
 
 
 def test_a_varied_plan_key_is_refused_by_frontier(tmp_path: Path) -> None:
-    args = ["frontier", "default", "--vary", "plan.first_quarter=2027Q1,2028Q3"]
+    args = ["frontier", "default", "--one-shot", "--vary", "plan.first_quarter=2027Q1,2028Q3"]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert "plan.first_quarter" in result.output
@@ -53,7 +53,7 @@ def test_robustness_does_not_rewrite_a_plans_report(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "metrics.json").write_text(json.dumps({"plan": {"rounds": []}}))
     (folder / "report.html").write_text("<html>the plan</html>")
-    args = ["robustness", "default", "--batches", "2", "--report", str(folder)]
+    args = ["robustness", "default", "--one-shot", "--batches", "2", "--report", str(folder)]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert "output folder of a plan" in result.output.replace("\n", "")
@@ -62,6 +62,14 @@ def test_robustness_does_not_rewrite_a_plans_report(tmp_path: Path) -> None:
 
 def test_the_default_config_is_not_refused(tmp_path: Path) -> None:
     # the bundled default lists every plan key at its default: a one-shot command takes it
-    args = ["whatif", "default", "--drop", "nope_not_a_project", "--out", str(tmp_path / "o")]
+    args = [
+        "whatif",
+        "default",
+        "--one-shot",
+        "--drop",
+        "nope_not_a_project",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     result = CliRunner().invoke(app, args)
     assert "plan inputs" not in result.output

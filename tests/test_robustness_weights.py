@@ -166,7 +166,8 @@ def _config_file(folder: Path, catalog: Path, settings: dict) -> Path:
 
 
 def _robustness(client, config: Path, out: Path, *extra: str):
-    args = ["robustness", str(config), "--batches", "3", "--scheduler", client.scheduler.address]
+    args = ["robustness", str(config), "--one-shot", "--batches", "3"]
+    args += ["--scheduler", client.scheduler.address]
     return CliRunner().invoke(app, [*args, "--out", str(out), *extra])
 
 

@@ -125,7 +125,8 @@ def test_unknown_key_and_bad_value_name_the_vary_key(config_file: Path) -> None:
 def test_cli_bad_vary_exits_2_without_traceback(config_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "f"
     result = CliRunner().invoke(
-        app, ["frontier", str(config_file), "--vary", "model.nope=1,2", "--out", str(out)]
+        app,
+        ["frontier", str(config_file), "--one-shot", "--vary", "model.nope=1,2", "--out", str(out)],
     )
     assert result.exit_code == 2, result.output
     assert "model.nope" in result.output and "Traceback" not in result.output
@@ -156,6 +157,7 @@ def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: P
         [
             "frontier",
             str(config_file),
+            "--one-shot",
             "--vary",
             BUDGETS,
             "--vary",
@@ -285,6 +287,7 @@ def test_robustness_cli_on_a_running_scheduler_updates_the_report(
         [
             "robustness",
             str(config_file),
+            "--one-shot",
             "--batches",
             "4",
             "--scheduler",

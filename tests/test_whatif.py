@@ -179,7 +179,7 @@ def test_a_budget_change_through_set(base_folder: Path) -> None:
 def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     out = base_folder / "out"
     config = str(base_folder / "whatif.yaml")
-    result = cli("whatif", config, "--drop", "ndpr_magnets", "--out", str(out))
+    result = cli("whatif", config, "--one-shot", "--drop", "ndpr_magnets", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "Coverage score" in result.output and "SE" in result.output
     assert sorted(p.name for p in out.iterdir()) == [WHATIF_CSV, WHATIF_JSON]
@@ -188,7 +188,9 @@ def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     assert "ndpr_magnets" in summary["projects"]["out"]
     assert summary["deltas"]["coverage_score"]["se"] > 0
     assert summary["base_solve"]["status"] == "optimal"
-    printed = cli("whatif", config, "--drop", "ndpr_magnets", "--out", str(out), "--json")
+    printed = cli(
+        "whatif", config, "--one-shot", "--drop", "ndpr_magnets", "--out", str(out), "--json"
+    )
     assert json.loads(printed.stdout)["deltas"] == summary["deltas"]
 
 
@@ -206,7 +208,7 @@ def test_bad_variants_exit_2_and_write_nothing(
     args: list[str], source: str, base_folder: Path
 ) -> None:
     out = base_folder / "out"
-    result = cli("whatif", str(base_folder / "whatif.yaml"), *args, "--out", str(out))
+    result = cli("whatif", str(base_folder / "whatif.yaml"), "--one-shot", *args, "--out", str(out))
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert source in result.output
     assert "Traceback" not in result.output
@@ -230,7 +232,13 @@ def test_bad_added_rows_name_the_added_file_row_and_column(base_folder: Path) ->
         load_additions(clash, catalog)
     out = base_folder / "out"
     result = cli(
-        "whatif", str(base_folder / "whatif.yaml"), "--add", str(folder), "--out", str(out)
+        "whatif",
+        str(base_folder / "whatif.yaml"),
+        "--one-shot",
+        "--add",
+        str(folder),
+        "--out",
+        str(out),
     )
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert f"{folder / 'projects.csv'}, row 3, column 'failure_prob'" in result.output
@@ -249,7 +257,9 @@ def test_an_infeasible_variant_exits_3_and_says_so(tmp_path: Path) -> None:
     _write_config(config, catalog)
     out = tmp_path / "out"
     # the committed project's amount (half of $0.6B) is above the variant's budget
-    result = cli("whatif", str(config), "--set", "model.budget_usd=1e7", "--out", str(out))
+    result = cli(
+        "whatif", str(config), "--one-shot", "--set", "model.budget_usd=1e7", "--out", str(out)
+    )
     assert result.exit_code == EXIT_INFEASIBLE, result.output
     assert "the variant (set model.budget_usd=10000000.0" in result.output
     assert "is infeasible" in result.output

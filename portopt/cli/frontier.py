@@ -1,4 +1,5 @@
-"""``portopt frontier CONFIG --vary KEY=v1,v2,... [--vary ...] [--scheduler ADDRESS]``."""
+"""``portopt frontier CONFIG --vary KEY=v1,v2,... [--vary ...] [--commitments FILE] [--one-shot]
+[--scheduler ADDRESS]``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from portopt.cli.options import (
     sweep_progress,
 )
 from portopt.config import find_config
+from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
 
 DEFAULT_OUT = Path("runs") / "frontier"
@@ -44,13 +46,36 @@ def command(
     workers: WorkersOption = 2,
     set_: SetOption = None,
     json_: JsonOption = False,
+    commitments: Annotated[
+        Path | None,
+        typer.Option(
+            "--commitments",
+            help="CSV of decisions made (project, quarter, amount_usd) for every point's plan"
+            " (default: plan.commitments, else the bundled first tranche). Plans only.",
+        ),
+    ] = None,
+    one_shot: Annotated[
+        bool,
+        typer.Option(
+            "--one-shot",
+            help="Solve one-shot portfolios (every project at its earliest start) instead of"
+            " plans; points differing only in model Parameters then re-solve one model.",
+        ),
+    ] = False,
 ) -> None:
-    """An efficient frontier or sensitivity grid: one allocation solve per point, on Dask.
+    """A frontier or sensitivity grid over any config key: one plan per point, on Dask.
 
-    Points that differ only in model Parameters (budget, recoupment tolerance, sector bounds,
-    ...) re-solve one compiled problem; the others regenerate their scenarios. Writes
+    Each point is the plan `portopt plan` makes with those keys (capital expected committed
+    by the deadline, coverage with Japan's declines, out of sample). With --one-shot, each
+    point is a one-shot allocation solve, and points that differ only in model Parameters
+    (budget, recoupment tolerance, sector bounds, ...) re-solve one compiled problem. Writes
     frontier.csv and frontier.html.
     """
+    if one_shot and commitments is not None:
+        raise ConfigError(
+            [Problem("--commitments", None, None, "works on plans: drop --one-shot")],
+            "bad frontier",
+        )
     from portopt.sweeps import (
         cluster,
         dashboard_link,
@@ -60,34 +85,48 @@ def command(
         write_frontier,
     )
     from portopt.sweeps.html import identity
+    from portopt.sweeps.plans import run_plan_frontier
 
     target = out if out is not None else DEFAULT_OUT
     path = find_config(config)
     points = frontier_points(path, vary, set_)
-    refuse_plan_keys("frontier", *(p.config for p in points))
+    if one_shot:  # a plan's keys mean nothing to the one-shot question
+        refuse_plan_keys("frontier", *(p.config for p in points))
     catalog = load_catalog(points[0].config.catalog)
     check_target(target, overwrite=True)
     keys = list(points[0].values)
     with cluster(scheduler, workers) as client:
-        label = f"Solving {len(points)} frontier points (tasks done)"
-        tasks = len(plan_tasks(points))
+        if one_shot:
+            label = f"Solving {len(points)} one-shot frontier points (tasks done)"
+            tasks = len(plan_tasks(points))
+        else:
+            label = f"Planning {len(points)} frontier points (plans done)"
+            tasks = len(points)
         with sweep_progress(label, tasks, dashboard_link(client)) as on_result:
-            table = run_frontier(catalog, points, client, on_result=on_result)
+            if one_shot:
+                table = run_frontier(catalog, points, client, on_result=on_result)
+            else:
+                table = run_plan_frontier(points, client, commitments, on_result=on_result)
     base = config_with_overrides(path, set_)  # the sweep's identity: before the varied keys
     write_frontier(table, keys, target, identity(base, catalog.source))
     counts = table["status"].value_counts().to_dict()
     if json_:
-        print_json({"points": len(table), "status": counts, "out_dir": target})
+        model = "one-shot" if one_shot else "plan"
+        print_json({"model": model, "points": len(table), "status": counts, "out_dir": target})
     else:
-        Console().print(_summary(table, keys, counts, target))
+        Console().print(_summary(table, keys, counts, target, one_shot))
 
 
-def _summary(table: pd.DataFrame, keys: list[str], counts: dict[str, int], target: Path) -> Table:
+def _summary(
+    table: pd.DataFrame, keys: list[str], counts: dict[str, int], target: Path, one_shot: bool
+) -> Table:
     shown = ", ".join(f"{n} {status}" for status, n in counts.items())
-    summary = Table(title=f"portopt frontier ({len(table)} points: {shown})", title_justify="left")
+    kind = "one-shot portfolios" if one_shot else "plans"
+    summary = Table(title=f"portopt frontier ({len(table)} {kind}: {shown})", title_justify="left")
     for key in keys:
         summary.add_column(key.rsplit(".", 1)[-1])
-    for name in ("status", "coverage", "capital $B", "CVaR shortfall", "projects", "re-solve"):
+    capital = "capital $B" if one_shot else "committed $B (expected)"
+    for name in ("status", "coverage", capital, "CVaR shortfall", "projects", "re-solve"):
         summary.add_column(name)
     for r in table.to_dict("records"):
         summary.add_row(

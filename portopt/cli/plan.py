@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +14,7 @@ from rich.table import Table
 from portopt.cli.options import (
     BackendOption,
     JsonOption,
+    SchedulerOption,
     SeedOption,
     SetOption,
     config_with_overrides,
@@ -27,6 +30,9 @@ from portopt.cli.run import (
 )
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import headline
+
+if TYPE_CHECKING:
+    from portopt.tradeoff import Mapper
 
 
 def command(
@@ -61,10 +67,29 @@ def command(
     seed: SeedOption = None,
     set_: SetOption = None,
     json_: JsonOption = False,
+    scheduler: SchedulerOption = None,
+    alternatives: Annotated[
+        int | None,
+        typer.Option(
+            "--alternatives",
+            help="Also find K near-optimal plans (alternatives.csv): within --slack of the"
+            " optimum, differing most from it and from each other (plan.alternatives.count).",
+        ),
+    ] = None,
+    slack: Annotated[
+        str | None,
+        typer.Option(
+            "--slack",
+            help="How much of the optimum's objective an alternative may give up: 1% or 0.01"
+            " (plan.alternatives.slack).",
+        ),
+    ] = None,
 ) -> None:
     """Plan the deployment: which projects to propose in which round, with how much, to the
     deadline; evaluate the plan on fresh scenarios (Japan's declines included) and write
-    plan.csv, the tables, metrics.json and the report."""
+    plan.csv, the tables, metrics.json and the report; and the plan frontier (frontier.csv:
+    the plan at each expected-recovery floor down to plan.frontier.lowest_floor), solved in
+    local processes or, with --scheduler, on a Dask cluster."""
     from portopt.planning import run_plan
 
     if no_commitments and commitments is not None:
@@ -72,9 +97,14 @@ def command(
             [Problem("--no-commitments", None, None, "cannot be given with --commitments")],
             "conflicting options",
         )
-    cfg = config_with_overrides(resolve_config(config), set_, seed)
+    sets = list(set_ or [])
+    if alternatives is not None:
+        sets.append(f"plan.alternatives.count={alternatives}")
+    if slack is not None:
+        sets.append(f"plan.alternatives.slack={_share(slack)}")
+    cfg = config_with_overrides(resolve_config(config), sets, seed)
     console = Console(stderr=True)
-    with RichProgress(console) as progress:
+    with dask_mapper(scheduler) as mapper, RichProgress(console) as progress:
         result = run_plan(
             cfg,
             commitments,
@@ -82,11 +112,41 @@ def command(
             backend=backend,
             progress=progress,
             no_commitments=no_commitments,
+            mapper=mapper,
         )
     if json_:
         print_json(json_summary(result.metrics, result.out_dir))
     else:
         Console().print(summary_table(result.metrics, result.out_dir))
+
+
+def _share(text: str) -> float:
+    """``1%`` or ``0.01`` as a share; :class:`ConfigError` naming --slack otherwise."""
+    raw = text.strip()
+    try:
+        return float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(
+            [Problem("--slack", None, None, f"'{text}' is not a share like 1% or 0.01")],
+            "bad --slack",
+        ) from None
+
+
+@contextmanager
+def dask_mapper(scheduler: str | None) -> Iterator[Mapper | None]:
+    """A mapper onto the Dask cluster at ``scheduler`` (tasks with retries, results in order),
+    or None without one (the frontier then runs in local processes)."""
+    if not scheduler:
+        yield None
+        return
+    from portopt.sweeps import cluster, gather_as_completed, submit_all
+
+    with cluster(scheduler) as client:
+
+        def mapper(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+            return gather_as_completed(client, submit_all(client, fn, args, "plan-frontier"))
+
+        yield mapper
 
 
 def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:

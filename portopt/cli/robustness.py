@@ -56,8 +56,27 @@ def command(
         ),
     ] = None,
     json_: JsonOption = False,
+    commitments: Annotated[
+        Path | None,
+        typer.Option(
+            "--commitments",
+            help="CSV of decisions made (project, quarter, amount_usd) for every batch's plan"
+            " (default: plan.commitments, else the bundled first tranche). Plans only.",
+        ),
+    ] = None,
+    one_shot: Annotated[
+        bool,
+        typer.Option(
+            "--one-shot",
+            help="Re-optimise one-shot portfolios (every project at its earliest start) instead"
+            " of plans.",
+        ),
+    ] = False,
 ) -> None:
-    """Re-optimise on B independent batches: each project's core index.
+    """Re-plan on B independent batches: each project's core index.
+
+    Each batch is a plan (`portopt plan`'s, on the batch's scenarios), or with --one-shot a
+    one-shot portfolio; a project counts as selected when the batch's plan proposes it.
 
     The core index is the share of batches that select the project, with its 95% interval.
     A batch draws its scenarios, its chokepoint weights and gaps from the catalog's ranges, or
@@ -84,7 +103,13 @@ def command(
             [Problem("--report", None, None, f"'{report}' is not the output folder of a run")],
             "bad --report",
         )
-    refuse_plan_keys("robustness", cfg, report=None if report is None else _metrics(report))
+    if one_shot:
+        if commitments is not None:
+            raise ConfigError(
+                [Problem("--commitments", None, None, "works on plans: drop --one-shot")],
+                "bad robustness",
+            )
+        refuse_plan_keys("robustness", cfg, report=None if report is None else _metrics(report))
     target = out if out is not None else DEFAULT_OUT
     check_target(target, overwrite=True)
     catalog = load_catalog(cfg.catalog)
@@ -106,10 +131,18 @@ def command(
             "bad --vary",
         )
     with cluster(scheduler, workers) as client:
-        label = f"Optimising on {batches} batches (varying {vary})"
+        verb = "Optimising" if one_shot else "Planning"
+        label = f"{verb} on {batches} batches (varying {vary})"
         with sweep_progress(label, batches, dashboard_link(client)) as on_result:
             core, per_batch = run_robustness(
-                catalog, cfg, batches, client, on_result=on_result, vary=vary
+                catalog,
+                cfg,
+                batches,
+                client,
+                on_result=on_result,
+                vary=vary,
+                plan=not one_shot,
+                commitments=commitments,
             )
     write_robustness(core, per_batch, target, identity(cfg, catalog.source))
     if report is not None:

@@ -1,9 +1,10 @@
-"""``portopt whatif CONFIG [--add FOLDER] [--drop ID ...] [--set KEY=VALUE ...] [--out DIR]``."""
+"""``portopt whatif CONFIG [--commitments FILE] [--force-in ID[@QUARTER] ...] [--force-out ID ...]
+[--drop ID ...] [--set KEY=VALUE ...] [--one-shot [--add FOLDER]] [--out DIR]``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, Group
@@ -22,7 +23,7 @@ from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
 
 if TYPE_CHECKING:
-    from portopt.whatif import Delta, WhatIf
+    from portopt.whatif import Delta, PlanWhatIf, WhatIf
 
 DEFAULT_OUT = Path("runs") / "whatif"
 LABELS = {
@@ -49,31 +50,103 @@ def command(
         list[str] | None,
         typer.Option("--drop", help="Candidate id to drop (repeatable); its dependents go too."),
     ] = None,
+    force_in: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-in",
+            help="ID or ID@QUARTER: the variant's plan proposes this project (in that round, or"
+            " in its best); repeatable. Plans only.",
+        ),
+    ] = None,
+    force_out: Annotated[
+        list[str] | None,
+        typer.Option("--force-out", help="ID: the variant's plan leaves it out (repeatable)."),
+    ] = None,
+    commitments: Annotated[
+        Path | None,
+        typer.Option(
+            "--commitments",
+            help="CSV of decisions made (project, quarter, amount_usd), for both plans"
+            " (default: plan.commitments, else the bundled first tranche). Plans only.",
+        ),
+    ] = None,
+    one_shot: Annotated[
+        bool,
+        typer.Option(
+            "--one-shot",
+            help="Compare one-shot portfolios (every project at its earliest start, no rounds)"
+            " instead of plans.",
+        ),
+    ] = False,
     set_: SetOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
     ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Solve the base and a variant on the same scenarios and show the difference.
+    """Plan the base and a variant on the same scenarios and show the difference.
 
-    Writes whatif.csv (each project whose selection or amount changed) and whatif.json (the
-    headline deltas with their paired standard errors over the evaluation scenarios, and both
-    solves). Exit code 3 names the infeasible side.
+    Both sides are plans (`portopt plan`) unless --one-shot. Writes whatif.csv (each project
+    whose round, selection or amount changed, or that the variant names; a project the base
+    left out is marked so) and whatif.json (the headline deltas and both solves; one-shot: with
+    paired standard errors over the evaluation scenarios). Exit code 3 names the infeasible
+    side.
     """
     # the engine and the model load when a command runs, not for ``portopt --help``
-    from portopt.whatif import Variant, load_additions, whatif, write_whatif
+    from portopt.model.forcing import Forcing, parse_force_in
+    from portopt.whatif import (
+        Variant,
+        load_additions,
+        whatif,
+        whatif_plan,
+        write_plan_whatif,
+        write_whatif,
+    )
 
     base_config = config_with_overrides(config, None)
-    if add is None and not drop and not set_:
+    if add is None and not drop and not set_ and not force_in and not force_out:
         raise ConfigError(
-            [Problem("whatif", None, None, "give the variant: --add FOLDER, --drop ID or --set")],
+            [
+                Problem(
+                    "whatif",
+                    None,
+                    None,
+                    "give the variant: --force-in ID, --force-out ID, --drop ID, --set or"
+                    " (with --one-shot) --add FOLDER",
+                )
+            ],
             "no variant",
         )
+    problems = []
+    if one_shot:
+        for name, given in (
+            ("--commitments", commitments),
+            ("--force-in", force_in),
+            ("--force-out", force_out),
+        ):
+            if given:
+                problems.append(Problem(name, None, None, "works on plans: drop --one-shot"))
+    elif add is not None:
+        problems.append(Problem("--add", None, None, "works on one-shot portfolios: --one-shot"))
+    if problems:
+        raise ConfigError(problems, "bad what-if")
     variant_config = config_with_overrides(config, set_) if set_ else None
-    refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
+    if one_shot:  # a plan's keys mean nothing to the one-shot question
+        refuse_plan_keys("whatif", base_config, *([variant_config] if variant_config else []))
     target = out if out is not None else DEFAULT_OUT
     check_target(target, base_config.output.overwrite)
+    if not one_shot:
+        forcing = Forcing(parse_force_in(force_in), tuple(force_out or ()))
+        with Console(stderr=True).status("Planning the base and the variant"):
+            plans = whatif_plan(
+                base_config, variant_config, commitments, forcing, tuple(drop or ())
+            )
+        write_plan_whatif(plans, target, base_config.output.overwrite)
+        if json_:
+            print_json({**plans.summary(), "out_dir": target})
+        else:
+            Console().print(plan_summary(plans, target))
+        return
     catalog = load_catalog(base_config.catalog)
     added = None if add is None else load_additions(add, catalog)
     with Console(stderr=True).status("Solving and evaluating the base and the variant"):
@@ -121,6 +194,72 @@ def summary(result: WhatIf, target: Path) -> Group:
         )
     projects.caption = " and ".join(sorted(p.name for p in target.iterdir())) + f" in {target}"
     return Group(figures, projects)
+
+
+PLAN_LABELS = {
+    "proposals": "Proposals",
+    "proposed_usd": "Proposed",
+    "committed_expected_usd": "Committed (expected)",
+    "coverage_score": "Coverage score",
+    "recovery_ratio": "Japan recovery",
+    "p_recoup": "P(recoup)",
+}
+
+
+def plan_summary(result: PlanWhatIf, target: Path) -> Group:
+    """The two plans' figures, then the projects that changed."""
+    figures = Table(title=f"portopt whatif (plans): {result.description}", title_justify="left")
+    for name in ("figure", "base plan", "variant plan", "delta"):
+        figures.add_column(name, justify="left" if name == "figure" else "right")
+    for figure, d in result.deltas().items():
+        figures.add_row(
+            PLAN_LABELS[figure],
+            _plan_cell(figure, d["base"]),
+            _plan_cell(figure, d["variant"]),
+            _plan_cell(figure, d["delta"], "+"),
+        )
+    figures.caption = (
+        f"base {result.base.get('status')}, variant {result.variant.get('status')}"
+        + (
+            "; the base plan kept (it left out what the variant takes out)"
+            if result.kept_base
+            else ""
+        )
+        + "; each plan's own figures, not paired per scenario"
+        + _support_words(result.summary()["us_support"])
+    )
+    projects = Table(title="Projects that changed", title_justify="left")
+    for name in ("project", "change", "base", "variant", "why"):
+        projects.add_column(name)
+    for r in result.changes.to_dict("records"):
+        projects.add_row(
+            r["name"],
+            r["change"] or "no change",
+            f"{r['base_quarter'] or '-'} {_usd(r['base_fund_usd'])}",
+            f"{r['variant_quarter'] or '-'} {_usd(r['variant_fund_usd'])}",
+            "; ".join(x for x in (r["cause"], r["note"]) if x),
+        )
+    projects.caption = " and ".join(sorted(p.name for p in target.iterdir())) + f" in {target}"
+    return Group(figures, projects)
+
+
+def _support_words(support: dict[str, Any]) -> str:
+    """The US support's cost beside the effect, when the variant changes it."""
+    variant = support.get("variant") or {}
+    if not variant.get("projects"):
+        return ""
+    words = f"; US support costs {_usd(support['cost_expected_usd'])} more (expected, capex)"
+    if any(p.get("permitting_cost") for p in variant["projects"]):
+        words += "; expedited permitting: cost not estimated (no source)"
+    return words
+
+
+def _plan_cell(figure: str, x: float | None, sign: str = "") -> str:
+    if x is None:
+        return "-"
+    if figure.endswith("_usd"):
+        return _usd(x, sign)
+    return f"{x:{sign}.0f}" if figure == "proposals" else f"{x:{sign}.4f}"
 
 
 def _shown(delta: Delta, x: float, signed: bool = False) -> str:

@@ -864,6 +864,9 @@ class DirectSweep:
         self.last: Solution | None = None
         self.progress: Callable[[SolveProgress], None] | None = None
         """Told the incumbent, bound and gap of each solve's MILP rounds as they improve."""
+        self.forcing: Any = None
+        """Projects forced in or out (:class:`portopt.model.forcing.Forcing`), applied after
+        each build or re-target."""
         self.data_s = time.perf_counter() - t0
 
     # -- parameters -------------------------------------------------------------------------
@@ -911,6 +914,8 @@ class DirectSweep:
             self.milp.retarget(self.config)
         model = self.milp
         model.on_progress = self.progress
+        if self.forcing:
+            self.forcing.apply(model)
         result = _solve(
             model,
             self.config,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +89,18 @@ def classify(core_index: float) -> str:
 
 
 def solve_batch(
-    catalog: Catalog, config: RunConfig, b: int, vary: Mode = "scenarios"
+    catalog: Catalog,
+    config: RunConfig,
+    b: int,
+    vary: Mode = "scenarios",
+    plan: bool = False,
+    commitments: str | Path | None = None,
 ) -> dict[str, Any]:
     """A Dask task: generate batch ``b``'s scenarios and optimise on them, with batch ``b``'s
-    chokepoint priorities unless ``vary`` is ``scenarios``."""
+    chokepoint priorities unless ``vary`` is ``scenarios``. With ``plan``, the batch's plan
+    (on ``commitments``; :func:`portopt.sweeps.plans.plan_selection`): a project is selected
+    when the plan proposes it in any round."""
     t0 = time.perf_counter()
-    scenarios = generate_scenarios(
-        catalog, config, backend=config.backend, scenarios=batch_range(config, b, vary)
-    )
     priorities = catalog if vary == "scenarios" else sample_priorities(catalog, config.seed, b)
     out: dict[str, Any] = {
         "batch": b,
@@ -103,7 +108,18 @@ def solve_batch(
         "vary": vary,
     }
     try:
-        alloc = optimize(priorities, config, scenarios)
+        if plan:
+            from portopt.sweeps.plans import plan_selection
+
+            alloc, _, y, fund = plan_selection(
+                priorities, config, batch_range(config, b, vary), commitments
+            )
+            alloc = replace(alloc, ids=list(catalog.project_ids), y=y, fund_usd=fund)
+        else:
+            scenarios = generate_scenarios(
+                catalog, config, backend=config.backend, scenarios=batch_range(config, b, vary)
+            )
+            alloc = optimize(priorities, config, scenarios)
     except (InfeasibleError, SolverError) as exc:
         status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
         return {
@@ -133,15 +149,20 @@ def run_robustness(
     client: Any,
     on_result: Callable[[int, int], None] | None = None,
     vary: Mode = "scenarios",
+    plan: bool = False,
+    commitments: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Optimise on ``batches`` batches on the cluster; (core-index table, per-batch table).
 
     ``vary`` (one of :data:`portopt.priorities.Mode`) says what the batches draw: scenarios,
     chokepoint weights and gaps, or both. Raises :class:`InfeasibleError` when no batch has a
-    feasible portfolio.
+    feasible portfolio. With ``plan``, each batch is a plan (on ``commitments``).
     """
     futures = submit_all(
-        client, solve_batch, [(catalog, config, b, vary) for b in range(batches)], "robustness"
+        client,
+        solve_batch,
+        [(catalog, config, b, vary, plan, commitments) for b in range(batches)],
+        "robustness",
     )
     results = gather_as_completed(client, futures, on_result)
     return core_indices(catalog, results), _batch_table(catalog, results)

@@ -40,6 +40,10 @@ SETTINGS = (
 )
 """The small configuration: ``configs/default.yaml`` with these ``--set`` overrides."""
 
+CASE_SETTINGS = {"plan": ("plan.frontier.enabled=false",)}
+"""More overrides for one case: the plan's frontier (ten more solves at a zero gap) is tested
+on its own (tests/test_tradeoff.py); a one-shot run takes no plan key."""
+
 CASES = ("plan", "run")
 """The commands compared, one golden folder each."""
 
@@ -50,7 +54,7 @@ TIMING_KEYS = ("timings_s", "model_timings_s")
 def produce(case: str, out: Path) -> None:
     """Run ``portopt <case>`` on the small configuration into ``out`` (a subprocess, so the
     command line is what is tested)."""
-    sets = [a for s in SETTINGS for a in ("--set", s)]
+    sets = [a for s in (*SETTINGS, *CASE_SETTINGS.get(case, ())) for a in ("--set", s)]
     cmd = [sys.executable, "-m", "portopt", case, str(CONFIG), "--out", str(out), *sets]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:

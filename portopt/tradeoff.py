@@ -1,0 +1,500 @@
+"""The plan frontier: the trade-off between capital committed, Japan's recovery and coverage.
+
+``portopt plan`` solves, beside the plan at the configured expected-recovery floor, the plan at
+each floor from the configured one down to ``plan.frontier.lowest_floor`` in steps of
+``plan.frontier.floor_step`` (0.95 to 0.50 by 0.05 by default): the same columns, rules,
+optimisation scenarios and declines, only the floor changed (a Parameter of the compiled cut
+model, so each point re-targets one model, no rebuild).
+
+Each point starts from the configured plan's state: its cut pool (every coverage and CVaR cut
+the first solve found, valid at every floor) and its selection as the incumbent (feasible at
+every lower floor). Every point starts from that same state, never from another point's, so a
+point's plan does not depend on how the points are split between processes: one process, two,
+or Dask workers behind ``--scheduler`` give the same frontier.csv.
+
+The figures of a point are on the optimisation scenarios (in sample), with Japan's declines
+drawn as the plan draws them: capital expected committed (the plan's fund dollars times one
+less each proposal's decline probability, the measure the plan's target uses) and its P10/P90
+over the scenarios, the coverage score, Japan's expected recovery (expected PV receipts over
+expected PV draws, the measure the floor constrains), P(recoup) and the CVaR of Japan's
+shortfall as a share of capital. The configured point's out-of-sample figures are the plan's
+own (metrics.json); frontier.csv compares the points on one footing.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from portopt.config import RunConfig
+from portopt.evaluate import portfolio_figures
+from portopt.model import DirectSweep
+from portopt.model.data import BILLION
+from portopt.model.direct import DirectModel
+
+FRONTIER_FILE = "frontier.csv"
+FLOOR_KEY = "model.groups.recoupment.min_expected_recovery"
+
+COLUMNS = (
+    "point",
+    "kind",
+    "floor",
+    "configured",
+    "status",
+    "mip_gap",
+    "objective",
+    "proposals",
+    "proposed_usd",
+    "committed_expected_usd",
+    "committed_p10_usd",
+    "committed_p90_usd",
+    "coverage",
+    "expected_recovery",
+    "p_recoup",
+    "cvar_shortfall_share",
+    "binding",
+    "adds",
+    "drops",
+    "projects",
+    "note",
+)
+"""frontier.csv's columns: one row per point, the configured floor first, then each lower one.
+``binding``, ``adds``, ``drops`` and ``projects`` are ``;``-separated (groups as
+``group: row``; project ids); ``adds``/``drops``: against the point above it (the next higher
+floor)."""
+
+
+def plan_only(config: RunConfig) -> RunConfig:
+    """``config`` for a plan whose figures a sweep or a what-if reads from its metrics: no
+    report, no scenario tables, no frontier of its own, an output folder it may overwrite."""
+    out = config.model_copy(deep=True)
+    out.output.report = False
+    out.output.scenarios_parquet = False
+    out.output.overwrite = True
+    out.plan.frontier.enabled = False
+    return out
+
+
+def frontier_floors(config: RunConfig) -> list[float]:
+    """The floors of the frontier: the configured one, then down by ``plan.frontier.floor_step``
+    to ``plan.frontier.lowest_floor``; [] when the frontier is off or no floor is configured."""
+    fr = config.plan.frontier
+    rec = config.model.groups.recoupment
+    if not fr.enabled or not rec.enabled or rec.min_expected_recovery is None:
+        return []
+    top = float(rec.min_expected_recovery)
+    floors = [top]
+    k = 1
+    while True:
+        f = round(top - k * fr.floor_step, 10)
+        if f < fr.lowest_floor - 1e-9:
+            break
+        floors.append(f)
+        k += 1
+    return floors
+
+
+def at_floor(config: RunConfig, floor: float) -> RunConfig:
+    """``config`` with the expected-recovery floor set to ``floor``."""
+    out = config.model_copy(deep=True)
+    out.model.groups.recoupment.min_expected_recovery = floor
+    return out
+
+
+@dataclass
+class FrontierState:
+    """What every point starts from: the configured plan's model (without its HiGHS
+    instances), its cut pools and selection, the declines and each column's base project."""
+
+    sweep: DirectSweep
+    declined: np.ndarray
+    decline_prob: np.ndarray
+    base_ids: list[str]
+
+
+def frontier_state(
+    sweep: DirectSweep,
+    allocation: Any,
+    declined: np.ndarray,
+    decline_prob: np.ndarray,
+    project: Sequence[str],
+) -> FrontierState:
+    """The picklable starting state of the frontier's points (see the module docstring);
+    ``project``: each model column's project id."""
+    seed = copy.copy(sweep)
+    seed.milp, seed.lp = None, None
+    seed.progress = None
+    seed.coverage_pool = dict(sweep.coverage_pool)
+    seed.cvar_pool = dict(sweep.cvar_pool)
+    seed.last = allocation.solution()
+    return FrontierState(
+        seed, np.asarray(declined, bool), np.asarray(decline_prob, float), list(project)
+    )
+
+
+def solve_points(state: FrontierState, floors: Sequence[float]) -> list[dict[str, Any]]:
+    """A task: the plan at each of ``floors``, each from the state's pools and selection.
+
+    The cut model is compiled once at the configured floor and re-targeted per point, so every
+    point (whichever task holds it) is solved by the same sequence of HiGHS calls.
+    """
+    base = state.sweep
+    sweep = copy.copy(base)
+    sweep.milp = DirectModel(base.data, base.cover, base.config)
+    sweep.lp = None
+    rows = []
+    for floor in floors:
+        sweep.coverage_pool = dict(base.coverage_pool)
+        sweep.cvar_pool = dict(base.cvar_pool)
+        sweep.last = base.last
+        cfg = at_floor(base.config, floor)
+        sweep.update(cfg)
+        rows.append(_point(state, sweep, cfg, floor))
+    return rows
+
+
+def _point(
+    state: FrontierState, sweep: DirectSweep, cfg: RunConfig, floor: float
+) -> dict[str, Any]:
+    import time
+
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(kind="floor", floor=floor, configured=False)
+    start = time.perf_counter()
+    result = sweep.solve(start)
+    if result.status in ("infeasible", "error") or result.solution is None:
+        row.update(status=result.status, proposals=0, binding="", projects="")
+        return row
+    sol = result.solution
+    prices = sweep.shadow_prices(sol, time.perf_counter() + cfg.solver.time_limit_s)
+    binding = sorted({f"{p.group}: {p.row}" if p.row else p.group for p in prices if p.binding})
+    row.update(
+        status=result.status,
+        mip_gap=result.mip_gap,
+        objective=result.objective,
+        binding=";".join(binding),
+    )
+    row.update(figures(state, cfg, sol.y, sol.f * BILLION))
+    return row
+
+
+def figures(state: FrontierState, cfg: RunConfig, y: np.ndarray, fund: np.ndarray) -> dict:
+    """A point's figures on the optimisation scenarios (the module docstring)."""
+    sweep = state.sweep
+    chosen = np.asarray(y) > 0.5
+    fund = np.where(chosen, np.asarray(fund, float), 0.0)
+    committed = (~state.declined[:, chosen] * fund[chosen][None, :]).sum(axis=1)
+    p10, p90 = np.quantile(committed, [0.1, 0.9]) if committed.size else (0.0, 0.0)
+    ins = portfolio_figures(sweep.catalog, cfg, sweep.scenarios, chosen.astype(float), fund)
+    d = sweep.data
+    f_b = fund / BILLION
+    draw = float(d.e_draw @ f_b)
+    alpha = cfg.model.groups.recoupment.alpha
+    ids = sorted({state.base_ids[j] for j in np.flatnonzero(chosen)})
+    return {
+        "proposals": int(chosen.sum()),
+        "proposed_usd": float(fund.sum()),
+        "committed_expected_usd": float(fund @ (1.0 - state.decline_prob)),
+        "committed_p10_usd": float(p10),
+        "committed_p90_usd": float(p90),
+        "coverage": ins["coverage"]["mean"],
+        "expected_recovery": float(d.e_japan @ f_b) / draw if draw > 0 else None,
+        "p_recoup": ins["p_recoup"],
+        "cvar_shortfall_share": ins.get(f"shortfall_cvar_{alpha:g}_share"),
+        "projects": ";".join(ids),
+    }
+
+
+def configured_point(
+    state: FrontierState, config: RunConfig, allocation: Any, floor: float
+) -> dict[str, Any]:
+    """The configured plan as the frontier's first row (solved already)."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        kind="floor",
+        floor=floor,
+        configured=True,
+        status=allocation.status,
+        mip_gap=allocation.mip_gap,
+        objective=allocation.objective,
+        binding=";".join(allocation.binding),
+    )
+    row.update(figures(state, config, allocation.y, allocation.fund_usd))
+    return row
+
+
+def default_workers() -> int:
+    """Worker processes for the frontier: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def chunks(floors: Sequence[float], n: int) -> list[list[float]]:
+    """``floors`` dealt round-robin into at most ``n`` non-empty tasks."""
+    n = max(1, min(n, len(floors)))
+    return [list(floors[i::n]) for i in range(n)]
+
+
+Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
+"""Runs ``fn(*args)`` for each argument tuple, results in order (the CLI's Dask cluster)."""
+
+
+def solve_frontier(
+    state: FrontierState,
+    floors: Sequence[float],
+    workers: int | None = None,
+    mapper: Mapper | None = None,
+) -> list[dict[str, Any]]:
+    """Every point of ``floors``, in their order: through ``mapper`` when given (Dask), else
+    in ``workers`` local processes (one: in this process)."""
+    if not floors:
+        return []
+    tasks = chunks(floors, workers if workers is not None else default_workers())
+    if mapper is not None:
+        results = mapper(solve_points, [(state, t) for t in tasks])
+    elif len(tasks) == 1:
+        results = [solve_points(state, tasks[0])]
+    else:
+        ctx = multiprocessing.get_context("spawn")  # HiGHS threads do not survive a fork
+        with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
+            results = list(pool.map(solve_points, [state] * len(tasks), tasks))
+    by_floor = {row["floor"]: row for rows in results for row in rows}
+    return [by_floor[f] for f in floors]
+
+
+def frontier_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """frontier.csv: the rows by floor, highest first, numbered, each point's plan at least as
+    good as the point's above it (:func:`dominate`), with what each plan adds and drops
+    against the point above it."""
+    rows = dominate(sorted(rows, key=lambda r: -float(r["floor"])))
+    previous: set[str] | None = None
+    out = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        r["point"] = i
+        now = set(filter(None, str(r.get("projects") or "").split(";")))
+        if previous is not None and r.get("status") not in ("infeasible", "error"):
+            r["adds"] = ";".join(sorted(now - previous))
+            r["drops"] = ";".join(sorted(previous - now))
+        else:
+            r["adds"] = r["drops"] = ""
+        if r.get("status") not in ("infeasible", "error"):
+            previous = now
+        out.append(r)
+    return pd.DataFrame(out, columns=list(COLUMNS))
+
+
+BINDING_FLOOR = "recoupment: expected"
+"""The recovery floor's row in ``binding``."""
+
+
+RECOVERY_TOL = 1e-6
+"""A plan meets a floor when its expected recovery is at least the floor less this (the
+solver's feasibility tolerance on the floor's row, as a ratio)."""
+
+
+def dominate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each point's plan: the best of every plan found at any point that meets its floor.
+
+    Only the floor differs between the points, so a plan whose expected recovery meets a
+    floor is feasible there (the other rules do not move). Where a solve stopped within its
+    gap below another point's plan that is feasible at its floor, that plan is the better
+    answer: it is taken, with a note, and its gap against this floor's bound
+    (``bound = objective (1 + gap)``). The objective never falls as the floor falls.
+    """
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        r = dict(r)
+        if r.get("objective") is None or r.get("configured"):  # the plan the run reports
+            out.append(r)
+            continue
+        floor = float(r["floor"])
+        best = max(
+            (
+                o
+                for o in rows
+                if o.get("objective") is not None
+                and float(o["expected_recovery"]) >= floor - RECOVERY_TOL
+            ),
+            key=lambda o: float(o["objective"]),
+        )
+        if float(best["objective"]) > float(r["objective"]):
+            bound = float(r["objective"]) * (1.0 + float(r.get("mip_gap") or 0.0))
+            keep = {k: r[k] for k in ("point", "kind", "floor", "configured")}
+            r = {**best, **keep}
+            r["mip_gap"] = max(0.0, bound / float(best["objective"]) - 1.0)
+            r["note"] = (
+                f"the plan found at floor {float(best['floor']):.2f}: it meets this floor and is"
+                " better than this floor's own solve (which stopped within its gap)"
+            )
+            if float(r["expected_recovery"]) > floor + RECOVERY_TOL:
+                kept = [b for b in str(r["binding"]).split(";") if b and b != BINDING_FLOOR]
+                r["binding"] = ";".join(kept)
+        out.append(r)
+    return out
+
+
+def plan_frontier(
+    config: RunConfig,
+    sweep: DirectSweep,
+    allocation: Any,
+    project: Sequence[str],
+    decline_prob: np.ndarray,
+    declined: np.ndarray,
+    workers: int | None = None,
+    mapper: Mapper | None = None,
+) -> pd.DataFrame | None:
+    """frontier.csv of a plan (the module docstring); None when there is no frontier to draw
+    (``plan.frontier.enabled`` false, no recovery floor, or the plan not chosen by the cut
+    model)."""
+    floors = frontier_floors(config)
+    if not floors or not isinstance(sweep, DirectSweep) or allocation.objective is None:
+        return None
+    state = frontier_state(sweep, allocation, declined, decline_prob, project)
+    first = configured_point(state, config, allocation, floors[0])
+    w = workers if workers is not None else config.plan.frontier.workers
+    rows = solve_frontier(state, floors[1:], w, mapper)
+    return frontier_table([first, *rows])
+
+
+# ---------------------------------------------------------------- marginal values as re-plans
+
+
+def replan_tasks(state: FrontierState, items: Sequence[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """A task: for each ``(project, chosen)``, the full plan with the project forced out (when
+    the base plan chose it) or in at its best round (when not), every other choice free; each
+    from the base plan's cut pool, a forced-out one from the base plan less that project."""
+    from portopt.model.forcing import Forcing
+    from portopt.model.terms import Solution
+
+    base = state.sweep
+    sweep = copy.copy(base)
+    sweep.milp = DirectModel(base.data, base.cover, base.config)
+    sweep.lp = None
+    d = base.data
+    index = {pid: q for q, pid in enumerate(d.projects)}
+    rows = []
+    for pid, chosen in items:
+        sweep.coverage_pool = dict(base.coverage_pool)
+        sweep.cvar_pool = dict(base.cvar_pool)
+        cols = d.columns_of(index[pid])
+        if chosen:
+            assert base.last is not None
+            y0 = np.round(base.last.y)
+            y0[cols] = 0.0
+            sweep.last = Solution(y=y0, f=np.asarray(base.last.f) * (y0 > 0.5))
+            sweep.forcing = Forcing({}, (pid,))
+        else:
+            sweep.last = None
+            sweep.forcing = Forcing({pid: None})
+        sweep.update(base.config)
+        result = sweep.solve()
+        row: dict[str, Any] = {
+            "project": pid,
+            "chosen": chosen,
+            "status": result.status,
+            "objective": result.objective,
+            "mip_gap": result.mip_gap,
+            "round": None,
+        }
+        if result.solution is not None and not chosen:
+            k = int(cols[np.argmax(np.asarray(result.solution.y)[cols])])
+            row["round"] = d.quarter_label(int(d.proposal_q[k]))
+        rows.append(row)
+    return rows
+
+
+def replan_values(
+    config: RunConfig,
+    sweep: DirectSweep,
+    allocation: Any,
+    project: Sequence[str],
+    committed: Sequence[bool],
+    workers: int | None = None,
+    mapper: Mapper | None = None,
+) -> list[Any]:
+    """Each project's value to the plan as the difference of two full plans (coverage points,
+    :class:`portopt.model.marginal.MarginalValue`): the base plan minus the plan with it
+    forced out, or the plan with it forced in at its best round minus the base plan; the
+    re-plans solved in ``workers`` processes (or through ``mapper``), each from the base plan's
+    cuts. A committed project has no value (it cannot be taken out)."""
+    from portopt.model.marginal import POINTS, MarginalValue
+
+    state = frontier_state(
+        sweep, allocation, np.zeros((0, len(project)), bool), np.zeros(0), project
+    )
+    y = np.asarray(allocation.y) > 0.5
+    ids = list(dict.fromkeys(str(p) for p in project))
+    chosen = {pid: bool(y[[j for j, p in enumerate(project) if p == pid]].any()) for pid in ids}
+    held = {str(p) for p, c in zip(project, committed, strict=True) if c}
+    items = [(pid, chosen[pid]) for pid in ids if pid not in held]
+    if not items:
+        results: list[dict[str, Any]] = []
+    else:
+        tasks = chunks(items, workers if workers is not None else default_workers())
+        if mapper is not None:
+            parts = mapper(replan_tasks, [(state, t) for t in tasks])
+        elif len(tasks) == 1:
+            parts = [replan_tasks(state, tasks[0])]
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
+                parts = list(pool.map(replan_tasks, [state] * len(tasks), tasks))
+        results = [r for part in parts for r in part]
+    by_id = {r["project"]: r for r in results}
+    base = POINTS * float(allocation.objective)
+    gap0 = float(allocation.mip_gap or 0.0)
+    out = []
+    for pid in ids:
+        if pid in held:
+            out.append(MarginalValue(pid, True, base, None, None, None, False, "committed"))
+            continue
+        r = by_id[pid]
+        other = None if r["objective"] is None else POINTS * float(r["objective"])
+        gap = r["mip_gap"]
+        if other is None:
+            why = "taken out" if chosen[pid] else "added"
+            reason = f"cannot be {why}: no plan satisfies every rule ({r['status']})"
+            out.append(MarginalValue(pid, chosen[pid], None, None, None, gap, False, reason))
+            continue
+        v_in, v_out = (base, other) if chosen[pid] else (other, base)
+        g_in, g_out = (gap0, gap) if chosen[pid] else (gap, gap0)
+        within = abs(v_in - v_out) <= (g_in or 0.0) * abs(v_in) + (g_out or 0.0) * abs(v_out)
+        reason = (
+            "forced out: the best plan without it"
+            if chosen[pid]
+            else f"forced in: the best plan with it, proposed in {r['round']}"
+        )
+        out.append(MarginalValue(pid, chosen[pid], v_in, v_out, v_in - v_out, gap, within, reason))
+    return out
+
+
+__all__ = [
+    "COLUMNS",
+    "FLOOR_KEY",
+    "FRONTIER_FILE",
+    "FrontierState",
+    "Mapper",
+    "at_floor",
+    "chunks",
+    "configured_point",
+    "frontier_floors",
+    "frontier_state",
+    "frontier_table",
+    "plan_frontier",
+    "plan_only",
+    "replan_tasks",
+    "replan_values",
+    "solve_frontier",
+    "solve_points",
+]

@@ -1,0 +1,169 @@
+"""The plan frontier (portopt.tradeoff, portopt.report_frontier): frontier.csv from
+``portopt plan``, the same whatever the number of processes, and the report's first chart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from _runs import default_run  # noqa: F401  (the session's default plan)
+from test_report import browser  # noqa: F401  (headless Chromium, skipped without it)
+
+from portopt.config import load_config
+from portopt.planning import run_plan
+from portopt.report_frontier import next_step, read_frontier
+from portopt.tradeoff import FRONTIER_FILE, dominate, frontier_floors
+
+ROOT = Path(__file__).resolve().parents[1]
+GAP = 0.01
+
+SMALL = [
+    "scenarios.optimisation=60",
+    "scenarios.evaluation=40",
+    "plan.rounds_per_project=3",
+    f"solver.mip_gap={GAP}",
+    "solver.time_limit_s=60",
+    "output.scenarios_parquet=false",
+    "plan.frontier.lowest_floor=0.6",
+]
+"""The bundled catalog on few scenarios: the frontier from 0.95 down to 0.60 (8 points)."""
+
+
+def _plan(out: Path, *sets: str) -> Any:
+    return run_plan(load_config(ROOT / "configs" / "default.yaml", [*SMALL, *sets]), out_dir=out)
+
+
+@pytest.fixture(scope="module")
+def small_plan(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The small plan, its frontier solved in two processes."""
+    return _plan(tmp_path_factory.mktemp("tradeoff") / "out", "plan.frontier.workers=2")
+
+
+def _frontier(out: Path) -> pd.DataFrame:
+    table = read_frontier(out)
+    assert table is not None, f"no {FRONTIER_FILE} in {out}"
+    return table
+
+
+def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) -> None:
+    assert len(table) >= 8
+    assert table["floor"].tolist() == pytest.approx([top - k * step for k in range(len(table))])
+    assert table["configured"].tolist() == [True] + [False] * (len(table) - 1)
+    assert set(table["status"]) == {"optimal"}
+    assert (table["mip_gap"].astype(float) <= gap + 1e-9).all()
+    # capital non-increasing as the floor rises (rows are by floor, highest first)
+    capital = table["committed_expected_usd"].to_numpy()
+    assert all(capital[i] <= capital[i + 1] * (1 + 1e-9) for i in range(len(capital) - 1))
+    # each point's recovery meets its floor; the configured point's floor binds
+    assert (table["expected_recovery"] >= table["floor"] - 1e-6).all()
+    # adds and drops are the difference of the neighbours' project sets
+    sets = [set(filter(None, str(p).split(";"))) for p in table["projects"]]
+    for i in range(1, len(sets)):
+        adds = set(filter(None, str(table["adds"].iloc[i]).split(";")))
+        drops = set(filter(None, str(table["drops"].iloc[i]).split(";")))
+        assert sets[i] == (sets[i - 1] | adds) - drops
+        assert adds == sets[i] - sets[i - 1] and drops == sets[i - 1] - sets[i]
+
+
+def test_plan_writes_its_frontier(small_plan: Any) -> None:
+    table = _frontier(small_plan.out_dir)
+    _check_frontier(table, 0.95, 0.05, GAP)
+    assert len(table) == 8
+    first = table.iloc[0]
+    plan = small_plan.metrics["plan"]
+    assert first["committed_expected_usd"] == pytest.approx(plan["committed_expected_usd"])
+    assert first["proposals"] == small_plan.metrics["projects"]["selected"]
+    assert "frontier" in small_plan.metrics["timings_s"]
+
+
+def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) -> None:
+    again = _plan(tmp_path / "one", "plan.frontier.workers=1", "output.report=false")
+    a = (small_plan.out_dir / FRONTIER_FILE).read_bytes()
+    assert (again.out_dir / FRONTIER_FILE).read_bytes() == a
+
+
+def test_report_leads_with_the_frontier(small_plan: Any) -> None:
+    page = (small_plan.out_dir / "report.html").read_text()
+    charts = re.findall(r'<div class="chart" id="([^"]+)"', page)
+    assert charts[0] == "chart-frontier"
+    assert "The next $50B" in page or "does not reach $50B" in page
+
+
+def test_no_frontier_when_off(tmp_path: Path) -> None:
+    config = load_config(ROOT / "configs" / "default.yaml", ["plan.frontier.enabled=false"])
+    assert frontier_floors(config) == []
+    config = load_config(ROOT / "configs" / "default.yaml", ["plan.frontier.lowest_floor=0.8"])
+    assert frontier_floors(config) == pytest.approx([0.95, 0.9, 0.85, 0.8])
+
+
+def test_a_worse_lower_floor_takes_the_plan_above() -> None:
+    row = {
+        "kind": "floor",
+        "configured": False,
+        "status": "optimal",
+        "expected_recovery": 0.7,
+        "binding": "recoupment: expected;review_capacity: round 2027Q1",
+        "projects": "a;b",
+        "note": None,
+    }
+    above = {**row, "point": 0, "floor": 0.7, "objective": 0.50, "mip_gap": 0.0}
+    below = {**row, "point": 1, "floor": 0.65, "objective": 0.49, "mip_gap": 0.03}
+    below["projects"] = "a"
+    out = dominate([above, below])
+    assert out[1]["projects"] == "a;b" and out[1]["floor"] == 0.65
+    assert out[1]["objective"] == 0.50
+    assert out[1]["mip_gap"] == pytest.approx(0.49 * 1.03 / 0.50 - 1)
+    assert out[1]["binding"] == "review_capacity: round 2027Q1"  # the floor no longer binds
+    assert "floor 0.70" in out[1]["note"]
+    better = {**below, "objective": 0.51}
+    assert dominate([above, better])[1] == better
+
+
+def test_next_step_reads_the_frontier_between_points() -> None:
+    table = pd.DataFrame(
+        {
+            "floor": [0.95, 0.9, 0.85],
+            "configured": [True, False, False],
+            "status": ["optimal"] * 3,
+            "committed_expected_usd": [80e9, 120e9, 200e9],
+            "expected_recovery": [0.95, 0.9, 0.85],
+            "coverage": [0.40, 0.44, 0.48],
+        }
+    )
+    step = next_step(table)
+    assert step is not None
+    assert step["recovery_next"] == pytest.approx(0.9 - 0.05 * 10 / 80)
+    assert step["coverage_next"] == pytest.approx(0.44 + 0.04 * 10 / 80)
+    assert next_step(table, step=200e9) is None
+
+
+# ---------------------------------------------------------------- make run's plan
+
+
+def test_default_plan_writes_its_frontier(default_run: Any) -> None:  # noqa: F811
+    table = _frontier(default_run.out_dir)
+    config = load_config(ROOT / "configs" / "default.yaml")
+    assert len(table) == len(frontier_floors(config)) >= 8
+    capital = table["committed_expected_usd"].to_numpy()
+    assert all(capital[i] <= capital[i + 1] * (1 + 1e-9) for i in range(len(capital) - 1))
+
+
+@pytest.mark.browser
+def test_default_report_first_chart_is_the_frontier(
+    browser: Any,  # noqa: F811
+    default_run: Any,  # noqa: F811
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get((default_run.out_dir / "report.html").resolve().as_uri())
+    browser.execute_script("return document.readyState")
+    charts = browser.find_elements(By.CSS_SELECTOR, "div.chart")
+    assert charts and charts[0].get_attribute("id") == "chart-frontier"
+    assert charts[0].find_elements(By.CSS_SELECTOR, ".main-svg")
+    points = browser.execute_script(
+        "return document.getElementById('plot-frontier').data[0].x.length"
+    )
+    assert points == len(_frontier(default_run.out_dir))
