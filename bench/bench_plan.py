@@ -4,8 +4,8 @@
 
 Each argument is a config override (as ``--set``), e.g. ``scenarios.optimisation=300
 solver.time_limit_s=60 plan.rounds_per_project=3``. Prints the optimisation scenarios' time,
-then the solve's wall time, status, objective, proven gap, the capital proposed and the number
-of proposals, and the solver's notes (MILP rounds, cuts, branch-and-bound nodes per round;
+then the solve's wall and CPU time, status, objective, proven gap, the capital proposed and the
+number of proposals, and the solver's notes (MILP rounds, cuts, branch-and-bound nodes per round;
 bench/RESULTS.md, "The plan").
 """
 
@@ -42,13 +42,14 @@ def main(overrides: list[str]) -> None:
     )
     opt, p, _ = with_declines(model_scenarios(engine, options), options.catalog, config)
     options.catalog.projects["decline_prob"] = p
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     allocation = optimize(
         options.catalog, config, opt, model=build_model(options.catalog, opt, config)
     )
     gap = "-" if allocation.mip_gap is None else f"{100 * allocation.mip_gap:.2f}%"
     print(
-        f"solve: {time.perf_counter() - t0:.1f} s, {allocation.status}, objective"
+        f"solve: {time.perf_counter() - t0:.1f} s ({time.process_time() - c0:.1f} CPU-s),"
+        f" {allocation.status}, objective"
         f" {allocation.objective:.4f}, gap {gap}, ${allocation.capital_usd / 1e9:.1f}B in"
         f" {len(allocation.selected)} proposals"
     )

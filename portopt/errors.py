@@ -4,7 +4,8 @@
 - :data:`EXIT_BAD_INPUT` (2): a malformed catalog, config, ``--set`` override or option, or a
   missing file;
 - :data:`EXIT_INFEASIBLE` (3): a well-formed configuration that no portfolio satisfies;
-- :data:`EXIT_INTERNAL` (4): the solver or the scenario engine failed, or portopt hit a bug.
+- :data:`EXIT_INTERNAL` (4): the solver or the scenario engine failed, or portopt hit a bug;
+- :data:`EXIT_INTERRUPTED` (130): Ctrl-C or SIGTERM (:mod:`portopt.interrupts`); nothing written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
 
 
 class PortoptError(Exception):

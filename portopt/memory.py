@@ -1,22 +1,31 @@
-"""How much memory a run will take, estimated before any work, and the refusal when it will not
-fit.
+r"""How much memory a run or a plan will take, estimated before any work, and the refusal when
+it will not fit.
 
-A run's memory is dominated by arrays whose sizes follow from the config and the catalog
-(P projects, K chokepoints, H quarters, S optimisation and E evaluation scenarios, ``b`` bytes
-of one scenario's outcomes):
+A job's memory is dominated by arrays whose sizes follow from the config and the catalog: S
+optimisation and E evaluation scenarios, :math:`P_e` engine columns (a plan's (project, start)
+pairs), :math:`P_m` model columns (its (project, round) pairs; a run has one of each per
+project, :math:`P_e = P_m = P`), K chokepoints, H quarters, ``b(P)`` the bytes of one scenario
+of P columns. What a stage makes and the job keeps to its end, plus the largest of what a stage
+holds only while it runs:
 
 .. math::
 
-    M = M_0 + S\\,(b + m_P P) + M_\\mathrm{engine}
-        + E\\,(3 \\cdot 8 + 4K + 3 \\cdot 4H) + 2\\,B\\,(b + 3 \\cdot 8H),
-    \\qquad b = P \\sum_{\\text{project fields}} \\mathrm{size} + 8K
-        + \\sum_{\\text{scenario fields}} \\mathrm{size},
+    M = M_0 + S\,b(P_e) + [\text{plan}]\, 48\,S P_m + m_F\,S P_m
+        + E\,(a\,(3 \cdot 8 + 4K + 3 \cdot 4H) + [\text{plan}]\,8)
+        + \max(M_\mathrm{engine},\ [\text{plan}]\,57\,S P_m,\
+                1.4\,B\,b_H(P) + 16 E K + 64\,\mathrm{MiB},\ 16\,S P_m),
 
-with :math:`M_0` the interpreter and libraries, :math:`m_P` the allocation model's bytes per
-(scenario, project) (:data:`CUT_MODEL_BYTES` or :data:`CVXPY_MODEL_BYTES`),
-:math:`M_\\mathrm{engine}` = ``scenarios.chunk_memory_mb``, the evaluation's per-scenario
-aggregates (:class:`portopt.evaluate.Aggregates`) and a block of B evaluation
-scenarios with their cash paths, held twice while it is folded in.
+with :math:`M_0` the interpreter and libraries (:data:`BASE_BYTES`); the engine's scenarios;
+a plan's model columns with Japan's declines applied (48 B of fields each); the allocation
+model, :math:`m_F` bytes per (scenario, model column) of its formulation (:data:`MODEL_BYTES`);
+the evaluation's per-scenario aggregates (:class:`portopt.evaluate.Aggregates`, a = 2 for a
+plan's figures with and without declines, 1 for a run) and a plan's committed capital per
+scenario. The stages' transient memory: the engine's working arrays
+(:math:`M_\mathrm{engine}` = ``scenarios.chunk_memory_mb``), a plan's declines
+(:data:`DECLINE_BYTES`), a block of B evaluation scenarios with their cash paths and the
+summaries of the evaluation, and the optimisation scenarios written as Parquet
+(:data:`PARQUET_BYTES`). Every constant is measured (bench/RESULTS.md, "Memory"; the command
+is ``python bench/bench_memory.py plan KEY=VALUE ...``).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from portopt.config import RunConfig
 from portopt.engine.inputs import simulated_quarters
 from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS
 from portopt.errors import ConfigError, Problem
+from portopt.plan.columns import Columns
 
 MIB = 2**20
 BASE_BYTES = 300 * MIB
@@ -92,53 +102,85 @@ def evaluation_block(config: RunConfig, n_projects: int, n_chokepoints: int, qua
     return int(max(1, min(sc.evaluation, sc.chunk_memory_mb * MIB // per)))
 
 
-def run_estimate(
-    config: RunConfig, n_projects: int, n_chokepoints: int, quarters: int
-) -> MemoryEstimate:
-    """M for ``portopt run`` (the module docstring), by part; ``quarters`` is H
-    (:func:`portopt.engine.inputs.simulated_quarters`)."""
+FIELD_BYTES = sum(np.dtype(d).itemsize for d in PROJECT_FIELDS.values())
+"""Bytes of one (scenario, column) of a scenario set's project fields (48)."""
+DECLINE_BYTES = FIELD_BYTES + 8 + 1
+"""A plan's declines, per (scenario, model column), while they are drawn: the declined copy of
+every field beside the undeclined one (48), the uniforms (8) and the mask (1). Measured: the
+optimisation stage's peak grows by 151 B per (scenario, model column) from 2,000 to 10,000
+scenarios, against 42 + 48 + 57 = 147 B of engine scenarios, model columns and declines."""
+EVALUATION_BLOCKS = 1.4
+"""The evaluation stage holds a block of scenarios with their cash paths (at most
+``chunk_memory_mb``) and the engine's working arrays: measured, a plan's evaluation stage
+peaks about 1.4 blocks above what it keeps (360 MiB at the default 256 MiB; bench/RESULTS.md,
+"Memory of a plan")."""
+PARQUET_BYTES = 16
+"""Bytes per (scenario, model column) while ``scenarios/projects.parquet`` is written: the
+scenario index (8) and the project codes (4), the never-masks of the integer fields and their
+null-masked copies; the float fields go to Arrow without a copy."""
+MODEL_BYTES = {"cuts": CUT_MODEL_BYTES, "full": CVXPY_MODEL_BYTES}
+"""m_F by formulation (:func:`portopt.model.formulation`)."""
+
+
+def run_estimate(config: RunConfig, columns: Columns, formulation: str) -> MemoryEstimate:
+    """M for a run or a plan over ``columns``, solved with ``formulation`` (the module
+    docstring), by part: what the job keeps, then the largest of the stages' transient memory.
+    """
     sc = config.scenarios
-    h = quarters
-    block = evaluation_block(config, n_projects, n_chokepoints, h)
-    model_bytes = CUT_MODEL_BYTES if config.solver.name == "highs_direct" else CVXPY_MODEL_BYTES
+    s, e = sc.optimisation, sc.evaluation
+    k = len(columns.projects.chokepoint_ids)
+    p_engine = len(columns.engine_catalog.project_ids)
+    p_model = len(columns.catalog.project_ids)
+    p = len(columns.projects.project_ids)
+    h = simulated_quarters(columns.engine_catalog, config)
+    planned = columns.planned
+    block = evaluation_block(config, p, k, h)
+    aggregates = 2 if planned else 1  # a plan's figures with and without Japan's declines
+    per_eval = aggregates * (3 * 8 + 4 * k + 4 * len(CASH_FIELDS) * h) + (8 if planned else 0)
+    stages = {
+        "scenario engine": int(sc.chunk_memory_mb * MIB),
+        "declines": s * p_model * DECLINE_BYTES if planned else 0,
+        # the coverage quantiles take a float64 copy of the kept coverage and partition a
+        # second; the cash bands copy at most outputs.BANDS_BLOCK_BYTES at a time
+        "evaluation block and summaries": int(
+            EVALUATION_BLOCKS * block * scenario_bytes(p, k, h) + e * 2 * 8 * k + 64 * MIB
+        ),
+        "scenario files": s * p_model * PARQUET_BYTES if config.output.scenarios_parquet else 0,
+    }
+    widest = max(stages, key=lambda name: stages[name])
     return MemoryEstimate(
         {
             "interpreter and libraries": BASE_BYTES,
-            "optimisation scenarios": sc.optimisation * scenario_bytes(n_projects, n_chokepoints),
-            "allocation model": sc.optimisation * n_projects * model_bytes,
-            "engine working memory": int(sc.chunk_memory_mb * MIB),
-            "evaluation aggregates": sc.evaluation
-            * (3 * 8 + 4 * n_chokepoints + 4 * len(CASH_FIELDS) * h),
-            "evaluation block": 2 * block * scenario_bytes(n_projects, n_chokepoints, h),
-            # the coverage quantiles take a float64 copy of the kept coverage and partition a
-            # second; the cash bands copy at most outputs.BANDS_BLOCK_BYTES at a time
-            "evaluation summaries": sc.evaluation * 2 * 8 * n_chokepoints + 64 * MIB,
+            "optimisation scenarios": s * scenario_bytes(p_engine, k),
+            "model's columns (declined)": 0 if columns.identity else s * p_model * FIELD_BYTES,
+            f"allocation model ({formulation})": s * p_model * MODEL_BYTES[formulation],
+            "evaluation aggregates": e * per_eval,
+            f"{widest} (the largest stage)": stages[widest],
         }
     )
 
 
-def check_run_fits(catalog: Catalog, config: RunConfig) -> None:
-    """Refuse, before any work, a run of ``config`` on ``catalog`` that would not fit in the
-    memory available (:func:`run_estimate`, :func:`check_fits`)."""
+def check_run_fits(config: RunConfig, columns: Columns | Catalog, formulation: str) -> None:
+    """Refuse, before any work, a run of ``config`` over ``columns`` (or one column per project
+    of a catalog) that would not fit in the memory available (:func:`run_estimate`,
+    :func:`check_fits`)."""
+    if isinstance(columns, Catalog):
+        columns = Columns.one_per_project(columns)
     sc = config.scenarios
-    estimate = run_estimate(
-        config,
-        len(catalog.project_ids),
-        len(catalog.chokepoint_ids),
-        simulated_quarters(catalog, config),
-    )
     check_fits(
-        estimate,
+        run_estimate(config, columns, formulation),
         f"scenarios.optimisation={sc.optimisation}, scenarios.evaluation={sc.evaluation}",
     )
 
 
 def scenarios_estimate(n: int, n_projects: int, n_chokepoints: int) -> MemoryEstimate:
-    """M for ``portopt scenarios``: the interpreter and the n scenarios it writes."""
+    """M for ``portopt scenarios``: the interpreter, the n scenarios it writes, and the Parquet
+    files while they are written (:data:`PARQUET_BYTES`)."""
     return MemoryEstimate(
         {
             "interpreter and libraries": BASE_BYTES,
             "scenarios": n * scenario_bytes(n_projects, n_chokepoints),
+            "scenario files": n * n_projects * PARQUET_BYTES,
         }
     )
 

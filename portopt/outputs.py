@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from portopt.errors import ConfigError, Problem
+from portopt.interrupts import raise_if_interrupted, signals_deferred
 
 ALLOCATION_FILE = "allocation.csv"
 COVERAGE_FILE = "coverage.csv"
@@ -111,7 +112,10 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def check_target(target: Path, overwrite: bool) -> None:
-    """Fail before any work when ``target`` exists and may not be replaced."""
+    """Fail before any work when ``target`` exists and may not be replaced; remove the staging
+    folders a killed run left next to it (:func:`remove_stale_staging`)."""
+    if target.parent.is_dir():
+        remove_stale_staging(target)
     if target.exists() and not overwrite:
         raise ConfigError(
             [
@@ -149,7 +153,9 @@ def staged_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     staging = _staging_folder(target, "tmp")
     try:
         yield staging
-        _publish(staging, target, overwrite)
+        raise_if_interrupted()
+        with signals_deferred():
+            _publish(staging, target, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         for folder in created:  # deepest first; only the ones this run made, and only if empty

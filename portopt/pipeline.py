@@ -26,6 +26,13 @@ stages, in this order, each timed (wall seconds, ``metrics.json["timings_s"]``):
 7. ``write`` and ``report`` (:meth:`PlanResult.write`, only when an output folder is given):
    the output folder, written to a temporary sibling and renamed into place
    (:func:`portopt.outputs.staged_output`), so a failure at any stage leaves nothing.
+
+A new command is one CLI module (``portopt/cli/<command>.py``: its options and its summary)
+and one job module: a :class:`Job` (its columns, its re-solves, its own tables and metrics)
+handed to :func:`execute`, or the first stages alone (:func:`choose`) for a command that
+compares choices (``portopt whatif``). Every stage reads the one map between a model column,
+its project and its engine column (:class:`~portopt.plan.columns.Columns`); none changes a
+catalog in place.
 """
 
 from __future__ import annotations
@@ -63,8 +70,9 @@ from portopt.evaluate import (
     evaluation_of,
     portfolio_figures,
 )
-from portopt.memory import check_run_fits, evaluation_block
-from portopt.model import Allocation, DirectSweep, build_model, optimize
+from portopt.interrupts import raise_if_interrupted
+from portopt.memory import MemoryEstimate, check_run_fits, evaluation_block, run_estimate
+from portopt.model import Allocation, DirectSweep, build_model, formulation, optimize
 from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
@@ -126,10 +134,12 @@ class Stages:
     def __call__(
         self, stage: str, total: int | None = None, label: str | None = None
     ) -> Iterator[None]:
+        raise_if_interrupted()
         if self.progress is not None:
             self.progress.start(stage, label or self.labels[stage], total)
         t0 = time.perf_counter()
         yield
+        raise_if_interrupted()  # a signal that a library swallowed still stops the run here
         self.timings[stage] = time.perf_counter() - t0
         if self.progress is not None:
             self.progress.finish(stage, self.timings[stage])
@@ -205,6 +215,14 @@ class Job(Protocol):
         stages of their own, returning more tables (a plan's frontier.csv)."""
 
 
+def memory_estimate(job: Job, config: RunConfig) -> MemoryEstimate:
+    """What :func:`execute` estimates ``job`` on ``config`` will hold at its peak (and refuses
+    when it would not fit), before any scenario is drawn."""
+    config = job.prepare(config)
+    columns = job.columns(load_catalog(config.catalog), config)
+    return run_estimate(config, columns, formulation(config))
+
+
 @dataclass
 class Choice:
     """What the first three stages give: the columns, their optimisation scenarios, the model
@@ -237,7 +255,7 @@ def choose(
     with stage("catalog"):
         catalog = load_catalog(config.catalog) if catalog is None else catalog
         columns = job.columns(catalog, config)
-    check_run_fits(columns.engine_catalog, config)
+    check_run_fits(config, columns, formulation(config))
     n_engine = len(columns.engine_catalog.project_ids)
     what = "" if columns.identity else f" of {n_engine:,} (project, start) pairs"
     with stage(

@@ -779,3 +779,16 @@ def test_tranche2_commitments_file_is_tranche1_plus_tranche2() -> None:
         assert set(cat.projects.loc[c.project, "depends_on"]) <= made, c.project
     with open(bundled_path() / "commitments_tranche2.csv", newline="", encoding="utf-8") as fh:
         assert all(r["source"].strip() for r in csv.DictReader(fh))
+
+
+def test_bundled_fuel_table_names_bundled_gas_plants() -> None:
+    """portopt/data/fuel.csv is keyed by project id and an unknown id is ignored by the engine,
+    so a renamed or removed row must leave it too; every bundled gas-fired plant is in it."""
+    import pandas as pd
+
+    p = load_catalog().projects
+    fuel = pd.read_csv(bundled_path() / "fuel.csv", comment="#", dtype={"project_id": str})
+    listed = set(fuel["project_id"])
+    assert listed <= set(p.index), sorted(listed - set(p.index))
+    gas = p[(p["firm_gen_mw"] > 0) & p["name"].str.contains("gas|CCGT", case=False)]
+    assert set(gas.index) <= listed, sorted(set(gas.index) - listed)

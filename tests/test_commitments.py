@@ -4,6 +4,7 @@ file, row and column; a header with no rows is refused unless ``--no-commitments
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,13 @@ def test_plan_with_no_commitments_plans_the_marked_projects_as_candidates(
     assert result.exit_code == 0, result.output
     plan = (out / "plan.csv").read_text()
     assert ",committed," not in plan
+    # --json carries the plan's headline figures, as metrics.json holds them
+    summary = json.loads(result.stdout)
+    metrics = json.loads((out / "metrics.json").read_text())
+    oos = metrics["out_of_sample"]
+    assert summary["status"] == metrics["status"] and summary["mip_gap"] == metrics["mip_gap"]
+    assert summary["recovery_ratio"] == oos["recovery_ratio"]["mean"]
+    assert summary["p_recoup"] == oos["p_recoup"]
+    assert summary["cvar_shortfall_share"] == oos["shortfall_cvar_0.95_share"]
+    for key in ("committed_expected_usd", "committed_p10_usd", "committed_p90_usd", "coverage"):
+        assert summary[key] == metrics["plan"][key]

@@ -117,6 +117,7 @@ def test_engine_scenarios_end_to_end(small_catalog) -> None:
     assert set(ev.allocation.loc[ev.allocation["selected"], "id"]) == set(allocation.selected)
 
 
+@pytest.mark.slow
 def test_streamed_blocks_equal_one_evaluation(small_catalog) -> None:
     """Scenarios folded in as blocks of 7 (with cash paths) give the figures and tables of the
     whole set evaluated at once."""

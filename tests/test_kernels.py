@@ -64,6 +64,7 @@ def host_check(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return exe
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 def test_kernel_compiles(nvcc: str, arch: str, tmp_path: Path) -> None:
     _nvcc(
@@ -77,6 +78,7 @@ def test_kernel_compiles(nvcc: str, arch: str, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_inlined_source_compiles_and_points_at_the_files(nvcc: str, tmp_path: Path) -> None:
     """What the loader hands NVRTC: every header inlined behind a #line naming it."""
     source = kernel_source()
@@ -98,6 +100,7 @@ def test_inlined_source_compiles_and_points_at_the_files(nvcc: str, tmp_path: Pa
     )
 
 
+@pytest.mark.slow
 def test_philox_known_answers(host_check: Path) -> None:
     done = subprocess.run(
         [str(host_check), "kat"],

@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "portopt"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("portopt._version", "portopt.errors", "portopt.vocabulary"),
+    ("portopt._version", "portopt.errors", "portopt.interrupts", "portopt.vocabulary"),
     ("portopt.config",),
     ("portopt.catalog",),
     ("portopt.engine", "portopt.priorities", "portopt.memory", "portopt.plan"),

@@ -44,6 +44,7 @@ def _fresh(catalog, config, ids: list[str]) -> float:
     return POINTS * float(optimize(sub, config, scenarios).objective)
 
 
+@pytest.mark.slow
 def test_forced_out_value_is_the_difference_of_two_fresh_solves(solved) -> None:
     catalog, config, base, _, values = solved
     needed = {d for deps in catalog.projects["depends_on"] for d in deps}

@@ -148,6 +148,7 @@ def _explanation(catalog, scen, model: dict) -> list[str]:
     return info.value.explanation
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_minimal_set_of_groups_with_its_cause(inputs, case) -> None:
     catalog, scen = inputs

@@ -41,6 +41,7 @@ def _compile(source: str, arch: str) -> tuple[bool, str, int]:
         nvrtc.nvrtcDestroyProgram(prog)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 def test_loader_source_compiles(arch: str) -> None:
     ok, log, ptx = _compile(kernel_source(), arch)

@@ -151,6 +151,7 @@ def test_scenario_tables_are_byte_identical_for_one_seed(
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_json_summary_is_all_that_stdout_holds(tmp_path: Path) -> None:
     out = tmp_path / "out"
     small = ["scenarios.optimisation=100", "scenarios.evaluation=50", "output.report=false"]

@@ -74,6 +74,7 @@ def test_import_needs_no_cupy_and_prints_nothing() -> None:
     assert out.stderr == ""
 
 
+@pytest.mark.slow
 def test_cli_help_and_version() -> None:
     exe = Path(sys.executable).parent / "portopt"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from portopt.catalog import load_catalog
 from portopt.config import load_config
@@ -12,6 +13,7 @@ from portopt.plan import load_commitments, plan_options
 from portopt.plan.columns import Columns
 
 
+@pytest.mark.slow
 def test_a_project_simulates_the_same_whatever_is_simulated_beside_it() -> None:
     """Why the evaluation stage simulates only the chosen projects: each project's fields and
     the chokepoints' stress are the same in a subset of the catalog."""

@@ -238,6 +238,7 @@ def test_the_plan_equals_exhaustive_enumeration(catalog_folder: Path, tmp_path: 
     assert best_y is not None
 
 
+@pytest.mark.slow
 def test_a_replan_keeps_every_committed_decision(catalog_folder: Path, tmp_path: Path) -> None:
     config = _config(catalog_folder, tmp_path / "first")
     catalog = load_catalog(config.catalog)
@@ -282,6 +283,7 @@ def test_every_proposal_lies_inside_the_window_and_the_capacity(
     )
 
 
+@pytest.mark.slow
 def test_the_default_job_is_the_plan(default_run) -> None:
     """``make run``: plan.csv with every proposal in [plan.first_quarter, the deadline], each
     round within the review capacity, the first tranche fixed in 2026Q1, the committed capital
@@ -311,6 +313,7 @@ def test_the_default_job_is_the_plan(default_run) -> None:
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
 
 
+@pytest.mark.slow
 def test_a_plan_value_is_the_difference_of_two_solves(
     catalog_folder: Path, small_catalog, tmp_path: Path
 ) -> None:
@@ -363,6 +366,7 @@ def test_a_plan_value_is_the_difference_of_two_solves(
     )
 
 
+@pytest.mark.slow
 def test_the_plan_command_prints_the_plan(catalog_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     sets = [
@@ -389,6 +393,7 @@ def test_the_plan_command_prints_the_plan(catalog_folder: Path, tmp_path: Path) 
     assert summary["target_usd"] == 8e10
 
 
+@pytest.mark.slow
 def test_a_hard_target_is_met_or_named(catalog_folder: Path, tmp_path: Path) -> None:
     """A hard target holds on expected committed capital; one out of reach stops with exit 3
     naming the capital group; a soft target below the budget is refused as bad input."""

@@ -205,6 +205,7 @@ def test_low_coverage_chokepoints_are_explained(folder: Path) -> None:
     assert "Left &lt;out&gt;" in table and "sector_shares" in table
 
 
+@pytest.mark.slow
 def test_the_tranche_alone_is_its_own_sub_portfolio() -> None:
     """The tranche's figures, folded in beside the plan's, equal an evaluation of the
     committed projects alone on the same scenarios."""

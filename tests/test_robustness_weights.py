@@ -120,6 +120,7 @@ def test_a_catalog_without_ranges_draws_its_point_values(tmp_path: Path) -> None
 # ------------------------------------------------------------------------------ core indices
 
 
+@pytest.mark.slow
 def test_degenerate_ranges_give_the_fixed_weight_core_indices(client, tmp_path: Path) -> None:
     config = RunConfig.model_validate(TWO_PROJECTS)
     catalog = degenerate(tmp_path / "catalog")
@@ -131,6 +132,7 @@ def test_degenerate_ranges_give_the_fixed_weight_core_indices(client, tmp_path: 
         assert fixed_batches[column].tolist() == both_batches[column].tolist(), column
 
 
+@pytest.mark.slow
 def test_a_wide_weight_range_changes_the_core_indices(client, tmp_path: Path) -> None:
     config = RunConfig.model_validate(TWO_PROJECTS)
     point = degenerate(tmp_path / "point")
@@ -171,6 +173,7 @@ def _robustness(client, config: Path, out: Path, *extra: str):
     return CliRunner().invoke(app, [*args, "--out", str(out), *extra])
 
 
+@pytest.mark.slow
 def test_cli_varies_both_by_default_when_the_catalog_has_ranges(client, tmp_path: Path) -> None:
     ranged(tmp_path / "catalog", **WIDE_FIRM_POWER)
     config = _config_file(tmp_path, tmp_path / "catalog", BASE)
@@ -193,6 +196,7 @@ def test_cli_varies_both_by_default_when_the_catalog_has_ranges(client, tmp_path
     assert set(batches["first_scenario"]) == {0}
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_vary_weights_without_ranges(client, tmp_path: Path) -> None:
     catalog = write_catalog_csv(build_small_catalog(), tmp_path / "catalog")
     config = _config_file(tmp_path, catalog, BASE)

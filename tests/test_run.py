@@ -93,6 +93,7 @@ def small_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return runs
 
 
+@pytest.mark.slow
 def test_writes_the_five_files(small_runs: dict[str, Path]) -> None:
     for out in small_runs.values():
         assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
@@ -113,6 +114,7 @@ def _without_timings(path: Path) -> bytes:
     return path.read_bytes()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_files(small_runs: dict[str, Path]) -> None:
     a, b = small_runs["a"], small_runs["b"]
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
@@ -125,6 +127,7 @@ def test_same_seed_gives_byte_identical_files(small_runs: dict[str, Path]) -> No
     assert (other / "allocation.csv").read_bytes() != (a / "allocation.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_allocation_table(small_runs: dict[str, Path]) -> None:
     table = read_allocation(small_runs["a"])
     assert list(table.columns) == [
@@ -153,6 +156,7 @@ def test_allocation_table(small_runs: dict[str, Path]) -> None:
     assert table["fund_usd"].sum() <= metrics["budget_usd"] * (1 + 1e-6)
 
 
+@pytest.mark.slow
 def test_metrics_hold_the_figures(small_runs: dict[str, Path]) -> None:
     m = json.loads((small_runs["a"] / "metrics.json").read_text())
     for part in ("in_sample", "out_of_sample"):
@@ -189,6 +193,7 @@ def test_metrics_hold_the_figures(small_runs: dict[str, Path]) -> None:
     } <= set(m)
 
 
+@pytest.mark.slow
 def test_real_subprocess(small_config: Path, tmp_path: Path) -> None:
     out = tmp_path / "sub"
     exe = Path(sys.executable).with_name("portopt")
@@ -204,6 +209,7 @@ def test_real_subprocess(small_config: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
 
 
+@pytest.mark.slow
 def test_default_run(default_run: Any) -> None:
     """The default job, the plan (shared with the browser test): every file, every stage
     timed."""
@@ -278,6 +284,7 @@ def test_existing_folder_without_overwrite(small_config: Path, tmp_path: Path) -
 @pytest.mark.parametrize(
     "stage", ["portopt.pipeline.evaluation_of", "portopt.pipeline.write_report"]
 )
+@pytest.mark.slow
 def test_failure_mid_run_leaves_no_output(
     stage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

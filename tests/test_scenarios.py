@@ -62,6 +62,7 @@ def test_deterministic(small_catalog, small_config):
     assert not np.array_equal(a["pv_japan"], c["pv_japan"])
 
 
+@pytest.mark.slow
 def test_chunk_size_invariance_bitwise(small_catalog, small_config):
     inputs = prepare_inputs(small_catalog, small_config)
     scen = range(10, 40)
@@ -76,6 +77,7 @@ def test_chunk_size_invariance_bitwise(small_catalog, small_config):
     assert calls[-1] == (30, 30) and len(calls) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shifted", [False, True], ids=["plain", "start_options"])
 def test_threads_from_the_config_change_no_number(
     small_catalog, small_config, monkeypatch, shifted
@@ -109,6 +111,7 @@ def test_threads_from_the_config_change_no_number(
     assert seen[-1] == usable_cores()
 
 
+@pytest.mark.slow
 def test_scenario_alone_equals_scenario_in_batch(small_catalog, small_config):
     inputs = prepare_inputs(small_catalog, small_config)
     batch = engine_numpy.run(inputs, range(0, 300))
@@ -129,6 +132,7 @@ def test_removing_a_project_leaves_the_others_bitwise_equal(small_catalog, small
         _equal(full, part, cols_a=cols)
 
 
+@pytest.mark.slow
 def test_weights_give_portfolio_cash(small_catalog, small_config):
     inputs = prepare_inputs(small_catalog, small_config)
     w = np.linspace(1e9, 6e9, inputs.n_projects)

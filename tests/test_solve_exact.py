@@ -110,6 +110,7 @@ def test_one_binary_per_project_in_a_plan_and_none_without(plan_inputs) -> None:
     assert lp.xcol.size == 0
 
 
+@pytest.mark.slow
 def test_the_plan_ends_on_its_gap_the_same_whatever_the_limits_and_threads(bundled) -> None:
     """Optimal within solver.mip_gap, and byte-identical selection and amounts with a 30 s or
     a 300 s time limit, and with HiGHS's threads left to portopt (one, whatever the machine's
@@ -131,6 +132,7 @@ def test_the_plan_ends_on_its_gap_the_same_whatever_the_limits_and_threads(bundl
         assert other.objective == first.objective
 
 
+@pytest.mark.slow
 def test_progress_reports_incumbent_bound_and_gap(bundled) -> None:
     """HiGHS's callbacks reach the caller: the MILP round, an incumbent below its bound and
     the gap between them."""
@@ -170,10 +172,10 @@ def test_an_error_inside_a_callback_is_raised_not_swallowed(bundled) -> None:
 
 
 def test_a_solver_error_is_never_optimal_and_gives_no_bound(
-    plan_inputs, monkeypatch: pytest.MonkeyPatch
+    bundled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A MILP round that HiGHS ends with kSolveError: status error, no objective, no bound."""
-    catalog, opt, config = plan_inputs
+    catalog, opt, config = bundled
     sweep = build_model(catalog, opt, config)
     assert isinstance(sweep, DirectSweep)
     real = DirectModel.run
@@ -186,3 +188,14 @@ def test_a_solver_error_is_never_optimal_and_gives_no_bound(
     result = sweep.solve()
     assert result.status == "error"
     assert result.bound is None and result.objective is None and result.solution is None
+
+
+def test_a_solve_stopped_by_its_node_limit_says_so(bundled) -> None:
+    """solver.node_limit is a deterministic safety net: a solve stopped there before its gap
+    reports status node_limit with the gap it proved, never optimal."""
+    catalog, opt, base = bundled
+    solver = base.solver.model_copy(update={"node_limit": 1, "mip_gap": 1e-9})
+    allocation = optimize(catalog, base.model_copy(update={"solver": solver}), opt)
+    assert allocation.status == "node_limit"
+    assert allocation.mip_gap is not None and allocation.mip_gap > 1e-9
+    assert any("solver.node_limit (1 nodes)" in note for note in allocation.notes)

@@ -56,6 +56,7 @@ def test_start_options_share_the_entity(small_catalog) -> None:
     assert [inputs.q0[c] for c in cols] == [quarter_index(s, "2026Q1") for s in STARTS]
 
 
+@pytest.mark.slow
 def test_own_draws_identical_for_every_start_option(small_catalog) -> None:
     """Delay (complete_q - q0) and failure (complete_q = -1) are the same in every scenario for
     the three starts; the money and the online share, which depend on the calendar, are not."""
@@ -92,6 +93,7 @@ def test_the_option_at_the_own_start_is_the_project(small_catalog) -> None:
         assert np.array_equal(base.project[name][:, i], got.project[name][:, j]), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weighted", [False, True])
 def test_adding_start_options_leaves_the_other_projects_bitwise_equal(
     economics_catalog, economics_config, weighted: bool
@@ -130,6 +132,7 @@ def test_adding_start_options_leaves_the_other_projects_bitwise_equal(
             assert np.array_equal(base.cash[name], got.cash[name]), name
 
 
+@pytest.mark.slow
 def test_start_options_chunking_invariant(economics_catalog, economics_config) -> None:
     """The active-prefix loop orders rows per chunk by their last active quarter; a scenario's
     numbers do not depend on the chunk it is in (the order differs between chunks)."""

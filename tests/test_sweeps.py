@@ -150,6 +150,7 @@ def test_plan_groups_parameter_points_and_splits_scenario_points(config_file: Pa
 # ------------------------------------------------------------------------------ frontier
 
 
+@pytest.mark.slow
 def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "frontier"
     result = CliRunner().invoke(
@@ -204,6 +205,7 @@ def test_frontier_cli_8_points_on_a_local_cluster(config_file: Path, tmp_path: P
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_frontier_regenerates_scenarios_for_a_scenario_key(client, config_file: Path) -> None:
     points = frontier_points(
         config_file, ["model.budget_usd=3e10,2e9", "scenarios.coercion.rate_per_year=0.0,3.0"]
@@ -233,6 +235,7 @@ def test_wilson_interval_and_classes() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_robustness_core_indices_with_intervals(client) -> None:
     config = _config(optimisation=16)
     core, batches = run_robustness(CATALOG, config, 6, client)
@@ -342,6 +345,7 @@ def test_sharded_generation_equals_single_process_bitwise(client) -> None:
 # ------------------------------------------------------------------------------ faults
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_sweep_survives_a_killed_worker(client, config_file: Path) -> None:
     points = frontier_points(config_file, [BUDGETS, TOLERANCES])

@@ -176,6 +176,7 @@ def test_a_budget_change_through_set(base_folder: Path) -> None:
     assert not result.changes.empty
 
 
+@pytest.mark.slow
 def test_the_cli_writes_and_prints_the_diff(base_folder: Path) -> None:
     out = base_folder / "out"
     config = str(base_folder / "whatif.yaml")

@@ -7,7 +7,7 @@ import importlib
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import typer
@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.text import Text
 
 from portopt._version import __version__
-from portopt.errors import EXIT_INTERNAL, PortoptError
+from portopt.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PortoptError
+from portopt.interrupts import handling_signals, interrupted
 
 app = typer.Typer(
     name="portopt",
@@ -58,7 +59,8 @@ def main(
     """portopt: which candidate projects to finance, and with how much.
 
     Exit codes: 0 done; 2 bad input (catalog, config, --set override, option, missing file);
-    3 infeasible configuration; 4 internal error (solver or engine failure, or a bug).
+    3 infeasible configuration; 4 internal error (solver or engine failure, or a bug);
+    130 interrupted (Ctrl-C or SIGTERM: nothing written, an earlier output folder kept).
     """
     debug_mode["on"] = debug
 
@@ -68,32 +70,47 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     A :class:`PortoptError` exits with its own code (2 or 3, or 4 for a solver or engine
     failure); any other exception is a bug in portopt: one line saying so, exit code 4, and the
-    traceback only under ``--debug``.
+    traceback only under ``--debug``. Ctrl-C or SIGTERM (:mod:`portopt.interrupts`) exits 130,
+    whatever error the interrupted work ended in.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except PortoptError as exc:
-            _print_error(str(exc))
-            raise typer.Exit(code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise typer.Exit(code=130) from None
-        except Exception as exc:
-            if debug_mode["on"]:
-                err_console.print(traceback.format_exc(), highlight=False, markup=False)
-            hint = "Please report it" if debug_mode["on"] else "Rerun with --debug and report it"
-            _print_error(
-                f"internal error (a bug in portopt): {type(exc).__name__}: {exc}. {hint}"
-                " with the command you ran."
-            )
-            raise typer.Exit(code=EXIT_INTERNAL) from None
+        with handling_signals():
+            return _guarded(fn, *args, **kwargs)
 
     return wrapper
+
+
+def _guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except KeyboardInterrupt:
+        _interrupted()
+    except Exception as exc:
+        if interrupted():  # e.g. a solve the signal aborted, reported as failed
+            _interrupted()
+        if isinstance(exc, PortoptError):
+            _print_error(str(exc))
+            raise typer.Exit(code=exc.exit_code) from None
+        if debug_mode["on"]:
+            err_console.print(traceback.format_exc(), highlight=False, markup=False)
+        hint = "Please report it" if debug_mode["on"] else "Rerun with --debug and report it"
+        _print_error(
+            f"internal error (a bug in portopt): {type(exc).__name__}: {exc}. {hint}"
+            " with the command you ran."
+        )
+        raise typer.Exit(code=EXIT_INTERNAL) from None
+
+
+def _interrupted() -> NoReturn:
+    err_console.print(
+        "interrupted: stopped before publishing, an earlier output folder is as it was",
+        highlight=False,
+    )
+    raise typer.Exit(code=EXIT_INTERRUPTED) from None
 
 
 def _print_error(message: str) -> None:

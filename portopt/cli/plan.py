@@ -150,8 +150,16 @@ def dask_mapper(scheduler: str | None) -> Iterator[Mapper | None]:
 
 
 def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """What ``--json`` prints: the plan's headline figures and the files."""
+    """What ``--json`` prints: the plan's headline figures and the files.
+
+    ``status`` and ``mip_gap`` say how far the solve proved the plan (``mip_gap`` is the proven
+    relative gap, null when no bound was proved); the out-of-sample figures are those of the
+    plan with Japan's declines drawn: ``coverage``, ``recovery_ratio`` (Japan's mean recovery),
+    ``p_recoup`` and ``cvar_shortfall_share`` (CVaR of Japan's shortfall over capital, at
+    ``recoupment_alpha``)."""
     plan = metrics["plan"]
+    alpha = metrics.get("recoupment_alpha", 0.95)
+    figures = headline(metrics.get("out_of_sample") or {}, alpha)
     keys = (
         "target_usd",
         "proposed_usd",
@@ -165,8 +173,13 @@ def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     )
     return {
         "status": metrics.get("status"),
+        "mip_gap": metrics.get("mip_gap"),
         "proposals": metrics["projects"]["selected"],
         **{k: plan[k] for k in keys},
+        "recovery_ratio": figures["recovery_ratio"],
+        "p_recoup": figures["p_recoup"],
+        "cvar_shortfall_share": figures["cvar_shortfall_share"],
+        "recoupment_alpha": alpha,
         "out_dir": str(out_dir),
         "files": sorted(str(p) for p in Path(out_dir).iterdir()),
     }

@@ -13,6 +13,7 @@ catalog. The CUDA kernel (``portopt/engine/cupy_engine.py``) reproduces this to 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import SimpleNamespace
@@ -101,11 +102,12 @@ def run(
         else {},
     )
     bounds = [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+    halt = threading.Event()
 
     def work(lo: int, hi: int) -> int:
         idx = np.arange(scenarios.start + lo, scenarios.start + hi, dtype=np.uint64)
         with np.errstate(all="ignore"):  # a NaN or inf is reported by check_finite instead
-            _chunk(inputs, idx, weights, out, slice(lo, hi))
+            _chunk(inputs, idx, weights, out, slice(lo, hi), halt)
         return hi - lo
 
     done = 0
@@ -116,10 +118,19 @@ def run(
                 progress(done, n)
         return out
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in as_completed([pool.submit(work, lo, hi) for lo, hi in bounds]):
-            done += future.result()
-            if progress is not None:
-                progress(done, n)
+        futures = [pool.submit(work, lo, hi) for lo, hi in bounds]
+        try:
+            for future in as_completed(futures):
+                done += future.result()
+                if progress is not None:
+                    progress(done, n)
+        except BaseException:
+            # Ctrl-C (or a failed chunk): drop the queued chunks and stop the running ones at
+            # their next quarter, instead of finishing every chunk before the pool closes
+            halt.set()
+            for future in futures:
+                future.cancel()
+            raise
     return out
 
 
@@ -129,8 +140,10 @@ def _chunk(
     weights: np.ndarray | None,
     out: EngineResult,
     rows: slice,
+    halt: threading.Event | None = None,
 ) -> None:
-    """Simulate the scenarios ``s`` and write their outputs at ``rows`` of ``out``.
+    """Simulate the scenarios ``s`` and write their outputs at ``rows`` of ``out``; when
+    ``halt`` is set, raise :class:`_Stopped` at the next quarter.
 
     Inside a chunk the per-(scenario, project) arrays are laid out (projects, scenarios), so a
     project's row is contiguous; outputs are transposed to (scenarios, projects) at the end.
@@ -165,6 +178,8 @@ def _chunk(
     ranked = row_stop[order]
     stop = int(ranked[0]) if ranked.size else 0
     for t in range(h):
+        if halt is not None and halt.is_set():
+            raise _Stopped
         rate, log_price = market.step(t)
         if t < stop:
             state.cpi = market.cpi
@@ -187,6 +202,10 @@ def _chunk(
     m *= uplift
     out.stress[rows] = m.T
     state.finish(out, rows)
+
+
+class _Stopped(Exception):
+    """A chunk abandoned because the run is stopping (its caller raises the real cause)."""
 
 
 class _Market:

@@ -124,9 +124,14 @@ class ScenarioSet:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        def key_column(values: np.ndarray) -> pa.Array:
-            array = pa.array(values)
-            return array.dictionary_encode() if pa.types.is_string(array.type) else array
+        def key_column(values: np.ndarray | list[str]) -> pa.Array:
+            if isinstance(values, np.ndarray):
+                return pa.array(values)
+            # ids repeated per scenario, dictionary-encoded as pyarrow would encode them, without
+            # building a (scenarios x ids) array of strings first (it would be the peak of a run)
+            ids = pa.array(values if self.n else [], type=pa.string())
+            codes = np.tile(np.arange(len(values), dtype=np.int32), self.n)
+            return pa.DictionaryArray.from_arrays(pa.array(codes), ids)
 
         def value_column(values: np.ndarray) -> pa.Array:
             if np.issubdtype(values.dtype, np.integer):  # negative: "never", a null
@@ -139,12 +144,15 @@ class ScenarioSet:
         p, k = len(self.project_ids), len(self.chokepoint_ids)
         grains = {
             PROJECTS_TABLE: (
-                {"scenario": np.repeat(idx, p), "project": np.tile(self.project_ids, self.n)},
-                {name: self.project[name].astype(d).ravel() for name, d in PROJECT_FIELDS.items()},
+                {"scenario": np.repeat(idx, p), "project": list(self.project_ids)},
+                {
+                    name: self.project[name].astype(d, copy=False).ravel()
+                    for name, d in PROJECT_FIELDS.items()
+                },
             ),
             CHOKEPOINTS_TABLE: (
-                {"scenario": np.repeat(idx, k), "chokepoint": np.tile(self.chokepoint_ids, self.n)},
-                {"stress": self.stress.astype(np.float64).ravel()},
+                {"scenario": np.repeat(idx, k), "chokepoint": list(self.chokepoint_ids)},
+                {"stress": self.stress.astype(np.float64, copy=False).ravel()},
             ),
             SCENARIOS_TABLE: (
                 {"scenario": idx},

@@ -46,7 +46,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,10 +75,16 @@ STALL_SHARE = 0.1
 HIGHS_GAP_SHARE = 0.5
 """HiGHS's own MIP gap as a share of ``solver.mip_gap``: the rest is left for the coverage
 and CVaR cuts the MILP's answer still violates, which the exact objective pays for."""
-PLAN_HEURISTICS_OFF = ("mip_heuristic_run_rins", "mip_heuristic_run_root_reduced_cost")
-"""HiGHS sub-MIP heuristics switched off for a plan: with the project binaries the tree is a
-few dozen nodes and these two root sub-MIPs were most of a round's time (RENS, which finds the
-incumbents of tight hard targets, stays on; docs/allocation-model.md, "Solving it")."""
+HEURISTICS_OFF = ("mip_heuristic_run_rins", "mip_heuristic_run_root_reduced_cost")
+"""HiGHS sub-MIP heuristics switched off: with the project binaries a plan's tree is a few
+dozen nodes and these two root sub-MIPs were most of a round's time (RENS, which finds the
+incumbents of tight hard targets, stays on; docs/allocation-model.md, "Solving it"); on the
+one-shot model they cost 30% of the marginal re-solves for the same answers."""
+RESOLVE_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_feasibility_jump": False}
+"""HiGHS options of the warm re-solves (:mod:`portopt.model.marginal`): the same answers, 40%
+less time on the one-shot model's 232 re-solves (no restart after the root, no feasibility
+jump: the start is the base plan with one project flipped). Not for the base solve, whose
+tight hard targets need both (bench/RESULTS.md)."""
 STOPPED = {"kTimeLimit": "time_limit", "kSolutionLimit": "node_limit"}
 """HiGHS's statuses of a limit reached with its answer intact, and portopt's word for each."""
 BROKEN = (
@@ -280,8 +287,8 @@ class DirectModel:
         self.xcol, self.xgroups = np.zeros(0, dtype=np.int64), []
         if self.lp_lower is None and d.is_plan:
             self._project_binaries(h)
-            for name in PLAN_HEURISTICS_OFF:
-                h.setOptionValue(name, False)
+        for name in HEURISTICS_OFF:
+            h.setOptionValue(name, False)
         self.ncol = h.getNumCol()
         cost = np.zeros(self.ncol)
         cost[self.ycol] = self.cover.c_lin
@@ -492,6 +499,18 @@ class DirectModel:
 
     def true_objective(self, y: np.ndarray, f: np.ndarray) -> float:
         return self.cover.value(y) + float(self.cost[self.fcol] @ f)
+
+    @contextmanager
+    def options(self, values: dict[str, Any]) -> Iterator[None]:
+        """HiGHS options set to ``values`` inside the block, restored after."""
+        before = {key: self.h.getOptionValue(key)[1] for key in values}
+        for key, value in values.items():
+            self.h.setOptionValue(key, value)
+        try:
+            yield
+        finally:
+            for key, value in before.items():
+                self.h.setOptionValue(key, value)
 
     def linear(self, on_f: np.ndarray | None) -> None:
         """Maximise ``on_f · f`` instead (zero: any feasible plan), coverage out of the
@@ -710,6 +729,27 @@ def _solve(
         notes.append(f"{incumbent_name} has no feasible amounts; HiGHS starts without it")
     timings["incumbent_s"] = time.perf_counter() - t0
 
+    if x is not None and lp_bound is not None:  # an integral LP optimum needs no MILP
+        done = _integral(model, x)
+        if done is not None and (best is None or done[0] > best[0]):
+            best = done
+        if best is not None and _gap(best[0], lp_bound) <= gap_target:
+            timings["solve_s"] = 0.0
+            timings["highs_s"] = model.highs_s
+            return DirectResult(
+                "optimal",
+                Solution(y=best[1], f=best[2]),
+                best[0],
+                float(lp_bound),
+                _gap(best[0], lp_bound),
+                timings,
+                0,
+                model.cuts,
+                notes,
+                model,
+                nodes=[],
+            )
+
     t0 = time.perf_counter()
     found: list[np.ndarray] = []
 
@@ -827,6 +867,19 @@ def _solve(
     )
 
 
+def _integral(model: DirectModel, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """(exact objective, y, f) of an LP point whose y is 0/1 and whose amounts hold the exact
+    CVaR; None otherwise."""
+    y, f, _ = model.split(x)
+    if np.abs(y - np.round(y)).max(initial=0.0) > 1e-9:
+        return None
+    y = np.round(y)
+    f = f * (y > 0.5)
+    if model.cvar_cut(f) is not None:
+        return None
+    return model.true_objective(y, f), y, f
+
+
 def _gap(objective: float, bound: float | None) -> float:
     if bound is None or not np.isfinite(bound):
         return float("inf")
@@ -916,14 +969,17 @@ class DirectSweep:
         model.on_progress = self.progress
         if self.forcing:
             self.forcing.apply(model)
-        result = _solve(
-            model,
-            self.config,
-            start,
-            incumbent=None if self.last is None else self.last.y,
-            pool=self.pool(model),
-            incumbent_name="the previous point's selection",
-        )
+        try:
+            result = _solve(
+                model,
+                self.config,
+                start,
+                incumbent=None if self.last is None else self.last.y,
+                pool=self.pool(model),
+                incumbent_name="the previous point's selection",
+            )
+        finally:
+            model.on_progress = None
         self.remember(model)
         if result.solution is not None:
             self.last = result.solution

@@ -48,7 +48,7 @@ import numpy as np
 
 from portopt.config import RunConfig
 from portopt.model.data import BILLION, ModelData
-from portopt.model.direct import DirectModel, DirectResult, DirectSweep
+from portopt.model.direct import RESOLVE_OPTIONS, DirectModel, DirectResult, DirectSweep
 from portopt.model.direct import resolve as resolve_cut_model
 from portopt.model.parameters import StructuralChange
 from portopt.model.terms import GROUPS, Solution, Term
@@ -176,7 +176,7 @@ def marginal_values(
     if model is None:
         raise ValueError("marginal values need the sweep's base solve first")
     resolve = _resolve_config(config)
-    ids, committed = sweep.data.ids, sweep.data.committed
+    ids = sweep.data.ids
     base = POINTS * objective
     alone = standalone_points(sweep)
     fund = sweep.data.f_min
@@ -185,6 +185,25 @@ def marginal_values(
     plan_rate = float(np.median([r for r in chosen_rates if r is not None] or [np.nan]))
     plan_rate = plan_rate if np.isfinite(plan_rate) else None
     tests = _GroupTests(sweep, config, y)
+    with model.options(RESOLVE_OPTIONS):
+        return _marginal_loop(
+            model, resolve, config, y, base, mip_gap, rates, plan_rate, tests, advance
+        )
+
+
+def _marginal_loop(
+    model: DirectModel,
+    resolve: RunConfig,
+    config: RunConfig,
+    y: np.ndarray,
+    base: float,
+    mip_gap: float | None,
+    rates: list[float | None],
+    plan_rate: float | None,
+    tests: _GroupTests,
+    advance: Callable[[int, int], None] | None,
+) -> list[MarginalValue]:
+    ids, committed = model.data.ids, model.data.committed
     out = []
     for i, pid in enumerate(ids):
         chosen = bool(y[i] > 0.5)

@@ -125,7 +125,7 @@ def _highs(
     h = new_highs()
     h.passModel(_highs_model(hp, data))
     options: dict[str, Any] = {
-        "log_to_console": bool(config.verbose),
+        "log_to_console": False,  # solver.verbose goes to stderr: stdout is --json's
         "output_flag": bool(config.verbose),
         "time_limit": float(config.time_limit_s),
         "mip_rel_gap": float(config.mip_gap),
@@ -133,6 +133,8 @@ def _highs(
     }
     for key, value in options.items():
         h.setOptionValue(key, value)
+    if config.verbose:
+        h.cbLogging.subscribe(lambda event: sys.stderr.write(event.message))
     set_threads(h, int(config.threads or 0))
     notes = []
     if incumbent is not None and kind != "lp":
