@@ -271,6 +271,8 @@ PROJECTS = Table(
         _opt("fund_equity_share", "float", "(0, 1]"),
         # A start option of a project (issue 11): the id whose random numbers the row shares.
         Column("entity_id", "str", pattern=ID_PATTERN, required=False, optional=True),
+        # Issue 20 / 23: the share of revenue and opex that follows CPI (blank = 1).
+        _opt("indexation", "float", "[0, 1]"),
         # Issue 20: the date the row was last checked against its sources (provenance only; no
         # model reads it). `indexation` is declared once, with the economics columns above.
         Column("checked", "str", pattern=DATE_PATTERN, required=False, optional=True),
