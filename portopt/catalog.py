@@ -262,8 +262,7 @@ PROJECTS = Table(
         _opt("jbic_funding", "str", choices=JBIC_FUNDING),
         _opt("yen_share", "float", "[0, 1]"),
         # Nominal money, fuel and the fund's place in the stack (issue 23): blank = the default
-        # of docs/catalog-columns.md.
-        _opt("indexation", "float", "[0, 1]"),
+        # of docs/catalog-columns.md (`indexation` is with issue 20's columns below).
         _opt("offtake_indexed", "float", "[0, 1]"),
         _opt("credit_indexed", "float", "[0, 1]"),
         _opt("fuel_share", "float", "[0, 1]"),
@@ -272,6 +271,8 @@ PROJECTS = Table(
         _opt("fund_equity_share", "float", "(0, 1]"),
         # A start option of a project (issue 11): the id whose random numbers the row shares.
         Column("entity_id", "str", pattern=ID_PATTERN, required=False, optional=True),
+        # Issue 20 / 23: the share of revenue and opex that follows CPI (blank = 1).
+        _opt("indexation", "float", "[0, 1]"),
         # Issue 20: the date the row was last checked against its sources (provenance only; no
         # model reads it). `indexation` is declared once, with the economics columns above.
         Column("checked", "str", pattern=DATE_PATTERN, required=False, optional=True),

@@ -183,7 +183,7 @@ class Plan:
                     model,
                     allocation,
                     [str(p) for p in columns.project],
-                    columns.decline_prob,
+                    columns.unfunded_prob,  # expected committed capital's basis
                 )
             if found is not None:
                 out[ALTERNATIVES_FILE] = found
@@ -198,7 +198,7 @@ class Plan:
                 model,
                 allocation,
                 [str(p) for p in columns.project],
-                columns.decline_prob,
+                columns.unfunded_prob,  # expected committed capital's basis
                 mask,
                 mapper=self.mapper,
             )

@@ -8,6 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from _runs import default_run
 
 from portopt.catalog import load_catalog
 from portopt.config import load_config
@@ -126,3 +128,31 @@ def test_the_plans_columns_apply_the_prerequisites_at_evaluation_and_in_expected
     i2, i3 = ids.index("toshiba_grid_tranche_2"), ids.index("toshiba_grid_tranche_3")
     assert own[:, i2].any() and mask[own[:, i2], i3].all()
     assert (masked.project["pv_draw"][mask[:, i3], i3] == 0.0).all()
+
+
+def test_the_default_plans_capital_rules_hold_on_their_stated_basis(default_run) -> None:
+    """docs/scenario-model.md, "The basis of the capital rules": the budget and the target on
+    expected committed capital, each proposal counted at its probability of being funded (its
+    own decline or a prerequisite's); the sector shares on proposed fund money."""
+    import pandas as pd
+
+    config = load_config(Path(__file__).parents[1] / "configs" / "default.yaml")
+    plan = pd.read_csv(default_run.out_dir / "plan.csv")
+    expected = plan["fund_usd"] * (1.0 - plan["decline_prob"])
+    # plan.csv's probability is rounded to 6 decimals
+    np.testing.assert_allclose(plan["expected_committed_usd"], expected, rtol=2e-6)
+    summary = default_run.metrics["plan"]
+    total = plan["expected_committed_usd"].sum()
+    assert summary["committed_expected_usd"] == pytest.approx(total, rel=1e-9)
+    assert expected.sum() <= config.model.budget_usd * (1 + 1e-9)
+    t3 = plan[plan["project"] == "toshiba_grid_tranche_3"]
+    t2 = plan[plan["project"] == "toshiba_grid_tranche_2"]
+    if len(t3) and len(t2):  # a dependant is funded at most as often as its prerequisite
+        assert float(t3["decline_prob"].iloc[0]) >= float(t2["decline_prob"].iloc[0])
+    proposed = plan.groupby("sector")["fund_usd"].sum() / plan["fund_usd"].sum()
+    for sector, (lo, hi) in config.model.groups.sector_shares.bounds.items():
+        share = float(proposed.get(sector, 0.0))
+        assert lo - 1e-6 <= share <= hi + 1e-6, sector
+
+
+__all__ = ["default_run"]  # a fixture, imported so pytest finds it here

@@ -326,6 +326,11 @@ def test_bundled_fuel_table_covers_the_gas_plants() -> None:
     assert share["wec_ap1000_pair_a"] == 0.0
     off = RunConfig.model_validate({"scenarios": {"fuel_follows_gas": False}})
     assert not prepare_inputs(catalog, off).fuel_share.any()
+    import pandas as pd
+
+    table = pd.read_csv(Path(__file__).parents[1] / "portopt" / "data" / "fuel.csv", comment="#")
+    assert set(table["project_id"]) <= set(catalog.project_ids)  # no stale row
+    assert table["fuel_share"].between(0, 1).all() and table["source"].str.len().gt(0).all()
 
 
 def _stack_by_hand(cash, draws, position, omega, hurdle):

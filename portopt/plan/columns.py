@@ -128,6 +128,16 @@ class Columns:
             return np.zeros(len(pr))
         return pr["decline_prob"].to_numpy(dtype=np.float64)
 
+    @property
+    def unfunded_prob(self) -> np.ndarray:
+        """Each model column's probability of not being funded, its own decline or a
+        prerequisite's (the basis of expected committed capital); the decline probability
+        when none was set."""
+        pr = self.catalog.projects
+        if "unfunded_prob" not in pr:
+            return self.decline_prob
+        return pr["unfunded_prob"].to_numpy(dtype=np.float64)
+
     def chosen(self, y: np.ndarray) -> dict[str, int]:
         """Each selected project's model column."""
         return {str(self.project[j]): int(j) for j in np.flatnonzero(np.asarray(y) > 0.5)}
