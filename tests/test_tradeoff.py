@@ -201,7 +201,9 @@ def test_default_report_first_chart_is_the_frontier(
     charts = browser.find_elements(By.CSS_SELECTOR, "div.chart")
     assert charts and charts[0].get_attribute("id") == "chart-frontier"
     assert charts[0].find_elements(By.CSS_SELECTOR, ".main-svg")
+    # _fullData: the trace as plotted (plotly.py sends numpy arrays base64-encoded, which
+    # Plotly decodes into typed arrays there; ``data`` keeps the encoded form)
     points = browser.execute_script(
-        "return document.getElementById('plot-frontier').data[0].x.length"
+        "return document.getElementById('plot-frontier')._fullData[0].x.length"
     )
     assert points == len(_frontier(default_run.out_dir))  # floors and levels, one trace
