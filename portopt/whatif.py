@@ -678,7 +678,8 @@ def _plan_frame(plan: pd.DataFrame | None) -> pd.DataFrame:
     columns = ["project", "proposal_quarter", "fund_usd"]
     if plan is None:
         return pd.DataFrame(columns=columns)
-    out = plan[columns].copy()
+    # a plan's result carries plan.csv's names (portopt.schema): the key is project_id
+    out = plan.rename(columns={"project_id": "project"})[columns].copy()
     out["project"] = out["project"].astype(str)
     out["proposal_quarter"] = out["proposal_quarter"].astype(str)
     return out

@@ -145,8 +145,8 @@ def test_the_default_plans_capital_rules_hold_on_their_stated_basis(default_run)
     total = plan["expected_committed_usd"].sum()
     assert summary["committed_expected_usd"] == pytest.approx(total, rel=1e-9)
     assert expected.sum() <= config.model.budget_usd * (1 + 1e-9)
-    t3 = plan[plan["project"] == "toshiba_grid_tranche_3"]
-    t2 = plan[plan["project"] == "toshiba_grid_tranche_2"]
+    t3 = plan[plan["project_id"] == "toshiba_grid_tranche_3"]
+    t2 = plan[plan["project_id"] == "toshiba_grid_tranche_2"]
     if len(t3) and len(t2):  # a dependant is funded at most as often as its prerequisite
         assert float(t3["decline_prob"].iloc[0]) >= float(t2["decline_prob"].iloc[0])
     proposed = plan.groupby("sector")["fund_usd"].sum() / plan["fund_usd"].sum()

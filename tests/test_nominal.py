@@ -422,7 +422,7 @@ def test_a_whatif_between_two_stack_positions_runs(tmp_path: Path) -> None:
         [
             "whatif",
             str(config),
-            "--set",
+            "--variant-set",
             "deal.stack.position=senior",
             "--out",
             str(tmp_path / "out"),

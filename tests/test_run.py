@@ -213,8 +213,9 @@ def test_real_subprocess(small_config: Path, tmp_path: Path) -> None:
 def test_default_run(default_run: Any) -> None:
     """The default job, the plan (shared with the browser test): every file, every stage
     timed."""
-    assert sorted(p.name for p in default_run.out_dir.iterdir()) == sorted((*FILES, "plan.csv"))
-    assert set(default_run.metrics["timings_s"]) == set(STAGES)
+    files = (*FILES, "plan.csv", "frontier.csv")  # the default job is a plan, with its frontier
+    assert sorted(p.name for p in default_run.out_dir.iterdir()) == sorted(files)
+    assert set(default_run.metrics["timings_s"]) == {*STAGES, "frontier"}
     assert default_run.metrics["scenarios"]["evaluation"]["first"] == 2000
 
 

@@ -93,12 +93,16 @@ def test_plan_writes_its_frontier(small_plan: Any) -> None:
     assert "frontier" in small_plan.metrics["timings_s"]
 
 
-def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path: Path) -> None:
+def test_a_levels_floor_is_the_highest_that_admits_it(tmp_path: Path) -> None:
     """The highest level's floor admits it (a hard-target plan there is feasible) and, below the
-    configured floor, the next point up (0.01) does not."""
+    configured floor, the next point up (0.01) does not. The plan here starts from a 1.05 floor:
+    in nominal money the default 0.95 floor gives up less than one $10B level, so the bundled
+    catalog's levels appear only where the floor binds harder."""
     from portopt.errors import InfeasibleError
 
-    levels = _frontier(small_plan.out_dir).query("kind == 'level'")
+    top = 1.05
+    plan = _plan(tmp_path / "levels", f"{FLOOR_KEY}={top}", "output.report=false")
+    levels = _frontier(plan.out_dir).query("kind == 'level'")
     assert len(levels) >= 1
     level = levels.iloc[-1]
     hard = [
@@ -110,7 +114,7 @@ def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path:
     floor = float(level["floor"])
     met = _plan(tmp_path / "at", *hard, f"{FLOOR_KEY}={floor}")
     assert met.metrics["plan"]["committed_expected_usd"] >= level["level_usd"] * (1 - 1e-6)
-    if floor < 0.95 - 1e-9:
+    if floor < top - 1e-9:
         with pytest.raises(InfeasibleError):
             _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={round(floor + 0.01, 2)}")
 

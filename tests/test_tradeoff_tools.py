@@ -113,7 +113,7 @@ def test_force_in_at_a_quarter_and_force_out(folder: Path) -> None:
         out_dir=folder / "at",
         forcing=Forcing(parse_force_in(["alaska_lng@2027Q2"]), ("mp_materials_10x_magnets",)),
     )
-    plan = pd.read_csv(forced.out_dir / "plan.csv", keep_default_na=False).set_index("project")
+    plan = pd.read_csv(forced.out_dir / "plan.csv", keep_default_na=False).set_index("project_id")
     assert plan.loc["alaska_lng", "proposal_quarter"] == "2027Q2"
     assert "mp_materials_10x_magnets" not in plan.index
 
@@ -121,8 +121,8 @@ def test_force_in_at_a_quarter_and_force_out(folder: Path) -> None:
 def test_a_candidate_the_base_left_out_is_reported_as_such(folder: Path) -> None:
     config = _small(folder)
     base = run_plan(load_config(config), out_dir=folder / "base")
-    chosen = set(pd.read_csv(base.out_dir / "plan.csv")["project"])
-    left_out = next(p for p in base.allocation["id"] if p not in chosen)
+    chosen = set(pd.read_csv(base.out_dir / "plan.csv")["project_id"])
+    left_out = next(p for p in base.allocation["project_id"] if p not in chosen)
     out = folder / "left-out"
     result = cli("whatif", str(config), "--force-out", left_out, "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
@@ -168,7 +168,7 @@ def test_robustness_runs_plans_with_commitments(folder: Path) -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    core = pd.read_csv(out / "robustness.csv", keep_default_na=False).set_index("id")
+    core = pd.read_csv(out / "robustness.csv", keep_default_na=False).set_index("project_id")
     # the committed first tranche is in every batch's plan
     for pid in ("sb_energy_portsmouth_gas", "texas_gulflink", "element_six_diamond_grit"):
         assert core.loc[pid, "core_index"] == 1.0
@@ -219,7 +219,7 @@ def test_a_plans_marginal_value_is_the_difference_of_two_full_plans(six: Path) -
     values = {v["project_id"]: v for v in base.metrics["marginal_values"]}
     assert "two full plans" in base.metrics["marginal_note"]
     objective = 100.0 * base.metrics["objective"]
-    chosen = set(base.plan["project"])
+    chosen = set(base.plan["project_id"])
     config = _six_config(six)
     checked = 0
     for pid, value in values.items():
@@ -259,11 +259,11 @@ def test_bad_slack_exits_2(folder: Path) -> None:
 def test_a_support_lever_reports_its_cost_beside_its_effect(folder: Path) -> None:
     config = _small(folder, 0.85)
     base = run_plan(load_config(config), write=False)
-    plan = base.plan.set_index("project")
+    plan = base.plan.set_index("project_id")
     pid = next(p for p in plan.index if plan.loc[p, "status"] != "committed")
     key = f"support.projects.{pid}.capex_reduction"
     out = folder / "support"
-    result = cli("whatif", str(config), "--set", f"{key}=0.3", "--out", str(out), "--json")
+    result = cli("whatif", str(config), "--variant-set", f"{key}=0.3", "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["variant"] == f"set {key}=0.3 (base None)"
@@ -280,5 +280,5 @@ def test_a_support_lever_reports_its_cost_beside_its_effect(folder: Path) -> Non
     assert changes.loc[pid, "variant_fund_usd"] < changes.loc[pid, "base_fund_usd"]
     assert set(summary["deltas"]) >= {"committed_expected_usd", "coverage_score", "recovery_ratio"}
     assert "US support costs" in cli(
-        "whatif", str(config), "--set", f"{key}=0.3", "--out", str(out)
+        "whatif", str(config), "--variant-set", f"{key}=0.3", "--out", str(out)
     ).output.replace("\n", " ")

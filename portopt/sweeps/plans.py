@@ -42,7 +42,7 @@ PLAN_FIGURES = (
     "recoupment_tolerance",
     "recovery_floor",
     "cvar_shortfall_share",
-    "expected_recovery",
+    "expected_recovery_ratio",
     "p_recoup",
     "n_selected",
     "selected",
@@ -72,7 +72,7 @@ def plan_point(config: RunConfig, commitments: str | Path | None = None) -> dict
         row.update(status=status, n_selected=0, selected="", note=str(exc))
         row.update(resolve=False, solve_s=None, point_s=time.perf_counter() - t0)
         return row
-    plan_csv = result.plan if result.plan is not None else pd.DataFrame({"project": []})
+    plan_csv = result.plan if result.plan is not None else pd.DataFrame({"project_id": []})
     m = result.metrics
     plan = m["plan"]
     oos = headline(m.get("out_of_sample") or {}, rec.alpha)
@@ -87,10 +87,10 @@ def plan_point(config: RunConfig, commitments: str | Path | None = None) -> dict
         committed_p90_usd=plan["committed_p90_usd"],
         proposed_usd=plan["proposed_usd"],
         cvar_shortfall_share=oos.get("cvar_shortfall_share"),
-        expected_recovery=oos.get("recovery_ratio"),
+        expected_recovery_ratio=oos.get("recovery_ratio"),
         p_recoup=oos.get("p_recoup"),
         n_selected=len(plan_csv),
-        selected=";".join(sorted(plan_csv["project"].astype(str))),
+        selected=";".join(sorted(plan_csv["project_id"].astype(str))),
         note="; ".join(m.get("notes", [])),
         resolve=False,
         solve_s=m.get("timings_s", {}).get("optimise"),
