@@ -45,6 +45,7 @@ from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.columns import Columns
 from portopt.plan.support import support_cost, with_support
 from portopt.report_plan import PLAN_FILE
+from portopt.schema import TABLES
 from portopt.tradeoff import (
     FRONTIER_FILE,
     Mapper,
@@ -58,25 +59,8 @@ SHORT_SECTOR_SHARE = 0.95
 """A sector's pipeline is short when the plan takes at least this share of what its candidates
 could take at their maximum fund share."""
 
-PLAN_CSV_COLUMNS = (
-    "project",
-    "name",
-    "sector",
-    "basis",
-    "status",
-    "proposal_quarter",
-    "funding_quarter",
-    "construction_start",
-    "build_quarters",
-    "expected_completion",
-    "fund_usd",
-    "decline_prob",
-    "expected_committed_usd",
-    "expected_recovery",
-    "p_recoup",
-    "marginal_value",
-    "reason",
-)
+PLAN_CSV_COLUMNS = TABLES[PLAN_FILE].built_columns()
+"""plan.csv's columns as the plan table is built (portopt.schema declares them once)."""
 
 
 def plan_config(config: RunConfig) -> RunConfig:

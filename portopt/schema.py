@@ -33,6 +33,11 @@ class TableSchema:
     columns: tuple[str, ...]
     renames: dict[str, str] = field(default_factory=dict)
 
+    def built_columns(self) -> tuple[str, ...]:
+        """:attr:`columns` under the names the code builds the table with (before ``renames``)."""
+        back = {new: old for old, new in self.renames.items()}
+        return tuple(back.get(c, c) for c in self.columns)
+
 
 TABLES: dict[str, TableSchema] = {
     PLAN_FILE: TableSchema(
