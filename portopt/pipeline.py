@@ -723,10 +723,16 @@ def run_metrics(
 def sector_shares(
     config: RunConfig, catalog: Catalog, fund: np.ndarray
 ) -> dict[str, dict[str, float | None]]:
-    """Each MOU sector's dollars and share of committed capital, with its configured bounds
-    (null when the sector-share group is off); ``fund`` per row of ``catalog``."""
+    """Each MOU sector's expected committed dollars and share of expected committed capital,
+    the basis its bounds hold on (docs/scenario-model.md, "The basis of the capital rules"),
+    with its configured bounds (null when the sector-share group is off); ``fund`` per row of
+    ``catalog``, each counted at its probability of being funded (``unfunded_prob``; 1 without
+    a plan)."""
     group = config.model.groups.sector_shares
     sector = catalog.projects["sector"].astype(str).to_numpy()
+    pr = catalog.projects
+    if "unfunded_prob" in pr:
+        fund = np.asarray(fund, dtype=np.float64) * (1.0 - pr["unfunded_prob"].to_numpy(float))
     total = max(float(fund.sum()), 1e-300)
     out: dict[str, dict[str, float | None]] = {}
     for s in SECTORS:

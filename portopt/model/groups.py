@@ -43,6 +43,14 @@ def indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
 
 
+def expected(d: ModelData) -> sp.dia_matrix:
+    """(n, n) diagonal of each column's expected committed share ``1 - p_i`` (``p_i``: the
+    probability the column is not funded, its own decline or a prerequisite's; 0 without a
+    plan): ``expected(d) @ f`` is each column's expected committed money, the one basis of
+    every capital rule (docs/scenario-model.md, "The basis of the capital rules")."""
+    return sp.diags(d.expected_share)
+
+
 def _most_expected(d: ModelData) -> float:
     """The most expected committed capital the candidates can take ($B): each project once,
     at its maximum share in its best round, times the share Japan is expected to commit."""
@@ -60,7 +68,7 @@ class Capital(Term):
     .. math::
 
         F \\le B, \\qquad F \\ge D_{\\min}, \\qquad
-        \\sum_{i: \\mathrm{year}_i = t} f_i \\le A \\quad (t \\le 2028)
+        \\sum_{i: \\mathrm{year}_i = t} (1 - p_i) f_i \\le A \\quad (t \\le 2028)
 
     The committed tranche is part of F (its f is fixed), so the budget is the whole $550B.
     The commitment year is the start year, capped at 2028: the MOU's investment period ends on
@@ -114,7 +122,7 @@ class Capital(Term):
             "min_deployment": -committed <= -self.min_dep + slack.add(self.name, "min_deployment"),
         }
         year = self.data.commitment_year()
-        by_year = indicator(year, self.years)
+        by_year = indicator(year, self.years) @ expected(self.data)
         self.rows["annual_cap"] = by_year @ v.f <= self.annual + slack.add(
             self.name, "annual_cap", len(self.years)
         )
@@ -135,8 +143,9 @@ class Capital(Term):
         cap = m.groups.capital.annual_commitment_cap_usd
         if cap is not None:
             year = data.commitment_year()
+            committed = data.expected_share * sol.f
             for t in sorted(set(year.tolist())):
-                amount = sol.f[year == t].sum()
+                amount = committed[year == t].sum()
                 if exceeds(amount, cap / BILLION):
                     out.append(
                         f"capital: commitments of {t} total {money(amount)}, above the"
@@ -388,9 +397,10 @@ class Recoupment(Term):
 
 
 class SectorShares(Term):
-    """Each MOU sector's share of deployed capital within its bounds.
+    """Each MOU sector's share of expected committed capital within its bounds.
 
-    .. math:: \\ell_j F \\le \\sum_{i \\in j} f_i \\le h_j F
+    .. math:: \\ell_j F \\le \\sum_{i \\in j} (1 - p_i) f_i \\le h_j F,
+              \\qquad F = \\sum_i (1 - p_i) f_i
     """
 
     name = "sector_shares"
@@ -424,19 +434,21 @@ class SectorShares(Term):
         self.lo.value, self.hi.value = self._bounds(config)
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        m = indicator(self.data.sector, self.sectors)
+        m = indicator(self.data.sector, self.sectors) @ expected(self.data)
+        total = self.data.expected_share @ v.f
         k = len(self.sectors)
         self.rows = {
-            "max": m @ v.f - cp.multiply(self.hi, v.total) <= slack.add(self.name, "max", k),
-            "min": cp.multiply(self.lo, v.total) - m @ v.f <= slack.add(self.name, "min", k),
+            "max": m @ v.f - cp.multiply(self.hi, total) <= slack.add(self.name, "max", k),
+            "min": cp.multiply(self.lo, total) - m @ v.f <= slack.add(self.name, "min", k),
         }
         return list(self.rows.values())
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         lo, hi = self._bounds(config)
-        F, out = sol.f.sum(), []
+        committed = data.expected_share * sol.f
+        F, out = committed.sum(), []
         for j, s in enumerate(self.sectors):
-            x = sol.f[data.sector == s].sum()
+            x = committed[data.sector == s].sum()
             if exceeds(x, hi[j] * F, F):
                 out.append(f"sector_shares: {s} holds {x / F:.1%} of capital, above {hi[j]:.0%}")
             if exceeds(lo[j] * F, x, F):
@@ -448,7 +460,8 @@ class SectorShares(Term):
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         lo, hi = self._bounds(config)
-        d, F, out = self.data, sol.f.sum(), []
+        d, out = self.data, []
+        F = float(d.expected_share @ sol.f)
         if lo.sum() > 1.0 + 1e-9:
             return [
                 f"sector_shares: sector floors add up to {lo.sum():.0%} of capital: lower them"
@@ -460,7 +473,7 @@ class SectorShares(Term):
                 f" raise them by {1.0 - hi.sum():.0%} together"
             ]
         for j, s in enumerate(self.sectors):
-            eligible = d.f_max[d.sector == s].sum()
+            eligible = (d.expected_share * d.f_max)[d.sector == s].sum()
             if "min" in give and give["min"][j] > 1e-5:
                 out.append(
                     f"sector_shares: {s.replace('_', ' ')} minimum share {lo[j]:.0%} needs"
@@ -468,7 +481,7 @@ class SectorShares(Term):
                     f" {money(eligible)}"
                 )
             if "max" in give and give["max"][j] > 1e-5:
-                forced = d.f_max[(d.sector == s) & d.committed].sum()
+                forced = (d.expected_share * d.f_max)[(d.sector == s) & d.committed].sum()
                 out.append(
                     f"sector_shares: {s.replace('_', ' ')} maximum share {hi[j]:.0%} allows"
                     f" {money(hi[j] * F)}; {money(hi[j] * F + give['max'][j])} is forced"
@@ -478,13 +491,14 @@ class SectorShares(Term):
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
         lo, hi = self._bounds(config)
-        F = sol.f.sum()
+        committed = self.data.expected_share * sol.f
+        F = committed.sum()
         out = []
         for row, bound in (("max", hi), ("min", lo)):
             duals = dual(self.rows.get(row))
             for j, s in enumerate(self.sectors):
                 if duals.size == len(self.sectors) and duals[j] > 1e-9:
-                    x = sol.f[self.data.sector == s].sum()
+                    x = committed[self.data.sector == s].sum()
                     out.append(
                         self.price(
                             row,
@@ -497,9 +511,9 @@ class SectorShares(Term):
 
 
 class JapanContent(Term):
-    """Capital-weighted Japanese content at least the floor.
+    """Japanese content, weighted by expected committed capital, at least the floor.
 
-    .. math:: \\sum_i c_i f_i \\ge \\phi F
+    .. math:: \\sum_i c_i (1 - p_i) f_i \\ge \\phi F, \\qquad F = \\sum_i (1 - p_i) f_i
     """
 
     name = "japan_content"
@@ -520,16 +534,21 @@ class JapanContent(Term):
         self.floor.value = config.model.groups.japan_content.floor
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
+        d = self.data
         self.rows = {
-            "floor": self.floor * v.total - self.data.japan_content @ v.f
+            "floor": self.floor * (d.expected_share @ v.f) - self._weights() @ v.f
             <= slack.add(self.name, "floor", scale=0.01 * max(self.data.f_max.sum(), 1))
         }
         return list(self.rows.values())
 
+    def _weights(self) -> np.ndarray:
+        """(n,) each column's content per proposed $B on the basis: :math:`c_i (1 - p_i)`."""
+        return self.data.japan_content * self.data.expected_share
+
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        F = sol.f.sum()
+        F = float(data.expected_share @ sol.f)
         floor = config.model.groups.japan_content.floor
-        got = data.japan_content @ sol.f
+        got = (data.japan_content * data.expected_share) @ sol.f
         if exceeds(floor * F, got, F):
             return [
                 f"japan_content: capital-weighted Japanese content {got / F:.1%} is below"
@@ -538,23 +557,23 @@ class JapanContent(Term):
         return []
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        d, F = self.data, max(sol.f.sum(), 1e-12)
+        d, F = self.data, max(float(self.data.expected_share @ sol.f), 1e-12)
         floor = config.model.groups.japan_content.floor
         best = d.japan_content.max() if d.n else 0.0
         return [
             f"japan_content: floor {floor:.0%} of Japanese content is out of reach; the"
-            f" portfolio forced in reaches {(d.japan_content @ sol.f) / F:.1%}, the highest"
+            f" portfolio forced in reaches {(self._weights() @ sol.f) / F:.1%}, the highest"
             f" candidate has {best:.0%}"
         ]
 
     def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = float(sol.f.sum())
+        F = float(self.data.expected_share @ sol.f)
         floor = config.model.groups.japan_content.floor
         return [
             self.price(
                 "floor",
                 dual(self.rows.get("floor"))[0] * 0.01 * F,
-                abs(self.data.japan_content @ sol.f - floor * F) < 1e-6 * max(1, F),
+                abs(self._weights() @ sol.f - floor * F) < 1e-6 * max(1, F),
             )
         ]
 
@@ -929,7 +948,8 @@ class MaxProjects(Term):
 
 
 class SponsorCap(Term):
-    """Fund dollars per sponsor at most the cap: :math:`\\sum_{i \\in p} f_i \\le C`."""
+    """Expected committed fund dollars per sponsor at most the cap:
+    :math:`\\sum_{i \\in p} (1 - p_i) f_i \\le C`."""
 
     name = "sponsor_cap"
     selection_check = True
@@ -951,7 +971,7 @@ class SponsorCap(Term):
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.sponsors = sorted(set(data.sponsor.tolist()))
-        self.by_sponsor = indicator(data.sponsor, self.sponsors)
+        self.by_sponsor = (indicator(data.sponsor, self.sponsors) @ expected(data)).tocsr()
         super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
