@@ -66,8 +66,11 @@ def declined(
     its own proposal declined, or (with ``depends_on``, each project's prerequisites by id) a
     prerequisite's, directly or through a chain: a project whose prerequisite is declined is
     not built there. A prerequisite with several columns (start options) counts as declined
-    when its draw is below the smallest of their probabilities (the option most likely to be
-    funded); a prerequisite with no column here is not declined."""
+    when its draw is below the largest of their probabilities (the option least likely to be
+    funded): whichever of them the plan chooses, its dependants are declined wherever it is
+    (at optimisation they are also declined in the few scenarios where the draw lies between
+    the chosen column's probability and the largest; at evaluation each project has one
+    column and the two coincide); a prerequisite with no column here is not declined."""
     u = decline_uniforms(projects, range(scenarios.first, scenarios.first + scenarios.n), key)
     p = np.asarray(p, dtype=np.float64)
     own = u < p[None, :]
@@ -76,8 +79,8 @@ def declined(
     columns: dict[str, list[int]] = {}
     for j, b in enumerate(projects):
         columns.setdefault(b, []).append(j)
-    # a project's own decline: its (shared) draw below the least of its columns' probabilities
-    self_declined = {b: u[:, cols[0]] < p[cols].min() for b, cols in columns.items()}
+    # a prerequisite's decline: its (shared) draw below the largest of its columns' probabilities
+    self_declined = {b: u[:, cols[0]] < p[cols].max() for b, cols in columns.items()}
     effective: dict[str, np.ndarray] = {}
 
     def out(b: str, path: tuple[str, ...] = ()) -> np.ndarray:
@@ -102,11 +105,11 @@ def unfunded_probability(
     """Per column, the probability that it is not funded: its own decline or any
     prerequisite's (directly or through a chain), the draws of different projects being
     independent: ``1 - (1 - p_j) prod_b (1 - p_b)`` over the distinct prerequisites ``b``, each
-    at the smallest probability of its columns (as :func:`declined` draws them)."""
+    at the largest probability of its columns (as :func:`declined` draws them)."""
     p = np.asarray(p, dtype=np.float64)
-    least: dict[str, float] = {}
+    most: dict[str, float] = {}
     for b, pj in zip(projects, p.tolist(), strict=True):
-        least[b] = min(least.get(b, 1.0), pj)
+        most[b] = max(most.get(b, 0.0), pj)
 
     def ancestors(b: str, seen: set[str]) -> set[str]:
         for pre in depends_on.get(b, ()):
@@ -119,7 +122,7 @@ def unfunded_probability(
     for j, b in enumerate(projects):
         funded = 1.0 - p[j]
         for pre in sorted(ancestors(b, set())):
-            funded *= 1.0 - least.get(pre, 0.0)
+            funded *= 1.0 - most.get(pre, 0.0)
         out[j] = 1.0 - funded
     return out
 
