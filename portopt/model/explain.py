@@ -322,7 +322,7 @@ class CutExplainer:
         words: list[str] = []
         give: dict[str, np.ndarray] = {}
         sol: Solution | None = None
-        if group.name != "recoupment":  # its rows are cuts: no slack variant
+        if not group.scenario_sized:  # its rows are cuts: no slack variant
             give, sol = self.slack_give(group, kept, others)
         if group.name == "capital" and (
             "min_deployment" in give or (not give and self.config.model.min_deployment_usd > 0)

@@ -232,6 +232,7 @@ class Recoupment(Term):
     """
 
     name = "recoupment"
+    scenario_sized = True
     meanings: ClassVar[dict[str, RowMeaning]] = {
         "cvar": RowMeaning(
             "per point (0.01) of shortfall tolerance ε",
@@ -315,6 +316,11 @@ class Recoupment(Term):
             pi[order[full]] = max(0.0, 1.0 - cap * full)
         tail = order[: full + 1]  # π is zero elsewhere
         return np.einsum("s,si->i", pi[tail], self.data.loss[tail])
+
+    @property
+    def cut_shift(self) -> float:
+        """ε: the cut rows are :math:`(\\pi^\\top L - \\varepsilon \\mathbf 1) f \\le 0`."""
+        return float(self.eps.value)
 
     def _cvar_dual(self) -> float:
         """The CVaR bound's dual: its row's in the full lowering, else the sum of its cuts'

@@ -230,6 +230,15 @@ class Term:
     ``meanings`` and ``parameter_keys`` come from them."""
     selection_check: bool = False
     fact: bool = False
+    scenario_sized: ClassVar[bool] = False
+    """Whether some of the group's rows grow with the scenarios (the recoupment CVaR). The cut
+    model (:mod:`portopt.model.direct`) finds such a group by this flag and lowers it through
+    the cut protocol: it compiles :meth:`compile_cut_form` in every variant (no slack), asks
+    :meth:`separate` for the most violated row at each point (a row
+    :math:`(a - \\sigma \\mathbf 1) f \\le 0`, :math:`\\sigma` = :attr:`cut_shift`), and gives
+    the cut rows' dual back in ``cut_dual``."""
+    cut_dual: float = 0.0
+    """The summed dual of the rows the cut model added for this group (scenario-sized only)."""
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         """Register a group (a class with a ``name``) unless ``register=False``."""
@@ -306,8 +315,20 @@ class Term:
 
     def compile_cut_form(self, v: Vars) -> list[cp.Constraint]:
         """The rows the cut model keeps; a group whose rows grow with the scenarios leaves
-        those out here and adds them as cuts (``Recoupment.separate``)."""
+        those out here and adds them as cuts (:meth:`separate`)."""
         return self.compile(v, Slack(active=False))
+
+    def separate(self, f: np.ndarray, tol: float) -> np.ndarray | None:
+        """A scenario-sized group's cut at amounts ``f`` ($B): the coefficients :math:`a` of
+        its most violated row :math:`(a - \\sigma \\mathbf 1) f \\le 0` (the part that does not
+        depend on a Parameter, so a cut pool stays valid across re-solves), or None when no
+        row is violated by more than ``tol`` relative to :math:`\\sum f`."""
+        raise NotImplementedError(f"{self.name} is not scenario-sized")
+
+    @property
+    def cut_shift(self) -> float:
+        """:math:`\\sigma` of the cut rows (:meth:`separate`) under the current Parameter values."""
+        raise NotImplementedError(f"{self.name} is not scenario-sized")
 
     def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
         """Violations of this group by ``sol``, computed from the numbers."""
