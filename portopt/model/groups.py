@@ -573,13 +573,22 @@ class PowerBalance(Term):
 
     name = "power_balance"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "regions": RowMeaning(
+    rows_declared = (
+        Row(
+            "regions",
+            lambda t, y, f: t.matrix @ y,
+            "model.groups.power_balance.headroom_mw",
+            lambda t, c: t.headroom_mw(c) / 1000.0,
             "per extra GW of headroom",
             "Data-centre load is at the firm power available in a grid region. The price is the"
             " coverage one more GW of headroom would buy.",
-        )
-    }
+            labels=lambda t: t.regions,
+            show=lambda gw: f"{gw * 1000:,.0f} MW",
+            breaks="{label} data-centre load exceeds firm generation by {value}, above the"
+            " headroom {bound}",
+            every=True,
+        ),
+    )
     parameter_keys = (
         "model.groups.power_balance.headroom_mw",
         "model.groups.power_balance.default_headroom_mw",
@@ -588,68 +597,26 @@ class PowerBalance(Term):
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         need = data.dc_load_mw - data.firm_gen_mw
         self.regions = sorted({r for r, x in zip(data.region, need, strict=True) if x != 0})
-        self.headroom = cp.Parameter(len(self.regions), nonneg=True, name="headroom_gw")
+        m = indicator(data.region, self.regions)
+        self.matrix = (m @ sp.diags(need / 1000.0)).tocsr()
         super().__init__(data, config)
 
-    def _headroom_mw(self, config: RunConfig) -> np.ndarray:
+    def headroom_mw(self, config: RunConfig) -> np.ndarray:
+        """Each region's headroom (MW): its own, else the default."""
         g = config.model.groups.power_balance
         return np.array([g.headroom_mw.get(r, g.default_headroom_mw) for r in self.regions])
 
-    def update(self, config: RunConfig) -> None:
-        self.headroom.value = self._headroom_mw(config) / 1000.0
-
-    def _matrix(self) -> sp.csr_matrix:
-        m = indicator(self.data.region, self.regions)
-        return (m @ sp.diags((self.data.dc_load_mw - self.data.firm_gen_mw) / 1000.0)).tocsr()
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.regions:
-            self.rows = {}
-            return []
-        self.rows = {
-            "regions": self._matrix() @ v.y
-            <= self.headroom + slack.add(self.name, "regions", len(self.regions))
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        out, head = [], self._headroom_mw(config)
-        for r, h in zip(self.regions, head, strict=True):
-            sel = (data.region == r) & (sol.y > 0.5)
-            load, gen = data.dc_load_mw[sel].sum(), data.firm_gen_mw[sel].sum()
-            if exceeds(load, gen + h, load):
-                out.append(
-                    f"power_balance: {r} data-centre load {load:,.0f} MW exceeds firm"
-                    f" generation {gen:,.0f} MW + headroom {h:,.0f} MW"
-                )
-        return out
-
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        out, head = [], self._headroom_mw(config)
-        for r, h, g in zip(self.regions, head, give.get("regions", []), strict=False):
-            if g > 1e-5:
-                sel = (self.data.region == r) & (sol.y > 0.5)
-                out.append(
-                    f"power_balance: {r} needs {g * 1000:,.0f} MW more than its"
-                    f" {h:,.0f} MW headroom: forced-in data-centre load"
-                    f" {self.data.dc_load_mw[sel].sum():,.0f} MW against firm generation"
-                    f" {self.data.firm_gen_mw[sel].sum():,.0f} MW"
-                )
-        return out
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("regions"))
-        used = self._matrix() @ sol.y if self.regions else np.zeros(0)
-        head = self._headroom_mw(config) / 1000.0
-        return [
-            self.price(
-                "regions",
-                duals[j] if j < duals.size else 0.0,
-                abs(used[j] - head[j]) < 1e-6,
-                where=r,
+        out, head = [], dict(zip(self.regions, self.headroom_mw(config), strict=True))
+        for r, need in self.needed("regions", give.get("regions", np.zeros(0)), config):
+            sel = (self.data.region == r) & (sol.y > 0.5)
+            out.append(
+                f"power_balance: {r} needs {need * 1000 - head[r]:,.0f} MW more than its"
+                f" {head[r]:,.0f} MW headroom: forced-in data-centre load"
+                f" {self.data.dc_load_mw[sel].sum():,.0f} MW against firm generation"
+                f" {self.data.firm_gen_mw[sel].sum():,.0f} MW"
             )
-            for j, r in enumerate(self.regions)
-        ]
+        return out
 
 
 class Workforce(Term):
@@ -664,13 +631,20 @@ class Workforce(Term):
 
     name = "workforce"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "region_years": RowMeaning(
+    rows_declared = (
+        Row(
+            "region_years",
+            lambda t, y, f: t.matrix @ y,
+            "model.groups.workforce.available_per_region_year",
+            lambda t, c: t.available(c) / 1000.0,
             "per extra 1,000 person-years",
             "Construction work needed in a region and year is at what is available. The price is"
             " the coverage 1,000 more person-years would buy.",
-        )
-    }
+            labels=lambda t: [f"{r} {year}" for r, year in t.keys],
+            show=lambda k: f"{k * 1000:,.0f}",
+            breaks="{label} needs {value} person-years, above {bound} available",
+        ),
+    )
     parameter_keys = (
         "model.groups.workforce.available_per_region_year",
         "model.groups.workforce.default_available",
@@ -684,10 +658,10 @@ class Workforce(Term):
                 keys.append((r, year))
         self.keys = keys
         self.matrix = sp.csr_matrix(np.array(rows)) if rows else sp.csr_matrix((0, data.n))
-        self.avail = cp.Parameter(len(keys), nonneg=True, name="workforce_thousands")
         super().__init__(data, config)
 
-    def _available(self, config: RunConfig) -> np.ndarray:
+    def available(self, config: RunConfig) -> np.ndarray:
+        """Person-years available in each (region, year) of :attr:`keys`."""
         g = config.model.groups.workforce
         table = g.available_per_region_year
         return np.array(
@@ -695,61 +669,14 @@ class Workforce(Term):
             dtype=float,
         )
 
-    def update(self, config: RunConfig) -> None:
-        self.avail.value = self._available(config) / 1000.0
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.keys:
-            self.rows = {}
-            return []
-        self.rows = {
-            "region_years": self.matrix @ v.y
-            <= self.avail + slack.add(self.name, "region_years", len(self.keys))
-        }
-        return list(self.rows.values())
-
-    def holds(self, sol: Solution, config: RunConfig) -> bool:
-        if not self.keys:
-            return True
-        used = self.matrix @ (sol.y > 0.5) * 1000.0
-        return bool((used <= self._available(config) * (1 + 1e-9) + 1e-9).all())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        out, sel = [], sol.y > 0.5
-        avail = dict(zip(self.keys, self._available(config), strict=True))
-        for year, need in data.build_years().items():
-            for r in sorted(set(data.region.tolist())):
-                used = need[(data.region == r) & sel].sum()
-                limit = avail.get((r, year), np.inf)
-                if exceeds(used, limit, used):
-                    out.append(
-                        f"workforce: {r} needs {used:,.0f} person-years in {year},"
-                        f" above {limit:,.0f} available"
-                    )
-        return out
-
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        avail = self._available(config)
+        row, avail = self.rows_declared[0], self.available(config)
+        at = dict(zip(self.labels_of(row) or [], zip(self.keys, avail, strict=True), strict=True))
         return [
-            f"workforce: {r} in {t} needs {g * 1000:,.0f} person-years more than the"
+            f"workforce: {r} in {t} needs {need * 1000 - a:,.0f} person-years more than the"
             f" {a:,.0f} available"
-            for (r, t), a, g in zip(self.keys, avail, give.get("region_years", []), strict=False)
-            if g > 1e-5
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("region_years"))
-        used = self.matrix @ sol.y if self.keys else np.zeros(0)
-        avail = self._available(config) / 1000.0
-        return [
-            self.price(
-                "region_years",
-                duals[j],
-                abs(used[j] - avail[j]) < 1e-6,
-                where=f"{r} {t}",
-            )
-            for j, (r, t) in enumerate(self.keys)
-            if j < duals.size and duals[j] > 1e-9
+            for where, need in self.needed(row.name, give.get(row.name, []), config)
+            for (r, t), a in [at[where]]
         ]
 
 
@@ -900,7 +827,7 @@ class MaxProjects(Term):
             "count",
             lambda t, y, f: t.ones @ y,
             "model.groups.max_projects.limit",
-            lambda c: c.model.groups.max_projects.limit,
+            lambda t, c: c.model.groups.max_projects.limit,
             "per extra project allowed",
             "The portfolio holds the maximum number of projects. The price is the coverage one"
             " more project would buy.",
@@ -944,7 +871,7 @@ class SponsorCap(Term):
             "sponsors",
             lambda t, y, f: t.by_sponsor @ f,
             "model.groups.sponsor_cap.max_usd",
-            lambda c: c.model.groups.sponsor_cap.max_usd / BILLION,
+            lambda t, c: c.model.groups.sponsor_cap.max_usd / BILLION,
             "per extra $10B of sponsor cap",
             "A sponsor is at its cap. The price is the coverage another $10B for that sponsor"
             " would buy.",
@@ -983,7 +910,7 @@ class ReviewCapacity(Term):
             "quarters",
             lambda t, y, f: t.matrix @ y,
             "model.groups.review_capacity.per_quarter",
-            lambda c: c.model.groups.review_capacity.per_quarter,
+            lambda t, c: c.model.groups.review_capacity.per_quarter,
             "per extra review slot",
             "Japan's review capacity in a quarter is full. The price is the coverage one more"
             " review slot would buy.",
@@ -1033,14 +960,21 @@ class JbicCapacity(Term):
 
     name = "jbic_capacity"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "fiscal_years": RowMeaning(
+    rows_declared = (
+        Row(
+            "fiscal_years",
+            lambda t, y, f: t.matrix @ f,
+            "model.groups.jbic_capacity.per_fiscal_year_usd",
+            lambda t, c: c.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION,
             "per extra $10B of JBIC capacity (that fiscal year)",
             "JBIC's yearly funding capacity is fully used in a fiscal year. The price is the"
             " coverage another $10B of capacity that year would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.jbic_capacity.per_fiscal_year_usd",)
+            labels=lambda t: [f"FY{year}" for year in t.years],
+            price=10.0,
+            show=money,
+            breaks="{label} plans {value} of disbursements, above JBIC's {bound}",
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         share: dict[int, np.ndarray] = {}
@@ -1054,59 +988,13 @@ class JbicCapacity(Term):
             if self.years
             else sp.csr_matrix((0, data.n))
         )
-        self.cap = cp.Parameter(nonneg=True, name="jbic_per_fiscal_year")
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.cap.value = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-
-    def disbursed(self, f: np.ndarray) -> np.ndarray:
-        """$B planned per fiscal year (:attr:`years`) for amounts ``f``."""
-        return self.matrix @ f
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.years:
-            self.rows = {}
-            return []
-        self.rows = {
-            "fiscal_years": self.matrix @ v.f
-            <= self.cap + slack.add(self.name, "fiscal_years", len(self.years))
-        }
-        return list(self.rows.values())
-
-    def holds(self, sol: Solution, config: RunConfig) -> bool:
-        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-        return not any(exceeds(x, cap, cap) for x in self.disbursed(sol.f))
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-        return [
-            f"jbic_capacity: FY{t} plans {money(x)} of disbursements, above JBIC's {money(cap)}"
-            for t, x in zip(self.years, self.disbursed(sol.f), strict=True)
-            if exceeds(x, cap, cap)
-        ]
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
         return [
-            f"jbic_capacity: FY{t} needs {money(g)} more than JBIC's {money(cap)} a year"
-            for t, g in zip(self.years, give.get("fiscal_years", []), strict=False)
-            if g > 1e-5
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("fiscal_years"))
-        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-        used = self.disbursed(sol.f) if self.years else np.zeros(0)
-        return [
-            self.price(
-                "fiscal_years",
-                10 * duals[j],
-                abs(used[j] - cap) < 1e-6 * max(1.0, cap),
-                where=f"FY{t}",
-            )
-            for j, t in enumerate(self.years)
-            if j < duals.size and duals[j] > 1e-9
+            f"jbic_capacity: {fy} needs {money(need - cap)} more than JBIC's {money(cap)} a year"
+            for fy, need in self.needed("fiscal_years", give.get("fiscal_years", []), config)
         ]
 
 

@@ -158,8 +158,9 @@ class Row:
     """(term, y, f) -> the left side."""
     key: str
     """The dotted config key the bound is read from (a Parameter: a re-solve sets it)."""
-    bound: Callable[[RunConfig], Any]
-    """The right side under a config, in the left side's units (a scalar for every entry)."""
+    bound: Callable[[Any, RunConfig], Any]
+    """(term, config) -> the right side, in the left side's units: a scalar for every entry,
+    or one number per entry (a region's own headroom)."""
     unit: str
     """The shadow price's unit."""
     meaning: str
@@ -177,6 +178,8 @@ class Row:
     """The re-check's words for a broken entry (after "<group>: "), with ``{label}``,
     ``{value}`` and ``{bound}`` (shown), ``{row}`` and ``{side}`` (above or below)."""
     step: Relax | None = None
+    every: bool = False
+    """Report every entry's shadow price, not only those with a positive dual."""
 
 
 @dataclass
@@ -255,7 +258,8 @@ class Term:
         self.data = data
         self.rows: dict[str, cp.Constraint] = {}
         self.bounds: dict[str, cp.Parameter] = {
-            r.name: cp.Parameter(name=f"{self.name}_{r.name}") for r in self.rows_declared
+            r.name: cp.Parameter(np.shape(r.bound(self, config)), name=f"{self.name}_{r.name}")
+            for r in self.rows_declared
         }
         self.update(config)
 
@@ -265,7 +269,7 @@ class Term:
     def update(self, config: RunConfig) -> None:
         """Set this term's Parameter values from ``config`` (a declared row's bound)."""
         for r in self.rows_declared:
-            self.bounds[r.name].value = float(r.bound(config))
+            self.bounds[r.name].value = self.bound(r, config)
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
         """CVXPY constraints over ``v`` (the full-scenario lowering); once per problem variant."""
@@ -281,6 +285,11 @@ class Term:
             self.rows[r.name] = lhs <= b + s if r.sense == "<=" else lhs >= b - s
         return list(self.rows.values())
 
+    def bound(self, row: Row, config: RunConfig) -> Any:
+        """``row``'s right side under ``config``: a float, or one float per entry."""
+        b = np.asarray(row.bound(self, config), dtype=float)
+        return float(b) if b.ndim == 0 else b
+
     def labels_of(self, row: Row) -> list[str] | None:
         """What each entry of ``row`` is; None for a scalar row."""
         return None if row.labels is None else list(row.labels(self))
@@ -289,27 +298,35 @@ class Term:
         """``row``'s left side at ``sol``, one number per entry."""
         return np.atleast_1d(np.asarray(row.lhs(self, sol.y, sol.f), dtype=float))
 
-    def violations(self, row: Row, sol: Solution, config: RunConfig) -> list[tuple[str, float]]:
-        """(label, value) of each entry of ``row`` that ``sol`` breaks, beyond :data:`TOL`."""
-        b, got = float(row.bound(config)), self.values(row, sol)
+    def violations(
+        self, row: Row, sol: Solution, config: RunConfig
+    ) -> list[tuple[str, float, float]]:
+        """(label, value, bound) of each entry of ``row`` that ``sol`` breaks, beyond
+        :data:`TOL`."""
+        got, sign = self.values(row, sol), 1.0 if row.sense == "<=" else -1.0
+        b = np.broadcast_to(self.bound(row, config), got.shape)
         labels = self.labels_of(row) or [""] * got.size
-        sign = 1.0 if row.sense == "<=" else -1.0
-        return [(lab, x) for lab, x in zip(labels, got, strict=True) if exceeds(sign * x, sign * b)]
+        return [
+            (lab, x, bj)
+            for lab, x, bj in zip(labels, got, b, strict=True)
+            if exceeds(sign * x, sign * bj)
+        ]
 
     def binding(self, row: Row, sol: Solution, config: RunConfig) -> np.ndarray:
         """Whether each entry of ``row`` is at its bound at ``sol``."""
-        b = float(row.bound(config))
-        return np.abs(self.values(row, sol) - b) < 1e-6 * max(1.0, abs(b))
+        got = self.values(row, sol)
+        b = np.broadcast_to(self.bound(row, config), got.shape)
+        return np.abs(got - b) < 1e-6 * np.maximum(1.0, np.abs(b))
 
     def needed(self, row: str, give: np.ndarray, config: RunConfig) -> list[tuple[str, float]]:
         """The explainer's numbers: (label, the bound each entry of ``row`` would need) for
         the entries that had to give (``give``, in the row's units)."""
         r = next(x for x in self.rows_declared if x.name == row)
-        b, sign = float(r.bound(config)), 1.0 if r.sense == "<=" else -1.0
-        labels = self.labels_of(r) or [""]
+        sign, labels = 1.0 if r.sense == "<=" else -1.0, self.labels_of(r) or [""]
+        b = np.broadcast_to(self.bound(r, config), (len(labels),))
         return [
-            (lab, b + sign * float(g))
-            for lab, g in zip(labels, np.atleast_1d(give), strict=False)
+            (lab, bj + sign * float(g))
+            for lab, bj, g in zip(labels, b, np.atleast_1d(give), strict=False)
             if g > 1e-5
         ]
 
@@ -336,15 +353,15 @@ class Term:
             raise NotImplementedError
         out = []
         for r in self.rows_declared:
-            side, b = "above" if r.sense == "<=" else "below", r.show(float(r.bound(config)))
+            side = "above" if r.sense == "<=" else "below"
             out += [
                 f"{self.name}: "
                 + " ".join(
                     r.breaks.format(
-                        row=r.name, label=lab, value=r.show(x), side=side, bound=b
+                        row=r.name, label=lab, value=r.show(x), side=side, bound=r.show(b)
                     ).split()
                 )
-                for lab, x in self.violations(r, sol, config)
+                for lab, x, b in self.violations(r, sol, config)
             ]
         return out
 
@@ -373,9 +390,11 @@ class Term:
                 out.append(self.price(r.name, r.price * duals[0], bool(bind[0])))
                 continue
             out += [
-                self.price(r.name, r.price * duals[j], bool(bind[j]), where=lab)
+                self.price(
+                    r.name, r.price * duals[j] if j < duals.size else 0.0, bool(bind[j]), lab
+                )
                 for j, lab in enumerate(labels)
-                if j < duals.size and duals[j] > 1e-9
+                if r.every or (j < duals.size and duals[j] > 1e-9)
             ]
         return out
 
