@@ -353,25 +353,37 @@ class Term:
             raise NotImplementedError
         out = []
         for r in self.rows_declared:
-            side = "above" if r.sense == "<=" else "below"
-            out += [
-                f"{self.name}: "
-                + " ".join(
-                    r.breaks.format(
-                        row=r.name, label=lab, value=r.show(x), side=side, bound=r.show(b)
-                    ).split()
-                )
-                for lab, x, b in self.violations(r, sol, config)
-            ]
+            out += [self.words(r, lab, x, b) for lab, x, b in self.violations(r, sol, config)]
         return out
+
+    def words(self, row: Row, label: str, value: float, bound: float) -> str:
+        """``row``'s ``breaks`` for the entry ``label`` at ``value`` against ``bound``."""
+        side = "above" if row.sense == "<=" else "below"
+        said = row.breaks.format(
+            row=row.name, label=label, value=row.show(value), side=side, bound=row.show(bound)
+        )
+        return f"{self.name}: " + " ".join(said.split())
 
     def holds(self, sol: Solution, config: RunConfig) -> bool:
         """Whether ``sol`` satisfies the group; a fast test for the greedy (same meaning)."""
         return not self.check(sol, self.data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        """Plain-words lines for the rows that needed slack ``give`` (row -> amounts)."""
-        return [f"{self.name}: {row} had to give {float(np.sum(a)):.3g}" for row, a in give.items()]
+        """Plain-words lines for the rows that needed slack ``give`` (row -> amounts): by
+        default a declared row's ``breaks`` at the bound each entry would need
+        (:meth:`needed`); a group words its own explanation by overriding this."""
+        declared = {r.name: r for r in self.rows_declared}
+        out = [
+            f"{self.name}: {row} had to give {float(np.sum(a)):.3g}"
+            for row, a in give.items()
+            if row not in declared
+        ]
+        for r in self.rows_declared:
+            labels = self.labels_of(r) or [""]
+            at = dict(zip(labels, np.broadcast_to(self.bound(r, config), len(labels)), strict=True))
+            needs = self.needed(r.name, give.get(r.name, []), config)
+            out += [self.words(r, label, need, at[label]) for label, need in needs]
+        return out
 
     def precheck(self, config: RunConfig) -> list[str]:
         """Impossibilities of this group visible without a solve (each line names the group)."""
