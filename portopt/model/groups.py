@@ -689,41 +689,30 @@ class Dependencies(Term):
     name = "dependencies"
     fact = True
     selection_check = True
+    rows_declared = (
+        Row(
+            "links",
+            lambda t, y, f: t.matrix @ y,
+            None,  # a fact about the projects: its bound is no setting
+            lambda t, c: 0.0,
+            labels=lambda t: [
+                f"{t.data.ids[i]} is selected without {t.data.projects[q]}"
+                + (" proposed no later" if t.data.is_plan else "")
+                for i, q in t.data.depends_on
+            ],
+            give=1e-3,  # a link is a fact about the projects, not a policy: give on it last
+            breaks="{label}, which it needs",
+        ),
+    )
 
-    def _matrix(self) -> sp.csr_matrix:
-        d = self.data
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
         rows, cols, vals = [], [], []
-        for r, (i, q) in enumerate(d.depends_on):
+        for r, (i, q) in enumerate(data.depends_on):
             rows.append(r), cols.append(i), vals.append(1.0)
-            for o in d.eligible(i, q):
+            for o in data.eligible(i, q):
                 rows.append(r), cols.append(int(o)), vals.append(-1.0)
-        return sp.csr_matrix((vals, (rows, cols)), shape=(len(d.depends_on), d.n))
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        pairs = self.data.depends_on
-        if not pairs:
-            self.rows = {}
-            return []
-        # a link is a fact about the projects, not a policy: give on it last
-        self.rows = {
-            "links": self._matrix() @ v.y <= slack.add(self.name, "links", len(pairs), 1e-3)
-        }
-        return list(self.rows.values())
-
-    def _broken(self, y: np.ndarray) -> list[tuple[int, int]]:
-        d, sel = self.data, y > 0.5
-        return [(i, q) for i, q in d.depends_on if sel[i] and not sel[d.eligible(i, q)].any()]
-
-    def holds(self, sol: Solution, config: RunConfig) -> bool:
-        return not self._broken(sol.y)
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        return [
-            f"dependencies: {data.ids[i]} is selected without {data.projects[q]}"
-            + (" proposed no later" if data.is_plan else "")
-            + ", which it needs"
-            for i, q in self._broken(sol.y)
-        ]
+        self.matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(data.depends_on), data.n))
+        super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         d = self.data
@@ -752,32 +741,27 @@ class Exclusions(Term):
     name = "exclusions"
     fact = True
     selection_check = True
+    rows_declared = (
+        Row(
+            "pairs",
+            lambda t, y, f: t.matrix @ y,
+            None,
+            lambda t, c: 1.0,
+            labels=lambda t: [f"{t.data.projects[a]} and {t.data.projects[b]}" for a, b in t.pairs],
+            give=1e-3,
+            breaks="{label} exclude each other but both are selected",
+        ),
+    )
 
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        pairs = self.data.excludes
-        if not pairs:
-            self.rows = {}
-            return []
-        m = _project_matrix(self.data, pairs)
-        self.rows = {"pairs": m @ v.y <= 1 + slack.add(self.name, "pairs", len(pairs), 1e-3)}
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        chosen = set(data.project[sol.y > 0.5].tolist())
-        return [
-            f"exclusions: {data.projects[a]} and {data.projects[b]} exclude each other but both"
-            " are selected"
-            for a, b in data.excludes
-            if a in chosen and b in chosen
-        ]
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.pairs = data.excludes
+        self.matrix = _project_matrix(data, self.pairs)
+        super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        d = self.data
         return [
-            f"exclusions: {d.projects[a]} and {d.projects[b]} exclude each other but both are"
-            " forced in"
-            for (a, b), g in zip(d.excludes, give.get("pairs", []), strict=False)
-            if g > 1e-5
+            f"exclusions: {pair} exclude each other but both are forced in"
+            for pair, _ in self.needed("pairs", give.get("pairs", []), config)
         ]
 
 
@@ -788,32 +772,29 @@ class Proposals(Term):
     name = "proposals"
     fact = True
     selection_check = True
+    rows_declared = (
+        Row(
+            "once",
+            lambda t, y, f: t.matrix @ y,
+            None,
+            lambda t, c: 1.0,
+            labels=lambda t: [str(t.data.projects[q]) for q in t.multi],
+            give=1e-3,
+            show=count,
+            breaks="{label} is proposed {value} times",
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         counts = np.bincount(data.project, minlength=len(data.projects))
         self.multi = [int(q) for q in np.flatnonzero(counts > 1)]
+        self.matrix = _project_matrix(data, [(q,) for q in self.multi])
         super().__init__(data, config)
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.multi:
-            self.rows = {}
-            return []
-        m = _project_matrix(self.data, [(q,) for q in self.multi])
-        self.rows = {"once": m @ v.y <= 1 + slack.add(self.name, "once", len(self.multi), 1e-3)}
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        counts = np.bincount(data.project[sol.y > 0.5], minlength=len(data.projects))
-        return [
-            f"proposals: {data.projects[q]} is proposed {counts[q]} times"
-            for q in np.flatnonzero(counts > 1)
-        ]
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         return [
-            f"proposals: {self.data.projects[q]} would have to be proposed twice"
-            for q, g in zip(self.multi, give.get("once", []), strict=False)
-            if g > 1e-5
+            f"proposals: {project} would have to be proposed twice"
+            for project, _ in self.needed("once", give.get("once", []), config)
         ]
 
 

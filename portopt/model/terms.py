@@ -156,14 +156,16 @@ class Row:
     name: str
     lhs: Callable[[Any, Any, Any], Any]
     """(term, y, f) -> the left side."""
-    key: str
-    """The dotted config key the bound is read from (a Parameter: a re-solve sets it)."""
+    key: str | None
+    """The dotted config key the bound is read from (a Parameter: a re-solve sets it); None
+    for a row that states a fact about the projects (a dependency): its bound is a constant,
+    it has no shadow price, and ``unit`` and ``meaning`` are left empty."""
     bound: Callable[[Any, RunConfig], Any]
     """(term, config) -> the right side, in the left side's units: a scalar for every entry,
     or one number per entry (a region's own headroom)."""
-    unit: str
+    unit: str = ""
     """The shadow price's unit."""
-    meaning: str
+    meaning: str = ""
     """What a binding row means, for a reader who is not an optimiser."""
     sense: str = "<="
     labels: Callable[[Any], list[str]] | None = None
@@ -248,17 +250,19 @@ class Term:
         super().__init_subclass__(**kwargs)
         declared = cls.__dict__.get("rows_declared", ())
         if declared and "meanings" not in cls.__dict__:
-            cls.meanings = {r.name: RowMeaning(r.unit, r.meaning) for r in declared}
+            cls.meanings = {r.name: RowMeaning(r.unit, r.meaning) for r in declared if r.key}
         if declared and "parameter_keys" not in cls.__dict__:
-            cls.parameter_keys = tuple(dict.fromkeys(r.key for r in declared))
+            cls.parameter_keys = tuple(dict.fromkeys(r.key for r in declared if r.key))
         if cls.name and register:
             GROUPS.append(cls)
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.data = data
         self.rows: dict[str, cp.Constraint] = {}
-        self.bounds: dict[str, cp.Parameter] = {
+        self.bounds: dict[str, Any] = {
             r.name: cp.Parameter(np.shape(r.bound(self, config)), name=f"{self.name}_{r.name}")
+            if r.key
+            else self.bound(r, config)  # a fact's constant
             for r in self.rows_declared
         }
         self.update(config)
@@ -269,7 +273,8 @@ class Term:
     def update(self, config: RunConfig) -> None:
         """Set this term's Parameter values from ``config`` (a declared row's bound)."""
         for r in self.rows_declared:
-            self.bounds[r.name].value = self.bound(r, config)
+            if r.key:
+                self.bounds[r.name].value = self.bound(r, config)
 
     def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
         """CVXPY constraints over ``v`` (the full-scenario lowering); once per problem variant."""
@@ -394,7 +399,7 @@ class Term:
         scalar row, and the entries of a vector row with a positive dual."""
         out = []
         for r in self.rows_declared:
-            if r.name not in self.rows and r.labels is not None:
+            if not r.key or (r.name not in self.rows and r.labels is not None):
                 continue
             duals, bind = dual(self.rows.get(r.name)), self.binding(r, sol, config)
             labels = self.labels_of(r)
