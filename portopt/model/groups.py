@@ -69,90 +69,63 @@ class Capital(Term):
 
     name = "capital"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "budget": RowMeaning(
+    rows_declared = (
+        Row(
+            "budget",
+            # expected committed capital: a proposal Japan may decline counts (1 - p) of it
+            lambda t, y, f: t.data.expected_share @ f,
+            "model.budget_usd",
+            lambda t, c: c.model.budget_usd / BILLION,
             "per extra $10B of budget",
             "The budget is fully used. The price is the coverage score another $10B of budget"
             " would buy.",
+            price=10.0,
+            show=money,
+            breaks="deployed {value} exceeds the budget {bound}",
+            step=Relax("budget", "+$10B", lambda c: c.model.budget_usd + 10 * BILLION),
         ),
-        "min_deployment": RowMeaning(
+        Row(
+            "min_deployment",
+            lambda t, y, f: t.data.expected_share @ f,
+            "model.min_deployment_usd",
+            lambda t, c: c.model.min_deployment_usd / BILLION,
             "per $10B less minimum deployment",
             "The fund must deploy at least the minimum. The price is the coverage score that"
             " $10B less of required deployment would give back.",
+            sense=">=",
+            price=10.0,
+            show=money,
+            breaks="deployed {value} is below the minimum deployment {bound}",
         ),
-        "annual_cap": RowMeaning(
-            "per extra $10B of annual cap (max year)",
+        Row(
+            "annual_cap",
+            lambda t, y, f: t.by_year @ f,
+            "model.groups.capital.annual_commitment_cap_usd",
+            lambda t, c: (c.model.groups.capital.annual_commitment_cap_usd or 1e15) / BILLION,
+            "per extra $10B of annual cap (that year)",
             "A yearly commitment cap binds. The price is the coverage another $10B in that year"
             " would buy.",
+            labels=lambda t: [str(year) for year in t.years],
+            price=10.0,
+            show=money,
+            breaks="commitments of {label} total {value}, above the annual cap {bound}",
         ),
-    }
-    parameter_keys = (
-        "model.budget_usd",
-        "model.min_deployment_usd",
-        "model.groups.capital.annual_commitment_cap_usd",
     )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
-        self.budget = cp.Parameter(nonneg=True, name="budget")
-        self.min_dep = cp.Parameter(nonneg=True, name="min_deployment")
-        self.annual = cp.Parameter(nonneg=True, name="annual_cap")
         self.years = sorted(set(data.commitment_year().tolist()))
+        self.by_year = indicator(data.commitment_year(), self.years)
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        m = config.model
-        self.budget.value = m.budget_usd / BILLION
-        self.min_dep.value = m.min_deployment_usd / BILLION
-        cap = m.groups.capital.annual_commitment_cap_usd
-        self.annual.value = (cap if cap is not None else 1e15) / BILLION
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        # expected committed capital: a proposal Japan may decline counts (1 - p) of its amount
-        committed = self.data.expected_share @ v.f
-        self.rows = {
-            "budget": committed <= self.budget + slack.add(self.name, "budget"),
-            "min_deployment": -committed <= -self.min_dep + slack.add(self.name, "min_deployment"),
-        }
-        year = self.data.commitment_year()
-        by_year = indicator(year, self.years)
-        self.rows["annual_cap"] = by_year @ v.f <= self.annual + slack.add(
-            self.name, "annual_cap", len(self.years)
-        )
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        m = config.model
-        F, out = float(data.expected_share @ sol.f), []
-        if exceeds(F, m.budget_usd / BILLION):
-            out.append(
-                f"capital: deployed {money(F)} exceeds the budget {money(m.budget_usd / BILLION)}"
-            )
-        if exceeds(m.min_deployment_usd / BILLION, F):
-            out.append(
-                f"capital: deployed {money(F)} is below the minimum deployment"
-                f" {money(m.min_deployment_usd / BILLION)}"
-            )
-        cap = m.groups.capital.annual_commitment_cap_usd
-        if cap is not None:
-            year = data.commitment_year()
-            for t in sorted(set(year.tolist())):
-                amount = sol.f[year == t].sum()
-                if exceeds(amount, cap / BILLION):
-                    out.append(
-                        f"capital: commitments of {t} total {money(amount)}, above the"
-                        f" annual cap {money(cap / BILLION)}"
-                    )
-        return out
 
     def precheck(self, config: RunConfig) -> list[str]:
         d, out = self.data, []
-        committed, budget = d.f_max[d.committed].sum(), float(self.budget.value)
+        committed, budget = d.f_max[d.committed].sum(), float(self.bounds["budget"].value)
         if exceeds(committed, budget, budget):
             out.append(
                 f"capital: the committed tranche alone needs {money(committed)}, the budget is"
                 f" {money(budget)}: raise the budget by {money(committed - budget)}"
             )
-        least, most = float(self.min_dep.value), _most_expected(d)
+        least, most = float(self.bounds["min_deployment"].value), _most_expected(d)
         if exceeds(least, most, least):
             out.append(
                 f"capital: minimum deployment {money(least)} is above what all candidates can"
@@ -181,31 +154,6 @@ class Capital(Term):
             for t, g in zip(self.years, give["annual_cap"], strict=True):
                 if g > 1e-5:
                     out.append(f"capital: commitments of {t} exceed the annual cap by {money(g)}")
-        return out
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = float(self.data.expected_share @ sol.f)
-        out = [
-            self.price(
-                "budget",
-                10 * dual(self.rows.get("budget"))[0],
-                abs(F - config.model.budget_usd / BILLION) < 1e-6 * max(1, F),
-            ),
-            self.price(
-                "min_deployment",
-                10 * dual(self.rows.get("min_deployment"))[0],
-                config.model.min_deployment_usd > 0
-                and abs(F - config.model.min_deployment_usd / BILLION) < 1e-6 * max(1, F),
-            ),
-        ]
-        if config.model.groups.capital.annual_commitment_cap_usd is not None:
-            out.append(
-                self.price(
-                    "annual_cap",
-                    10 * dual(self.rows.get("annual_cap")).max(),
-                    False,
-                )
-            )
         return out
 
 
@@ -286,6 +234,16 @@ class Recoupment(Term):
     def _expected(self, v: Vars, slack: Slack) -> cp.Constraint:
         d = self.data
         return self.floor * (d.e_draw @ v.f) - d.e_japan @ v.f <= slack.add(self.name, "expected")
+
+    @classmethod
+    def steps(cls, config: RunConfig, binding: list[str]) -> list[tuple[str, str, str, object]]:
+        g = config.model.groups.recoupment
+        out: list[tuple[str, str, str, object]] = []
+        if g.min_expected_recovery is not None:
+            key = "model.groups.recoupment.min_expected_recovery"
+            out.append(("recovery floor", key, "-0.01", max(0.0, g.min_expected_recovery - 0.01)))
+        key = "model.groups.recoupment.max_shortfall_share"
+        return [*out, ("CVaR tolerance", key, "+0.01", g.max_shortfall_share + 0.01)]
 
     def losses(self, f: np.ndarray) -> np.ndarray:
         """(S,) Japan's PV shortfall :math:`L f` of amounts ``f`` ($B), from the funded
@@ -419,6 +377,19 @@ class SectorShares(Term):
         self.lo = cp.Parameter(len(SECTORS), nonneg=True, name="sector_min")
         self.hi = cp.Parameter(len(SECTORS), nonneg=True, name="sector_max")
         super().__init__(data, config)
+
+    @classmethod
+    def steps(cls, config: RunConfig, binding: list[str]) -> list[tuple[str, str, str, object]]:
+        bounds = config.model.groups.sector_shares.bounds
+        return [
+            (
+                f"sector maximum ({s})",
+                f"model.groups.sector_shares.bounds.{s}",
+                "+1 point",
+                (bounds.get(s, (0.0, 1.0))[0], min(1.0, bounds.get(s, (0.0, 1.0))[1] + 0.01)),
+            )
+            for s in binding
+        ]
 
     def _bounds(self, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
         b = config.model.groups.sector_shares.bounds

@@ -390,6 +390,13 @@ class Term:
             out += [self.words(r, label, need, at[label]) for label, need in needs]
         return out
 
+    @classmethod
+    def steps(cls, config: RunConfig, binding: list[str]) -> list[tuple[str, str, str, object]]:
+        """The one-step relaxations of the rows written by hand, as (rule, config key, step in
+        words, the relaxed value) (a declared row says its own: :attr:`Row.step`); ``binding``:
+        the entries the job found at their bound (the sectors at their maximum share)."""
+        return []
+
     def precheck(self, config: RunConfig) -> list[str]:
         """Impossibilities of this group visible without a solve (each line names the group)."""
         return []
