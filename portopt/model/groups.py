@@ -358,24 +358,43 @@ class SectorShares(Term):
     """
 
     name = "sector_shares"
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "max": RowMeaning(
+    rows_declared = (
+        Row(
+            "max",
+            lambda t, y, f: t.by_sector @ f,
+            "model.groups.sector_shares.bounds",
+            lambda t, c: t.share_bounds(c)[1],
             "per point (0.01) more share",
             "A sector's share of capital is at its upper bound. The price is the coverage a"
             " one-point higher bound would buy.",
+            labels=lambda t: t.sectors,
+            price=0.01,
+            show="{:.1%}".format,
+            breaks="{label} holds {value} of capital, above {bound}",
+            where="{label} max",
+            of=lambda t, y, f: f.sum(),
         ),
-        "min": RowMeaning(
+        Row(
+            "min",
+            lambda t, y, f: t.by_sector @ f,
+            "model.groups.sector_shares.bounds",
+            lambda t, c: t.share_bounds(c)[0],
             "per point (0.01) less share",
             "A sector's share of capital is at its floor. The price is the coverage a one-point"
             " lower floor would buy.",
+            sense=">=",
+            labels=lambda t: t.sectors,
+            price=0.01,
+            show="{:.1%}".format,
+            breaks="{label} holds {value} of capital, below {bound}",
+            where="{label} min",
+            of=lambda t, y, f: f.sum(),
         ),
-    }
-    parameter_keys = ("model.groups.sector_shares.bounds",)
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.sectors = list(SECTORS)
-        self.lo = cp.Parameter(len(SECTORS), nonneg=True, name="sector_min")
-        self.hi = cp.Parameter(len(SECTORS), nonneg=True, name="sector_max")
+        self.by_sector = indicator(data.sector, self.sectors)
         super().__init__(data, config)
 
     @classmethod
@@ -391,40 +410,15 @@ class SectorShares(Term):
             for s in binding
         ]
 
-    def _bounds(self, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    def share_bounds(self, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+        """(floors, maxima) of :attr:`sectors`' shares (0 and 1 where the config says none)."""
         b = config.model.groups.sector_shares.bounds
         lo = np.array([b.get(s, (0.0, 1.0))[0] for s in self.sectors])
         hi = np.array([b.get(s, (0.0, 1.0))[1] for s in self.sectors])
         return lo, hi
 
-    def update(self, config: RunConfig) -> None:
-        self.lo.value, self.hi.value = self._bounds(config)
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        m = indicator(self.data.sector, self.sectors)
-        k = len(self.sectors)
-        self.rows = {
-            "max": m @ v.f - cp.multiply(self.hi, v.total) <= slack.add(self.name, "max", k),
-            "min": cp.multiply(self.lo, v.total) - m @ v.f <= slack.add(self.name, "min", k),
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        lo, hi = self._bounds(config)
-        F, out = sol.f.sum(), []
-        for j, s in enumerate(self.sectors):
-            x = sol.f[data.sector == s].sum()
-            if exceeds(x, hi[j] * F, F):
-                out.append(f"sector_shares: {s} holds {x / F:.1%} of capital, above {hi[j]:.0%}")
-            if exceeds(lo[j] * F, x, F):
-                out.append(
-                    f"sector_shares: {s} holds {x / max(F, 1e-12):.1%} of capital,"
-                    f" below {lo[j]:.0%}"
-                )
-        return out
-
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        lo, hi = self._bounds(config)
+        lo, hi = self.share_bounds(config)
         d, F, out = self.data, sol.f.sum(), []
         if lo.sum() > 1.0 + 1e-9:
             return [
@@ -453,25 +447,6 @@ class SectorShares(Term):
                 )
         return out
 
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        lo, hi = self._bounds(config)
-        F = sol.f.sum()
-        out = []
-        for row, bound in (("max", hi), ("min", lo)):
-            duals = dual(self.rows.get(row))
-            for j, s in enumerate(self.sectors):
-                if duals.size == len(self.sectors) and duals[j] > 1e-9:
-                    x = sol.f[self.data.sector == s].sum()
-                    out.append(
-                        self.price(
-                            row,
-                            duals[j] * 0.01 * F,
-                            abs(x - bound[j] * F) < 1e-6 * F,
-                            where=f"{s} {row}",
-                        )
-                    )
-        return out
-
 
 class JapanContent(Term):
     """Capital-weighted Japanese content at least the floor.
@@ -480,39 +455,23 @@ class JapanContent(Term):
     """
 
     name = "japan_content"
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "floor": RowMeaning(
+    rows_declared = (
+        Row(
+            "floor",
+            lambda t, y, f: t.data.japan_content @ f,
+            "model.groups.japan_content.floor",
+            lambda t, c: c.model.groups.japan_content.floor,
             "per point (0.01) lower content floor",
             "The Japanese content floor binds. The price is the coverage a one-point lower floor"
             " would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.japan_content.floor",)
-
-    def __init__(self, data: ModelData, config: RunConfig) -> None:
-        self.floor = cp.Parameter(nonneg=True, name="japan_content_floor")
-        super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.floor.value = config.model.groups.japan_content.floor
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        self.rows = {
-            "floor": self.floor * v.total - self.data.japan_content @ v.f
-            <= slack.add(self.name, "floor", scale=0.01 * max(self.data.f_max.sum(), 1))
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        F = sol.f.sum()
-        floor = config.model.groups.japan_content.floor
-        got = data.japan_content @ sol.f
-        if exceeds(floor * F, got, F):
-            return [
-                f"japan_content: capital-weighted Japanese content {got / F:.1%} is below"
-                f" the floor {floor:.0%}"
-            ]
-        return []
+            sense=">=",
+            give=lambda t: 0.01 * max(t.data.f_max.sum(), 1),  # a point of the most capital
+            price=0.01,
+            show="{:.1%}".format,
+            breaks="capital-weighted Japanese content {value} is below the floor {bound}",
+            of=lambda t, y, f: f.sum(),
+        ),
+    )
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         d, F = self.data, max(sol.f.sum(), 1e-12)
@@ -522,17 +481,6 @@ class JapanContent(Term):
             f"japan_content: floor {floor:.0%} of Japanese content is out of reach; the"
             f" portfolio forced in reaches {(d.japan_content @ sol.f) / F:.1%}, the highest"
             f" candidate has {best:.0%}"
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = float(sol.f.sum())
-        floor = config.model.groups.japan_content.floor
-        return [
-            self.price(
-                "floor",
-                dual(self.rows.get("floor"))[0] * 0.01 * F,
-                abs(self.data.japan_content @ sol.f - floor * F) < 1e-6 * max(1, F),
-            )
         ]
 
 

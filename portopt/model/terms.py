@@ -170,8 +170,8 @@ class Row:
     sense: str = "<="
     labels: Callable[[Any], list[str]] | None = None
     """(term) -> what each entry is (a sector, a round); None for a scalar row."""
-    give: float = 1.0
-    """One unit of give in the slack's penalty (one project, $1B)."""
+    give: float | Callable[[Any], float] = 1.0
+    """One unit of give in the slack's penalty (one project, $1B), or (term) -> it."""
     price: float = 1.0
     """Shadow price per unit of ``unit`` = dual x ``price`` (10: "per $10B" of a $B row)."""
     show: Callable[[float], str] = "{:g}".format
@@ -182,6 +182,14 @@ class Row:
     step: Relax | None = None
     every: bool = False
     """Report every entry's shadow price, not only those with a positive dual."""
+    where: str = "{label}"
+    """How a shadow price names an entry (``{label}``, ``{row}``)."""
+    of: Callable[[Any, Any, Any], Any] | None = None
+    """(term, y, f) -> the quantity the bound is a share of (deployed capital ``f.sum()``),
+    or None. With it the row is :math:`\\mathrm{lhs} \\le b \\cdot \\mathrm{of}` (or
+    :math:`\\ge`), compiled as :math:`\\mathrm{lhs} - b \\cdot \\mathrm{of} \\le s`; the
+    re-check shows ``lhs / of`` against b, and the shadow price is ``price`` x dual x ``of``
+    at the solution (``price`` 0.01: per point of share)."""
 
 
 @dataclass
@@ -286,8 +294,13 @@ class Term:
             if labels is not None and not labels:
                 continue
             lhs, b = r.lhs(self, v.y, v.f), self.bounds[r.name]
-            s = slack.add(self.name, r.name, None if labels is None else len(labels), r.give)
-            self.rows[r.name] = lhs <= b + s if r.sense == "<=" else lhs >= b - s
+            give = r.give(self) if callable(r.give) else r.give
+            s = slack.add(self.name, r.name, None if labels is None else len(labels), give)
+            if r.of is not None:
+                share = cp.multiply(b, r.of(self, v.y, v.f))
+                self.rows[r.name] = lhs - share <= s if r.sense == "<=" else share - lhs <= s
+            else:
+                self.rows[r.name] = lhs <= b + s if r.sense == "<=" else lhs >= b - s
         return list(self.rows.values())
 
     def bound(self, row: Row, config: RunConfig) -> Any:
@@ -303,14 +316,26 @@ class Term:
         """``row``'s left side at ``sol``, one number per entry."""
         return np.atleast_1d(np.asarray(row.lhs(self, sol.y, sol.f), dtype=float))
 
+    def scale(self, row: Row, sol: Solution) -> float:
+        """What ``row``'s bound multiplies at ``sol`` (1 without ``of``)."""
+        return 1.0 if row.of is None else float(row.of(self, sol.y, sol.f))
+
     def violations(
         self, row: Row, sol: Solution, config: RunConfig
     ) -> list[tuple[str, float, float]]:
         """(label, value, bound) of each entry of ``row`` that ``sol`` breaks, beyond
         :data:`TOL`."""
-        got, sign = self.values(row, sol), 1.0 if row.sense == "<=" else -1.0
+        got, sign, F = self.values(row, sol), 1.0 if row.sense == "<=" else -1.0, 1.0
         b = np.broadcast_to(self.bound(row, config), got.shape)
         labels = self.labels_of(row) or [""] * got.size
+        if row.of is not None:  # a share: checked against b x of, shown as lhs / of
+            F = self.scale(row, sol)
+            broken = [exceeds(sign * x, sign * bj * F, F) for x, bj in zip(got, b, strict=True)]
+            return [
+                (lab, x / max(F, 1e-12), bj)
+                for lab, x, bj, no in zip(labels, got, b, broken, strict=True)
+                if no
+            ]
         return [
             (lab, x, bj)
             for lab, x, bj in zip(labels, got, b, strict=True)
@@ -319,9 +344,11 @@ class Term:
 
     def binding(self, row: Row, sol: Solution, config: RunConfig) -> np.ndarray:
         """Whether each entry of ``row`` is at its bound at ``sol``."""
-        got = self.values(row, sol)
-        b = np.broadcast_to(self.bound(row, config), got.shape)
-        return np.abs(got - b) < 1e-6 * np.maximum(1.0, np.abs(b))
+        got, F = self.values(row, sol), self.scale(row, sol)
+        b = np.broadcast_to(self.bound(row, config), got.shape) * F
+        return np.abs(got - b) < 1e-6 * (
+            np.maximum(1.0, np.abs(b)) if row.of is None else max(1.0, F)
+        )
 
     def needed(self, row: str, give: np.ndarray, config: RunConfig) -> list[tuple[str, float]]:
         """The explainer's numbers: (label, the bound each entry of ``row`` would need) for
@@ -409,13 +436,16 @@ class Term:
             if not r.key or (r.name not in self.rows and r.labels is not None):
                 continue
             duals, bind = dual(self.rows.get(r.name)), self.binding(r, sol, config)
-            labels = self.labels_of(r)
+            labels, F = self.labels_of(r), self.scale(r, sol)  # F: 1.0 (exact) without `of`
             if labels is None:
-                out.append(self.price(r.name, r.price * duals[0], bool(bind[0])))
+                out.append(self.price(r.name, r.price * duals[0] * F, bool(bind[0])))
                 continue
             out += [
                 self.price(
-                    r.name, r.price * duals[j] if j < duals.size else 0.0, bool(bind[j]), lab
+                    r.name,
+                    r.price * duals[j] * F if j < duals.size else 0.0,
+                    bool(bind[j]),
+                    r.where.format(label=lab, row=r.name),
                 )
                 for j, lab in enumerate(labels)
                 if r.every or (j < duals.size and duals[j] > 1e-9)
