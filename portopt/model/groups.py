@@ -351,6 +351,26 @@ class Recoupment(Term):
         return out
 
 
+def _share_row(which: str, unit: str, meaning: str) -> Row:
+    """The sectors' ``"max"`` or ``"min"`` share row: the $B in each sector against that
+    bound times the deployed capital."""
+    return Row(
+        which,
+        lambda t, y, f: t.by_sector @ f,
+        "model.groups.sector_shares.bounds",
+        lambda t, c: t.share_bounds(c)[1 if which == "max" else 0],
+        unit,
+        meaning,
+        sense="<=" if which == "max" else ">=",
+        labels=lambda t: t.sectors,
+        price=0.01,
+        show="{:.1%}".format,
+        breaks="{label} holds {value} of capital, {side} {bound}",
+        where="{label} " + which,
+        of=lambda t, y, f: f.sum(),
+    )
+
+
 class SectorShares(Term):
     """Each MOU sector's share of deployed capital within its bounds.
 
@@ -359,36 +379,17 @@ class SectorShares(Term):
 
     name = "sector_shares"
     rows_declared = (
-        Row(
+        _share_row(
             "max",
-            lambda t, y, f: t.by_sector @ f,
-            "model.groups.sector_shares.bounds",
-            lambda t, c: t.share_bounds(c)[1],
             "per point (0.01) more share",
             "A sector's share of capital is at its upper bound. The price is the coverage a"
             " one-point higher bound would buy.",
-            labels=lambda t: t.sectors,
-            price=0.01,
-            show="{:.1%}".format,
-            breaks="{label} holds {value} of capital, above {bound}",
-            where="{label} max",
-            of=lambda t, y, f: f.sum(),
         ),
-        Row(
+        _share_row(
             "min",
-            lambda t, y, f: t.by_sector @ f,
-            "model.groups.sector_shares.bounds",
-            lambda t, c: t.share_bounds(c)[0],
             "per point (0.01) less share",
             "A sector's share of capital is at its floor. The price is the coverage a one-point"
             " lower floor would buy.",
-            sense=">=",
-            labels=lambda t: t.sectors,
-            price=0.01,
-            show="{:.1%}".format,
-            breaks="{label} holds {value} of capital, below {bound}",
-            where="{label} min",
-            of=lambda t, y, f: f.sum(),
         ),
     )
 
