@@ -18,6 +18,8 @@ from portopt.model.data import BILLION, ModelData
 from portopt.model.risk import cvar
 from portopt.model.terms import (
     GROUPS,
+    Knob,
+    Loosen,
     Relax,
     Row,
     RowMeaning,
@@ -41,6 +43,18 @@ def indicator(labels: np.ndarray, names: list) -> sp.csr_matrix:
     cols = [i for i, lab in enumerate(labels) if lab in pos]
     rows = [pos[labels[i]] for i in cols]
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
+
+
+def _all_projects(config: RunConfig, data: ModelData) -> float:
+    return float(len(data.projects))
+
+
+def _budget(config: RunConfig, data: ModelData) -> float:
+    return float(config.model.budget_usd)
+
+
+def _usd(x: float) -> str:
+    return money(x / BILLION)
 
 
 def _most_expected(d: ModelData) -> float:
@@ -181,6 +195,33 @@ class Recoupment(Term):
 
     name = "recoupment"
     scenario_sized = True
+    knobs = (
+        Knob(
+            "model.groups.recoupment.min_expected_recovery",
+            True,
+            Loosen(
+                "expected-recovery floor",
+                0.01,
+                lambda c, d: 0.0,
+                "{:.2f}".format,
+                lambda c, now: f"expected recovery floor {now:.2f} is out of reach",
+            ),
+        ),
+        Knob(
+            "model.groups.recoupment.max_shortfall_share",
+            False,
+            Loosen(
+                "CVaR shortfall tolerance",
+                0.01,
+                lambda c, d: 2.0,
+                "{:.0%}".format,
+                lambda c, now: (
+                    f"CVaR{c.model.groups.recoupment.alpha:.0%} of Japan's shortfall"
+                    f" must stay within {now:.1%} of capital"
+                ),
+            ),
+        ),
+    )
     meanings: ClassVar[dict[str, RowMeaning]] = {
         "cvar": RowMeaning(
             "per point (0.01) of shortfall tolerance ε",
@@ -471,6 +512,7 @@ class JapanContent(Term):
             show="{:.1%}".format,
             breaks="capital-weighted Japanese content {value} is below the floor {bound}",
             of=lambda t, y, f: f.sum(),
+            loosen=Loosen("Japanese-content floor", 0.01, lambda c, d: 0.0, "{:.0%}".format),
         ),
     )
 
@@ -734,6 +776,7 @@ class MaxProjects(Term):
             " more project would buy.",
             show=count,
             breaks="{value} projects selected, above the limit {bound}",
+            loosen=Loosen("project limit", 1.0, _all_projects, count),
             step=Relax(
                 "project count", "one more project", lambda c: c.model.groups.max_projects.limit + 1
             ),
@@ -780,6 +823,7 @@ class SponsorCap(Term):
             price=10.0,
             show=money,
             breaks="{label} receives {value}, above the cap {bound}",
+            loosen=Loosen("sponsor cap", 1e9, _budget, _usd),
         ),
     )
 
@@ -818,6 +862,7 @@ class ReviewCapacity(Term):
             labels=lambda t: [f"round {t.data.quarter_label(q)}" for q in t.quarters],
             show=count,
             breaks="{value} new projects are proposed in {label}, above {bound}",
+            loosen=Loosen("review capacity a round", 1.0, _all_projects, count),
             step=Relax(
                 "review capacity",
                 "one more review slot a quarter",
@@ -874,6 +919,7 @@ class JbicCapacity(Term):
             price=10.0,
             show=money,
             breaks="{label} plans {value} of disbursements, above JBIC's {bound}",
+            loosen=Loosen("JBIC capacity a fiscal year", 1e9, _budget, _usd),
         ),
     )
 

@@ -144,6 +144,34 @@ class Relax:
 
 
 @dataclass(frozen=True)
+class Loosen:
+    """How the infeasibility explainer loosens a row's limit to find its largest feasible give
+    (:class:`portopt.model.explain.CutExplainer`)."""
+
+    words: str
+    """The limit in words ("project limit")."""
+    step: float
+    """The answer's resolution, in the config key's units (1: a count)."""
+    loosest: Callable[[RunConfig, ModelData], float]
+    """(config, data) -> the loosest value tried."""
+    show: Callable[[float], str]
+    """A value of the config key in the user's units."""
+    head: Callable[[RunConfig, float], str] | None = None
+    """(config, the value now) -> "<the limit> is out of reach" in the group's own words;
+    None: "the <words> <value> is out of reach"."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A group's scalar limit the explainer loosens: its config ``key``, whether loosening
+    lowers it (a floor), and how (:class:`Loosen`)."""
+
+    key: str
+    lower: bool
+    how: Loosen
+
+
+@dataclass(frozen=True)
 class Row:
     """One row of a group (a vector row: one entry per label), declared once.
 
@@ -182,6 +210,9 @@ class Row:
     step: Relax | None = None
     every: bool = False
     """Report every entry's shadow price, not only those with a positive dual."""
+    loosen: Loosen | None = None
+    """How the explainer loosens the row's limit (a scalar ``key``); None: it says what the
+    row must give instead."""
     where: str = "{label}"
     """How a shadow price names an entry (``{label}``, ``{row}``)."""
     of: Callable[[Any, Any, Any], Any] | None = None
@@ -241,6 +272,8 @@ class Term:
     """The group's rows as data (:class:`Row`); a group that declares them needs no
     ``compile``, ``update``, ``check``, ``holds`` or ``shadow`` of its own, and its
     ``meanings`` and ``parameter_keys`` come from them."""
+    knobs: ClassVar[tuple[Knob, ...]] = ()
+    """The limits the explainer loosens (from the rows' ``loosen``)."""
     selection_check: bool = False
     fact: bool = False
     scenario_sized: ClassVar[bool] = False
@@ -261,6 +294,10 @@ class Term:
             cls.meanings = {r.name: RowMeaning(r.unit, r.meaning) for r in declared if r.key}
         if declared and "parameter_keys" not in cls.__dict__:
             cls.parameter_keys = tuple(dict.fromkeys(r.key for r in declared if r.key))
+        if declared and "knobs" not in cls.__dict__:
+            cls.knobs = tuple(
+                Knob(r.key, r.sense == ">=", r.loosen) for r in declared if r.key and r.loosen
+            )
         if cls.name and register:
             GROUPS.append(cls)
 
