@@ -16,8 +16,11 @@ data (``rows_declared``: :class:`Row`): its left side written once (the same fun
 CVXPY expression on :class:`Vars` and the numbers on a :class:`Solution`), its sense, its bound
 from the config, its unit and meaning, its labels and its one-step relaxation (:class:`Relax`).
 The :class:`Term` then compiles it, re-checks a solution, says whether it holds, which entries
-bind and their shadow prices, and gives the explainer its numbers (:meth:`Term.needed`), all
-from that declaration; only the wording of an explanation stays with the group.
+bind and their shadow prices, gives the explainer its numbers (:meth:`Term.needed`) and the
+limits it loosens (:class:`Loosen`), and the marginal stage its one-step relaxations, all
+from that declaration; only the wording of an explanation stays with the group. Every group
+but the recoupment CVaR is declared so. A group whose rows grow with the scenarios says so
+(``scenario_sized``) and lowers itself by cuts (:meth:`Term.separate`).
 """
 
 from __future__ import annotations
