@@ -392,7 +392,7 @@ class Term:
 
     def needed(self, row: str, give: np.ndarray, config: RunConfig) -> list[tuple[str, float]]:
         """The explainer's numbers: (label, the bound each entry of ``row`` would need) for
-        the entries that had to give (``give``, in the row's units)."""
+        the entries that had to give (``give``, in the row's units; a row without ``of``)."""
         r = next(x for x in self.rows_declared if x.name == row)
         sign, labels = 1.0 if r.sense == "<=" else -1.0, self.labels_of(r) or [""]
         b = np.broadcast_to(self.bound(r, config), (len(labels),))
@@ -443,14 +443,15 @@ class Term:
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         """Plain-words lines for the rows that needed slack ``give`` (row -> amounts): by
         default a declared row's ``breaks`` at the bound each entry would need
-        (:meth:`needed`); a group words its own explanation by overriding this."""
-        declared = {r.name: r for r in self.rows_declared}
+        (:meth:`needed`; a share row, whose give is in the left side's units, says what it
+        had to give); a group words its own explanation by overriding this."""
+        declared = [r for r in self.rows_declared if r.of is None]
         out = [
             f"{self.name}: {row} had to give {float(np.sum(a)):.3g}"
             for row, a in give.items()
-            if row not in declared
+            if row not in {r.name for r in declared}
         ]
-        for r in self.rows_declared:
+        for r in declared:
             labels = self.labels_of(r) or [""]
             at = dict(zip(labels, np.broadcast_to(self.bound(r, config), len(labels)), strict=True))
             needs = self.needed(r.name, give.get(r.name, []), config)
