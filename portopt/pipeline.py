@@ -192,15 +192,11 @@ class Job(Protocol):
         """The model's columns over ``catalog``."""
 
     def marginal(
-        self,
-        config: RunConfig,
-        columns: Columns,
-        allocation: Allocation,
-        model: object,
-        advance: Callable[[int, int], None] | None = None,
+        self, config: RunConfig, chosen: Choice, advance: Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
-        """metrics.json's ``marginal_values``, ``relaxations`` (and a note); ``advance``
-        reports the re-solves done."""
+        """metrics.json's ``marginal_values``, ``relaxations`` (and a note), from the
+        allocation ``chosen`` and the model that chose it; ``advance`` reports the re-solves
+        done."""
 
     def outputs(self, outcome: Outcome) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         """The job's own tables (file name -> table) and metrics.json entries.
@@ -318,7 +314,7 @@ def execute(
     opt, allocation, model = chosen_plan.scenarios, chosen_plan.allocation, chosen_plan.model
     cat = columns.catalog
     with stage("marginal"):
-        marginal = job.marginal(config, columns, allocation, model, stage.advance)
+        marginal = job.marginal(config, chosen_plan, stage.advance)
     explore = getattr(job, "explore", None)
     explored = {} if explore is None else explore(config, columns, opt, allocation, model, stage)
 

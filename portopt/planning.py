@@ -33,6 +33,7 @@ from portopt.model.forcing import Forcing
 from portopt.model.marginal import as_records, plan_values
 from portopt.pipeline import (
     MARGINAL_NOTE,
+    Choice,
     Outcome,
     PlanResult,
     RunProgress,
@@ -206,13 +207,9 @@ class Plan:
         return Columns.of_plan(catalog, plan_options(catalog, config, made))
 
     def marginal(
-        self,
-        config: RunConfig,
-        columns: Columns,
-        allocation: Allocation,
-        model: object,
-        advance: Callable[[int, int], None] | None = None,
+        self, config: RunConfig, chosen: Choice, advance: Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
+        columns, allocation, model = chosen.columns, chosen.allocation, chosen.model
         if config.plan.marginal == "replan" and proved(allocation, model):
             assert isinstance(model, DirectSweep)
             committed = (columns.catalog.projects["status"].astype(str) == "committed").tolist()

@@ -17,12 +17,12 @@ import pandas as pd
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
-from portopt.model import Allocation
 from portopt.model.marginal import as_records, marginal_values, relaxations
 from portopt.pipeline import (
     LOW_COVERAGE,
     MARGINAL_NOTE,
     STAGES,
+    Choice,
     Outcome,
     PlanResult,
     RunProgress,
@@ -50,20 +50,16 @@ class OneShot:
         return Columns.one_per_project(with_support(catalog, config))
 
     def marginal(
-        self,
-        config: RunConfig,
-        columns: Columns,
-        allocation: Allocation,
-        model: object,
-        advance: Callable[[int, int], None] | None = None,
+        self, config: RunConfig, chosen: Choice, advance: Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
         """metrics.json's ``marginal_values`` and ``relaxations``: re-solves of the cut model
         that chose the portfolio; empty, with a note, on the full formulation or a portfolio
         no solver proved (the greedy fallback)."""
+        allocation, model = chosen.allocation, chosen.model
         if not proved(allocation, model):
             return {"marginal_values": [], "relaxations": [], "marginal_note": MARGINAL_NOTE}
         fund = np.asarray(allocation.fund_usd, dtype=np.float64)
-        shares = sector_shares(config, columns.catalog, fund)
+        shares = sector_shares(config, chosen.columns.catalog, fund)
         binding = [
             s for s, v in shares.items() if v["max"] is not None and v["share"] >= v["max"] - 1e-6
         ]

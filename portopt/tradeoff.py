@@ -432,13 +432,14 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
     minimum deployment."""
     import time
 
-    from portopt.model.explain import KNOBS, CutExplainer
+    from portopt.model.explain import CutExplainer
+    from portopt.model.groups import Recoupment
 
     base = state.sweep
     sweep = copy.copy(base)
     sweep.milp = DirectModel(base.data, base.cover, base.config)
     sweep.lp = None
-    knob = next(k for k in KNOBS["recoupment"] if k.key == FLOOR_KEY)
+    knob = next(k for k in Recoupment.knobs if k.key == FLOOR_KEY)
     top = float(base.config.model.groups.recoupment.min_expected_recovery or 0.0)
     rows = []
     for level in levels:

@@ -1,86 +1,116 @@
-"""docs/adding-a-group.md's example, done: its code blocks run as written give a working
-constraint group (a config built with its section, the class registered for this test only)."""
+"""docs/adding-a-group.md's example, done for real: each code block of the page is put where
+its heading line says, in a copy of the package and its tests, and the copy's tests run in a
+fresh interpreter. The page's claim of what a new group costs (files, lines of code) is
+counted on the same blocks."""
 
 from __future__ import annotations
 
+import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from pydantic import Field, create_model
-from test_model_support import synthetic_catalog, synthetic_scenarios
 
-from portopt.config import GroupsConfig, ModelConfig, RunConfig
-from portopt.model import Allocation, check_solution, optimize
-from portopt.model.data import BILLION, build_data
-from portopt.model.terms import GROUPS
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "adding-a-group.md"
-
-
-@pytest.fixture
-def example() -> dict:
-    """The page's code blocks, run in one namespace; the group leaves the registry after."""
-    before = len(GROUPS)
-    namespace: dict = {}
-    for block in re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S):
-        exec(compile(block, str(DOC), "exec"), namespace)
-    try:
-        yield namespace
-    finally:
-        del GROUPS[before:]
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "adding-a-group.md"
+BLOCK = re.compile(r"```python (\S+), ([^\n]+)\n(.*?)```", re.S)
+COPIED = (
+    "portopt",
+    "configs",
+    "pyproject.toml",
+    "tests/conftest.py",
+    "tests/test_model_support.py",
+    "tests/test_model_groups.py",
+    "tests/test_config.py",
+)
+"""What the copy holds: the package, the configs and the tests the new group must pass."""
 
 
-def _config(settings: type, cap_usd: float) -> RunConfig:
-    """A RunConfig whose ``model.groups`` has the example's section (what adding the field to
-    ``GroupsConfig`` does), the cap on."""
-    groups = create_model(
-        "Groups", __base__=GroupsConfig, region_cap=(settings, Field(default_factory=settings))
+def blocks() -> list[tuple[str, str, str]]:
+    """(file, where, code) of each placed code block of the page, in order."""
+    return [(path, where.strip(), code) for path, where, code in BLOCK.findall(DOC.read_text())]
+
+
+def code_lines(code: str) -> int:
+    """Lines of code: neither blank nor a comment."""
+    return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def place(text: str, where: str, code: str) -> str:
+    """``text`` with ``code`` put ``where`` (the heading line's words)."""
+    if where == "at the end":
+        return text.rstrip("\n") + "\n\n\n" + code
+    if where == "a new file":
+        assert text == "", "a new file exists already"
+        return code
+    lines = text.splitlines(keepends=True)
+    name = re.fullmatch(r"(?:above|last in) class (\w+)", where)
+    assert name, f"unknown place {where!r}"
+    cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name[1])
+    at = cls.lineno - 1 if where.startswith("above") else cls.end_lineno
+    return "".join([*lines[:at], code, "\n\n" if where.startswith("above") else "", *lines[at:]])
+
+
+def test_the_page_places_three_files_and_at_most_forty_lines_of_code() -> None:
+    placed = blocks()
+    assert {path for path, _, _ in placed} == {
+        "portopt/config.py",
+        "portopt/model/groups.py",
+        "tests/test_region_cap.py",
+    }
+    total = sum(code_lines(code) for _, _, code in placed)
+    assert total <= 40
+    said = re.search(r"touches \*\*three\s+files\*\*, (\d+) lines of code", DOC.read_text())
+    assert said and int(said[1]) == total, "the page states the lines it counts"
+
+
+def test_place_puts_code_above_and_into_a_class() -> None:
+    text = "x = 1\n\n\nclass A:\n    a: int = 1\n    b: int = 2\n\n\ny = 2\n"
+    above = place(text, "above class A", "class B:\n    pass\n")
+    assert above.index("class B") < above.index("class A")
+    ast.parse(above)
+    into = place(text, "last in class A", "    c: int = 3\n")
+    assert into.index("c: int") > into.index("b: int") and into.index("c: int") < into.index("y")
+    ast.parse(into)
+
+
+@pytest.mark.slow
+def test_the_documented_group_works_in_a_copy_of_the_package(tmp_path: Path) -> None:
+    copy = tmp_path / "repo"
+    for name in COPIED:
+        source, target = ROOT / name, copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    for path, where, code in blocks():
+        target = copy / path
+        text = target.read_text() if target.exists() else ""
+        target.write_text(place(text, where, code))
+    tests = [
+        "tests/test_region_cap.py",
+        "tests/test_model_groups.py::test_the_registry_and_the_config_name_the_same_groups",
+        "tests/test_config.py::test_default_yaml_states_the_schema_defaults",
+        "tests/test_config.py::test_every_shipped_config_validates",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    model = create_model(
-        "Model", __base__=ModelConfig, groups=(groups, Field(default_factory=groups))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "passed" in done.stdout and "region_cap" not in (ROOT / "portopt/config.py").read_text()
+    probe = "import portopt.model.groups as g; print(g.__file__, [c.name for c in g.GROUPS][-1])"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], cwd=copy, env=env, capture_output=True, text=True
     )
-    config = create_model("Config", __base__=RunConfig, model=(model, Field(default_factory=model)))
-    return config.model_validate(
-        {
-            "model": {"groups": {"region_cap": {"enabled": True, "max_usd": cap_usd}}},
-            "solver": {"time_limit_s": 60},
-        }
-    )
-
-
-def test_the_documented_group_holds_binds_and_is_caught(example) -> None:
-    group = example["RegionCap"]
-    assert GROUPS[-1] is group and group.parameter_keys == ("model.groups.region_cap.max_usd",)
-    catalog = synthetic_catalog(12, 5, seed=3)
-    scen = synthetic_scenarios(catalog, 200, seed=4)
-    free = optimize(catalog, _config(example["RegionCapConfig"], 1e12), scen)
-    region = catalog.projects["grid_region"].astype(str).to_numpy()
-    most = max(free.fund_usd[region == r].sum() for r in set(region))
-    cap = 0.5 * most
-    config = _config(example["RegionCapConfig"], cap)
-    capped = optimize(catalog, config, scen)
-    assert capped.status == "optimal"
-    assert all(capped.fund_usd[region == r].sum() <= cap * (1 + 1e-6) for r in set(region))
-    assert check_solution(capped, catalog, scen, config) == []
-    prices = [p for p in capped.shadow_prices if p["group"] == "region_cap"]
-    assert prices and all(p["unit"] == "per extra $10B of regional cap" for p in prices)
-    assert any(p["binding"] for p in prices)
-    broken = Allocation(
-        ids=free.ids,
-        y=free.y,
-        fund_usd=free.fund_usd,
-        status="optimal",
-        solver="test",
-        objective=None,
-        bound=None,
-        mip_gap=None,
-        timings={},
-    )
-    lines = [line for line in check_solution(broken, catalog, scen, config) if "region_cap" in line]
-    assert lines and "above the cap" in lines[0]
-    data = build_data(catalog, scen, config)
-    term = group(data, config)
-    need = term.needed("regions", np.full(len(term.regions), 1.0), config)
-    assert [b for _, b in need] == [cap / BILLION + 1.0] * len(term.regions)
+    assert where.stdout.split() == [str(copy / "portopt/model/groups.py"), "region_cap"]

@@ -184,7 +184,7 @@ def test_parameter_resolve_matches_fresh_build() -> None:
     fresh = optimize(catalog, cfg2, scen)
     assert again.objective == pytest.approx(fresh.objective, abs=1e-7)
     model.set_params(budget_usd=6e10)
-    assert model.groups[0].budget.value == pytest.approx(60.0)
+    assert model.groups[0].bounds["budget"].value == pytest.approx(60.0)
     bad = cfg.model_copy(deep=True)
     bad.model.groups.workforce.enabled = False
     with pytest.raises(StructuralChange):

@@ -11,7 +11,7 @@ from portopt.config import load_config
 from portopt.engine.generate import generate_scenarios
 from portopt.model import AllocationModel, StructuralChange, check_solution, optimize
 from portopt.model.data import build_data, scores
-from portopt.model.direct import DirectModel, DirectSweep
+from portopt.model.direct import DirectModel, DirectSweep, scenario_sized
 from portopt.model.risk import cvar
 from portopt.model.shadow import shadow_prices
 from portopt.sweeps import solve_points
@@ -91,11 +91,19 @@ def test_coverage_cuts_only_where_theta_is_above_the_value(model: DirectModel) -
     assert [k for k, _, _ in cover.cuts(y, theta, 1e-9)] == [cover.count - 1]
 
 
+def test_the_cut_model_finds_the_scenario_sized_group_by_its_flag(model: DirectModel) -> None:
+    assert [g.name for g in model.groups if g.scenario_sized] == ["recoupment"]
+    assert model.sized is scenario_sized(model.groups) and model.eps == model.sized.cut_shift
+    assert scenario_sized([g for g in model.groups if not g.scenario_sized]) is None
+    with pytest.raises(RuntimeError, match="one scenario-sized group"):
+        scenario_sized([model.sized, model.sized])
+
+
 def test_cvar_cut_is_the_exact_cvar_at_its_point(model: DirectModel) -> None:
     rng = np.random.default_rng(2)
     d = model.data
     f0, f1 = rng.random(d.n) * d.f_max, rng.random(d.n) * d.f_max
-    recoupment = model.recoupment
+    recoupment = model.sized  # the scenario-sized group: recoupment
     lhs = recoupment.separate(f0, -np.inf)  # π·L, a row whatever the violation
     alpha = recoupment.alpha
     assert lhs @ f0 == pytest.approx(float(cvar(d.loss @ f0, alpha)), rel=1e-9)

@@ -182,3 +182,23 @@ def test_the_registry_and_the_config_name_the_same_groups(inputs) -> None:
             assert key in flat or any(k.startswith(key + ".") for k in flat), key
         for row, said in group.meanings.items():
             assert row and said.unit.startswith("per ") and said.meaning.endswith("."), row
+
+
+def test_a_declared_row_explains_itself_by_default(inputs) -> None:
+    from portopt.model.groups import MaxProjects, SponsorCap
+    from portopt.model.terms import Solution, Term
+
+    catalog, scen = inputs
+    cfg = _cfg(TIGHT)
+    data = build_data(catalog, scen, cfg)
+    sol = Solution(y=np.ones(data.n), f=data.f_max)
+    count = MaxProjects(data, cfg)
+    assert Term.explain(count, {"count": np.array([2.0])}, sol, cfg) == [
+        "max_projects: 10 projects selected, above the limit 8"
+    ]
+    sponsors = SponsorCap(data, cfg)
+    give = np.zeros(len(sponsors.sponsors))
+    give[1] = 5.0
+    assert Term.explain(sponsors, {"sponsors": give}, sol, cfg) == [
+        f"sponsor_cap: {sponsors.sponsors[1]} receives $30.0B, above the cap $25.0B"
+    ]

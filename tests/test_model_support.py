@@ -1,4 +1,5 @@
-"""Synthetic catalogs and scenario sets for the model tests (no tests here).
+"""Synthetic catalogs and scenario sets for the model tests, and a constraint group put to
+work on them (no tests here).
 
 The scenario engine and the bundled catalog are written elsewhere; these builders give the
 model plausible inputs of any size, deterministic in ``seed``.
@@ -10,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from portopt.catalog import Catalog
+from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
+from portopt.model import check_solution, optimize
 from portopt.vocabulary import SECTORS
 
 REGIONS = ("PJM", "ERCOT", "MISO", "SERC")
@@ -105,3 +108,26 @@ def synthetic_scenarios(
     return ScenarioSet(
         first, list(catalog.project_ids), list(catalog.chokepoint_ids), project, stress, scen
     )
+
+
+def a_rule_at_work(name: str, settings: dict) -> list[str]:
+    """The constraint group ``name`` at work on a synthetic catalog, with ``settings`` under
+    ``model.groups.<name>`` (enabled): the portfolio solved with it passes the re-check and
+    some of its entries bind with a price; returns the group's re-check lines on the portfolio
+    solved without it (what the group catches)."""
+    catalog = synthetic_catalog(12, 5, seed=3)
+    scen = synthetic_scenarios(catalog, 200, seed=4)
+    on, off = (
+        RunConfig.model_validate(
+            {
+                "model": {"groups": {name: {**settings, "enabled": enabled}}},
+                "solver": {"time_limit_s": 60},
+            }
+        )
+        for enabled in (True, False)
+    )
+    held = optimize(catalog, on, scen)
+    assert held.status == "optimal" and check_solution(held, catalog, scen, on) == []
+    assert any(p["binding"] for p in held.shadow_prices if p["group"] == name), name
+    free = optimize(catalog, off, scen)
+    return [line for line in check_solution(free, catalog, scen, on) if line.startswith(name)]

@@ -33,6 +33,21 @@ class Backend(StrEnum):
     cupy = "cupy"
 
 
+def repeated(flag: str, help: str) -> Any:
+    """The type of a repeatable text option ``flag`` (None when not given)."""
+    return Annotated[list[str] | None, typer.Option(flag, help=help)]
+
+
+def path_option(flag: str, help: str) -> Any:
+    """The type of an option ``flag`` naming a file or folder (None when not given)."""
+    return Annotated[Path | None, typer.Option(flag, help=help)]
+
+
+def switch(flag: str, help: str) -> Any:
+    """The type of an on/off option ``flag``."""
+    return Annotated[bool, typer.Option(flag, help=help)]
+
+
 ConfigArgument = Annotated[
     str, typer.Argument(help="YAML run configuration: a file, or a bundled config's name.")
 ]

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console, Group
 from rich.table import Table
 
@@ -18,8 +17,11 @@ from portopt.cli.options import (
     ConfigArgument,
     JsonOption,
     config_with_overrides,
+    path_option,
     print_json,
     refuse_plan_keys,
+    repeated,
+    switch,
 )
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
@@ -39,67 +41,52 @@ LABELS = {
 """The terminal's name of each figure of whatif.json's ``deltas``."""
 
 
+AddOption = path_option(
+    "--add",
+    "Folder of extra candidates: projects.csv (and optionally capacity.csv) in the catalog's"
+    " columns, against the base catalog's chokepoints.",
+)
+DropOption = repeated("--drop", "Candidate id to drop (repeatable); its dependents go too.")
+ForceInOption = repeated(
+    "--force-in",
+    "ID or ID@QUARTER: the variant's plan proposes this project (in that round, or in its"
+    " best); repeatable. Plans only.",
+)
+ForceOutOption = repeated("--force-out", "ID: the variant's plan leaves it out (repeatable).")
+CommitmentsOption = path_option(
+    "--commitments",
+    "CSV of decisions made (project, quarter, amount_usd), for both plans (default:"
+    " plan.commitments, else the bundled first tranche). Plans only.",
+)
+OneShotOption = switch(
+    "--one-shot",
+    "Compare one-shot portfolios (every project at its earliest start, no rounds) instead of"
+    " plans.",
+)
+VariantSetOption = repeated(
+    "--variant-set",
+    "Dotted override KEY=VALUE of the variant only (repeatable), e.g. --variant-set"
+    " model.budget_usd=4e11.",
+)
+RunSetOption = repeated(
+    "--set",
+    "Dotted override KEY=VALUE of the run: both the base and the variant (repeatable), as in"
+    " portopt plan and run.",
+)
+OutOption = path_option("--out", f"Output folder (default: {DEFAULT_OUT}).")
+
+
 def command(
     config: ConfigArgument,
-    add: Annotated[
-        Path | None,
-        typer.Option(
-            "--add",
-            help="Folder of extra candidates: projects.csv (and optionally capacity.csv) in the"
-            " catalog's columns, against the base catalog's chokepoints.",
-        ),
-    ] = None,
-    drop: Annotated[
-        list[str] | None,
-        typer.Option("--drop", help="Candidate id to drop (repeatable); its dependents go too."),
-    ] = None,
-    force_in: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--force-in",
-            help="ID or ID@QUARTER: the variant's plan proposes this project (in that round, or"
-            " in its best); repeatable. Plans only.",
-        ),
-    ] = None,
-    force_out: Annotated[
-        list[str] | None,
-        typer.Option("--force-out", help="ID: the variant's plan leaves it out (repeatable)."),
-    ] = None,
-    commitments: Annotated[
-        Path | None,
-        typer.Option(
-            "--commitments",
-            help="CSV of decisions made (project, quarter, amount_usd), for both plans"
-            " (default: plan.commitments, else the bundled first tranche). Plans only.",
-        ),
-    ] = None,
-    one_shot: Annotated[
-        bool,
-        typer.Option(
-            "--one-shot",
-            help="Compare one-shot portfolios (every project at its earliest start, no rounds)"
-            " instead of plans.",
-        ),
-    ] = False,
-    variant_set: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--variant-set",
-            help="Dotted override KEY=VALUE of the variant only (repeatable), e.g."
-            " --variant-set model.budget_usd=4e11.",
-        ),
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Dotted override KEY=VALUE of the run: both the base and the variant"
-            " (repeatable), as in portopt plan and run.",
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help=f"Output folder (default: {DEFAULT_OUT}).")
-    ] = None,
+    add: AddOption = None,
+    drop: DropOption = None,
+    force_in: ForceInOption = None,
+    force_out: ForceOutOption = None,
+    commitments: CommitmentsOption = None,
+    one_shot: OneShotOption = False,
+    variant_set: VariantSetOption = None,
+    set_: RunSetOption = None,
+    out: OutOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Plan the base and a variant on the same scenarios and show the difference.

@@ -5,8 +5,9 @@ Same model as the full CVXPY one (DESIGN.md, money in $B), but the two terms who
 with the scenarios are *outer-approximated by cuts* instead of being written out, so the MILP has
 ``2n + K`` columns and a few hundred rows whatever S is. The cut lowering of coverage is
 :class:`~portopt.model.coverage.CoverageCuts` (one column :math:`\\theta_k` per saturating
-chokepoint, bounded above by cuts); the cut lowering of the recoupment CVaR is
-:meth:`~portopt.model.groups.Recoupment.separate`. This module holds the HiGHS instance, the
+chokepoint, bounded above by cuts); a group whose rows grow with the scenarios (the recoupment
+CVaR) is found by its ``scenario_sized`` flag and lowered by its own oracle
+(:meth:`~portopt.model.terms.Term.separate`). This module holds the HiGHS instance, the
 Kelley and MILP rounds and the cut pool.
 
 Solve: Kelley's cutting planes on the LP relaxation (cheap LPs, at most 30% of the time limit)
@@ -60,10 +61,23 @@ from portopt.config import RunConfig
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.model.coverage import CoverageCuts
 from portopt.model.data import BILLION, ModelData, build_data
-from portopt.model.groups import GROUPS, Recoupment
+from portopt.model.groups import GROUPS
 from portopt.model.parameters import model_parameter_keys, structural_changes
 from portopt.model.solve import highs_model, new_highs, set_threads, variable_columns
-from portopt.model.terms import ShadowPrice, Slack, Solution, Vars
+from portopt.model.terms import ShadowPrice, Slack, Solution, Term, Vars
+
+
+def scenario_sized(groups: list[Term]) -> Term | None:
+    """The group among ``groups`` whose rows grow with the scenarios
+    (:attr:`~portopt.model.terms.Term.scenario_sized`), lowered by cuts; None without one.
+    The cut rows and their pool carry no group name, so the cut model takes at most one."""
+    sized = [g for g in groups if g.scenario_sized]
+    if len(sized) > 1:  # a programming error, not a user's (exit 4)
+        raise RuntimeError(
+            "the cut model lowers one scenario-sized group, got " + ", ".join(g.name for g in sized)
+        )
+    return sized[0] if sized else None
+
 
 COVERAGE_TOL = 1e-7
 """A coverage cut is added where θ_k exceeds g_k by more than this (objective units)."""
@@ -162,8 +176,9 @@ class DirectModel:
         self.slack = Slack(active=True) if slack is not None else None
         self.slack_groups = slack
         """The explainer's variant (:mod:`portopt.model.explain`): ``(enforced, weighted)``;
-        every group but recoupment with slack on its rows, the groups not ``enforced`` free to
-        give, the penalty of the ``weighted`` ones as the objective (:class:`Slack`)."""
+        every group but the scenario-sized one with slack on its rows, the groups not
+        ``enforced`` free to give, the penalty of the ``weighted`` ones as the objective
+        (:class:`Slack`)."""
         self.slack_cols: dict[tuple[str, str], np.ndarray] = {}
         self.log: list[tuple] = []
         self.pool: list[tuple] = []
@@ -239,10 +254,10 @@ class DirectModel:
         cons = [v.f <= cp.multiply(d.f_max, v.y), v.f >= cp.multiply(d.f_min, v.y)]
         self.groups = [g(d, config) for g in GROUPS]
         self.groups = [g for g in self.groups if g.enabled(config)]
-        self.recoupment = next((g for g in self.groups if isinstance(g, Recoupment)), None)
+        self.sized = scenario_sized(self.groups)
         slack = self.slack
         for g in self.groups:
-            if slack is None or isinstance(g, Recoupment):
+            if slack is None or g.scenario_sized:
                 cons += g.compile_cut_form(v)
             else:
                 cons += g.compile(v, slack)
@@ -401,14 +416,14 @@ class DirectModel:
 
     @property
     def eps(self) -> float:
-        """The CVaR tolerance ε of the compiled recoupment group."""
-        return float(self.recoupment.eps.value) if self.recoupment is not None else 0.0
+        """The shift of the scenario-sized group's cut rows (the CVaR tolerance ε)."""
+        return self.sized.cut_shift if self.sized is not None else 0.0
 
     def cvar_cut(self, f: np.ndarray, tol: float = CVAR_TOL) -> tuple[str, np.ndarray] | None:
         """The most violated CVaR row at ``f`` as ``("cvar", π^T L - ε)``, or None."""
-        if self.recoupment is None:
+        if self.sized is None:
             return None
-        piL = self.recoupment.separate(f, tol)
+        piL = self.sized.separate(f, tol)
         return None if piL is None else ("cvar", piL - self.eps)
 
     # -- solves -----------------------------------------------------------------------------
@@ -680,8 +695,8 @@ def shadow_prices_direct(
         "run_time": lp.h.getRunTime(),
     }
     lp.problem.unpack_results(results, lp.chain, lp.inverse)
-    if lp.recoupment is not None:  # HiGHS minimised -objective: its duals are <= 0
-        lp.recoupment.cut_dual = float(-row_dual[lp.cvar_rows].sum())
+    if lp.sized is not None:  # HiGHS minimised -objective: its duals are <= 0
+        lp.sized.cut_dual = float(-row_dual[lp.cvar_rows].sum())
     prices: list[ShadowPrice] = []
     for group in lp.groups:
         prices += group.shadow(sol, parent.config)
@@ -938,7 +953,7 @@ class DirectSweep:
     def pool(self, model: DirectModel) -> list[tuple]:
         """Every pooled cut in ``model``'s terms (CVaR rows for its ε)."""
         cuts = list(self.coverage_pool.values())
-        if model.recoupment is not None:
+        if model.sized is not None:
             cuts += [("cvar", piL - model.eps) for piL in self.cvar_pool.values()]
         return cuts
 

@@ -25,8 +25,7 @@ wrong.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from portopt.model.data import BILLION, ModelData
 from portopt.model.groups import GROUPS
 from portopt.model.problem import AllocationModel
 from portopt.model.solve import solve_milp
-from portopt.model.terms import Solution, Term, money
+from portopt.model.terms import Knob, Solution, Term, money
 
 if TYPE_CHECKING:
     from portopt.model.direct import DirectModel
@@ -122,96 +121,8 @@ def _one_line(group: Term, lines: list[str]) -> list[str]:
 # ----------------------------------------------------------------- on the cut model (the plan)
 
 
-@dataclass(frozen=True)
-class Knob:
-    """A group's scalar limit that the explainer loosens to find its largest feasible give.
-
-    ``key``: the dotted config key; ``lower``: whether loosening lowers it; ``step``: the
-    resolution of the answer, in the key's units; ``loosest(config, data)``: the loosest value
-    tried; ``show``: the value in the user's units."""
-
-    key: str
-    words: str
-    step: float
-    lower: bool
-    loosest: Callable[[RunConfig, ModelData], float]
-    show: Callable[[float], str]
-
-
 def _usd(x: float) -> str:
     return money(x / BILLION)
-
-
-def _whole(x: float) -> str:
-    return f"{x:.0f}"
-
-
-def _budget(config: RunConfig, data: ModelData) -> float:
-    return float(config.model.budget_usd)
-
-
-def _count(config: RunConfig, data: ModelData) -> float:
-    return float(len(data.projects))
-
-
-KNOBS: dict[str, list[Knob]] = {
-    "recoupment": [
-        Knob(
-            "model.groups.recoupment.min_expected_recovery",
-            "expected-recovery floor",
-            0.01,
-            True,
-            lambda c, d: 0.0,
-            lambda v: f"{v:.2f}",
-        ),
-        Knob(
-            "model.groups.recoupment.max_shortfall_share",
-            "CVaR shortfall tolerance",
-            0.01,
-            False,
-            lambda c, d: 2.0,
-            lambda v: f"{v:.0%}",
-        ),
-    ],
-    "japan_content": [
-        Knob(
-            "model.groups.japan_content.floor",
-            "Japanese-content floor",
-            0.01,
-            True,
-            lambda c, d: 0.0,
-            lambda v: f"{v:.0%}",
-        )
-    ],
-    "review_capacity": [
-        Knob(
-            "model.groups.review_capacity.per_quarter",
-            "review capacity a round",
-            1.0,
-            False,
-            _count,
-            _whole,
-        )
-    ],
-    "max_projects": [
-        Knob("model.groups.max_projects.limit", "project limit", 1.0, False, _count, _whole)
-    ],
-    "sponsor_cap": [
-        Knob("model.groups.sponsor_cap.max_usd", "sponsor cap", 1e9, False, _budget, _usd)
-    ],
-    "jbic_capacity": [
-        Knob(
-            "model.groups.jbic_capacity.per_fiscal_year_usd",
-            "JBIC capacity a fiscal year",
-            1e9,
-            False,
-            _budget,
-            _usd,
-        )
-    ],
-}
-"""The limits whose largest feasible give is searched (the others say what they must give
-with the rest of the minimal set held, from the slack variant)."""
 
 
 def _get(config: RunConfig, key: str) -> Any:
@@ -230,7 +141,7 @@ class CutExplainer:
     2. The deletion filter over the enabled policy groups, the facts and the committed
        projects enforced throughout (as :func:`explain_infeasible`), each test a cut model with
        only the groups under test enabled. Each project is one set of columns, counted once.
-    3. Each kept group's give: a group with a limit (:data:`KNOBS`) says its largest feasible
+    3. Each kept group's give: a group with a limit (its ``knobs``) says its largest feasible
        give with every other group as configured (the highest expected-recovery floor that
        admits the rest: an LP bisection, then the MILP at the LP's answer and, if that fails,
        a bisection of MILPs); the capital group's minimum deployment says the most expected
@@ -322,7 +233,7 @@ class CutExplainer:
         words: list[str] = []
         give: dict[str, np.ndarray] = {}
         sol: Solution | None = None
-        if group.name != "recoupment":  # its rows are cuts: no slack variant
+        if not group.scenario_sized:  # its rows are cuts: no slack variant
             give, sol = self.slack_give(group, kept, others)
         if group.name == "capital" and (
             "min_deployment" in give or (not give and self.config.model.min_deployment_usd > 0)
@@ -369,45 +280,43 @@ class CutExplainer:
         return " and ".join(parts) + ", every other group as configured," if parts else "the rest"
 
     def knob_words(self, group: Term) -> list[str]:
-        for knob in KNOBS.get(group.name, []):
+        for knob in group.knobs:
             now = _get(self.config, knob.key)
             if now is None:
                 continue
             value = self.largest_give(knob, float(now))
             if value is None:
                 continue
-            best = "highest" if knob.lower else "least"
-            if knob.key.endswith("max_shortfall_share"):
-                alpha = self.config.model.groups.recoupment.alpha
-                head = f"CVaR{alpha:.0%} of Japan's shortfall must stay within {now:.1%} of capital"
-            elif knob.key.endswith("min_expected_recovery"):
-                head = f"expected recovery floor {now:.2f} is out of reach"
-            else:
-                head = f"the {knob.words} {knob.show(float(now))} is out of reach"
+            best, how = "highest" if knob.lower else "least", knob.how
+            head = (
+                how.head(self.config, float(now))
+                if how.head is not None
+                else f"the {how.words} {how.show(float(now))} is out of reach"
+            )
             return [
-                f"{group.name}: {head}; the {best} {knob.words} that admits"
-                f" {self.context(group.name)} is {knob.show(value)} ({knob.key})"
+                f"{group.name}: {head}; the {best} {how.words} that admits"
+                f" {self.context(group.name)} is {how.show(value)} ({knob.key})"
             ]
         return []
 
     def largest_give(self, knob: Knob, now: float) -> float | None:
         """The tightest value of ``knob`` on its grid that admits every other enabled group
         as configured; None when even its loosest value does not."""
-        loosest = knob.loosest(self.config, self.data)
-        k = now / knob.step
+        step, loosest = knob.how.step, knob.how.loosest(self.config, self.data)
+        k = now / step
         if knob.lower:
             first = np.ceil(k - 1e-9) - 1
-            last = np.ceil(loosest / knob.step - 1e-9)
+            last = np.ceil(loosest / step - 1e-9)
             grid = np.arange(first, last - 1, -1.0)
         else:
             first = np.floor(k + 1e-9) + 1
-            last = np.floor(loosest / knob.step + 1e-9)
+            last = np.floor(loosest / step + 1e-9)
             grid = np.arange(first, last + 1, 1.0)
-        values = [float(np.round(i * knob.step, 10)) for i in grid]
+        values = [float(np.round(i * step, 10)) for i in grid]
         if not values:
             return None
         names = [g.name for g in self.groups]
-        is_int = knob.step == 1.0  # a count
+        is_int = step == 1.0  # a count
 
         def test(i: int, lp: bool) -> bool | None:
             value: Any = int(values[i]) if is_int else values[i]

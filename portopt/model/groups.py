@@ -18,6 +18,8 @@ from portopt.model.data import BILLION, ModelData
 from portopt.model.risk import cvar
 from portopt.model.terms import (
     GROUPS,
+    Knob,
+    Loosen,
     Relax,
     Row,
     RowMeaning,
@@ -51,6 +53,18 @@ def expected(d: ModelData) -> sp.dia_matrix:
     return sp.diags(d.expected_share)
 
 
+def _all_projects(config: RunConfig, data: ModelData) -> float:
+    return float(len(data.projects))
+
+
+def _budget(config: RunConfig, data: ModelData) -> float:
+    return float(config.model.budget_usd)
+
+
+def _usd(x: float) -> str:
+    return money(x / BILLION)
+
+
 def _most_expected(d: ModelData) -> float:
     """The most expected committed capital the candidates can take ($B): each project once,
     at its maximum share in its best round, times the share Japan is expected to commit."""
@@ -77,91 +91,64 @@ class Capital(Term):
 
     name = "capital"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "budget": RowMeaning(
+    rows_declared = (
+        Row(
+            "budget",
+            # expected committed capital: a proposal Japan may decline counts (1 - p) of it
+            lambda t, y, f: t.data.expected_share @ f,
+            "model.budget_usd",
+            lambda t, c: c.model.budget_usd / BILLION,
             "per extra $10B of budget",
             "The budget is fully used. The price is the coverage score another $10B of budget"
             " would buy.",
+            price=10.0,
+            show=money,
+            breaks="deployed {value} exceeds the budget {bound}",
+            step=Relax("budget", "+$10B", lambda c: c.model.budget_usd + 10 * BILLION),
         ),
-        "min_deployment": RowMeaning(
+        Row(
+            "min_deployment",
+            lambda t, y, f: t.data.expected_share @ f,
+            "model.min_deployment_usd",
+            lambda t, c: c.model.min_deployment_usd / BILLION,
             "per $10B less minimum deployment",
             "The fund must deploy at least the minimum. The price is the coverage score that"
             " $10B less of required deployment would give back.",
+            sense=">=",
+            price=10.0,
+            show=money,
+            breaks="deployed {value} is below the minimum deployment {bound}",
         ),
-        "annual_cap": RowMeaning(
-            "per extra $10B of annual cap (max year)",
+        Row(
+            "annual_cap",
+            lambda t, y, f: t.by_year @ f,
+            "model.groups.capital.annual_commitment_cap_usd",
+            lambda t, c: (c.model.groups.capital.annual_commitment_cap_usd or 1e15) / BILLION,
+            "per extra $10B of annual cap (that year)",
             "A yearly commitment cap binds. The price is the coverage another $10B in that year"
             " would buy.",
+            labels=lambda t: [str(year) for year in t.years],
+            price=10.0,
+            show=money,
+            breaks="commitments of {label} total {value}, above the annual cap {bound}",
         ),
-    }
-    parameter_keys = (
-        "model.budget_usd",
-        "model.min_deployment_usd",
-        "model.groups.capital.annual_commitment_cap_usd",
     )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
-        self.budget = cp.Parameter(nonneg=True, name="budget")
-        self.min_dep = cp.Parameter(nonneg=True, name="min_deployment")
-        self.annual = cp.Parameter(nonneg=True, name="annual_cap")
         self.years = sorted(set(data.commitment_year().tolist()))
+        # expected committed money per year: a proposal Japan may decline counts (1 - p) of it
+        self.by_year = (indicator(data.commitment_year(), self.years) @ expected(data)).tocsr()
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        m = config.model
-        self.budget.value = m.budget_usd / BILLION
-        self.min_dep.value = m.min_deployment_usd / BILLION
-        cap = m.groups.capital.annual_commitment_cap_usd
-        self.annual.value = (cap if cap is not None else 1e15) / BILLION
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        # expected committed capital: a proposal Japan may decline counts (1 - p) of its amount
-        committed = self.data.expected_share @ v.f
-        self.rows = {
-            "budget": committed <= self.budget + slack.add(self.name, "budget"),
-            "min_deployment": -committed <= -self.min_dep + slack.add(self.name, "min_deployment"),
-        }
-        year = self.data.commitment_year()
-        by_year = indicator(year, self.years) @ expected(self.data)
-        self.rows["annual_cap"] = by_year @ v.f <= self.annual + slack.add(
-            self.name, "annual_cap", len(self.years)
-        )
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        m = config.model
-        F, out = float(data.expected_share @ sol.f), []
-        if exceeds(F, m.budget_usd / BILLION):
-            out.append(
-                f"capital: deployed {money(F)} exceeds the budget {money(m.budget_usd / BILLION)}"
-            )
-        if exceeds(m.min_deployment_usd / BILLION, F):
-            out.append(
-                f"capital: deployed {money(F)} is below the minimum deployment"
-                f" {money(m.min_deployment_usd / BILLION)}"
-            )
-        cap = m.groups.capital.annual_commitment_cap_usd
-        if cap is not None:
-            year = data.commitment_year()
-            committed = data.expected_share * sol.f
-            for t in sorted(set(year.tolist())):
-                amount = committed[year == t].sum()
-                if exceeds(amount, cap / BILLION):
-                    out.append(
-                        f"capital: commitments of {t} total {money(amount)}, above the"
-                        f" annual cap {money(cap / BILLION)}"
-                    )
-        return out
 
     def precheck(self, config: RunConfig) -> list[str]:
         d, out = self.data, []
-        committed, budget = d.f_max[d.committed].sum(), float(self.budget.value)
+        committed, budget = d.f_max[d.committed].sum(), float(self.bounds["budget"].value)
         if exceeds(committed, budget, budget):
             out.append(
                 f"capital: the committed tranche alone needs {money(committed)}, the budget is"
                 f" {money(budget)}: raise the budget by {money(committed - budget)}"
             )
-        least, most = float(self.min_dep.value), _most_expected(d)
+        least, most = float(self.bounds["min_deployment"].value), _most_expected(d)
         if exceeds(least, most, least):
             out.append(
                 f"capital: minimum deployment {money(least)} is above what all candidates can"
@@ -192,31 +179,6 @@ class Capital(Term):
                     out.append(f"capital: commitments of {t} exceed the annual cap by {money(g)}")
         return out
 
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = float(self.data.expected_share @ sol.f)
-        out = [
-            self.price(
-                "budget",
-                10 * dual(self.rows.get("budget"))[0],
-                abs(F - config.model.budget_usd / BILLION) < 1e-6 * max(1, F),
-            ),
-            self.price(
-                "min_deployment",
-                10 * dual(self.rows.get("min_deployment"))[0],
-                config.model.min_deployment_usd > 0
-                and abs(F - config.model.min_deployment_usd / BILLION) < 1e-6 * max(1, F),
-            ),
-        ]
-        if config.model.groups.capital.annual_commitment_cap_usd is not None:
-            out.append(
-                self.price(
-                    "annual_cap",
-                    10 * dual(self.rows.get("annual_cap")).max(),
-                    False,
-                )
-            )
-        return out
-
 
 class Recoupment(Term):
     """Japan's recoupment: CVaR of the PV shortfall and a floor on expected recovery.
@@ -241,6 +203,34 @@ class Recoupment(Term):
     """
 
     name = "recoupment"
+    scenario_sized = True
+    knobs = (
+        Knob(
+            "model.groups.recoupment.min_expected_recovery",
+            True,
+            Loosen(
+                "expected-recovery floor",
+                0.01,
+                lambda c, d: 0.0,
+                "{:.2f}".format,
+                lambda c, now: f"expected recovery floor {now:.2f} is out of reach",
+            ),
+        ),
+        Knob(
+            "model.groups.recoupment.max_shortfall_share",
+            False,
+            Loosen(
+                "CVaR shortfall tolerance",
+                0.01,
+                lambda c, d: 2.0,
+                "{:.0%}".format,
+                lambda c, now: (
+                    f"CVaR{c.model.groups.recoupment.alpha:.0%} of Japan's shortfall"
+                    f" must stay within {now:.1%} of capital"
+                ),
+            ),
+        ),
+    )
     meanings: ClassVar[dict[str, RowMeaning]] = {
         "cvar": RowMeaning(
             "per point (0.01) of shortfall tolerance ε",
@@ -295,6 +285,16 @@ class Recoupment(Term):
         d = self.data
         return self.floor * (d.e_draw @ v.f) - d.e_japan @ v.f <= slack.add(self.name, "expected")
 
+    @classmethod
+    def steps(cls, config: RunConfig, binding: list[str]) -> list[tuple[str, str, str, object]]:
+        g = config.model.groups.recoupment
+        out: list[tuple[str, str, str, object]] = []
+        if g.min_expected_recovery is not None:
+            key = "model.groups.recoupment.min_expected_recovery"
+            out.append(("recovery floor", key, "-0.01", max(0.0, g.min_expected_recovery - 0.01)))
+        key = "model.groups.recoupment.max_shortfall_share"
+        return [*out, ("CVaR tolerance", key, "+0.01", g.max_shortfall_share + 0.01)]
+
     def losses(self, f: np.ndarray) -> np.ndarray:
         """(S,) Japan's PV shortfall :math:`L f` of amounts ``f`` ($B), from the funded
         projects' columns only."""
@@ -324,6 +324,11 @@ class Recoupment(Term):
             pi[order[full]] = max(0.0, 1.0 - cap * full)
         tail = order[: full + 1]  # π is zero elsewhere
         return np.einsum("s,si->i", pi[tail], self.data.loss[tail])
+
+    @property
+    def cut_shift(self) -> float:
+        """ε: the cut rows are :math:`(\\pi^\\top L - \\varepsilon \\mathbf 1) f \\le 0`."""
+        return float(self.eps.value)
 
     def _cvar_dual(self) -> float:
         """The CVaR bound's dual: its row's in the full lowering, else the sum of its cuts'
@@ -396,6 +401,26 @@ class Recoupment(Term):
         return out
 
 
+def _share_row(which: str, unit: str, meaning: str) -> Row:
+    """The sectors' ``"max"`` or ``"min"`` share row: the expected committed $B in each sector
+    against that bound times the expected committed capital."""
+    return Row(
+        which,
+        lambda t, y, f: t.by_sector @ f,
+        "model.groups.sector_shares.bounds",
+        lambda t, c: t.share_bounds(c)[1 if which == "max" else 0],
+        unit,
+        meaning,
+        sense="<=" if which == "max" else ">=",
+        labels=lambda t: t.sectors,
+        price=0.01,
+        show="{:.1%}".format,
+        breaks="{label} holds {value} of capital, {side} {bound}",
+        where="{label} " + which,
+        of=lambda t, y, f: t.data.expected_share @ f,
+    )
+
+
 class SectorShares(Term):
     """Each MOU sector's share of expected committed capital within its bounds.
 
@@ -404,62 +429,48 @@ class SectorShares(Term):
     """
 
     name = "sector_shares"
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "max": RowMeaning(
+    rows_declared = (
+        _share_row(
+            "max",
             "per point (0.01) more share",
             "A sector's share of capital is at its upper bound. The price is the coverage a"
             " one-point higher bound would buy.",
         ),
-        "min": RowMeaning(
+        _share_row(
+            "min",
             "per point (0.01) less share",
             "A sector's share of capital is at its floor. The price is the coverage a one-point"
             " lower floor would buy.",
         ),
-    }
-    parameter_keys = ("model.groups.sector_shares.bounds",)
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         self.sectors = list(SECTORS)
-        self.lo = cp.Parameter(len(SECTORS), nonneg=True, name="sector_min")
-        self.hi = cp.Parameter(len(SECTORS), nonneg=True, name="sector_max")
+        self.by_sector = (indicator(data.sector, self.sectors) @ expected(data)).tocsr()
         super().__init__(data, config)
 
-    def _bounds(self, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    @classmethod
+    def steps(cls, config: RunConfig, binding: list[str]) -> list[tuple[str, str, str, object]]:
+        bounds = config.model.groups.sector_shares.bounds
+        return [
+            (
+                f"sector maximum ({s})",
+                f"model.groups.sector_shares.bounds.{s}",
+                "+1 point",
+                (bounds.get(s, (0.0, 1.0))[0], min(1.0, bounds.get(s, (0.0, 1.0))[1] + 0.01)),
+            )
+            for s in binding
+        ]
+
+    def share_bounds(self, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+        """(floors, maxima) of :attr:`sectors`' shares (0 and 1 where the config says none)."""
         b = config.model.groups.sector_shares.bounds
         lo = np.array([b.get(s, (0.0, 1.0))[0] for s in self.sectors])
         hi = np.array([b.get(s, (0.0, 1.0))[1] for s in self.sectors])
         return lo, hi
 
-    def update(self, config: RunConfig) -> None:
-        self.lo.value, self.hi.value = self._bounds(config)
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        m = indicator(self.data.sector, self.sectors) @ expected(self.data)
-        total = self.data.expected_share @ v.f
-        k = len(self.sectors)
-        self.rows = {
-            "max": m @ v.f - cp.multiply(self.hi, total) <= slack.add(self.name, "max", k),
-            "min": cp.multiply(self.lo, total) - m @ v.f <= slack.add(self.name, "min", k),
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        lo, hi = self._bounds(config)
-        committed = data.expected_share * sol.f
-        F, out = committed.sum(), []
-        for j, s in enumerate(self.sectors):
-            x = committed[data.sector == s].sum()
-            if exceeds(x, hi[j] * F, F):
-                out.append(f"sector_shares: {s} holds {x / F:.1%} of capital, above {hi[j]:.0%}")
-            if exceeds(lo[j] * F, x, F):
-                out.append(
-                    f"sector_shares: {s} holds {x / max(F, 1e-12):.1%} of capital,"
-                    f" below {lo[j]:.0%}"
-                )
-        return out
-
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        lo, hi = self._bounds(config)
+        lo, hi = self.share_bounds(config)
         d, out = self.data, []
         F = float(d.expected_share @ sol.f)
         if lo.sum() > 1.0 + 1e-9:
@@ -489,26 +500,6 @@ class SectorShares(Term):
                 )
         return out
 
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        lo, hi = self._bounds(config)
-        committed = self.data.expected_share * sol.f
-        F = committed.sum()
-        out = []
-        for row, bound in (("max", hi), ("min", lo)):
-            duals = dual(self.rows.get(row))
-            for j, s in enumerate(self.sectors):
-                if duals.size == len(self.sectors) and duals[j] > 1e-9:
-                    x = committed[self.data.sector == s].sum()
-                    out.append(
-                        self.price(
-                            row,
-                            duals[j] * 0.01 * F,
-                            abs(x - bound[j] * F) < 1e-6 * F,
-                            where=f"{s} {row}",
-                        )
-                    )
-        return out
-
 
 class JapanContent(Term):
     """Japanese content, weighted by expected committed capital, at least the floor.
@@ -517,44 +508,28 @@ class JapanContent(Term):
     """
 
     name = "japan_content"
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "floor": RowMeaning(
+    rows_declared = (
+        Row(
+            "floor",
+            lambda t, y, f: t.weights() @ f,
+            "model.groups.japan_content.floor",
+            lambda t, c: c.model.groups.japan_content.floor,
             "per point (0.01) lower content floor",
             "The Japanese content floor binds. The price is the coverage a one-point lower floor"
             " would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.japan_content.floor",)
+            sense=">=",
+            give=lambda t: 0.01 * max(t.data.f_max.sum(), 1),  # a point of the most capital
+            price=0.01,
+            show="{:.1%}".format,
+            breaks="capital-weighted Japanese content {value} is below the floor {bound}",
+            of=lambda t, y, f: t.data.expected_share @ f,
+            loosen=Loosen("Japanese-content floor", 0.01, lambda c, d: 0.0, "{:.0%}".format),
+        ),
+    )
 
-    def __init__(self, data: ModelData, config: RunConfig) -> None:
-        self.floor = cp.Parameter(nonneg=True, name="japan_content_floor")
-        super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.floor.value = config.model.groups.japan_content.floor
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        d = self.data
-        self.rows = {
-            "floor": self.floor * (d.expected_share @ v.f) - self._weights() @ v.f
-            <= slack.add(self.name, "floor", scale=0.01 * max(self.data.f_max.sum(), 1))
-        }
-        return list(self.rows.values())
-
-    def _weights(self) -> np.ndarray:
+    def weights(self) -> np.ndarray:
         """(n,) each column's content per proposed $B on the basis: :math:`c_i (1 - p_i)`."""
         return self.data.japan_content * self.data.expected_share
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        F = float(data.expected_share @ sol.f)
-        floor = config.model.groups.japan_content.floor
-        got = (data.japan_content * data.expected_share) @ sol.f
-        if exceeds(floor * F, got, F):
-            return [
-                f"japan_content: capital-weighted Japanese content {got / F:.1%} is below"
-                f" the floor {floor:.0%}"
-            ]
-        return []
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         d, F = self.data, max(float(self.data.expected_share @ sol.f), 1e-12)
@@ -562,19 +537,8 @@ class JapanContent(Term):
         best = d.japan_content.max() if d.n else 0.0
         return [
             f"japan_content: floor {floor:.0%} of Japanese content is out of reach; the"
-            f" portfolio forced in reaches {(self._weights() @ sol.f) / F:.1%}, the highest"
+            f" portfolio forced in reaches {(self.weights() @ sol.f) / F:.1%}, the highest"
             f" candidate has {best:.0%}"
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        F = float(self.data.expected_share @ sol.f)
-        floor = config.model.groups.japan_content.floor
-        return [
-            self.price(
-                "floor",
-                dual(self.rows.get("floor"))[0] * 0.01 * F,
-                abs(self._weights() @ sol.f - floor * F) < 1e-6 * max(1, F),
-            )
         ]
 
 
@@ -586,13 +550,22 @@ class PowerBalance(Term):
 
     name = "power_balance"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "regions": RowMeaning(
+    rows_declared = (
+        Row(
+            "regions",
+            lambda t, y, f: t.matrix @ y,
+            "model.groups.power_balance.headroom_mw",
+            lambda t, c: t.headroom_mw(c) / 1000.0,
             "per extra GW of headroom",
             "Data-centre load is at the firm power available in a grid region. The price is the"
             " coverage one more GW of headroom would buy.",
-        )
-    }
+            labels=lambda t: t.regions,
+            show=lambda gw: f"{gw * 1000:,.0f} MW",
+            breaks="{label} data-centre load exceeds firm generation by {value}, above the"
+            " headroom {bound}",
+            every=True,
+        ),
+    )
     parameter_keys = (
         "model.groups.power_balance.headroom_mw",
         "model.groups.power_balance.default_headroom_mw",
@@ -601,68 +574,26 @@ class PowerBalance(Term):
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         need = data.dc_load_mw - data.firm_gen_mw
         self.regions = sorted({r for r, x in zip(data.region, need, strict=True) if x != 0})
-        self.headroom = cp.Parameter(len(self.regions), nonneg=True, name="headroom_gw")
+        m = indicator(data.region, self.regions)
+        self.matrix = (m @ sp.diags(need / 1000.0)).tocsr()
         super().__init__(data, config)
 
-    def _headroom_mw(self, config: RunConfig) -> np.ndarray:
+    def headroom_mw(self, config: RunConfig) -> np.ndarray:
+        """Each region's headroom (MW): its own, else the default."""
         g = config.model.groups.power_balance
         return np.array([g.headroom_mw.get(r, g.default_headroom_mw) for r in self.regions])
 
-    def update(self, config: RunConfig) -> None:
-        self.headroom.value = self._headroom_mw(config) / 1000.0
-
-    def _matrix(self) -> sp.csr_matrix:
-        m = indicator(self.data.region, self.regions)
-        return (m @ sp.diags((self.data.dc_load_mw - self.data.firm_gen_mw) / 1000.0)).tocsr()
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.regions:
-            self.rows = {}
-            return []
-        self.rows = {
-            "regions": self._matrix() @ v.y
-            <= self.headroom + slack.add(self.name, "regions", len(self.regions))
-        }
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        out, head = [], self._headroom_mw(config)
-        for r, h in zip(self.regions, head, strict=True):
-            sel = (data.region == r) & (sol.y > 0.5)
-            load, gen = data.dc_load_mw[sel].sum(), data.firm_gen_mw[sel].sum()
-            if exceeds(load, gen + h, load):
-                out.append(
-                    f"power_balance: {r} data-centre load {load:,.0f} MW exceeds firm"
-                    f" generation {gen:,.0f} MW + headroom {h:,.0f} MW"
-                )
-        return out
-
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        out, head = [], self._headroom_mw(config)
-        for r, h, g in zip(self.regions, head, give.get("regions", []), strict=False):
-            if g > 1e-5:
-                sel = (self.data.region == r) & (sol.y > 0.5)
-                out.append(
-                    f"power_balance: {r} needs {g * 1000:,.0f} MW more than its"
-                    f" {h:,.0f} MW headroom: forced-in data-centre load"
-                    f" {self.data.dc_load_mw[sel].sum():,.0f} MW against firm generation"
-                    f" {self.data.firm_gen_mw[sel].sum():,.0f} MW"
-                )
-        return out
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("regions"))
-        used = self._matrix() @ sol.y if self.regions else np.zeros(0)
-        head = self._headroom_mw(config) / 1000.0
-        return [
-            self.price(
-                "regions",
-                duals[j] if j < duals.size else 0.0,
-                abs(used[j] - head[j]) < 1e-6,
-                where=r,
+        out, head = [], dict(zip(self.regions, self.headroom_mw(config), strict=True))
+        for r, need in self.needed("regions", give.get("regions", np.zeros(0)), config):
+            sel = (self.data.region == r) & (sol.y > 0.5)
+            out.append(
+                f"power_balance: {r} needs {need * 1000 - head[r]:,.0f} MW more than its"
+                f" {head[r]:,.0f} MW headroom: forced-in data-centre load"
+                f" {self.data.dc_load_mw[sel].sum():,.0f} MW against firm generation"
+                f" {self.data.firm_gen_mw[sel].sum():,.0f} MW"
             )
-            for j, r in enumerate(self.regions)
-        ]
+        return out
 
 
 class Workforce(Term):
@@ -677,13 +608,20 @@ class Workforce(Term):
 
     name = "workforce"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "region_years": RowMeaning(
+    rows_declared = (
+        Row(
+            "region_years",
+            lambda t, y, f: t.matrix @ y,
+            "model.groups.workforce.available_per_region_year",
+            lambda t, c: t.available(c) / 1000.0,
             "per extra 1,000 person-years",
             "Construction work needed in a region and year is at what is available. The price is"
             " the coverage 1,000 more person-years would buy.",
-        )
-    }
+            labels=lambda t: [f"{r} {year}" for r, year in t.keys],
+            show=lambda k: f"{k * 1000:,.0f}",
+            breaks="{label} needs {value} person-years, above {bound} available",
+        ),
+    )
     parameter_keys = (
         "model.groups.workforce.available_per_region_year",
         "model.groups.workforce.default_available",
@@ -697,10 +635,10 @@ class Workforce(Term):
                 keys.append((r, year))
         self.keys = keys
         self.matrix = sp.csr_matrix(np.array(rows)) if rows else sp.csr_matrix((0, data.n))
-        self.avail = cp.Parameter(len(keys), nonneg=True, name="workforce_thousands")
         super().__init__(data, config)
 
-    def _available(self, config: RunConfig) -> np.ndarray:
+    def available(self, config: RunConfig) -> np.ndarray:
+        """Person-years available in each (region, year) of :attr:`keys`."""
         g = config.model.groups.workforce
         table = g.available_per_region_year
         return np.array(
@@ -708,61 +646,14 @@ class Workforce(Term):
             dtype=float,
         )
 
-    def update(self, config: RunConfig) -> None:
-        self.avail.value = self._available(config) / 1000.0
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.keys:
-            self.rows = {}
-            return []
-        self.rows = {
-            "region_years": self.matrix @ v.y
-            <= self.avail + slack.add(self.name, "region_years", len(self.keys))
-        }
-        return list(self.rows.values())
-
-    def holds(self, sol: Solution, config: RunConfig) -> bool:
-        if not self.keys:
-            return True
-        used = self.matrix @ (sol.y > 0.5) * 1000.0
-        return bool((used <= self._available(config) * (1 + 1e-9) + 1e-9).all())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        out, sel = [], sol.y > 0.5
-        avail = dict(zip(self.keys, self._available(config), strict=True))
-        for year, need in data.build_years().items():
-            for r in sorted(set(data.region.tolist())):
-                used = need[(data.region == r) & sel].sum()
-                limit = avail.get((r, year), np.inf)
-                if exceeds(used, limit, used):
-                    out.append(
-                        f"workforce: {r} needs {used:,.0f} person-years in {year},"
-                        f" above {limit:,.0f} available"
-                    )
-        return out
-
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        avail = self._available(config)
+        row, avail = self.rows_declared[0], self.available(config)
+        at = dict(zip(self.labels_of(row) or [], zip(self.keys, avail, strict=True), strict=True))
         return [
-            f"workforce: {r} in {t} needs {g * 1000:,.0f} person-years more than the"
+            f"workforce: {r} in {t} needs {need * 1000 - a:,.0f} person-years more than the"
             f" {a:,.0f} available"
-            for (r, t), a, g in zip(self.keys, avail, give.get("region_years", []), strict=False)
-            if g > 1e-5
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("region_years"))
-        used = self.matrix @ sol.y if self.keys else np.zeros(0)
-        avail = self._available(config) / 1000.0
-        return [
-            self.price(
-                "region_years",
-                duals[j],
-                abs(used[j] - avail[j]) < 1e-6,
-                where=f"{r} {t}",
-            )
-            for j, (r, t) in enumerate(self.keys)
-            if j < duals.size and duals[j] > 1e-9
+            for where, need in self.needed(row.name, give.get(row.name, []), config)
+            for (r, t), a in [at[where]]
         ]
 
 
@@ -775,41 +666,30 @@ class Dependencies(Term):
     name = "dependencies"
     fact = True
     selection_check = True
+    rows_declared = (
+        Row(
+            "links",
+            lambda t, y, f: t.matrix @ y,
+            None,  # a fact about the projects: its bound is no setting
+            lambda t, c: 0.0,
+            labels=lambda t: [
+                f"{t.data.ids[i]} is selected without {t.data.projects[q]}"
+                + (" proposed no later" if t.data.is_plan else "")
+                for i, q in t.data.depends_on
+            ],
+            give=1e-3,  # a link is a fact about the projects, not a policy: give on it last
+            breaks="{label}, which it needs",
+        ),
+    )
 
-    def _matrix(self) -> sp.csr_matrix:
-        d = self.data
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
         rows, cols, vals = [], [], []
-        for r, (i, q) in enumerate(d.depends_on):
+        for r, (i, q) in enumerate(data.depends_on):
             rows.append(r), cols.append(i), vals.append(1.0)
-            for o in d.eligible(i, q):
+            for o in data.eligible(i, q):
                 rows.append(r), cols.append(int(o)), vals.append(-1.0)
-        return sp.csr_matrix((vals, (rows, cols)), shape=(len(d.depends_on), d.n))
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        pairs = self.data.depends_on
-        if not pairs:
-            self.rows = {}
-            return []
-        # a link is a fact about the projects, not a policy: give on it last
-        self.rows = {
-            "links": self._matrix() @ v.y <= slack.add(self.name, "links", len(pairs), 1e-3)
-        }
-        return list(self.rows.values())
-
-    def _broken(self, y: np.ndarray) -> list[tuple[int, int]]:
-        d, sel = self.data, y > 0.5
-        return [(i, q) for i, q in d.depends_on if sel[i] and not sel[d.eligible(i, q)].any()]
-
-    def holds(self, sol: Solution, config: RunConfig) -> bool:
-        return not self._broken(sol.y)
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        return [
-            f"dependencies: {data.ids[i]} is selected without {data.projects[q]}"
-            + (" proposed no later" if data.is_plan else "")
-            + ", which it needs"
-            for i, q in self._broken(sol.y)
-        ]
+        self.matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(data.depends_on), data.n))
+        super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         d = self.data
@@ -838,32 +718,27 @@ class Exclusions(Term):
     name = "exclusions"
     fact = True
     selection_check = True
+    rows_declared = (
+        Row(
+            "pairs",
+            lambda t, y, f: t.matrix @ y,
+            None,
+            lambda t, c: 1.0,
+            labels=lambda t: [f"{t.data.projects[a]} and {t.data.projects[b]}" for a, b in t.pairs],
+            give=1e-3,
+            breaks="{label} exclude each other but both are selected",
+        ),
+    )
 
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        pairs = self.data.excludes
-        if not pairs:
-            self.rows = {}
-            return []
-        m = _project_matrix(self.data, pairs)
-        self.rows = {"pairs": m @ v.y <= 1 + slack.add(self.name, "pairs", len(pairs), 1e-3)}
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        chosen = set(data.project[sol.y > 0.5].tolist())
-        return [
-            f"exclusions: {data.projects[a]} and {data.projects[b]} exclude each other but both"
-            " are selected"
-            for a, b in data.excludes
-            if a in chosen and b in chosen
-        ]
+    def __init__(self, data: ModelData, config: RunConfig) -> None:
+        self.pairs = data.excludes
+        self.matrix = _project_matrix(data, self.pairs)
+        super().__init__(data, config)
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
-        d = self.data
         return [
-            f"exclusions: {d.projects[a]} and {d.projects[b]} exclude each other but both are"
-            " forced in"
-            for (a, b), g in zip(d.excludes, give.get("pairs", []), strict=False)
-            if g > 1e-5
+            f"exclusions: {pair} exclude each other but both are forced in"
+            for pair, _ in self.needed("pairs", give.get("pairs", []), config)
         ]
 
 
@@ -874,32 +749,29 @@ class Proposals(Term):
     name = "proposals"
     fact = True
     selection_check = True
+    rows_declared = (
+        Row(
+            "once",
+            lambda t, y, f: t.matrix @ y,
+            None,
+            lambda t, c: 1.0,
+            labels=lambda t: [str(t.data.projects[q]) for q in t.multi],
+            give=1e-3,
+            show=count,
+            breaks="{label} is proposed {value} times",
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         counts = np.bincount(data.project, minlength=len(data.projects))
         self.multi = [int(q) for q in np.flatnonzero(counts > 1)]
+        self.matrix = _project_matrix(data, [(q,) for q in self.multi])
         super().__init__(data, config)
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.multi:
-            self.rows = {}
-            return []
-        m = _project_matrix(self.data, [(q,) for q in self.multi])
-        self.rows = {"once": m @ v.y <= 1 + slack.add(self.name, "once", len(self.multi), 1e-3)}
-        return list(self.rows.values())
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        counts = np.bincount(data.project[sol.y > 0.5], minlength=len(data.projects))
-        return [
-            f"proposals: {data.projects[q]} is proposed {counts[q]} times"
-            for q in np.flatnonzero(counts > 1)
-        ]
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         return [
-            f"proposals: {self.data.projects[q]} would have to be proposed twice"
-            for q, g in zip(self.multi, give.get("once", []), strict=False)
-            if g > 1e-5
+            f"proposals: {project} would have to be proposed twice"
+            for project, _ in self.needed("once", give.get("once", []), config)
         ]
 
 
@@ -913,12 +785,13 @@ class MaxProjects(Term):
             "count",
             lambda t, y, f: t.ones @ y,
             "model.groups.max_projects.limit",
-            lambda c: c.model.groups.max_projects.limit,
+            lambda t, c: c.model.groups.max_projects.limit,
             "per extra project allowed",
             "The portfolio holds the maximum number of projects. The price is the coverage one"
             " more project would buy.",
             show=count,
             breaks="{value} projects selected, above the limit {bound}",
+            loosen=Loosen("project limit", 1.0, _all_projects, count),
             step=Relax(
                 "project count", "one more project", lambda c: c.model.groups.max_projects.limit + 1
             ),
@@ -958,7 +831,7 @@ class SponsorCap(Term):
             "sponsors",
             lambda t, y, f: t.by_sponsor @ f,
             "model.groups.sponsor_cap.max_usd",
-            lambda c: c.model.groups.sponsor_cap.max_usd / BILLION,
+            lambda t, c: c.model.groups.sponsor_cap.max_usd / BILLION,
             "per extra $10B of sponsor cap",
             "A sponsor is at its cap. The price is the coverage another $10B for that sponsor"
             " would buy.",
@@ -966,6 +839,7 @@ class SponsorCap(Term):
             price=10.0,
             show=money,
             breaks="{label} receives {value}, above the cap {bound}",
+            loosen=Loosen("sponsor cap", 1e9, _budget, _usd),
         ),
     )
 
@@ -997,13 +871,14 @@ class ReviewCapacity(Term):
             "quarters",
             lambda t, y, f: t.matrix @ y,
             "model.groups.review_capacity.per_quarter",
-            lambda c: c.model.groups.review_capacity.per_quarter,
+            lambda t, c: c.model.groups.review_capacity.per_quarter,
             "per extra review slot",
             "Japan's review capacity in a quarter is full. The price is the coverage one more"
             " review slot would buy.",
             labels=lambda t: [f"round {t.data.quarter_label(q)}" for q in t.quarters],
             show=count,
             breaks="{value} new projects are proposed in {label}, above {bound}",
+            loosen=Loosen("review capacity a round", 1.0, _all_projects, count),
             step=Relax(
                 "review capacity",
                 "one more review slot a quarter",
@@ -1047,14 +922,22 @@ class JbicCapacity(Term):
 
     name = "jbic_capacity"
     selection_check = True
-    meanings: ClassVar[dict[str, RowMeaning]] = {
-        "fiscal_years": RowMeaning(
+    rows_declared = (
+        Row(
+            "fiscal_years",
+            lambda t, y, f: t.matrix @ f,
+            "model.groups.jbic_capacity.per_fiscal_year_usd",
+            lambda t, c: c.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION,
             "per extra $10B of JBIC capacity (that fiscal year)",
             "JBIC's yearly funding capacity is fully used in a fiscal year. The price is the"
             " coverage another $10B of capacity that year would buy.",
-        )
-    }
-    parameter_keys = ("model.groups.jbic_capacity.per_fiscal_year_usd",)
+            labels=lambda t: [f"FY{year}" for year in t.years],
+            price=10.0,
+            show=money,
+            breaks="{label} plans {value} of disbursements, above JBIC's {bound}",
+            loosen=Loosen("JBIC capacity a fiscal year", 1e9, _budget, _usd),
+        ),
+    )
 
     def __init__(self, data: ModelData, config: RunConfig) -> None:
         share: dict[int, np.ndarray] = {}
@@ -1068,59 +951,13 @@ class JbicCapacity(Term):
             if self.years
             else sp.csr_matrix((0, data.n))
         )
-        self.cap = cp.Parameter(nonneg=True, name="jbic_per_fiscal_year")
         super().__init__(data, config)
-
-    def update(self, config: RunConfig) -> None:
-        self.cap.value = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-
-    def disbursed(self, f: np.ndarray) -> np.ndarray:
-        """$B planned per fiscal year (:attr:`years`) for amounts ``f``."""
-        return self.matrix @ f
-
-    def compile(self, v: Vars, slack: Slack) -> list[cp.Constraint]:
-        if not self.years:
-            self.rows = {}
-            return []
-        self.rows = {
-            "fiscal_years": self.matrix @ v.f
-            <= self.cap + slack.add(self.name, "fiscal_years", len(self.years))
-        }
-        return list(self.rows.values())
-
-    def holds(self, sol: Solution, config: RunConfig) -> bool:
-        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-        return not any(exceeds(x, cap, cap) for x in self.disbursed(sol.f))
-
-    def check(self, sol: Solution, data: ModelData, config: RunConfig) -> list[str]:
-        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-        return [
-            f"jbic_capacity: FY{t} plans {money(x)} of disbursements, above JBIC's {money(cap)}"
-            for t, x in zip(self.years, self.disbursed(sol.f), strict=True)
-            if exceeds(x, cap, cap)
-        ]
 
     def explain(self, give: dict[str, np.ndarray], sol: Solution, config: RunConfig) -> list[str]:
         cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
         return [
-            f"jbic_capacity: FY{t} needs {money(g)} more than JBIC's {money(cap)} a year"
-            for t, g in zip(self.years, give.get("fiscal_years", []), strict=False)
-            if g > 1e-5
-        ]
-
-    def shadow(self, sol: Solution, config: RunConfig) -> list[ShadowPrice]:
-        duals = dual(self.rows.get("fiscal_years"))
-        cap = config.model.groups.jbic_capacity.per_fiscal_year_usd / BILLION
-        used = self.disbursed(sol.f) if self.years else np.zeros(0)
-        return [
-            self.price(
-                "fiscal_years",
-                10 * duals[j],
-                abs(used[j] - cap) < 1e-6 * max(1.0, cap),
-                where=f"FY{t}",
-            )
-            for j, t in enumerate(self.years)
-            if j < duals.size and duals[j] > 1e-9
+            f"jbic_capacity: {fy} needs {money(need - cap)} more than JBIC's {money(cap)} a year"
+            for fy, need in self.needed("fiscal_years", give.get("fiscal_years", []), config)
         ]
 
 

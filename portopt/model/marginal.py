@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from portopt.config import RunConfig
-from portopt.model.data import BILLION, ModelData
+from portopt.model.data import ModelData
 from portopt.model.direct import RESOLVE_OPTIONS, DirectModel, DirectResult, DirectSweep
 from portopt.model.direct import resolve as resolve_cut_model
 from portopt.model.parameters import StructuralChange
@@ -379,50 +379,19 @@ Step = tuple[str, str, str, object]
 
 def steps(config: RunConfig, binding_sectors: list[str]) -> list[Step]:
     """(rule, config key, step in words, the relaxed value) of each rule ``config`` enables:
-    the budget, each enabled group's declared rows with a one-step relaxation
-    (:attr:`~portopt.model.terms.Row.step`), the recovery floor, the CVaR tolerance and the
-    binding sector maxima."""
-    g, m = config.model.groups, config.model
-    out: list[Step] = [("budget", "model.budget_usd", "+$10B", m.budget_usd + 10 * BILLION)]
-    for group in GROUPS:
-        if not getattr(g, group.name).enabled:
-            continue
-        out += [
-            (r.step.rule, r.key, r.step.step, r.step.value(config))
-            for r in group.rows_declared
-            if r.step is not None
-        ]
-    if g.recoupment.enabled and g.recoupment.min_expected_recovery is not None:
-        floor = g.recoupment.min_expected_recovery
-        out.append(
-            (
-                "recovery floor",
-                "model.groups.recoupment.min_expected_recovery",
-                "-0.01",
-                max(0.0, floor - 0.01),
-            )
-        )
-    if g.recoupment.enabled:
-        eps = g.recoupment.max_shortfall_share
-        out.append(
-            (
-                "CVaR tolerance",
-                "model.groups.recoupment.max_shortfall_share",
-                "+0.01",
-                eps + 0.01,
-            )
-        )
-    if g.sector_shares.enabled:
-        for s in binding_sectors:
-            lo, hi = g.sector_shares.bounds.get(s, (0.0, 1.0))
-            out.append(
-                (
-                    f"sector maximum ({s})",
-                    f"model.groups.sector_shares.bounds.{s}",
-                    "+1 point",
-                    (lo, min(1.0, hi + 0.01)),
-                )
-            )
+    first each enabled group's declared rows with a one-step relaxation
+    (:attr:`~portopt.model.terms.Row.step`: the budget, the review capacity), then the steps
+    of the rows written by hand (:meth:`~portopt.model.terms.Term.steps`: the recovery floor,
+    the CVaR tolerance, the binding sector maxima among ``binding_sectors``)."""
+    groups = [g for g in GROUPS if getattr(config.model.groups, g.name).enabled]
+    out: list[Step] = [
+        (r.step.rule, r.key, r.step.step, r.step.value(config))
+        for group in groups
+        for r in group.rows_declared
+        if r.step is not None and r.key is not None
+    ]
+    for group in groups:
+        out += group.steps(config, binding_sectors)
     return out
 
 
