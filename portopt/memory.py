@@ -5,16 +5,16 @@ A job's memory is dominated by arrays whose sizes follow from the config and the
 optimisation and E evaluation scenarios, :math:`P_e` engine columns (a plan's (project, start)
 pairs), :math:`P_m` model columns (its (project, round) pairs; a run has one of each per
 project, :math:`P_e = P_m = P`), K chokepoints, H quarters, ``b(P)`` the bytes of one scenario
-of P columns. What the job keeps from the optimisation on, plus what the stage that holds the
-most keeps beside it (the estimate's parts are that stage's; a stage that runs after another
-does not count the other's transient memory):
+of P columns. The stage that holds the most: what the job keeps by then, and what the stage
+holds while it runs (the estimate's parts are that stage's; a stage does not count another's
+transient memory, nor what is made after it):
 
 .. math::
 
-    M = M_0 + S\,b(P_e) + [\text{plan}]\, 48\,S P_m + m_F\,S P_m + \max(
-        M_\mathrm{engine},\ [\text{plan}]\,57\,S P_m,\
-        A + 1.4\,B\,b_H(P) + 16 E K + 64\,\mathrm{MiB},\ A + 16\,S P_m,\
-        [\text{frontier}]\,(137\,S P_m + n\,(W_0 + 160\,S P_m) + 16\,\mathrm{MiB})),
+    M = M_0 + S\,b(P_e) + \max(M_\mathrm{engine},\ [\text{plan}]\,(48 + 57)\,S P_m,\
+        [\text{plan}]\, 48\,S P_m + m_F\,S P_m
+        + \max(A + 1.4\,B\,b_H(P) + 16 E K + 64\,\mathrm{MiB},\ A + 16\,S P_m,\
+        [\text{frontier}]\,(137\,S P_m + n\,(W_0 + 160\,S P_m) + 16\,\mathrm{MiB}))),
 
     A = E\,(a\,(3 \cdot 8 + 4K + 3 \cdot 4H) + [\text{plan}]\,8),
 
@@ -217,9 +217,17 @@ def run_estimate(
         f"allocation model ({formulation})": s * p_model * MODEL_BYTES[formulation],
     }
     evaluated = {"evaluation aggregates": e * per_eval}
+    engine = ["interpreter and libraries", "optimisation scenarios"]
+    declines = [*engine, "model's columns (declined)"]  # the model is built after them
     stages = {
-        "scenario engine": {**kept, "engine's working arrays": int(sc.chunk_memory_mb * MIB)},
-        "declines": {**kept, "declines": s * p_model * DECLINE_BYTES if planned else 0},
+        "scenario engine": {
+            **{name: kept[name] for name in engine},
+            "engine's working arrays": int(sc.chunk_memory_mb * MIB),
+        },
+        "declines": {
+            **{name: kept[name] for name in declines},
+            "declines": s * p_model * DECLINE_BYTES if planned else 0,
+        },
         "evaluation": {
             **kept,
             **evaluated,
