@@ -14,7 +14,7 @@ transient memory, nor what is made after it):
     M = M_0 + S\,b(P_e) + \max(M_\mathrm{engine},\ [\text{plan}]\,(48 + 57)\,S P_m,\
         [\text{plan}]\, 48\,S P_m + m_F\,S P_m
         + \max(A + 1.4\,B\,b_H(P) + 16 E K + 64\,\mathrm{MiB},\ A + 16\,S P_m,\
-        [\text{frontier}]\,(137\,S P_m + n\,(W_0 + 160\,S P_m) + 16\,\mathrm{MiB}))),
+        [\text{frontier}]\,(F_0 + 48\,S P_m + n\,(W_0 + 160\,S P_m) + 16\,\mathrm{MiB}))),
 
     A = E\,(a\,(3 \cdot 8 + 4K + 3 \cdot 4H) + [\text{plan}]\,8),
 
@@ -28,8 +28,8 @@ figures with and without declines, 1 for a run, and a plan's committed capital p
 with a block of B evaluation scenarios, their cash paths and the summaries; the optimisation
 scenarios written as Parquet beside the aggregates (:data:`PARQUET_BYTES`); and a plan's
 frontier (or its re-plans, ``plan.marginal: replan``) on the cut model: the plan's own
-transient memory while it redraws the declines and sends each worker its state
-(:data:`FRONTIER_BYTES`), and n worker processes alive at once
+memory while it redraws the declines and sends each worker its state (:math:`F_0`,
+:data:`FRONTIER_BYTES`), and n worker processes alive at once
 (:func:`frontier_workers`), each a fresh interpreter (:data:`WORKER_BASE_BYTES`) holding the
 state it was sent (:data:`WORKER_BYTES`), with the pool's resource tracker
 (:data:`TRACKER_BYTES`). The measured peak is the whole process tree's: the largest sum of the
@@ -161,11 +161,20 @@ WORKER_BYTES = 2 * STATE_BYTES
 """A worker's bytes per (scenario, model column) at its peak: the state's message as read from
 the pipe and copied out of the reader's buffer, then unpickled beside that copy (2 × 80); the
 cut model it compiles afterwards is smaller. Measured: the largest worker of the default plan
-at 2,000 × 20,000 peaked at 383 MiB (bench/RESULTS.md, "Memory of a plan")."""
-FRONTIER_BYTES = DECLINE_BYTES + STATE_BYTES
-"""The plan's own transient bytes per (scenario, model column) while the frontier starts: the
-declines' mask redrawn (:data:`DECLINE_BYTES` while drawn), then the state pickled for a
-worker (:data:`STATE_BYTES`) while it is sent."""
+peaked at 383 MiB at 2,000 optimisation scenarios and 1,139 MiB at 10,000 (675 model columns;
+the estimate is 406 and 1,230 MiB; bench/RESULTS.md, "Memory of a plan")."""
+FRONTIER_BASE_BYTES = 160 * MIB
+""":math:`F_0`, the fixed part of the plan's own memory while its frontier runs
+(:data:`FRONTIER_BYTES`)."""
+FRONTIER_BYTES = FIELD_BYTES
+"""The plan's own memory while its frontier runs, above what it keeps: a fixed
+:data:`FRONTIER_BASE_BYTES` and this many bytes per (scenario, model column), the declined copy
+of the fields while the declines' mask is redrawn for the workers' state. Measured (the default
+plan's own process in its frontier stage against before it): +40 MiB at 400 optimisation
+scenarios, +223 MiB at 2,000 and about +450 MiB at 10,000 (the tree's peak less its workers');
+160 MiB and 48 B per (scenario, model column) fit the two larger. At 400 it over-counts the
+plan by about 130 MiB, while each worker, whose solve rather than its state sets its peak
+there (300 MiB measured), is under-counted by about 60 MiB."""
 TRACKER_BYTES = 16 * MIB
 """The resource tracker process that a spawning process pool starts (12 MiB measured)."""
 
@@ -250,7 +259,7 @@ def run_estimate(
         each = WORKER_BASE_BYTES + s * p_model * WORKER_BYTES
         stages["frontier"] = {
             **kept,
-            "frontier's start in this process": s * p_model * FRONTIER_BYTES,
+            "frontier's share in this process": FRONTIER_BASE_BYTES + s * p_model * FRONTIER_BYTES,
             f"frontier's {n} worker processes": n * each + TRACKER_BYTES if n else 0,
         }
     return MemoryEstimate.at_peak(stages)
