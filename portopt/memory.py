@@ -167,14 +167,16 @@ FRONTIER_BASE_BYTES = 160 * MIB
 """:math:`F_0`, the fixed part of the plan's own memory while its frontier runs
 (:data:`FRONTIER_BYTES`)."""
 FRONTIER_BYTES = FIELD_BYTES
-"""The plan's own memory while its frontier runs, above what it keeps: a fixed
-:data:`FRONTIER_BASE_BYTES` and this many bytes per (scenario, model column), the declined copy
-of the fields while the declines' mask is redrawn for the workers' state. Measured (the default
-plan's own process in its frontier stage against before it): +40 MiB at 400 optimisation
-scenarios, +223 MiB at 2,000 and about +450 MiB at 10,000 (the tree's peak less its workers');
-160 MiB and 48 B per (scenario, model column) fit the two larger. At 400 it over-counts the
-plan by about 130 MiB, while each worker, whose solve rather than its state sets its peak
-there (300 MiB measured), is under-counted by about 60 MiB."""
+"""The plan's own memory while its frontier runs, above what it keeps, at the moment the
+process tree peaks: a fixed :data:`FRONTIER_BASE_BYTES` and this many bytes per (scenario,
+model column), the declined copy of the fields while the declines' mask is redrawn for the
+workers' state. Measured on the default plan (the tree's peak less its workers' and the
+tracker's, against the plan before its frontier): about +180 MiB at 2,000 optimisation
+scenarios and +450 MiB at 10,000; 160 MiB and 48 B per (scenario, model column) fit both. The
+plan's own peak in that stage is higher (+223 MiB and +1,228 MiB) but falls earlier, while it
+pickles a worker's state, before the workers hold theirs. At 400 scenarios the plan grows
+40 MiB (over-counted by about 130 MiB), while each worker, whose solve rather than its state
+sets its peak there (300 MiB measured), is under-counted by about 60 MiB."""
 TRACKER_BYTES = 16 * MIB
 """The resource tracker process that a spawning process pool starts (12 MiB measured)."""
 
