@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.bench_memory import tree_peak
@@ -129,3 +130,30 @@ def test_the_frontiers_worker_processes_are_counted_and_named() -> None:
     assert "in the frontier stage" in message
     assert "frontier's 4 worker processes" in message
     assert "plan.frontier.workers" in message
+
+
+HOLD = """
+import subprocess, sys, time
+import numpy as np
+held = np.ones({mib} * 2**20 // 8)
+if {child!r}:
+    child = subprocess.Popen([sys.executable, "-c", {child!r}])
+    child.wait()
+else:
+    time.sleep(1.5)
+"""
+
+
+def test_the_peak_is_the_process_trees_and_not_inherited_from_its_starter() -> None:
+    """A process holding 150 MiB whose child holds 250 MiB at the same time peaks at 400 MiB
+    or more; started from this process while it holds 600 MiB, which ``ru_maxrss`` would
+    report as the child's own."""
+    big = np.ones(600 * 2**20 // 8)  # this (the starting) process's high-water mark
+    grandchild = HOLD.format(mib=250, child="")
+    proc = subprocess.Popen([sys.executable, "-c", HOLD.format(mib=150, child=grandchild)])
+    found = tree_peak(proc)
+    proc.wait()
+    assert proc.returncode == 0
+    assert found.processes == 2
+    assert 400 * 2**20 <= found.peak < 600 * 2**20, found.peak / 2**20
+    assert big.sum() > 0
