@@ -5,32 +5,42 @@ A job's memory is dominated by arrays whose sizes follow from the config and the
 optimisation and E evaluation scenarios, :math:`P_e` engine columns (a plan's (project, start)
 pairs), :math:`P_m` model columns (its (project, round) pairs; a run has one of each per
 project, :math:`P_e = P_m = P`), K chokepoints, H quarters, ``b(P)`` the bytes of one scenario
-of P columns. What a stage makes and the job keeps to its end, plus the largest of what a stage
-holds only while it runs:
+of P columns. The stage that holds the most: what the job keeps by then, and what the stage
+holds while it runs (the estimate's parts are that stage's; a stage does not count another's
+transient memory, nor what is made after it):
 
 .. math::
 
-    M = M_0 + S\,b(P_e) + [\text{plan}]\, 48\,S P_m + m_F\,S P_m
-        + E\,(a\,(3 \cdot 8 + 4K + 3 \cdot 4H) + [\text{plan}]\,8)
-        + \max(M_\mathrm{engine},\ [\text{plan}]\,57\,S P_m,\
-                1.4\,B\,b_H(P) + 16 E K + 64\,\mathrm{MiB},\ 16\,S P_m),
+    M = M_0 + S\,b(P_e) + \max(M_\mathrm{engine},\ [\text{plan}]\,(48 + 57)\,S P_m,\
+        [\text{plan}]\, 48\,S P_m + m_F\,S P_m
+        + \max(A + 1.4\,B\,b_H(P) + 16 E K + 64\,\mathrm{MiB},\ A + 16\,S P_m,\
+        [\text{frontier}]\,(F_0 + 48\,S P_m + n\,(W_0 + 160\,S P_m) + 16\,\mathrm{MiB}))),
+
+    A = E\,(a\,(3 \cdot 8 + 4K + 3 \cdot 4H) + [\text{plan}]\,8),
 
 with :math:`M_0` the interpreter and libraries (:data:`BASE_BYTES`); the engine's scenarios;
 a plan's model columns with Japan's declines applied (48 B of fields each); the allocation
-model, :math:`m_F` bytes per (scenario, model column) of its formulation (:data:`MODEL_BYTES`);
-the evaluation's per-scenario aggregates (:class:`portopt.evaluate.Aggregates`, a = 2 for a
-plan's figures with and without declines, 1 for a run) and a plan's committed capital per
-scenario. The stages' transient memory: the engine's working arrays
-(:math:`M_\mathrm{engine}` = ``scenarios.chunk_memory_mb``), a plan's declines
-(:data:`DECLINE_BYTES`), a block of B evaluation scenarios with their cash paths and the
-summaries of the evaluation, and the optimisation scenarios written as Parquet
-(:data:`PARQUET_BYTES`). Every constant is measured (bench/RESULTS.md, "Memory"; the command
-is ``python bench/bench_memory.py plan KEY=VALUE ...``).
+model, :math:`m_F` bytes per (scenario, model column) of its formulation (:data:`MODEL_BYTES`).
+The stages: the engine's working arrays (:math:`M_\mathrm{engine}` =
+``scenarios.chunk_memory_mb``); a plan's declines (:data:`DECLINE_BYTES`); the evaluation,
+its per-scenario aggregates A (:class:`portopt.evaluate.Aggregates`, a = 2 for a plan's
+figures with and without declines, 1 for a run, and a plan's committed capital per scenario)
+with a block of B evaluation scenarios, their cash paths and the summaries; the optimisation
+scenarios written as Parquet beside the aggregates (:data:`PARQUET_BYTES`); and a plan's
+frontier (or its re-plans, ``plan.marginal: replan``) on the cut model: the plan's own
+memory while it redraws the declines and sends each worker its state (:math:`F_0`,
+:data:`FRONTIER_BYTES`), and n worker processes alive at once
+(:func:`frontier_workers`), each a fresh interpreter (:data:`WORKER_BASE_BYTES`) holding the
+state it was sent (:data:`WORKER_BYTES`), with the pool's resource tracker
+(:data:`TRACKER_BYTES`). The measured peak is the whole process tree's: the largest sum of the
+resident memory of the plan and its workers at one moment (``bench/bench_memory.py``). Every
+constant is measured (bench/RESULTS.md, "Memory of a plan"; the command is ``python
+bench/bench_memory.py plan KEY=VALUE ...``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import psutil
@@ -63,9 +73,21 @@ growth), 736 B per (scenario, project) beyond the scenarios' own 48 B (the comma
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes a run will hold at its peak, by what holds them."""
+    """Bytes a run will hold at its peak, by what holds them, and the stage that peak falls in
+    (with every stage's total beside it)."""
 
     parts: dict[str, int]
+    stage: str = ""
+    """The stage the peak falls in; "" for a command of one stage."""
+    stages: dict[str, int] = field(default_factory=dict)
+    """Every stage's total, the peak's among them."""
+
+    @classmethod
+    def at_peak(cls, stages: dict[str, dict[str, int]]) -> MemoryEstimate:
+        """The estimate of the stage whose parts add up to the most."""
+        totals = {name: sum(parts.values()) for name, parts in stages.items()}
+        peak = max(totals, key=lambda name: totals[name])
+        return cls(stages[peak], peak, totals)
 
     @property
     def total(self) -> int:
@@ -73,7 +95,13 @@ class MemoryEstimate:
 
     def __str__(self) -> str:
         shown = ", ".join(f"{name} {gib(b)}" for name, b in self.parts.items() if b >= MIB)
-        return f"{gib(self.total)} ({shown})"
+        if not self.stage:
+            return f"{gib(self.total)} ({shown})"
+        others = ", ".join(f"{n} {gib(b)}" for n, b in self.stages.items() if n != self.stage)
+        return (
+            f"{gib(self.total)} at its peak, in the {self.stage} stage ({shown};"
+            f" the other stages: {others})"
+        )
 
 
 def gib(n_bytes: float) -> str:
@@ -120,11 +148,67 @@ scenario index (8) and the project codes (4), the never-masks of the integer fie
 null-masked copies; the float fields go to Arrow without a copy."""
 MODEL_BYTES = {"cuts": CUT_MODEL_BYTES, "full": CVXPY_MODEL_BYTES}
 """m_F by formulation (:func:`portopt.model.formulation`)."""
+WORKER_BASE_BYTES = 200 * MIB
+"""W_0: a worker process of the frontier (or of ``plan.marginal: replan``) before its task: a
+fresh interpreter with what :mod:`portopt.tradeoff` imports (its high-water mark is 192 MiB,
+``python -c "import portopt.tradeoff, portopt.model.explain"``), rounded up."""
+STATE_BYTES = 80
+"""Bytes per (scenario, model column) of the state each worker receives
+(:class:`portopt.tradeoff.FrontierState`, pickled): the model's declined columns (48), the cut
+model's scenario data (25) and coverage split (7), the declines' mask (1). Measured: 76 B at
+1,000 optimisation scenarios of the bundled plan (``len(pickle.dumps(state))``)."""
+WORKER_BYTES = 2 * STATE_BYTES
+"""A worker's bytes per (scenario, model column) at its peak: the state's message as read from
+the pipe and copied out of the reader's buffer, then unpickled beside that copy (2 × 80); the
+cut model it compiles afterwards is smaller. Measured: the largest worker of the default plan
+peaked at 383 MiB at 2,000 optimisation scenarios and 1,139 MiB at 10,000 (675 model columns;
+the estimate is 406 and 1,230 MiB; bench/RESULTS.md, "Memory of a plan")."""
+FRONTIER_BASE_BYTES = 160 * MIB
+""":math:`F_0`, the fixed part of the plan's own memory while its frontier runs
+(:data:`FRONTIER_BYTES`)."""
+FRONTIER_BYTES = FIELD_BYTES
+"""The plan's own memory while its frontier runs, above what it keeps, at the moment the
+process tree peaks: a fixed :data:`FRONTIER_BASE_BYTES` and this many bytes per (scenario,
+model column), the declined copy of the fields while the declines' mask is redrawn for the
+workers' state. Measured on the default plan (the tree's peak less its workers' and the
+tracker's, against the plan before its frontier): about +180 MiB at 2,000 optimisation
+scenarios and +450 MiB at 10,000; 160 MiB and 48 B per (scenario, model column) fit both. The
+plan's own peak in that stage is higher (+223 MiB and +1,228 MiB) but falls earlier, while it
+pickles a worker's state, before the workers hold theirs. At 400 scenarios the plan grows
+40 MiB (over-counted by about 130 MiB), while each worker, whose solve rather than its state
+sets its peak there (300 MiB measured), is under-counted by about 60 MiB."""
+TRACKER_BYTES = 16 * MIB
+"""The resource tracker process that a spawning process pool starts (12 MiB measured)."""
 
 
-def run_estimate(config: RunConfig, columns: Columns, formulation: str) -> MemoryEstimate:
+def frontier_workers(config: RunConfig, columns: Columns, formulation: str) -> int | None:
+    """Worker processes a plan starts at once beside itself for its frontier's points
+    (:func:`portopt.tradeoff.plan_frontier`) or its re-plans (``plan.marginal: replan``):
+    ``plan.frontier.workers``, else every core this process may use, at most one per point
+    when there are no deployment levels; 0 when the points are solved in this process (one
+    worker); None when there is no frontier and no re-plan (a one-shot run, the full CVXPY
+    model, ``plan.frontier.enabled`` false)."""
+    from portopt.tradeoff import default_workers, frontier_floors  # it imports the model
+
+    if not columns.planned or formulation != "cuts":
+        return None
+    floors = len(frontier_floors(config))
+    replan = config.plan.marginal == "replan"
+    if floors < 2 and not replan:
+        return None
+    w = config.plan.frontier.workers or default_workers()
+    if not replan and not config.plan.frontier.deployment_step_usd:
+        w = min(w, floors - 1)  # a point each at most; deployment levels are more tasks
+    return w if w > 1 else 0
+
+
+def run_estimate(
+    config: RunConfig, columns: Columns, formulation: str, local_workers: bool = True
+) -> MemoryEstimate:
     """M for a run or a plan over ``columns``, solved with ``formulation`` (the module
-    docstring), by part: what the job keeps, then the largest of the stages' transient memory.
+    docstring), by part at the stage that holds the most: what the job keeps by then, and what
+    that stage holds while it runs. ``local_workers``: a plan's frontier solved in worker
+    processes on this machine (not through a Dask cluster).
     """
     sc = config.scenarios
     s, e = sc.optimisation, sc.evaluation
@@ -137,30 +221,58 @@ def run_estimate(config: RunConfig, columns: Columns, formulation: str) -> Memor
     block = evaluation_block(config, p, k, h)
     aggregates = 2 if planned else 1  # a plan's figures with and without Japan's declines
     per_eval = aggregates * (3 * 8 + 4 * k + 4 * len(CASH_FIELDS) * h) + (8 if planned else 0)
-    stages = {
-        "scenario engine": int(sc.chunk_memory_mb * MIB),
-        "declines": s * p_model * DECLINE_BYTES if planned else 0,
-        # the coverage quantiles take a float64 copy of the kept coverage and partition a
-        # second; the cash bands copy at most outputs.BANDS_BLOCK_BYTES at a time
-        "evaluation block and summaries": int(
-            EVALUATION_BLOCKS * block * scenario_bytes(p, k, h) + e * 2 * 8 * k + 64 * MIB
-        ),
-        "scenario files": s * p_model * PARQUET_BYTES if config.output.scenarios_parquet else 0,
+    kept = {
+        "interpreter and libraries": BASE_BYTES,
+        "optimisation scenarios": s * scenario_bytes(p_engine, k),
+        "model's columns (declined)": 0 if columns.identity else s * p_model * FIELD_BYTES,
+        f"allocation model ({formulation})": s * p_model * MODEL_BYTES[formulation],
     }
-    widest = max(stages, key=lambda name: stages[name])
-    return MemoryEstimate(
-        {
-            "interpreter and libraries": BASE_BYTES,
-            "optimisation scenarios": s * scenario_bytes(p_engine, k),
-            "model's columns (declined)": 0 if columns.identity else s * p_model * FIELD_BYTES,
-            f"allocation model ({formulation})": s * p_model * MODEL_BYTES[formulation],
-            "evaluation aggregates": e * per_eval,
-            f"{widest} (the largest stage)": stages[widest],
+    evaluated = {"evaluation aggregates": e * per_eval}
+    engine = ["interpreter and libraries", "optimisation scenarios"]
+    declines = [*engine, "model's columns (declined)"]  # the model is built after them
+    stages = {
+        "scenario engine": {
+            **{name: kept[name] for name in engine},
+            "engine's working arrays": int(sc.chunk_memory_mb * MIB),
+        },
+        "declines": {
+            **{name: kept[name] for name in declines},
+            "declines": s * p_model * DECLINE_BYTES if planned else 0,
+        },
+        "evaluation": {
+            **kept,
+            **evaluated,
+            # the coverage quantiles take a float64 copy of the kept coverage and partition a
+            # second; the cash bands copy at most outputs.BANDS_BLOCK_BYTES at a time
+            "evaluation block and summaries": int(
+                EVALUATION_BLOCKS * block * scenario_bytes(p, k, h) + e * 2 * 8 * k + 64 * MIB
+            ),
+        },
+    }
+    if config.output.scenarios_parquet:
+        stages["scenario files"] = {
+            **kept,
+            **evaluated,
+            "scenario files": s * p_model * PARQUET_BYTES,
         }
-    )
+    n = frontier_workers(config, columns, formulation)
+    if n is not None:
+        n = n if local_workers else 0
+        each = WORKER_BASE_BYTES + s * p_model * WORKER_BYTES
+        stages["frontier"] = {
+            **kept,
+            "frontier's share in this process": FRONTIER_BASE_BYTES + s * p_model * FRONTIER_BYTES,
+            f"frontier's {n} worker processes": n * each + TRACKER_BYTES if n else 0,
+        }
+    return MemoryEstimate.at_peak(stages)
 
 
-def check_run_fits(config: RunConfig, columns: Columns | Catalog, formulation: str) -> None:
+def check_run_fits(
+    config: RunConfig,
+    columns: Columns | Catalog,
+    formulation: str,
+    local_workers: bool = True,
+) -> None:
     """Refuse, before any work, a run of ``config`` over ``columns`` (or one column per project
     of a catalog) that would not fit in the memory available (:func:`run_estimate`,
     :func:`check_fits`)."""
@@ -168,7 +280,7 @@ def check_run_fits(config: RunConfig, columns: Columns | Catalog, formulation: s
         columns = Columns.one_per_project(columns)
     sc = config.scenarios
     check_fits(
-        run_estimate(config, columns, formulation),
+        run_estimate(config, columns, formulation, local_workers),
         f"scenarios.optimisation={sc.optimisation}, scenarios.evaluation={sc.evaluation}",
     )
 
@@ -194,6 +306,12 @@ def check_fits(estimate: MemoryEstimate, keys: str, limit: int | None = None) ->
     """Raise :class:`ConfigError` naming ``keys`` (what sets the sizes) when ``estimate`` is
     above ``limit`` (default: :func:`available_bytes`)."""
     limit = available_bytes() if limit is None else limit
+    hint = "lower the scenario counts (memory grows linearly with each)"
+    if estimate.stage == "frontier":
+        hint += (
+            "; or fewer frontier worker processes (plan.frontier.workers, each holds a copy of"
+            " the optimisation scenarios) or none (plan.frontier.enabled=false)"
+        )
     if estimate.total > limit:
         raise ConfigError(
             [
@@ -202,7 +320,7 @@ def check_fits(estimate: MemoryEstimate, keys: str, limit: int | None = None) ->
                     None,
                     None,
                     f"this run needs about {estimate}, more than the {gib(limit)} of memory"
-                    " available; lower the scenario counts (memory grows linearly with each)",
+                    f" available; {hint}",
                 )
             ],
             "the run would not fit in memory",

@@ -212,7 +212,13 @@ def memory_estimate(job: Job, config: RunConfig) -> MemoryEstimate:
     when it would not fit), before any scenario is drawn."""
     config = job.prepare(config)
     columns = job.columns(load_catalog(config.catalog), config)
-    return run_estimate(config, columns, formulation(config))
+    return run_estimate(config, columns, formulation(config), local_workers(job))
+
+
+def local_workers(job: Job) -> bool:
+    """Whether ``job`` solves its frontier in processes on this machine (not on a Dask
+    cluster through its ``mapper``)."""
+    return getattr(job, "mapper", None) is None
 
 
 @dataclass
@@ -247,7 +253,7 @@ def choose(
     with stage("catalog"):
         catalog = load_catalog(config.catalog) if catalog is None else catalog
         columns = job.columns(catalog, config)
-    check_run_fits(config, columns, formulation(config))
+    check_run_fits(config, columns, formulation(config), local_workers(job))
     n_engine = len(columns.engine_catalog.project_ids)
     what = "" if columns.identity else f" of {n_engine:,} (project, start) pairs"
     with stage(
