@@ -6,7 +6,10 @@ each floor from the configured one down to ``plan.frontier.lowest_floor`` in ste
 optimisation scenarios and declines, only the floor changed (a Parameter of the compiled cut
 model, so each point re-targets one model, no rebuild).
 
-Each point starts from the configured plan's state: its cut pool (every coverage and CVaR cut
+The lowest floor is solved first (:func:`solve_floors`): a lower floor admits every plan a
+higher one admits, so its plan, solved to the gap, is within that gap of every floor its
+expected recovery meets, and those points take it; only the floors above it are solved. Each
+solved point starts from the configured plan's state: its cut pool (every coverage and CVaR cut
 the first solve found, valid at every floor) and its selection as the incumbent (feasible at
 every lower floor). Every point starts from that same state, never from another point's, so a
 point's plan does not depend on how the points are split between processes: one process, two,
@@ -299,6 +302,55 @@ def solve_frontier(
     return [by_floor[f] for f in floors]
 
 
+def solve_floors(
+    state: FrontierState,
+    floors: Sequence[float],
+    workers: int | None = None,
+    mapper: Mapper | None = None,
+) -> list[dict[str, Any]]:
+    """Every point of ``floors`` (the floors below the configured one, highest first), in
+    their order, the lowest solved first.
+
+    A lower floor admits every plan a higher one does (only the floor differs), so its bound is
+    at least the higher floor's. The plan at the lowest floor, solved to its gap, is therefore
+    within that gap of every floor it meets (its expected recovery at least the floor, less
+    :data:`RECOVERY_TOL`): those points take it, with a note, and only the floors above its
+    expected recovery are solved, each from the configured plan's state as before
+    (:func:`solve_frontier`). Which floors are solved depends on the lowest floor's plan alone,
+    never on the number of processes. On the default plan the floor stops binding below 0.95,
+    so one solve draws the nine points (bench/RESULTS.md, issue 17)."""
+    if not floors:
+        return []
+    low = floors[-1]
+    if mapper is not None:
+        (bottom,) = mapper(solve_points, [(state, [low])])[0]
+    else:
+        (bottom,) = solve_points(state, [low])
+    reach = None
+    if bottom.get("status") == "optimal" and bottom.get("objective") is not None:
+        reach = float(bottom["expected_recovery"]) + RECOVERY_TOL
+    covered = [f for f in floors[:-1] if reach is not None and f <= reach]
+    rest = [f for f in floors[:-1] if f not in covered]
+    by_floor = {low: bottom} | {f: covered_point(bottom, f) for f in covered}
+    by_floor |= {r["floor"]: r for r in solve_frontier(state, rest, workers, mapper)}
+    return [by_floor[f] for f in floors]
+
+
+def covered_point(bottom: dict[str, Any], floor: float) -> dict[str, Any]:
+    """The point at ``floor`` taken from the plan solved at a lower floor (``bottom``) that
+    meets it (:func:`solve_floors`): its gap against the lower floor's bound, which is at least
+    this floor's."""
+    row = {**bottom, "floor": floor, "configured": False}
+    row["note"] = (
+        f"the plan solved at floor {float(bottom['floor']):.2f}: it meets this floor, and its gap"
+        " is against the bound at that lower floor, which is at least this floor's"
+    )
+    if float(row["expected_recovery"]) > floor + RECOVERY_TOL:
+        kept = [b for b in str(row["binding"] or "").split(";") if b and b != BINDING_FLOOR]
+        row["binding"] = ";".join(kept)
+    return row
+
+
 def frontier_table(
     rows: Sequence[dict[str, Any]], levels: Sequence[dict[str, Any]] = ()
 ) -> pd.DataFrame:
@@ -403,7 +455,7 @@ def plan_frontier(
     state = frontier_state(sweep, allocation, declined, decline_prob, project)
     first = configured_point(state, config, allocation, floors[0])
     w = workers if workers is not None else config.plan.frontier.workers
-    rows = solve_frontier(state, floors[1:], w, mapper)
+    rows = solve_floors(state, floors[1:], w, mapper)
     reached = [float(r["committed_expected_usd"]) for r in [first, *rows] if r.get("objective")]
     levels = frontier_levels(
         config, float(first["committed_expected_usd"]), max(reached, default=0.0)
@@ -591,6 +643,7 @@ __all__ = [
     "at_floor",
     "chunks",
     "configured_point",
+    "covered_point",
     "frontier_floors",
     "frontier_levels",
     "frontier_state",
@@ -599,6 +652,7 @@ __all__ = [
     "plan_only",
     "replan_tasks",
     "replan_values",
+    "solve_floors",
     "solve_frontier",
     "solve_levels",
     "solve_points",

@@ -162,6 +162,57 @@ def test_a_worse_lower_floor_takes_the_plan_above() -> None:
     assert dominate([above, better])[1] == better
 
 
+def test_the_lowest_floors_plan_draws_every_floor_it_meets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the floors above the lowest floor's plan's expected recovery are solved; the others
+    take that plan, its gap against the lower floor's bound (at least theirs)."""
+    import portopt.tradeoff as tradeoff
+
+    solved: list[list[float]] = []
+
+    def points(state: Any, floors: list[float]) -> list[dict[str, Any]]:
+        solved.append(list(floors))
+        return [
+            {
+                "floor": f,
+                "kind": "floor",
+                "configured": False,
+                "status": "optimal",
+                "objective": 0.6 - f / 10,
+                "mip_gap": 1e-4,
+                "expected_recovery": max(f, 0.78),
+                "binding": "recoupment: expected;capital",
+                "projects": "a",
+                "note": None,
+            }
+            for f in floors
+        ]
+
+    monkeypatch.setattr(tradeoff, "solve_points", points)
+    floors = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6]
+    rows = tradeoff.solve_floors(None, floors, workers=1)  # type: ignore[arg-type]
+    assert solved == [[0.6], [0.9, 0.85, 0.8]]  # the lowest, then those above 0.78
+    assert [r["floor"] for r in rows] == floors
+    bottom = rows[-1]
+    for r in rows[3:6]:  # 0.75, 0.7, 0.65: the plan solved at 0.60
+        assert r["objective"] == bottom["objective"] and r["mip_gap"] == bottom["mip_gap"]
+        assert "floor 0.60" in r["note"]
+        assert r["binding"] == "capital"  # its recovery 0.78 is above these floors
+    assert rows[2]["note"] is None and rows[2]["objective"] == pytest.approx(0.52)
+    # a lowest floor not solved to its gap draws no other point
+    solved.clear()
+    monkeypatch.setattr(
+        tradeoff,
+        "solve_points",
+        lambda state, fs: (
+            [{**points(state, fs)[0], "status": "time_limit"}] if fs == [0.6] else points(state, fs)
+        ),
+    )
+    tradeoff.solve_floors(None, floors, workers=1)  # type: ignore[arg-type]
+    assert solved == [[0.6], floors[:-1]]
+
+
 def test_next_step_reads_the_frontier_between_points() -> None:
     table = pd.DataFrame(
         {

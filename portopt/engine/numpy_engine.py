@@ -861,9 +861,15 @@ class _Quarterly:
         """Portfolio cash of quarter ``t``: sum_i w_i amount_i in increasing catalog order i.
 
         The rows that have ended add exactly 0.0 (their amounts are +0.0, the weights >= 0): the
-        sum runs over the active rows only, in catalog order (``np.add.accumulate`` adds one
-        row after the other, like the loop it replaces), and adds 0.0 once when some row was
-        left out, which turns a -0.0 into the +0.0 the full sum would give."""
+        sum runs over the active rows only, in catalog order, and adds 0.0 once when some row
+        was left out, which turns a -0.0 into the +0.0 the full sum would give.
+
+        The rows are added one after the other into a running row (a loop over the rows, each
+        add over the chunk's scenarios): the same doubles as ``np.add.accumulate(...)[-1]``,
+        which it replaced at a twentieth of the time (``accumulate`` walks each scenario's
+        column with a stride; it was a third of the evaluation stage; bench/RESULTS.md, issue
+        17). Not ``np.add.reduce``: on a chunk of one scenario the rows are the contiguous
+        axis, which NumPy sums pairwise, and the doubles would depend on the chunk."""
         if self._cat is None:
             cat = np.sort(self.order[: self.m])
             self._cat = (self.inv[cat], self.weights[cat][:, None])
@@ -874,7 +880,9 @@ class _Quarterly:
                 continue
             terms = amount[pos]
             terms *= w
-            acc = np.add.accumulate(terms, axis=0)[-1]
+            acc = terms[0]
+            for row in terms[1:]:
+                acc += row
             if self.m < self.weights.size:
                 acc += 0.0
             out.cash[name][rows, t] = acc

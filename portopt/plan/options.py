@@ -91,7 +91,8 @@ def plan_options(catalog: Catalog, config: RunConfig, commitments: list[Commitme
 
     limit = plan.rounds_per_project
     rows, labels = [], []
-    for pid, row in pr.iterrows():
+    # rows as dicts (a Series grown key by key costs a reindex each: 1.3 s for 675 rows)
+    for pid, row in zip(pr.index, pr.to_dict("records"), strict=True):
         pid = str(pid)
         earliest = str(row["earliest_start"])
         if pid in committed:
@@ -102,7 +103,7 @@ def plan_options(catalog: Catalog, config: RunConfig, commitments: list[Commitme
             options = [(r, "candidate", None) for r in _rounds_of(open_rounds, earliest, limit)]
         for r, status, share in options:
             begin = r.construction_start(earliest)
-            new = row.copy()
+            new = dict(row)
             new["status"] = status
             if share is not None:
                 new["min_fund_share"] = new["max_fund_share"] = share
