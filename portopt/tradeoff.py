@@ -575,6 +575,43 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
 # ---------------------------------------------------------------- marginal values as re-plans
 
 
+def kept_out_by(state: FrontierState, pid: str) -> list[str]:
+    """The groups (``model.groups`` names) of a minimal set that keeps ``pid`` out of every
+    plan: with it forced in (at its best round), the deletion filter over the policy groups,
+    the facts (dependencies, exclusions) enforced throughout unless they alone keep it out (as
+    :class:`portopt.model.explain.CutExplainer` explains an infeasible plan). A test without a
+    verdict in the solver's time limit counts as feasible, so the set may be smaller than a
+    minimal one, never larger."""
+    import time
+
+    from portopt.model.explain import CutExplainer
+    from portopt.model.forcing import Forcing
+
+    base = state.sweep
+    deadline = time.perf_counter() + float(base.config.solver.time_limit_s)
+    explainer = CutExplainer(base.data, base.cover, base.config, deadline)
+    forcing = Forcing({pid: None})
+
+    def infeasible(enabled: list[str]) -> bool:
+        model = explainer._model(enabled)
+        model.linear(None)
+        forcing.apply(model)
+        return model.solve_linear(deadline)[0] == "infeasible"
+
+    facts = [g.name for g in explainer.groups if g.fact]
+    policies = [g.name for g in explainer.groups if not g.fact]
+    if infeasible(facts):
+        facts, policies = [], facts
+    if not infeasible([*facts, *policies]):
+        return []
+    kept = list(policies)
+    for name in policies:
+        rest = [k for k in kept if k != name]
+        if infeasible([*facts, *rest]):
+            kept = rest
+    return kept
+
+
 def replan_tasks(state: FrontierState, items: Sequence[tuple[str, bool]]) -> list[dict[str, Any]]:
     """A task: for each ``(project, chosen)``, the full plan with the project forced out (when
     the base plan chose it) or in at its best round (when not), every other choice free; each
@@ -670,7 +707,17 @@ def replan_values(
         if other is None:
             why = "taken out" if chosen[pid] else "added"
             reason = f"cannot be {why}: no plan satisfies every rule ({r['status']})"
-            out.append(MarginalValue(pid, chosen[pid], None, None, None, gap, False, reason))
+            value = MarginalValue(pid, chosen[pid], None, None, None, gap, False, reason)
+            if not chosen[pid] and r["status"] == "infeasible":
+                value.kept_out_by = kept_out_by(state, pid)
+                if value.kept_out_by:
+                    reason = "cannot be added: no plan satisfies " + " and ".join(value.kept_out_by)
+                    value.reason = reason + (
+                        " with it (dropping any one of them lets it in)"
+                        if len(value.kept_out_by) > 1
+                        else " with it: that rule alone keeps it out"
+                    )
+            out.append(value)
             continue
         v_in, v_out = (base, other) if chosen[pid] else (other, base)
         g_in, g_out = (gap0, gap) if chosen[pid] else (gap, gap0)
@@ -697,6 +744,7 @@ __all__ = [
     "frontier_levels",
     "frontier_state",
     "frontier_table",
+    "kept_out_by",
     "plan_frontier",
     "plan_only",
     "replan_tasks",

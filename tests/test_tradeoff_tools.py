@@ -233,6 +233,32 @@ def test_a_plans_marginal_value_is_the_difference_of_two_full_plans(six: Path) -
     assert checked >= 2
 
 
+@pytest.mark.parametrize("mode", ["held", "replan"])
+def test_a_plans_candidate_kept_out_names_the_groups(six: Path, mode: str) -> None:
+    """The energy sector capped at 0%: its projects cannot be added; ``kept_out_by`` names the
+    sector rule (a full re-plan: the minimal set with the project forced in; the plan held:
+    every rule that adding it to the plan as it is breaks)."""
+    config = _six_config(
+        six,
+        "model.groups.sector_shares.enabled=true",
+        "model.groups.sector_shares.bounds.energy=[0.0, 0.0]",
+        f"plan.marginal={mode}",
+    )
+    values = run_plan(config, write=False).metrics["marginal_values"]
+    energy = {"gas_ohio", "ap1000_pair"}
+    for v in values:
+        if v["project_id"] in energy:
+            assert not v["selected"]
+            if mode == "replan":
+                assert v["kept_out_by"] == ["sector_shares"], v["reason"]
+                assert "that rule alone keeps it out" in v["reason"]
+            else:
+                assert "sector_shares" in v["kept_out_by"], v["reason"]
+                assert "sector_shares: energy holds" in v["reason"]
+        else:
+            assert v["kept_out_by"] == [], v
+
+
 def test_three_alternatives_within_the_slack_and_distinct(folder: Path) -> None:
     out = folder / "alternatives"
     args = ["plan", str(_small(folder)), "--alternatives", "3", "--slack", "1%"]
