@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from portopt.alternatives import ALTERNATIVES_FILE, alternatives
+from portopt.bench import BENCH_FILE, bench
 from portopt.catalog import Catalog
 from portopt.compare import COMPARE_FILE, compare_plans, load_previous
 from portopt.config import RunConfig, quarter_index
@@ -173,6 +174,10 @@ class Plan:
                 )
             if found is not None:
                 out[ALTERNATIVES_FILE] = found
+            with stage("bench", label="Finding each round's substitutes"):
+                substitutes = bench(config, model, allocation)
+            if substitutes is not None:
+                out[BENCH_FILE] = substitutes
         floors = frontier_floors(config)
         if len(floors) < 2:
             return out
