@@ -268,4 +268,76 @@ def _same(b: dict[str, Any], a: dict[str, Any]) -> bool:
     return abs(fa - fb) <= max(1e6, AMOUNT_TOLERANCE * max(abs(fa), abs(fb)))
 
 
-__all__ = ["COMPARE_FILE", "Previous", "compare_plans", "input_changes", "load_previous"]
+def read_compare(out_dir: str | Path) -> pd.DataFrame | None:
+    """``out_dir/compare.csv`` (text cells as text), or None when the plan was not compared."""
+    path = Path(out_dir) / COMPARE_FILE
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    for column in ("previous_fund_usd", "fund_usd", "delta_fund_usd"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").fillna(0.0)
+    return table
+
+
+def compare_section(table: pd.DataFrame, summary: dict[str, Any], kit: Any) -> str:
+    """The report's section on what changed since the previous plan (``kit``:
+    :class:`portopt.report_plan.Kit`)."""
+    counts = ", ".join(f"{n} {k}" for k, n in summary.get("changes", {}).items())
+    inputs = summary.get("inputs_changed") or []
+    before, after = (
+        summary.get("previous_committed_expected_usd"),
+        summary.get("committed_expected_usd"),
+    )
+    money = (
+        f" Expected committed capital {kit.usd_b(before)} then, {kit.usd_b(after)} now."
+        if before is not None and after is not None
+        else ""
+    )
+    intro = (
+        f"Against the plan in {summary.get('previous')}: {counts or 'no project changed'}."
+        + (f" Inputs that changed: {'; '.join(inputs)}." if inputs else " No input changed.")
+        + money
+        + " A project is declined when the previous plan proposed it in a round now decided"
+        " and the new commitments do not hold it (compare.csv)."
+    )
+    rows = [
+        [
+            r["name"] or r["project_id"],
+            r["change"],
+            (
+                f"{r['previous_quarter'] or '–'} {kit.usd_b(r['previous_fund_usd'])}",
+                r["previous_fund_usd"],
+            ),
+            (f"{r['proposal_quarter'] or '–'} {kit.usd_b(r['fund_usd'])}", r["fund_usd"]),
+            r["why"],
+        ]
+        for r in table.to_dict("records")
+    ]
+    body = kit.table(
+        "compare",
+        [
+            ("Project", "text"),
+            ("Change", "text"),
+            ("Before", "num"),
+            ("Now", "num"),
+            ("Why", "text"),
+        ],
+        rows,
+    )
+    return kit.section(
+        "compare",
+        "Since the previous plan",
+        intro,
+        kit.fold(f"The {len(rows)} projects that changed", body) if rows else "",
+    )
+
+
+__all__ = [
+    "COMPARE_FILE",
+    "Previous",
+    "compare_plans",
+    "compare_section",
+    "input_changes",
+    "load_previous",
+    "read_compare",
+]

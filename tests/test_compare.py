@@ -28,7 +28,7 @@ def _small(folder: Path, **plan: Any) -> Path:
     config["plan"]["frontier"]["enabled"] = False
     config["plan"].update(plan)
     config["solver"].update(mip_gap=0.01, time_limit_s=120)
-    config["output"].update(scenarios_parquet=False, report=False)
+    config["output"].update(scenarios_parquet=False, report=True)
     path = folder / f"small-{len(plan)}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -113,6 +113,9 @@ def test_compare_names_the_commitment_and_the_declines(rounds: dict[str, Any]) -
     assert set(metrics["compare"]["declined"]) == rounds["others"]
     assert metrics["compare"]["inputs_changed"] == []
     assert rounds["summary"]["compare"]["changes"]["declined"] == len(rounds["others"])
+    page = (rounds["second"] / "report.html").read_text()
+    assert 'id="compare"' in page and "Since the previous plan" in page
+    assert f"{len(rounds['others'])} declined" in page
 
 
 def test_compare_names_a_changed_input(rounds: dict[str, Any], tmp_path: Path) -> None:
