@@ -132,8 +132,9 @@ def sentence(frontier: pd.DataFrame, usd_b: Any) -> str:
             " score (read off the frontier between its points)."
         )
     return head + (
-        f" No plan commits $50B more than the configured plan's {usd_b(step['capital'])}"
-        f" (the most any point commits is {usd_b(step['most'])}). Its last $50B costs"
+        f" No plan, at any floor down to {lowest:.2f}, commits $50B more than the configured"
+        f" plan's {usd_b(step['capital'])} (the most any point commits is"
+        f" {usd_b(step['most'])}). Its last $50B costs"
         f" {abs(d_rec):.2f} of Japan's expected recovery (the highest a plan of"
         f" {usd_b(step['capital_next'])} reaches is {step['recovery_next']:.2f}, against"
         f" {step['recovery']:.2f}) and {'buys' if d_cov <= 0 else 'costs'}"
