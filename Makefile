@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 EXTRAS ?=
 CONFIG ?= configs/default.yaml
+# test processes (pytest-xdist): one per core by default; TEST_JOBS=0 runs the suite in this process
+TEST_JOBS ?= auto
+PYTEST_JOBS = $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 empty :=
 space := $(empty) $(empty)
@@ -33,13 +36,13 @@ run: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/ruff check portopt tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_JOBS)
 
 # the fast loop: lint and the tests that run no pipeline on the bundled catalog (README, Development)
 check: $(DEV_STAMP)
 	$(BIN)/ruff check portopt tests bench
 	$(BIN)/ruff format --check portopt tests bench
-	$(BIN)/python -m pytest -m "not slow and not browser and not gpu"
+	$(BIN)/python -m pytest $(PYTEST_JOBS) -m "not slow and not browser and not gpu"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check portopt tests bench
