@@ -15,7 +15,7 @@ from test_report import browser  # noqa: F401  (headless Chromium, skipped witho
 from portopt.config import load_config
 from portopt.planning import run_plan
 from portopt.report_frontier import next_step, read_frontier
-from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors
+from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors, highest_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 0.01
@@ -169,6 +169,32 @@ def test_a_worse_lower_floor_takes_the_plan_above() -> None:
     assert "floor 0.70" in out[1]["note"]
     better = {**below, "objective": 0.51}
     assert dominate([above, better])[1] == better
+
+
+class _Oracle:
+    """Feasibility tests of a level as :func:`highest_floor` asks them: the LP admits floors up
+    to ``lp``, the MILP up to ``milp`` (at most the LP's); counts the MILP tests."""
+
+    def __init__(self, lp: float | None, milp: float | None) -> None:
+        self.top_lp, self.top_milp, self.milps = lp, milp, 0
+
+    def lp(self, floor: float) -> bool:
+        return self.top_lp is not None and floor <= self.top_lp + 1e-9
+
+    def milp(self, floor: float) -> bool:
+        self.milps += 1
+        return self.top_milp is not None and floor <= self.top_milp + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("lp", "milp"),
+    [(1.13, 1.13), (1.13, 1.12), (1.13, 0.71), (0.95, 0.0), (2.0, 2.0), (0.5, None), (None, None)],
+)
+def test_highest_floor_finds_the_highest_admitted_floor(lp: Any, milp: Any) -> None:
+    oracle = _Oracle(lp, milp)
+    assert highest_floor(oracle, 2.0) == (None if milp is None else pytest.approx(milp))
+    if lp is not None and milp is not None and lp - milp < 0.015:
+        assert oracle.milps <= 2  # the LP's answer, then one step
 
 
 def test_next_step_reads_the_frontier_between_points() -> None:
