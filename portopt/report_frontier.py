@@ -277,7 +277,8 @@ def frontier_section(frontier: pd.DataFrame, metrics: dict[str, Any], kit: Any) 
 def with_points(chart: str, points: int) -> str:
     """The chart's container (``<div class="chart" ...>``) with ``data-points``: how many plans
     the chart plots (a stable count for the page's readers and tests, beside Plotly's own)."""
-    return chart.replace('<div class="chart"', f'<div class="chart" data-points="{points}"', 1)
+    at = chart.index(">")  # the end of the container's opening tag
+    return f'{chart[:at]} data-points="{points}"{chart[at:]}'
 
 
 __all__ = [
