@@ -585,8 +585,8 @@ class FrontierConfig(_Strict):
     deployment_step_usd: float = Field(
         5e10,
         ge=0.0,
-        description="deployment levels above the plan, this far apart, each at the highest"
-        " floor that admits it; 0: none",
+        description="deployment levels from the committed tranche to the most reachable, this"
+        " far apart, each at the highest floor that admits it; 0: none",
     )
     workers: int | None = Field(
         None, ge=1, le=256, description="processes solving the points; null: every core"

@@ -24,13 +24,16 @@ import numpy as np
 import pandas as pd
 
 from portopt.alternatives import ALTERNATIVES_FILE, alternatives
+from portopt.bench import BENCH_FILE, bench
 from portopt.catalog import Catalog
+from portopt.compare import COMPARE_FILE, compare_plans, load_previous
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ConfigError, Problem
 from portopt.model import Allocation, DirectSweep
 from portopt.model.forcing import Forcing
 from portopt.model.marginal import as_records, plan_values
+from portopt.outputs import check_target
 from portopt.pipeline import (
     MARGINAL_NOTE,
     Choice,
@@ -172,6 +175,10 @@ class Plan:
                 )
             if found is not None:
                 out[ALTERNATIVES_FILE] = found
+            with stage("bench", label="Finding each round's substitutes"):
+                substitutes = bench(config, model, allocation)
+            if substitutes is not None:
+                out[BENCH_FILE] = substitutes
         floors = frontier_floors(config)
         if len(floors) < 2:
             return out
@@ -269,6 +276,7 @@ def run_plan(
     write: bool = True,
     forcing: Forcing | None = None,
     mapper: Mapper | None = None,
+    compare: str | Path | None = None,
 ) -> PlanResult:
     """Plan the deployment and write the output folder (``out_dir``, else ``output.dir``;
     nothing when ``write`` is false).
@@ -277,14 +285,28 @@ def run_plan(
     None there too means the bundled first tranche; ``no_commitments`` plans every project as a
     candidate; ``forcing``: projects forced in or out (what-ifs). The plan frontier
     (frontier.csv, :mod:`portopt.tradeoff`) is solved in local processes, or through ``mapper``
-    (the CLI's Dask cluster with ``--scheduler``). Raises a
+    (the CLI's Dask cluster with ``--scheduler``). ``compare``: a previous plan's output folder;
+    the new plan is compared with it (compare.csv and metrics.json's ``compare``,
+    :mod:`portopt.compare`). Raises a
     :class:`~portopt.errors.PortoptError` for a user's mistake or an infeasible plan; nothing is
     written then.
     """
     config = with_backend(config, backend)
     target = None if not write else Path(out_dir if out_dir is not None else config.output.dir)
     job = Plan(commitments, no_commitments, forcing, mapper)
-    return execute(job, config, target, progress)
+    if compare is None:
+        return execute(job, config, target, progress)
+    previous = load_previous(compare)  # a bad folder: exit 2 before any work
+    if target is not None:
+        check_target(target, config.output.overwrite)
+    result = execute(job, config, None, progress)
+    assert result.plan is not None
+    table, summary = compare_plans(previous, result.plan, result.metrics)
+    result.tables[COMPARE_FILE] = table
+    result.metrics["compare"] = summary
+    if target is not None:
+        result.write(target)
+    return result
 
 
 def plan_marginal(

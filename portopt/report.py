@@ -21,6 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
+from portopt.compare import compare_section, read_compare
 from portopt.outputs import (
     ALLOCATION_FILE,
     COVERAGE_FILE,
@@ -62,7 +63,13 @@ def write_report(
     metrics = json.loads((out_dir / METRICS_FILE).read_text())
     target = Path(path) if path is not None else out_dir / REPORT_FILE
     page = render(
-        allocation, coverage, metrics, core_indices, read_plan(out_dir), read_frontier(out_dir)
+        allocation,
+        coverage,
+        metrics,
+        core_indices,
+        read_plan(out_dir),
+        read_frontier(out_dir),
+        read_compare(out_dir),
     )
     target.write_text(page, encoding="utf-8")
     return target
@@ -75,6 +82,7 @@ def render(
     core_indices: pd.DataFrame | None = None,
     plan: pd.DataFrame | None = None,
     frontier: pd.DataFrame | None = None,
+    compare: pd.DataFrame | None = None,
 ) -> str:
     """The report page as one HTML string (see :func:`write_report`); with a ``plan`` (``plan.csv``)
     and ``metrics["plan"]``, the page leads with the deployment plan (portopt.report_plan),
@@ -171,6 +179,8 @@ def render(
         portfolio = sections.pop(2)
         sections[1:1] = lead_sections(plan, metrics, kit)
         sections.insert(-1, portfolio)
+        if compare is not None and "compare" in metrics:  # what changed since the last plan
+            sections[1:1] = [compare_section(compare, metrics["compare"], kit)]
         if frontier is not None:  # the trade-off first
             sections[1:1] = [frontier_section(frontier, metrics, kit)]
     if core_indices is not None:

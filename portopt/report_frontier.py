@@ -60,37 +60,54 @@ def solved(frontier: pd.DataFrame) -> pd.DataFrame:
     return ok.sort_values(["committed_expected_usd", "floor"]).reset_index(drop=True)
 
 
-def next_step(frontier: pd.DataFrame, step: float = NEXT_STEP_USD) -> dict[str, float] | None:
-    """What the next ``step`` of expected committed capital beyond the configured plan costs,
-    read off the frontier by linear interpolation between its points (ordered by capital):
-    ``capital``, ``recovery`` and ``coverage`` at the configured point and at ``capital +
-    step``; None when the frontier does not reach that far or has no configured point."""
+def price_curve(frontier: pd.DataFrame) -> pd.DataFrame:
+    """The points the price of capital is read from, by capital: the deployment levels (each
+    the highest floor that admits it) and the configured plan; every solved point when the
+    frontier has no level."""
+    ok = solved(frontier)
+    if "kind" in ok:
+        levels = ok[(ok["kind"].astype(str) == "level") | ok["configured"]]
+        if (levels["kind"].astype(str) == "level").any():
+            ok = levels
+    return ok.sort_values(["committed_expected_usd", "floor"], kind="stable")
+
+
+def next_step(frontier: pd.DataFrame, step: float = NEXT_STEP_USD) -> dict[str, Any] | None:
+    """What ``step`` more expected committed capital than the configured plan costs, read off
+    :func:`price_curve` by linear interpolation between its points: ``capital``, ``recovery``
+    and ``coverage`` at the configured point and at ``capital_next``. ``direction`` ``next``:
+    at ``capital + step``; ``last`` when the frontier does not reach that far: at ``capital -
+    step`` (the recovery deploying ``step`` less would buy). None when neither is on the
+    frontier or it has no configured point."""
     ok = solved(frontier)
     conf = ok[ok["configured"]]
     if conf.empty or len(ok) < 2:
         return None
     c0 = float(conf["committed_expected_usd"].iloc[0])
-    x = ok["committed_expected_usd"].to_numpy(float)
-    if c0 + step > x.max() + 1e-6:
+    curve = price_curve(frontier)
+    x = curve["committed_expected_usd"].to_numpy(float)
+    if c0 + step <= x.max() + 1e-6:
+        direction, at = "next", c0 + step
+    elif c0 - step >= x.min() - 1e-6:
+        direction, at = "last", c0 - step
+    else:
         return None
-    # the frontier's upper envelope: at each capital the highest recovery any point offers
-    order = np.argsort(x, kind="stable")
-    x = x[order]
-    rec = ok["expected_recovery"].to_numpy(float)[order]
-    cov = ok["coverage"].to_numpy(float)[order]
-    r0, v0 = float(conf["expected_recovery"].iloc[0]), float(conf["coverage"].iloc[0])
     return {
+        "direction": direction,
         "capital": c0,
-        "recovery": r0,
-        "coverage": v0,
-        "capital_next": c0 + step,
-        "recovery_next": float(np.interp(c0 + step, x, rec)),
-        "coverage_next": float(np.interp(c0 + step, x, cov)),
+        "recovery": float(conf["expected_recovery"].iloc[0]),
+        "coverage": float(conf["coverage"].iloc[0]),
+        "capital_next": at,
+        "recovery_next": float(np.interp(at, x, curve["expected_recovery"].to_numpy(float))),
+        "coverage_next": float(np.interp(at, x, curve["coverage"].to_numpy(float))),
+        "most": float(ok["committed_expected_usd"].max()),
     }
 
 
 def sentence(frontier: pd.DataFrame, usd_b: Any) -> str:
-    """The headline's sentence on the trade-off."""
+    """The headline's sentence on the trade-off: the price of the next $50B (or, where the
+    frontier ends within $50B of the configured plan, of its last $50B) in Japan's expected
+    recovery and in coverage."""
     ok = solved(frontier)
     if ok.empty:
         return "No point of the frontier has a plan."
@@ -106,12 +123,23 @@ def sentence(frontier: pd.DataFrame, usd_b: Any) -> str:
         return head + " The frontier does not reach $50B beyond the configured plan."
     d_rec = step["recovery_next"] - step["recovery"]
     d_cov = step["coverage_next"] - step["coverage"]
+    if step["direction"] == "next":
+        return head + (
+            f" The next $50B beyond the configured plan's {usd_b(step['capital'])} costs"
+            f" {abs(d_rec):.2f} of Japan's expected recovery ({step['recovery']:.2f} to"
+            f" {step['recovery_next']:.2f}) and {'adds' if d_cov >= 0 else 'takes'}"
+            f" {abs(100 * d_cov):.1f} points {'to' if d_cov >= 0 else 'from'} the coverage"
+            " score (read off the frontier between its points)."
+        )
     return head + (
-        f" The next $50B beyond the configured plan's {usd_b(step['capital'])} costs"
-        f" {abs(d_rec):.2f} of Japan's expected recovery ({step['recovery']:.2f} to"
-        f" {step['recovery_next']:.2f}) and {'adds' if d_cov >= 0 else 'takes'}"
-        f" {abs(100 * d_cov):.1f} points {'to' if d_cov >= 0 else 'from'} the coverage score"
-        " (read off the frontier between its points)."
+        f" No plan, at any floor down to {lowest:.2f}, commits $50B more than the configured"
+        f" plan's {usd_b(step['capital'])} (the most any point commits is"
+        f" {usd_b(step['most'])}). Its last $50B costs"
+        f" {abs(d_rec):.2f} of Japan's expected recovery (the highest a plan of"
+        f" {usd_b(step['capital_next'])} reaches is {step['recovery_next']:.2f}, against"
+        f" {step['recovery']:.2f}) and {'buys' if d_cov <= 0 else 'costs'}"
+        f" {abs(100 * d_cov):.1f} points of the coverage score (read off the deployment"
+        " levels between their points)."
     )
 
 
@@ -235,11 +263,22 @@ def frontier_section(frontier: pd.DataFrame, metrics: dict[str, Any], kit: Any) 
         " configured plan circled), on the optimisation scenarios with Japan's declines; the"
         " colour is its coverage score, the whiskers the P10–P90 of the capital committed."
         " Adds and drops are against the plan of the next higher floor; below them, each"
-        " $50B of expected committed capital above the plan at the highest floor (0.01 steps)"
-        " that admits it.",
-        kit.chart("frontier", frontier_figure(frontier, budget)),
+        " deployment level (every $50B of expected committed capital from the committed"
+        " tranche to the most any plan reaches) at the highest floor (0.01 steps) that admits"
+        " it, its plan the one of highest coverage there, adds and drops against the level"
+        " below.",
+        with_points(
+            kit.chart("frontier", frontier_figure(frontier, budget)), len(solved(frontier))
+        ),
         table,
     )
+
+
+def with_points(chart: str, points: int) -> str:
+    """The chart's container (``<div class="chart" ...>``) with ``data-points``: how many plans
+    the chart plots (a stable count for the page's readers and tests, beside Plotly's own)."""
+    at = chart.index(">")  # the end of the container's opening tag
+    return f'{chart[:at]} data-points="{points}"{chart[at:]}'
 
 
 __all__ = [

@@ -107,6 +107,24 @@ TABLES: dict[str, TableSchema] = {
 (``proposal_quarter`` … ``decline_prob``): :func:`conform` keeps the declared order of the
 columns a table has."""
 
+COMPARE_FILE = "compare.csv"
+COMPARE_COLUMNS = (
+    "project_id",
+    "name",
+    "change",
+    "previous_status",
+    "status",
+    "previous_quarter",
+    "proposal_quarter",
+    "previous_fund_usd",
+    "fund_usd",
+    "delta_fund_usd",
+    "why",
+)
+"""compare.csv (``portopt plan --compare RUN_DIR``, :mod:`portopt.compare`): one row per
+project whose status, round or amount changed since the previous plan; written only when asked
+for, so it is not among :data:`TABLES` (every plan's files)."""
+
 PARQUET_COLUMNS: dict[str, tuple[str, ...]] = {
     "projects.parquet": (
         "scenario",

@@ -457,9 +457,8 @@ def plan_frontier(
     w = workers if workers is not None else config.plan.frontier.workers
     rows = solve_floors(state, floors[1:], w, mapper)
     reached = [float(r["committed_expected_usd"]) for r in [first, *rows] if r.get("objective")]
-    levels = frontier_levels(
-        config, float(first["committed_expected_usd"]), max(reached, default=0.0)
-    )
+    high = max([*reached, most_reachable(state, config.plan.frontier.lowest_floor)], default=0.0)
+    levels = frontier_levels(config, committed_capital(state, allocation), high)
     level_rows = _run_tasks(solve_levels, state, levels, w, mapper)
     return frontier_table([first, *rows], level_rows)
 
@@ -467,54 +466,157 @@ def plan_frontier(
 # ---------------------------------------------------------------- deployment levels
 
 
+FLOOR_GRID = 0.01
+"""The resolution of a deployment level's floor."""
+
+
+def committed_capital(state: FrontierState, allocation: Any) -> float:
+    """The committed tranche's capital: the fund of the committed projects (the plan holds
+    them whatever the floor), where the deployment levels start."""
+    d = state.sweep.data
+    fund = np.asarray(allocation.fund_usd, float)
+    return float(fund[d.committed] @ d.expected_share[d.committed])
+
+
+def most_reachable(state: FrontierState, floor: float) -> float:
+    """The most expected committed capital any plan reaches at ``floor`` with every other rule
+    as configured (a MILP maximising it, the CVaR exact by cuts); 0 when none is found in the
+    solver's time limit (the levels then stop at the most a floor's plan reached)."""
+    import time
+
+    from portopt.model.explain import CutExplainer
+
+    cfg = at_floor(state.sweep.config, floor)
+    cfg.model.min_deployment_usd = 0.0
+    deadline = time.perf_counter() + float(cfg.solver.time_limit_s)
+    explainer = CutExplainer(state.sweep.data, state.sweep.cover, cfg, deadline)
+    model = explainer._model([g.name for g in explainer.groups])
+    share = state.sweep.data.expected_share
+    model.linear(share)
+    status, x = model.solve_linear(deadline)
+    if status != "optimal" or x is None:
+        return 0.0
+    y, f, _ = model.split(x)
+    return float(share @ (f * (np.round(y) > 0.5))) * BILLION
+
+
 def frontier_levels(config: RunConfig, low: float, high: float) -> list[float]:
-    """The deployment levels above the configured plan's expected committed capital ``low``:
-    every ``plan.frontier.deployment_step_usd`` up to ``high`` (the most a floor reached)."""
+    """The deployment levels: every ``plan.frontier.deployment_step_usd`` of expected committed
+    capital above the committed tranche's ``low``, up to ``high`` (the most reachable)."""
     step = config.plan.frontier.deployment_step_usd
     if not step or step <= 0 or high <= low:
         return []
-    first = (np.floor(low / step) + 1) * step
+    first = (np.floor(low / step + 1e-9) + 1) * step
     return [float(x) for x in np.arange(first, high + 1e-6 * step, step)]
+
+
+def floor_ceiling(state: FrontierState) -> float:
+    """The highest expected recovery any plan can have (the best column's ratio of expected
+    Japan receipts to draws, a mix never exceeds it), up on the level grid, at most 5."""
+    d = state.sweep.data
+    ok = d.e_draw > 0
+    best = float(np.max(d.e_japan[ok] / d.e_draw[ok])) if ok.any() else 0.0
+    return float(min(5.0, np.ceil(best / FLOOR_GRID - 1e-9) * FLOOR_GRID))
+
+
+class LevelTests:
+    """The feasibility tests of one deployment level at a floor (``explainer``: its config, the
+    level a minimum deployment): the LP relaxation's verdict (cached by the explainer), and the
+    MILP's, keeping the first plan found at each floor (the level's plan starts from it)."""
+
+    def __init__(self, explainer: Any) -> None:
+        self.explainer = explainer
+        self.names = [g.name for g in explainer.groups]
+        self.plans: dict[float, np.ndarray] = {}
+
+    def lp(self, floor: float) -> bool | None:
+        return self.explainer.feasible(self.names, {FLOOR_KEY: floor}, lp=True)
+
+    def milp(self, floor: float) -> bool:
+        """Whether a plan meets ``floor`` (False also when no verdict came in time)."""
+        if floor in self.plans:
+            return True
+        if self.lp(floor) is False:
+            return False
+        model = self.explainer._model(self.names, {FLOOR_KEY: floor})
+        model.linear(None)
+        status, x = model.solve_linear(self.explainer.deadline)
+        if status != "optimal" or x is None:
+            return False
+        self.plans[floor] = np.round(model.split(x)[0])
+        return True
+
+
+def highest_floor(tests: LevelTests, ceiling: float) -> float | None:
+    """The highest expected-recovery floor on the 0.01 grid, from ``ceiling`` down to 0, that
+    ``tests`` admit: an LP bisection (an infeasible LP is a proof), then MILPs down from the
+    LP's answer (one step, then doubling, then a bisection). None when not even 0 admits it."""
+    values = [round(k * FLOOR_GRID, 10) for k in range(round(ceiling / FLOOR_GRID), -1, -1)]
+    last = len(values) - 1
+    if tests.lp(values[last]) is False:
+        return None
+    lo, hi = -1, last  # the LP is infeasible above lo's floor, feasible at hi's
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tests.lp(values[mid]) is False:
+            lo = mid
+        else:
+            hi = mid
+    if tests.milp(values[hi]):
+        return values[hi]
+    lo, jump = hi, 1
+    while True:
+        i = min(last, lo + jump)
+        if tests.milp(values[i]):
+            hi = i
+            break
+        if i == last:
+            return None
+        lo, jump = i, 2 * jump
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tests.milp(values[mid]):
+            hi = mid
+        else:
+            lo = mid
+    return values[hi]
 
 
 def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str, Any]]:
     """A task: for each deployment level, the highest expected-recovery floor (0.01 grid) that
-    admits that much expected committed capital with every other rule as configured (the
-    infeasibility explainer's bisection, LP first), and the plan there with the level as a
-    minimum deployment."""
+    admits that much expected committed capital with every other rule as configured
+    (:func:`highest_floor`; above the configured floor too: what deploying less buys), and the
+    plan of highest coverage there with the level as a minimum deployment. A higher level is
+    searched below a lower one's floor (a floor that admits a level admits every lower one)."""
     import time
 
     from portopt.model.explain import CutExplainer
-    from portopt.model.groups import Recoupment
+    from portopt.model.terms import Solution
 
     base = state.sweep
     sweep = copy.copy(base)
     sweep.milp = DirectModel(base.data, base.cover, base.config)
     sweep.lp = None
-    knob = next(k for k in Recoupment.knobs if k.key == FLOOR_KEY)
-    top = float(base.config.model.groups.recoupment.min_expected_recovery or 0.0)
+    ceiling = floor_ceiling(state)
     rows = []
-    for level in levels:
+    for level in sorted(levels):
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update(kind="level", level_usd=level, configured=False)
         cfg = base.config.model_copy(deep=True)
         cfg.model.min_deployment_usd = max(cfg.model.min_deployment_usd, level)
         deadline = time.perf_counter() + float(cfg.solver.time_limit_s)
-        explainer = CutExplainer(base.data, base.cover, cfg, deadline)
-        names = [g.name for g in explainer.groups]
-        if explainer.feasible(names) is True:  # the configured floor admits it already
-            floor: float | None = top
-        else:  # the highest floor below it that does
-            floor = explainer.largest_give(knob, top)
+        tests = LevelTests(CutExplainer(base.data, base.cover, cfg, deadline))
+        floor = highest_floor(tests, ceiling)
         if floor is None:
             row.update(status="infeasible", proposals=0, binding="", projects="")
             row["note"] = f"no floor down to 0 admits {level / 1e9:,.0f}B"
             rows.append(row)
             continue
+        ceiling = floor
         cfg = at_floor(cfg, floor)
         sweep.coverage_pool = dict(base.coverage_pool)
         sweep.cvar_pool = dict(base.cvar_pool)
-        sweep.last = None
+        sweep.last = Solution(y=tests.plans[floor], f=np.zeros_like(tests.plans[floor]))
         sweep.update(cfg)
         row.update(_point(state, sweep, cfg, floor))
         row.update(kind="level", level_usd=level, configured=False)
@@ -523,6 +625,43 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
 
 
 # ---------------------------------------------------------------- marginal values as re-plans
+
+
+def kept_out_by(state: FrontierState, pid: str) -> list[str]:
+    """The groups (``model.groups`` names) of a minimal set that keeps ``pid`` out of every
+    plan: with it forced in (at its best round), the deletion filter over the policy groups,
+    the facts (dependencies, exclusions) enforced throughout unless they alone keep it out (as
+    :class:`portopt.model.explain.CutExplainer` explains an infeasible plan). A test without a
+    verdict in the solver's time limit counts as feasible, so the set may be smaller than a
+    minimal one, never larger."""
+    import time
+
+    from portopt.model.explain import CutExplainer
+    from portopt.model.forcing import Forcing
+
+    base = state.sweep
+    deadline = time.perf_counter() + float(base.config.solver.time_limit_s)
+    explainer = CutExplainer(base.data, base.cover, base.config, deadline)
+    forcing = Forcing({pid: None})
+
+    def infeasible(enabled: list[str]) -> bool:
+        model = explainer._model(enabled)
+        model.linear(None)
+        forcing.apply(model)
+        return model.solve_linear(deadline)[0] == "infeasible"
+
+    facts = [g.name for g in explainer.groups if g.fact]
+    policies = [g.name for g in explainer.groups if not g.fact]
+    if infeasible(facts):
+        facts, policies = [], facts
+    if not infeasible([*facts, *policies]):
+        return []
+    kept = list(policies)
+    for name in policies:
+        rest = [k for k in kept if k != name]
+        if infeasible([*facts, *rest]):
+            kept = rest
+    return kept
 
 
 def replan_tasks(state: FrontierState, items: Sequence[tuple[str, bool]]) -> list[dict[str, Any]]:
@@ -620,7 +759,17 @@ def replan_values(
         if other is None:
             why = "taken out" if chosen[pid] else "added"
             reason = f"cannot be {why}: no plan satisfies every rule ({r['status']})"
-            out.append(MarginalValue(pid, chosen[pid], None, None, None, gap, False, reason))
+            value = MarginalValue(pid, chosen[pid], None, None, None, gap, False, reason)
+            if not chosen[pid] and r["status"] == "infeasible":
+                value.kept_out_by = kept_out_by(state, pid)
+                if value.kept_out_by:
+                    reason = "cannot be added: no plan satisfies " + " and ".join(value.kept_out_by)
+                    value.reason = reason + (
+                        " with it (dropping any one of them lets it in)"
+                        if len(value.kept_out_by) > 1
+                        else " with it: that rule alone keeps it out"
+                    )
+            out.append(value)
             continue
         v_in, v_out = (base, other) if chosen[pid] else (other, base)
         g_in, g_out = (gap0, gap) if chosen[pid] else (gap, gap0)
@@ -648,6 +797,7 @@ __all__ = [
     "frontier_levels",
     "frontier_state",
     "frontier_table",
+    "kept_out_by",
     "plan_frontier",
     "plan_only",
     "replan_tasks",

@@ -15,7 +15,7 @@ from test_report import browser  # noqa: F401  (headless Chromium, skipped witho
 from portopt.config import load_config
 from portopt.planning import run_plan
 from portopt.report_frontier import next_step, read_frontier
-from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors
+from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors, highest_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 0.01
@@ -28,10 +28,9 @@ SMALL = [
     "solver.time_limit_s=60",
     "output.scenarios_parquet=false",
     "plan.frontier.lowest_floor=0.6",
-    "plan.frontier.deployment_step_usd=1e10",
 ]
 """The bundled catalog on few scenarios: the frontier from 0.95 down to 0.60 (8 points), and
-every $10B above the plan."""
+every $50B from the committed tranche up."""
 
 
 def _plan(out: Path, *sets: str) -> Any:
@@ -50,7 +49,9 @@ def _frontier(out: Path) -> pd.DataFrame:
     return table
 
 
-def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) -> None:
+def _check_frontier(
+    table: pd.DataFrame, top: float, step: float, gap: float, committed: float
+) -> None:
     levels = table[table["kind"] == "level"]
     table = table[table["kind"] == "floor"]
     assert len(table) >= 8
@@ -70,21 +71,30 @@ def _check_frontier(table: pd.DataFrame, top: float, step: float, gap: float) ->
         drops = set(filter(None, str(table["drops"].iloc[i]).split(";")))
         assert sets[i] == (sets[i - 1] | adds) - drops
         assert adds == sets[i] - sets[i - 1] and drops == sets[i - 1] - sets[i]
-    # each deployment level: every $50B above the configured plan up to the most a floor
-    # reached, each met at a floor at or below the configured one
-    first = capital[0]
-    step = 1e10  # SMALL's plan.frontier.deployment_step_usd
-    expected = [step * k for k in range(int(first // step) + 1, int(capital.max() // step) + 1)]
-    assert levels["level_usd"].tolist() == pytest.approx(expected)
+    # each deployment level: every $50B (the default step) of expected committed capital from the
+    # committed tranche up to the most a plan reaches; the higher the level, the lower its floor
+    assert len(levels) >= 1
+    step = 5e10
+    first = levels["level_usd"].iloc[0]
+    assert first == pytest.approx(step * (committed // step + 1))
+    assert levels["level_usd"].tolist() == pytest.approx(
+        [first + k * step for k in range(len(levels))]
+    )
+    assert levels["level_usd"].max() >= capital.max() - step
     assert set(levels["status"]) <= {"optimal"}
     assert (levels["committed_expected_usd"] >= levels["level_usd"] * (1 - 1e-6)).all()
-    assert (levels["floor"] <= top + 1e-9).all()
+    assert (levels["expected_recovery"] >= levels["floor"] - 1e-6).all()
     assert levels["floor"].is_monotonic_decreasing
+
+
+def _committed(out: Path) -> float:
+    plan = pd.read_csv(out / "plan.csv")
+    return float(plan.loc[plan["status"] == "committed", "expected_committed_usd"].sum())
 
 
 def test_plan_writes_its_frontier(small_plan: Any) -> None:
     table = _frontier(small_plan.out_dir)
-    _check_frontier(table, 0.95, 0.05, GAP)
+    _check_frontier(table, 0.95, 0.05, GAP, _committed(small_plan.out_dir))
     assert (table["kind"] == "floor").sum() == 8
     first = table.iloc[0]
     plan = small_plan.metrics["plan"]
@@ -93,18 +103,18 @@ def test_plan_writes_its_frontier(small_plan: Any) -> None:
     assert "frontier" in small_plan.metrics["timings_s"]
 
 
-def test_a_levels_floor_is_the_highest_that_admits_it(tmp_path: Path) -> None:
-    """The highest level's floor admits it (a hard-target plan there is feasible) and, below the
-    configured floor, the next point up (0.01) does not. The plan here starts from a 1.05 floor:
-    in nominal money the default 0.95 floor gives up less than one $10B level, so the bundled
-    catalog's levels appear only where the floor binds harder."""
+def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path: Path) -> None:
+    """A level below the configured plan's capital sits above the configured floor (what
+    deploying less buys in recovery); its floor admits it (a hard-target plan there is
+    feasible) and the next point up (0.01) does not."""
     from portopt.errors import InfeasibleError
 
-    top = 1.05
-    plan = _plan(tmp_path / "levels", f"{FLOOR_KEY}={top}", "output.report=false")
-    levels = _frontier(plan.out_dir).query("kind == 'level'")
-    assert len(levels) >= 1
-    level = levels.iloc[-1]
+    table = _frontier(small_plan.out_dir)
+    capital = float(table.loc[table["configured"], "committed_expected_usd"].iloc[0])
+    levels = table.query("kind == 'level'")
+    below = levels[levels["level_usd"] < capital]
+    assert len(below) >= 2 and (below["floor"] > 0.95).all()
+    level = below.iloc[len(below) // 2]
     hard = [
         "plan.target=hard",
         f"plan.target_usd={level['level_usd']}",
@@ -114,9 +124,8 @@ def test_a_levels_floor_is_the_highest_that_admits_it(tmp_path: Path) -> None:
     floor = float(level["floor"])
     met = _plan(tmp_path / "at", *hard, f"{FLOOR_KEY}={floor}")
     assert met.metrics["plan"]["committed_expected_usd"] >= level["level_usd"] * (1 - 1e-6)
-    if floor < top - 1e-9:
-        with pytest.raises(InfeasibleError):
-            _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={round(floor + 0.01, 2)}")
+    with pytest.raises(InfeasibleError):
+        _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={round(floor + 0.01, 2)}")
 
 
 def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) -> None:
@@ -129,7 +138,7 @@ def test_report_leads_with_the_frontier(small_plan: Any) -> None:
     page = (small_plan.out_dir / "report.html").read_text()
     charts = re.findall(r'<div class="chart" id="([^"]+)"', page)
     assert charts[0] == "chart-frontier"
-    assert "The next $50B" in page or "does not reach $50B" in page
+    assert any(s in page for s in ("The next $50B", "Its last $50B", "does not reach $50B"))
 
 
 def test_no_frontier_when_off(tmp_path: Path) -> None:
@@ -213,6 +222,32 @@ def test_the_lowest_floors_plan_draws_every_floor_it_meets(
     assert solved == [[0.6], floors[:-1]]
 
 
+class _Oracle:
+    """Feasibility tests of a level as :func:`highest_floor` asks them: the LP admits floors up
+    to ``lp``, the MILP up to ``milp`` (at most the LP's); counts the MILP tests."""
+
+    def __init__(self, lp: float | None, milp: float | None) -> None:
+        self.top_lp, self.top_milp, self.milps = lp, milp, 0
+
+    def lp(self, floor: float) -> bool:
+        return self.top_lp is not None and floor <= self.top_lp + 1e-9
+
+    def milp(self, floor: float) -> bool:
+        self.milps += 1
+        return self.top_milp is not None and floor <= self.top_milp + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("lp", "milp"),
+    [(1.13, 1.13), (1.13, 1.12), (1.13, 0.71), (0.95, 0.0), (2.0, 2.0), (0.5, None), (None, None)],
+)
+def test_highest_floor_finds_the_highest_admitted_floor(lp: Any, milp: Any) -> None:
+    oracle = _Oracle(lp, milp)
+    assert highest_floor(oracle, 2.0) == (None if milp is None else pytest.approx(milp))
+    if lp is not None and milp is not None and lp - milp < 0.015:
+        assert oracle.milps <= 2  # the LP's answer, then one step
+
+
 def test_next_step_reads_the_frontier_between_points() -> None:
     table = pd.DataFrame(
         {
@@ -238,10 +273,17 @@ def test_default_plan_writes_its_frontier(default_run: Any) -> None:  # noqa: F8
     table = _frontier(default_run.out_dir)
     config = load_config(ROOT / "configs" / "default.yaml")
     assert set(table["status"]) == {"optimal"}
+    levels = table[table["kind"] == "level"]
     table = table[table["kind"] == "floor"]
     assert len(table) == len(frontier_floors(config)) >= 8
     capital = table["committed_expected_usd"].to_numpy()
     assert all(capital[i] <= capital[i + 1] * (1 + 1e-9) for i in range(len(capital) - 1))
+    # the deployment levels: every $50B from the committed tranche, the lower ones above the
+    # configured floor (what deploying less buys in recovery)
+    assert levels["level_usd"].iloc[0] == pytest.approx(5e10)
+    assert levels["level_usd"].max() >= capital.max() - 5e10
+    assert levels["floor"].is_monotonic_decreasing and levels["floor"].iloc[0] > 0.95
+    assert (levels["committed_expected_usd"] >= levels["level_usd"] * (1 - 1e-6)).all()
 
 
 @pytest.mark.browser
@@ -256,9 +298,6 @@ def test_default_report_first_chart_is_the_frontier(
     charts = browser.find_elements(By.CSS_SELECTOR, "div.chart")
     assert charts and charts[0].get_attribute("id") == "chart-frontier"
     assert charts[0].find_elements(By.CSS_SELECTOR, ".main-svg")
-    # _fullData: the trace as plotted (plotly.py sends numpy arrays base64-encoded, which
-    # Plotly decodes into typed arrays there; ``data`` keeps the encoded form)
-    points = browser.execute_script(
-        "return document.getElementById('plot-frontier')._fullData[0].x.length"
-    )
-    assert points == len(_frontier(default_run.out_dir))  # floors and levels, one trace
+    # the plans plotted, as the page states them (data-points), and the plot drawn
+    assert int(charts[0].get_attribute("data-points")) == len(_frontier(default_run.out_dir))
+    assert charts[0].find_elements(By.CSS_SELECTOR, ".scatterlayer .trace")

@@ -233,6 +233,32 @@ def test_a_plans_marginal_value_is_the_difference_of_two_full_plans(six: Path) -
     assert checked >= 2
 
 
+@pytest.mark.parametrize("mode", ["held", "replan"])
+def test_a_plans_candidate_kept_out_names_the_groups(six: Path, mode: str) -> None:
+    """The energy sector capped at 0%: its projects cannot be added; ``kept_out_by`` names the
+    sector rule (a full re-plan: the minimal set with the project forced in; the plan held:
+    every rule that adding it to the plan as it is breaks)."""
+    config = _six_config(
+        six,
+        "model.groups.sector_shares.enabled=true",
+        "model.groups.sector_shares.bounds.energy=[0.0, 0.0]",
+        f"plan.marginal={mode}",
+    )
+    values = run_plan(config, write=False).metrics["marginal_values"]
+    energy = {"gas_ohio", "ap1000_pair"}
+    for v in values:
+        if v["project_id"] in energy:
+            assert not v["selected"]
+            if mode == "replan":
+                assert v["kept_out_by"] == ["sector_shares"], v["reason"]
+                assert "that rule alone keeps it out" in v["reason"]
+            else:
+                assert "sector_shares" in v["kept_out_by"], v["reason"]
+                assert "sector_shares: energy holds" in v["reason"]
+        else:
+            assert v["kept_out_by"] == [], v
+
+
 def test_three_alternatives_within_the_slack_and_distinct(folder: Path) -> None:
     out = folder / "alternatives"
     args = ["plan", str(_small(folder)), "--alternatives", "3", "--slack", "1%"]
@@ -248,6 +274,32 @@ def test_three_alternatives_within_the_slack_and_distinct(folder: Path) -> None:
     assert len(set(plans)) == 4  # the plan and three distinct alternatives
     for plan, adds, drops in zip(plans[1:], table["adds"][1:], table["drops"][1:], strict=True):
         assert plan == (plans[0] | set(filter(None, adds.split(";")))) - set(drops.split(";"))
+    _check_bench(out, metrics)
+
+
+def _check_bench(out: Path, metrics: dict[str, Any]) -> None:
+    """bench.csv: a row per new proposal; a substitute is a candidate the plan left out, in
+    the proposal's round; it never does worse than the empty slot, whose loss is the
+    proposal's own marginal value with the rest of the plan held (plan_values, another
+    code path)."""
+    bench = pd.read_csv(out / "bench.csv", keep_default_na=False)
+    plan = pd.read_csv(out / "plan.csv", keep_default_na=False)
+    proposed = plan[plan["status"] != "committed"]
+    assert sorted(zip(bench["proposal_quarter"], bench["project_id"], strict=True)) == sorted(
+        zip(proposed["proposal_quarter"], proposed["project_id"], strict=True)
+    )
+    values = {v["project_id"]: v for v in metrics["marginal_values"]}
+    gap = 100 * metrics["objective"] * 0.01 * 2  # two solves, each within solver.mip_gap
+    solved = bench[bench["status"] == "optimal"]
+    assert len(solved) >= len(bench) // 2
+    subs = solved[solved["substitute_id"] != ""]
+    assert len(subs) >= 1
+    assert not set(subs["substitute_id"]) & set(plan["project_id"])
+    for r in solved.itertuples():
+        assert float(r.value_lost) <= float(r.value_lost_empty) + gap
+        mv = values[r.project_id]["marginal_value"]
+        if mv is not None:
+            assert float(r.value_lost_empty) == pytest.approx(mv, abs=gap)
 
 
 def test_bad_slack_exits_2(folder: Path) -> None:

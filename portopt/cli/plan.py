@@ -84,6 +84,14 @@ def command(
             " (plan.alternatives.slack).",
         ),
     ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="Output folder of a previous plan: write compare.csv, what changed since it"
+            " and why (a project now committed, one declined, a changed input).",
+        ),
+    ] = None,
 ) -> None:
     """Plan the deployment: which projects to propose in which round, with how much, to the
     deadline; evaluate the plan on fresh scenarios (Japan's declines included) and write
@@ -113,6 +121,7 @@ def command(
             progress=progress,
             no_commitments=no_commitments,
             mapper=mapper,
+            compare=compare,
         )
     if json_:
         print_json(json_summary(result.metrics, result.out_dir))
@@ -180,6 +189,7 @@ def json_summary(metrics: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "p_recoup": figures["p_recoup"],
         "cvar_shortfall_share": figures["cvar_shortfall_share"],
         "recoupment_alpha": alpha,
+        **({"compare": metrics["compare"]} if "compare" in metrics else {}),
         "out_dir": str(out_dir),
         "files": sorted(str(p) for p in Path(out_dir).iterdir()),
     }
@@ -222,7 +232,17 @@ def summary_table(metrics: dict[str, Any], out_dir: Path) -> Table:
                     f" expected {usd_b(r['cumulative_committed_usd'])}",
                 )
             )
+    if "compare" in metrics:
+        rows.append(compare_row(metrics["compare"]))
     return figure_table("portopt plan", rows, metrics, out_dir)
+
+
+def compare_row(compare: dict[str, Any]) -> tuple[str, str]:
+    """The summary's line on what changed since the previous plan (``--compare``)."""
+    changes = ", ".join(f"{n} {k}" for k, n in compare["changes"].items()) or "no project changed"
+    inputs = compare["inputs_changed"]
+    words = f"{changes}; inputs changed: {'; '.join(inputs)}" if inputs else changes
+    return (f"Since {compare['previous']}", words + " (compare.csv)")
 
 
 __all__ = ["command"]

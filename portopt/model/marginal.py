@@ -537,13 +537,12 @@ def plan_values(
                     model.h.deleteRows(1, np.array([row], dtype=np.int32))
             gap = gap_bound(result, config)
             if result.solution is None or result.objective is None:
-                reason = (
-                    f"cannot be taken out {HELD}: "
-                    + _breaks(d, groups, y0, cols, config, remove=True)
-                    if chosen
-                    else f"cannot be added {HELD}: " + _breaks(d, groups, y0, cols, config)
-                )
-                out.append(MarginalValue(pid, chosen, None, None, None, gap, False, reason))
+                names, words = _broken(d, groups, y0, cols, config, remove=chosen)
+                reason = f"cannot be {'taken out' if chosen else 'added'} {HELD}: {words}"
+                value = MarginalValue(pid, chosen, None, None, None, gap, False, reason)
+                if not chosen:  # the rules that keep it out of the plan as it is
+                    value.kept_out_by = names
+                out.append(value)
                 continue
             other = POINTS * result.objective
             v_in, v_out = (base, other) if chosen else (other, base)
@@ -563,17 +562,18 @@ def plan_values(
     return out
 
 
-def _breaks(
+def _broken(
     d: ModelData,
     groups: list[Term],
     y0: np.ndarray,
     cols: np.ndarray,
     config: RunConfig,
     remove: bool = False,
-) -> str:
-    """The rules a plan breaks when project ``cols`` is added at its earliest round (or, with
-    ``remove``, taken out), the rest as chosen, every amount at its minimum (the most room);
-    the facts (a project the plan holds needs it) first."""
+) -> tuple[list[str], str]:
+    """The rules (group names, and their breaches in words) a plan breaks when project
+    ``cols`` is added at its earliest round (or, with ``remove``, taken out), the rest as
+    chosen, every amount at its minimum (the most room); the facts (a project the plan holds
+    needs it) first."""
     y = y0.copy()
     if remove:
         y[cols] = 0.0
@@ -581,5 +581,11 @@ def _breaks(
         y[cols[np.argmin(d.proposal_q[cols])]] = 1.0
     sol = Solution(y=y, f=d.f_min * y)
     ordered = sorted(groups, key=lambda g: not g.fact)
-    lines = [line for g in ordered for line in g.check(sol, d, config)[:1]]
-    return "; ".join(lines) or "no single rule breaks at the minimum amounts: the rules together"
+    names, lines = [], []
+    for g in ordered:
+        broken = g.check(sol, d, config)[:1]
+        if broken:
+            names.append(g.name)
+            lines += broken
+    words = "; ".join(lines) or "no single rule breaks at the minimum amounts: the rules together"
+    return names, words
