@@ -27,7 +27,7 @@ from portopt.config import RunConfig
 from portopt.model import DirectSweep
 from portopt.model.data import BILLION
 from portopt.model.direct import resolve as resolve_cut_model
-from portopt.model.marginal import POINTS, _resolve_config
+from portopt.model.marginal import POINTS, resolve_config
 
 BENCH_FILE = "bench.csv"
 COLUMNS = (
@@ -49,7 +49,7 @@ def bench(config: RunConfig, sweep: DirectSweep, allocation: Any) -> pd.DataFram
     if model is None or allocation.objective is None:
         return None
     d = sweep.data
-    resolve = _resolve_config(config)
+    resolve = resolve_config(config)
     base = POINTS * float(allocation.objective)
     y0 = np.round(np.asarray(allocation.y, float))
     fund = np.asarray(allocation.fund_usd, float)

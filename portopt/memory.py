@@ -188,7 +188,7 @@ def frontier_workers(config: RunConfig, columns: Columns, formulation: str) -> i
     when there are no deployment levels; 0 when the points are solved in this process (one
     worker); None when there is no frontier and no re-plan (a one-shot run, the full CVXPY
     model, ``plan.frontier.enabled`` false)."""
-    from portopt.tradeoff import default_workers, frontier_floors  # it imports the model
+    from portopt.plan.frontier import default_workers, frontier_floors
 
     if not columns.planned or formulation != "cuts":
         return None

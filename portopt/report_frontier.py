@@ -270,7 +270,8 @@ def frontier_section(frontier: pd.DataFrame, metrics: dict[str, Any], kit: Any) 
         with_points(
             kit.chart("frontier", frontier_figure(frontier, budget)), len(solved(frontier))
         ),
-        table,
+        # folded: the page a committee reads stays short (the chart above carries the points)
+        kit.fold(f"The {len(rows)} points, each with what it adds and drops", table),
     )
 
 

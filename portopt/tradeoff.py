@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from portopt.evaluate import portfolio_figures
 from portopt.model import DirectSweep
 from portopt.model.data import BILLION
 from portopt.model.direct import DirectModel
+from portopt.plan.frontier import default_workers, frontier_floors
 
 FRONTIER_FILE = "frontier.csv"
 FLOOR_KEY = "model.groups.recoupment.min_expected_recovery"
@@ -87,25 +87,6 @@ def plan_only(config: RunConfig) -> RunConfig:
     out.output.overwrite = True
     out.plan.frontier.enabled = False
     return out
-
-
-def frontier_floors(config: RunConfig) -> list[float]:
-    """The floors of the frontier: the configured one, then down by ``plan.frontier.floor_step``
-    to ``plan.frontier.lowest_floor``; [] when the frontier is off or no floor is configured."""
-    fr = config.plan.frontier
-    rec = config.model.groups.recoupment
-    if not fr.enabled or not rec.enabled or rec.min_expected_recovery is None:
-        return []
-    top = float(rec.min_expected_recovery)
-    floors = [top]
-    k = 1
-    while True:
-        f = round(top - k * fr.floor_step, 10)
-        if f < fr.lowest_floor - 1e-9:
-            break
-        floors.append(f)
-        k += 1
-    return floors
 
 
 def at_floor(config: RunConfig, floor: float) -> RunConfig:
@@ -236,14 +217,6 @@ def configured_point(
     )
     row.update(figures(state, config, allocation.y, allocation.fund_usd))
     return row
-
-
-def default_workers() -> int:
-    """Worker processes for the frontier: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def chunks(floors: Sequence[float], n: int) -> list[list[float]]:

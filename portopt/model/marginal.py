@@ -114,7 +114,7 @@ def _with(config: RunConfig, key: str, value: object) -> RunConfig:
     return RunConfig.model_validate(tree)
 
 
-def _resolve_config(config: RunConfig) -> RunConfig:
+def resolve_config(config: RunConfig) -> RunConfig:
     limit = min(float(config.solver.time_limit_s), RESOLVE_TIME_LIMIT_S)
     return config.model_copy(
         update={"solver": config.solver.model_copy(update={"time_limit_s": limit})}
@@ -175,7 +175,7 @@ def marginal_values(
     model = sweep.milp
     if model is None:
         raise ValueError("marginal values need the sweep's base solve first")
-    resolve = _resolve_config(config)
+    resolve = resolve_config(config)
     ids = sweep.data.ids
     base = POINTS * objective
     alone = standalone_points(sweep)
@@ -279,7 +279,7 @@ class _GroupTests:
         assert sweep.milp is not None
         self.sweep, self.y = sweep, y
         self.groups = list(sweep.milp.groups)
-        self.config = _resolve_config(config)
+        self.config = resolve_config(config)
         self.config = self.config.model_copy(
             update={"solver": self.config.solver.model_copy(update={"mip_gap": FEASIBILITY_GAP})}
         )
@@ -407,7 +407,7 @@ def relaxations(
     out = []
     for rule, key, step, relaxed in steps(config, binding_sectors):
         try:
-            variant = _resolve_config(_with(config, key, relaxed))
+            variant = resolve_config(_with(config, key, relaxed))
         except ValueError:  # the step leaves the key's valid range (pydantic's ValidationError)
             note = f"{key} cannot be relaxed one more step ({relaxed!r} is out of its range)"
             out.append(Relaxation(rule, key, step, base, None, None, None, False, note))
@@ -502,7 +502,7 @@ def plan_values(
     if model is None:
         raise ValueError("plan values need the sweep's base solve first")
     d = sweep.data
-    resolve = _resolve_config(config)
+    resolve = resolve_config(config)
     base = POINTS * objective
     y0 = np.round(y)
     yc = model.ycol.astype(np.int32)
