@@ -128,6 +128,7 @@ def test_a_levels_floor_is_the_highest_that_admits_it(small_plan: Any, tmp_path:
         _plan(tmp_path / "above", *hard, f"{FLOOR_KEY}={round(floor + 0.01, 2)}")
 
 
+@pytest.mark.slow
 def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) -> None:
     again = _plan(tmp_path / "one", "plan.frontier.workers=1", "output.report=false")
     a = (small_plan.out_dir / FRONTIER_FILE).read_bytes()
@@ -269,6 +270,7 @@ def test_next_step_reads_the_frontier_between_points() -> None:
 # ---------------------------------------------------------------- make run's plan
 
 
+@pytest.mark.slow
 def test_default_plan_writes_its_frontier(default_run: Any) -> None:  # noqa: F811
     table = _frontier(default_run.out_dir)
     config = load_config(ROOT / "configs" / "default.yaml")

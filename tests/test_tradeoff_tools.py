@@ -259,6 +259,7 @@ def test_a_plans_candidate_kept_out_names_the_groups(six: Path, mode: str) -> No
             assert v["kept_out_by"] == [], v
 
 
+@pytest.mark.slow
 def test_three_alternatives_within_the_slack_and_distinct(folder: Path) -> None:
     out = folder / "alternatives"
     args = ["plan", str(_small(folder)), "--alternatives", "3", "--slack", "1%"]
