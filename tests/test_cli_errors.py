@@ -204,6 +204,8 @@ BAD_COMMANDS = [
         "--first",
     ),
     ("one-batch", ["robustness", "default", "--batches", "1"], "--batches"),
+    ("negative-alternatives", ["plan", "default", "--alternatives", "-1"], "--alternatives"),
+    ("slack-not-a-share", ["plan", "default", "--alternatives", "2", "--slack", "abc"], "--slack"),
     ("vary-without-values", ["frontier", "default", "--vary", "model.budget_usd"], "--vary"),
     (
         "vary-misspelt",

@@ -107,6 +107,15 @@ def command(
         )
     sets = list(set_ or [])
     if alternatives is not None:
+        if alternatives < 0:
+            raise ConfigError(
+                [
+                    Problem(
+                        "--alternatives", None, None, f"needs 0 or more plans, got {alternatives}"
+                    )
+                ],
+                "bad --alternatives",
+            )
         sets.append(f"plan.alternatives.count={alternatives}")
     if slack is not None:
         sets.append(f"plan.alternatives.slack={_share(slack)}")
