@@ -47,13 +47,13 @@ from portopt.pipeline import (
 from portopt.plan import PlanOptions, load_commitments, plan_options
 from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.columns import Columns
+from portopt.plan.frontier import frontier_floors
 from portopt.plan.support import support_cost, with_support
 from portopt.report_plan import PLAN_FILE
 from portopt.schema import TABLES
 from portopt.tradeoff import (
     FRONTIER_FILE,
     Mapper,
-    frontier_floors,
     plan_frontier,
     replan_values,
 )

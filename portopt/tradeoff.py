@@ -463,7 +463,7 @@ def most_reachable(state: FrontierState, floor: float) -> float:
     cfg.model.min_deployment_usd = 0.0
     deadline = time.perf_counter() + float(cfg.solver.time_limit_s)
     explainer = CutExplainer(state.sweep.data, state.sweep.cover, cfg, deadline)
-    model = explainer._model([g.name for g in explainer.groups])
+    model = explainer.model([g.name for g in explainer.groups])
     share = state.sweep.data.expected_share
     model.linear(share)
     status, x = model.solve_linear(deadline)
@@ -511,7 +511,7 @@ class LevelTests:
             return True
         if self.lp(floor) is False:
             return False
-        model = self.explainer._model(self.names, {FLOOR_KEY: floor})
+        model = self.explainer.model(self.names, {FLOOR_KEY: floor})
         model.linear(None)
         status, x = model.solve_linear(self.explainer.deadline)
         if status != "optimal" or x is None:
@@ -618,7 +618,7 @@ def kept_out_by(state: FrontierState, pid: str) -> list[str]:
     forcing = Forcing({pid: None})
 
     def infeasible(enabled: list[str]) -> bool:
-        model = explainer._model(enabled)
+        model = explainer.model(enabled)
         model.linear(None)
         forcing.apply(model)
         return model.solve_linear(deadline)[0] == "infeasible"

@@ -28,8 +28,8 @@ from portopt.memory import (
 )
 from portopt.pipeline import memory_estimate
 from portopt.plan.columns import Columns
+from portopt.plan.frontier import default_workers
 from portopt.planning import Plan
-from portopt.tradeoff import default_workers
 from tests.conftest import build_small_catalog
 
 ROOT = Path(__file__).resolve().parents[1]

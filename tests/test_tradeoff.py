@@ -13,9 +13,10 @@ from _runs import default_run  # noqa: F401  (the session's default plan)
 from test_report import browser  # noqa: F401  (headless Chromium, skipped without it)
 
 from portopt.config import load_config
+from portopt.plan.frontier import frontier_floors
 from portopt.planning import run_plan
 from portopt.report_frontier import next_step, read_frontier
-from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, frontier_floors, highest_floor
+from portopt.tradeoff import FLOOR_KEY, FRONTIER_FILE, dominate, highest_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 0.01

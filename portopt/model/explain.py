@@ -169,12 +169,15 @@ class CutExplainer:
             node[leaf] = value
         return RunConfig.model_validate(tree)
 
-    def _model(
+    def model(
         self,
         enabled: Collection[str],
         overrides: dict[str, Any] | None = None,
         slack: tuple[set[str], set[str]] | None = None,
     ) -> DirectModel:
+        """The cut model with only the groups ``enabled`` (and config ``overrides``; ``slack``:
+        the groups kept hard and those given slack), built afresh: what each feasibility test
+        here solves, and what :mod:`portopt.tradeoff` re-targets for its own tests."""
         from portopt.model.direct import DirectModel
 
         config = self._config(enabled, overrides or {})
@@ -190,7 +193,7 @@ class CutExplainer:
             if not lp and self.feasible(enabled, overrides, lp=True) is False:
                 self.verdicts[key] = False
             else:
-                model = self._model(enabled, overrides)
+                model = self.model(enabled, overrides)
                 model.linear(None)
                 status, _ = model.solve_linear(self.deadline, lp_only=lp)
                 verdict = {"infeasible": False, "optimal": True, "feasible": True}.get(status)
@@ -254,7 +257,7 @@ class CutExplainer:
         """What ``group``'s rows must give, the rest of ``kept`` and ``others`` held: the
         slack variant's least penalty."""
         enabled = {*kept, *others}
-        model = self._model(enabled, slack=(enabled - {group.name}, {group.name}))
+        model = self.model(enabled, slack=(enabled - {group.name}, {group.name}))
         status, x = model.solve_linear(self.deadline)
         if status != "optimal" or x is None:
             return {}, None
@@ -350,7 +353,7 @@ class CutExplainer:
         """The capital group's line: the most expected committed capital any plan reaches with
         every other group as configured."""
         names = [g.name for g in self.groups]
-        model = self._model(names, {"model.min_deployment_usd": 0.0})
+        model = self.model(names, {"model.min_deployment_usd": 0.0})
         model.linear(self.data.expected_share)
         status, x = model.solve_linear(self.deadline)
         least = self.config.model.min_deployment_usd
