@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -34,6 +35,7 @@ def quarter_index(label: str, start: str) -> int:
     return (y1 - y0) * 4 + (q1 - q0)
 
 
+@lru_cache(maxsize=4096)
 def _parse_quarter(label: str) -> tuple[int, int]:
     m = _QUARTER.match(label)
     if not m:

@@ -6,14 +6,15 @@ each floor from the configured one down to ``plan.frontier.lowest_floor`` in ste
 optimisation scenarios and declines, only the floor changed (a Parameter of the compiled cut
 model, so each point re-targets one model, no rebuild).
 
-The lowest floor is solved first (:func:`solve_floors`): a lower floor admits every plan a
-higher one admits, so its plan, solved to the gap, is within that gap of every floor its
-expected recovery meets, and those points take it; only the floors above it are solved. Each
-solved point starts from the configured plan's state: its cut pool (every coverage and CVaR cut
-the first solve found, valid at every floor) and its selection as the incumbent (feasible at
-every lower floor). Every point starts from that same state, never from another point's, so a
-point's plan does not depend on how the points are split between processes: one process, two,
-or Dask workers behind ``--scheduler`` give the same frontier.csv.
+The lowest floor is solved first, beside the deployment levels (:func:`plan_frontier`): a lower
+floor admits every plan a higher one admits, so its plan, solved to the gap, is within that gap
+of every floor its expected recovery meets, and those points take it; only the floors above it
+are solved (:func:`floors_above`). Each solved point starts from the configured plan's state:
+its cut pool (every coverage and CVaR cut the first solve found, valid at every floor) and its
+selection as the incumbent (feasible at every lower floor). Every point, floor or level, is a
+task of its own that starts from that same state, never from another point's, so a point's plan
+does not depend on how the points are shared between processes (:func:`run_items`): one
+process, two, or Dask workers behind ``--scheduler`` give the same frontier.csv.
 
 The figures of a point are on the optimisation scenarios (in sample), with Japan's declines
 drawn as the plan draws them: capital expected committed (the plan's fund dollars times one
@@ -28,9 +29,12 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import pickle
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -225,27 +229,51 @@ def chunks(floors: Sequence[float], n: int) -> list[list[float]]:
     return [list(floors[i::n]) for i in range(n)]
 
 
-def _run_tasks(
+def run_items(
     fn: Callable[..., list[dict[str, Any]]],
     state: FrontierState,
     items: Sequence[Any],
     workers: int | None,
     mapper: Mapper | None,
 ) -> list[dict[str, Any]]:
-    """``fn(state, chunk)`` over ``items`` dealt into tasks, results in ``items``' order per
-    chunk concatenated (each row carries what identifies it)."""
+    """``fn(state, [item])`` for each of ``items``, the rows in ``items``' order.
+
+    Each item is its own task, independent of the others (``fn`` starts every item from
+    ``state``), so the rows do not depend on how the items are shared out: through
+    ``mapper`` when given (Dask), else in this process (``workers`` 1, or one item), else in
+    ``workers`` local processes, each given ``state`` once and the next item as it frees up
+    (the slowest item, not an unlucky split, sets the time)."""
     if not items:
         return []
-    tasks = chunks(items, workers if workers is not None else default_workers())
+    n = max(1, min(workers if workers is not None else default_workers(), len(items)))
     if mapper is not None:
-        parts = mapper(fn, [(state, t) for t in tasks])
-    elif len(tasks) == 1:
-        parts = [fn(state, tasks[0])]
+        parts = mapper(fn, [(state, [item]) for item in items])
+    elif n == 1:
+        parts = [fn(state, list(items))]
     else:
+        # the state goes through a file each worker reads as it starts: sent through the
+        # start-up pipe, each worker's start waited for the one before it to read its state
         ctx = multiprocessing.get_context("spawn")  # HiGHS threads do not survive a fork
-        with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
-            parts = list(pool.map(fn, [state] * len(tasks), tasks))
+        with tempfile.TemporaryDirectory(prefix="portopt-frontier-") as folder:
+            path = Path(folder) / "state.pickle"
+            path.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+            with ProcessPoolExecutor(
+                n, mp_context=ctx, initializer=_adopt, initargs=(str(path),)
+            ) as pool:
+                parts = list(pool.map(_adopted, [fn] * len(items), items))
     return [row for part in parts for row in part]
+
+
+_ADOPTED: list[FrontierState] = []
+"""A worker process's state (:func:`run_items`), read once when the process starts."""
+
+
+def _adopt(path: str) -> None:
+    _ADOPTED[:] = [pickle.loads(Path(path).read_bytes())]
+
+
+def _adopted(fn: Callable[..., list[dict[str, Any]]], item: Any) -> list[dict[str, Any]]:
+    return fn(_ADOPTED[0], [item])
 
 
 Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
@@ -258,21 +286,9 @@ def solve_frontier(
     workers: int | None = None,
     mapper: Mapper | None = None,
 ) -> list[dict[str, Any]]:
-    """Every point of ``floors``, in their order: through ``mapper`` when given (Dask), else
-    in ``workers`` local processes (one: in this process)."""
-    if not floors:
-        return []
-    tasks = chunks(floors, workers if workers is not None else default_workers())
-    if mapper is not None:
-        results = mapper(solve_points, [(state, t) for t in tasks])
-    elif len(tasks) == 1:
-        results = [solve_points(state, tasks[0])]
-    else:
-        ctx = multiprocessing.get_context("spawn")  # HiGHS threads do not survive a fork
-        with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
-            results = list(pool.map(solve_points, [state] * len(tasks), tasks))
-    by_floor = {row["floor"]: row for rows in results for row in rows}
-    return [by_floor[f] for f in floors]
+    """Every point of ``floors``, in their order (:func:`run_items`: through ``mapper`` when
+    given (Dask), else in ``workers`` local processes, one: in this process)."""
+    return run_items(solve_points, state, floors, workers, mapper)
 
 
 def solve_floors(
@@ -282,7 +298,25 @@ def solve_floors(
     mapper: Mapper | None = None,
 ) -> list[dict[str, Any]]:
     """Every point of ``floors`` (the floors below the configured one, highest first), in
-    their order, the lowest solved first.
+    their order, the lowest solved first (:func:`floors_above`)."""
+    if not floors:
+        return []
+    if mapper is not None:
+        (bottom,) = mapper(solve_points, [(state, [floors[-1]])])[0]
+    else:
+        (bottom,) = solve_points(state, [floors[-1]])
+    return floors_above(state, floors, bottom, workers, mapper)
+
+
+def floors_above(
+    state: FrontierState,
+    floors: Sequence[float],
+    bottom: dict[str, Any],
+    workers: int | None = None,
+    mapper: Mapper | None = None,
+) -> list[dict[str, Any]]:
+    """Every point of ``floors`` (highest first), given ``bottom``, the plan solved at the
+    lowest of them.
 
     A lower floor admits every plan a higher one does (only the floor differs), so its bound is
     at least the higher floor's. The plan at the lowest floor, solved to its gap, is therefore
@@ -292,13 +326,7 @@ def solve_floors(
     (:func:`solve_frontier`). Which floors are solved depends on the lowest floor's plan alone,
     never on the number of processes. On the default plan the floor stops binding below 0.95,
     so one solve draws the nine points (bench/RESULTS.md, issue 17)."""
-    if not floors:
-        return []
     low = floors[-1]
-    if mapper is not None:
-        (bottom,) = mapper(solve_points, [(state, [low])])[0]
-    else:
-        (bottom,) = solve_points(state, [low])
     reach = None
     if bottom.get("status") == "optimal" and bottom.get("objective") is not None:
         reach = float(bottom["expected_recovery"]) + RECOVERY_TOL
@@ -307,6 +335,15 @@ def solve_floors(
     by_floor = {low: bottom} | {f: covered_point(bottom, f) for f in covered}
     by_floor |= {r["floor"]: r for r in solve_frontier(state, rest, workers, mapper)}
     return [by_floor[f] for f in floors]
+
+
+def frontier_points(state: FrontierState, items: Sequence[tuple[str, float]]) -> list[dict]:
+    """A task: each item's row, ``("floor", floor)`` (:func:`solve_points`) or ``("level",
+    usd)`` (:func:`solve_levels`), each from ``state`` alone."""
+    rows: list[dict[str, Any]] = []
+    for kind, value in items:
+        rows += solve_points(state, [value]) if kind == "floor" else solve_levels(state, [value])
+    return rows
 
 
 def covered_point(bottom: dict[str, Any], floor: float) -> dict[str, Any]:
@@ -428,11 +465,25 @@ def plan_frontier(
     state = frontier_state(sweep, allocation, declined, decline_prob, project)
     first = configured_point(state, config, allocation, floors[0])
     w = workers if workers is not None else config.plan.frontier.workers
-    rows = solve_floors(state, floors[1:], w, mapper)
-    reached = [float(r["committed_expected_usd"]) for r in [first, *rows] if r.get("objective")]
+    # the deployment levels, from the committed tranche to the most any plan reaches at the
+    # lowest floor, solved beside the lowest floor's plan (each task independent)
+    low = committed_capital(state, allocation)
+    reached = [float(first["committed_expected_usd"])] if first.get("objective") else []
     high = max([*reached, most_reachable(state, config.plan.frontier.lowest_floor)], default=0.0)
-    levels = frontier_levels(config, committed_capital(state, allocation), high)
-    level_rows = _run_tasks(solve_levels, state, levels, w, mapper)
+    levels = frontier_levels(config, low, high)
+    below = floors[1:]
+    # the highest levels first: they take the longest (a tighter search and solve), so the
+    # processes finish together (the rows do not depend on the order)
+    items = [*(("level", x) for x in sorted(levels, reverse=True))]
+    items += [("floor", below[-1])] if below else []
+    solved = run_items(frontier_points, state, items, w, mapper)
+    level_rows = solved[: len(levels)][::-1]
+    rows = floors_above(state, below, solved[-1], w, mapper) if below else []
+    # a level some floor's plan reaches above the most found reachable (that MILP ends within
+    # its gap): solved too, so the levels run to the most any point commits
+    top = max([high, *(float(r["committed_expected_usd"]) for r in rows if r.get("objective"))])
+    more = [x for x in frontier_levels(config, low, top) if x not in levels]
+    level_rows += run_items(solve_levels, state, more, w, mapper)
     return frontier_table([first, *rows], level_rows)
 
 
@@ -494,16 +545,37 @@ def floor_ceiling(state: FrontierState) -> float:
 
 class LevelTests:
     """The feasibility tests of one deployment level at a floor (``explainer``: its config, the
-    level a minimum deployment): the LP relaxation's verdict (cached by the explainer), and the
-    MILP's, keeping the first plan found at each floor (the level's plan starts from it)."""
+    level a minimum deployment): the LP relaxation's verdict, and the MILP's, keeping the first
+    plan found at each floor (the level's plan starts from it).
+
+    Every test solves one cut model, compiled at the first floor tested and re-targeted to each
+    next one (the floor is a Parameter: no compile; a re-target drops the cuts, so a verdict
+    depends only on the floor, never on which test ran before it)."""
 
     def __init__(self, explainer: Any) -> None:
         self.explainer = explainer
         self.names = [g.name for g in explainer.groups]
         self.plans: dict[float, np.ndarray] = {}
+        self.verdicts: dict[tuple[float, bool], bool | None] = {}
+        self.cut_model: Any = None
+
+    def _model(self, floor: float) -> Any:
+        """The cut model at ``floor``, its objective zero (any plan)."""
+        if self.cut_model is None:
+            self.cut_model = self.explainer.model(self.names, {FLOOR_KEY: floor})
+        else:
+            self.cut_model.retarget(at_floor(self.cut_model.config, floor))
+        model = self.cut_model
+        model.linear(None)
+        return model
 
     def lp(self, floor: float) -> bool | None:
-        return self.explainer.feasible(self.names, {FLOOR_KEY: floor}, lp=True)
+        """Whether the LP relaxation admits ``floor`` (False is a proof; None: no verdict)."""
+        key = (floor, True)
+        if key not in self.verdicts:
+            status, _ = self._model(floor).solve_linear(self.explainer.deadline, lp_only=True)
+            self.verdicts[key] = {"infeasible": False, "feasible": True}.get(status)
+        return self.verdicts[key]
 
     def milp(self, floor: float) -> bool:
         """Whether a plan meets ``floor`` (False also when no verdict came in time)."""
@@ -511,8 +583,7 @@ class LevelTests:
             return True
         if self.lp(floor) is False:
             return False
-        model = self.explainer.model(self.names, {FLOOR_KEY: floor})
-        model.linear(None)
+        model = self._model(floor)
         status, x = model.solve_linear(self.explainer.deadline)
         if status != "optimal" or x is None:
             return False
@@ -559,8 +630,9 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
     """A task: for each deployment level, the highest expected-recovery floor (0.01 grid) that
     admits that much expected committed capital with every other rule as configured
     (:func:`highest_floor`; above the configured floor too: what deploying less buys), and the
-    plan of highest coverage there with the level as a minimum deployment. A higher level is
-    searched below a lower one's floor (a floor that admits a level admits every lower one)."""
+    plan of highest coverage there with the level as a minimum deployment. Each level is
+    searched from the same ceiling (:func:`floor_ceiling`), whatever the task's other levels, so
+    a level's row does not depend on how the levels are shared between processes."""
     import time
 
     from portopt.model.explain import CutExplainer
@@ -585,7 +657,6 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
             row["note"] = f"no floor down to 0 admits {level / 1e9:,.0f}B"
             rows.append(row)
             continue
-        ceiling = floor
         cfg = at_floor(cfg, floor)
         sweep.coverage_pool = dict(base.coverage_pool)
         sweep.cvar_pool = dict(base.cvar_pool)

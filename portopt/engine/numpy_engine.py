@@ -36,10 +36,15 @@ _N_SECTORS = 8
 _PROJECT_ARRAYS = 52
 """Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws, and the
 scratch of nominal escalation and fuel), for sizing."""
-_MAX_CHUNK = 2048
-"""Upper bound on a chunk: past about 2,000 scenarios the (projects, chunk) arrays spill out of
-the caches and throughput drops (measured: 1,024-2,048 best on the 2-core CI machine), so larger
-chunks only cost memory."""
+_MAX_CELLS = 300_000
+"""Upper bound on a chunk's (project, scenario) cells, the length of each working array. Past
+it the arrays spill out of the caches; far below it NumPy's per-call cost dominates, above all
+in the late quarters where only the longest-lived rows are still stepped. Measured on the
+2-core machine, 2 threads (bench/RESULTS.md, issue 17): the plan's 589 engine columns over
+2,000 scenarios took 6.1, 5.6, 5.35 and 5.8 s at 250, 334, 500 and 1,000 scenarios a chunk
+(500: 295,000 cells); 44 projects over 20,000 scenarios with cash paths 8.0 s at 2,048 a chunk
+(90,000 cells), 7.1 s at 3,334 and 6.1 s at 5,000. The cap was 2,048 scenarios before,
+whatever the projects; ``chunk_memory_mb`` still bounds the chunk first."""
 
 
 def chunk_size(inputs: EngineInputs, memory_mb: float, weighted: bool = False) -> int:
@@ -55,7 +60,8 @@ def chunk_size(inputs: EngineInputs, memory_mb: float, weighted: bool = False) -
         + 8 * inputs.n_chokepoints
         + (3 * inputs.horizon if weighted else 0)
     )
-    return int(max(1, min(_MAX_CHUNK, memory_mb * 2**20 // per)))
+    cap = max(1, _MAX_CELLS // max(1, inputs.n_projects))
+    return int(max(1, min(cap, memory_mb * 2**20 // per)))
 
 
 def run(

@@ -12,6 +12,7 @@ the deadline (19 January 2029 in the MOU). With the MOU's 45 business days, a 20
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,12 +63,18 @@ def fiscal_year(label: str) -> int:
 def disbursement_shares(start: str, build_quarters: int) -> dict[int, float]:
     """The planned schedule of one dollar: spread evenly over ``build_quarters`` quarters
     from ``start``, as ``{fiscal year: share}`` (what JBIC funds each fiscal year)."""
-    build = max(int(build_quarters), 1)
+    return dict(_shares(start, max(int(build_quarters), 1)))
+
+
+@lru_cache(maxsize=4096)
+def _shares(start: str, build: int) -> tuple[tuple[int, float], ...]:
+    """:func:`disbursement_shares` as items, computed once per (start, build): the model's
+    groups ask for it per column at every build (about 47,000 times in a default plan)."""
     out: dict[int, float] = {}
     for k in range(build):
         fy = fiscal_year(shift(start, k))
         out[fy] = out.get(fy, 0.0) + 1.0 / build
-    return out
+    return tuple(out.items())
 
 
 @dataclass(frozen=True)
