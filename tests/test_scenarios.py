@@ -77,6 +77,24 @@ def test_chunk_size_invariance_bitwise(small_catalog, small_config):
     assert calls[-1] == (30, 30) and len(calls) == 4
 
 
+def test_chunk_size_is_bounded_by_cells_and_by_memory(small_catalog, small_config):
+    """A chunk holds at most MAX_CELLS (project, scenario) cells whatever its projects, and
+    never more than ``memory_mb`` allows: a catalog of few projects gets more scenarios a
+    chunk than one of many (the cap was a fixed 2,048 scenarios)."""
+    inputs = prepare_inputs(small_catalog, small_config)
+    p = inputs.n_projects
+    roomy = engine_numpy.chunk_size(inputs, 1e6)
+    assert roomy == engine_numpy.MAX_CELLS // p
+    assert roomy * p <= engine_numpy.MAX_CELLS < (roomy + 1) * p
+    assert roomy > 2048  # few projects: longer arrays than the old fixed cap
+    tight = engine_numpy.chunk_size(inputs, 1.0)
+    assert 1 <= tight < roomy
+    per = 8 * (engine_numpy.PROJECT_ARRAYS * p + 200 + 8 * inputs.n_chokepoints)
+    assert tight == 2**20 // per
+    wide = inputs.subset(np.arange(p).repeat(60))
+    assert engine_numpy.chunk_size(wide, 1e6) == engine_numpy.MAX_CELLS // (60 * p)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shifted", [False, True], ids=["plain", "start_options"])
 def test_threads_from_the_config_change_no_number(

@@ -12,6 +12,7 @@ import pytest
 from _runs import default_run  # noqa: F401  (the session's default plan)
 from test_report import browser  # noqa: F401  (headless Chromium, skipped without it)
 
+from portopt import tradeoff
 from portopt.config import load_config
 from portopt.plan.frontier import frontier_floors
 from portopt.planning import run_plan
@@ -222,6 +223,36 @@ def test_the_lowest_floors_plan_draws_every_floor_it_meets(
     )
     tradeoff.solve_floors(None, floors, workers=1)  # type: ignore[arg-type]
     assert solved == [[0.6], floors[:-1]]
+
+
+def _echo(state: Any, items: list[Any]) -> list[dict[str, Any]]:
+    """A task that says what it was given (picklable, for the worker processes)."""
+    import os
+
+    return [
+        {"state": state, "item": item, "task": len(items), "pid": os.getpid()} for item in items
+    ]
+
+
+def test_run_items_one_task_per_item_rows_in_order() -> None:
+    """Each item is a task of its own, whichever way the items run (this process, a mapper
+    that runs them in another order, worker processes reading the state from a file), and
+    the rows come back in the items' order."""
+    import os
+
+    items = [3.0, 1.0, 2.0, 5.0]
+
+    def mapper(fn: Any, args: list[tuple[Any, ...]]) -> list[Any]:
+        return [fn(*a) for a in reversed(args)][::-1]
+
+    here = tradeoff.run_items(_echo, "state", items, 1, None)
+    assert [r["item"] for r in here] == items and {r["pid"] for r in here} == {os.getpid()}
+    mapped = tradeoff.run_items(_echo, "state", items, 2, mapper)
+    assert [r["item"] for r in mapped] == items and {r["task"] for r in mapped} == {1}
+    pool = tradeoff.run_items(_echo, "state", items, 2, None)
+    assert [(r["state"], r["item"], r["task"]) for r in pool] == [("state", i, 1) for i in items]
+    assert os.getpid() not in {r["pid"] for r in pool}
+    assert tradeoff.run_items(_echo, "state", [], 2, None) == []
 
 
 class _Oracle:

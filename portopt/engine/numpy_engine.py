@@ -33,10 +33,10 @@ _GAS = 1
 """Index of the gas log factor (``config.FACTORS``): the fuel of fuel-burning rows."""
 _MARKET, _LABOUR, _SECTOR0 = 0, 1, 16
 _N_SECTORS = 8
-_PROJECT_ARRAYS = 52
+PROJECT_ARRAYS = 52
 """Live (projects, chunk) 8-byte arrays at the engine's peak (the project draws, and the
 scratch of nominal escalation and fuel), for sizing."""
-_MAX_CELLS = 300_000
+MAX_CELLS = 300_000
 """Upper bound on a chunk's (project, scenario) cells, the length of each working array. Past
 it the arrays spill out of the caches; far below it NumPy's per-call cost dominates, above all
 in the late quarters where only the longest-lived rows are still stepped. Measured on the
@@ -50,17 +50,17 @@ whatever the projects; ``chunk_memory_mb`` still bounds the chunk first."""
 def chunk_size(inputs: EngineInputs, memory_mb: float, weighted: bool = False) -> int:
     """Scenarios per chunk so that the engine's working arrays fit in ``memory_mb``.
 
-    Per scenario the engine holds about :data:`_PROJECT_ARRAYS` float64 values per project,
+    Per scenario the engine holds about :data:`PROJECT_ARRAYS` float64 values per project,
     its market state and Philox words (about 200 values), the chokepoints and, with a
     portfolio, three cash paths of ``H`` quarters.
     """
     per = 8 * (
-        _PROJECT_ARRAYS * inputs.n_projects
+        PROJECT_ARRAYS * inputs.n_projects
         + 200
         + 8 * inputs.n_chokepoints
         + (3 * inputs.horizon if weighted else 0)
     )
-    cap = max(1, _MAX_CELLS // max(1, inputs.n_projects))
+    cap = max(1, MAX_CELLS // max(1, inputs.n_projects))
     return int(max(1, min(cap, memory_mb * 2**20 // per)))
 
 
