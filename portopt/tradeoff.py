@@ -235,19 +235,26 @@ def run_items(
     items: Sequence[Any],
     workers: int | None,
     mapper: Mapper | None,
+    dealt: bool = False,
 ) -> list[dict[str, Any]]:
-    """``fn(state, [item])`` for each of ``items``, the rows in ``items``' order.
+    """``fn(state, task)`` over ``items``, the rows in ``items``' order (``fn`` returns one
+    row per item of its task, in order).
 
     Each item is its own task, independent of the others (``fn`` starts every item from
     ``state``), so the rows do not depend on how the items are shared out: through
     ``mapper`` when given (Dask), else in this process (``workers`` 1, or one item), else in
-    ``workers`` local processes, each given ``state`` once and the next item as it frees up
-    (the slowest item, not an unlucky split, sets the time)."""
+    ``workers`` local processes, each given ``state`` once and the next task as it frees up
+    (the slowest item, not an unlucky split, sets the time). ``dealt``: the items dealt
+    round-robin into one task per process instead (:func:`chunks`; many short items, each
+    task paying its model's compile once)."""
     if not items:
         return []
     n = max(1, min(workers if workers is not None else default_workers(), len(items)))
+    tasks = chunks(items, n) if dealt else [[item] for item in items]
     if mapper is not None:
-        parts = mapper(fn, [(state, [item]) for item in items])
+        parts = mapper(fn, [(state, task) for task in tasks])
+        if dealt:  # rows back in the items' order from the round-robin tasks
+            return [parts[i % n][i // n] for i in range(len(items))]
     elif n == 1:
         parts = [fn(state, list(items))]
     else:
@@ -260,7 +267,9 @@ def run_items(
             with ProcessPoolExecutor(
                 n, mp_context=ctx, initializer=_adopt, initargs=(str(path),)
             ) as pool:
-                parts = list(pool.map(_adopted, [fn] * len(items), items))
+                parts = list(pool.map(_adopted, [fn] * len(tasks), tasks))
+        if dealt:
+            return [parts[i % n][i // n] for i in range(len(items))]
     return [row for part in parts for row in part]
 
 
@@ -272,8 +281,8 @@ def _adopt(path: str) -> None:
     _ADOPTED[:] = [pickle.loads(Path(path).read_bytes())]
 
 
-def _adopted(fn: Callable[..., list[dict[str, Any]]], item: Any) -> list[dict[str, Any]]:
-    return fn(_ADOPTED[0], [item])
+def _adopted(fn: Callable[..., list[dict[str, Any]]], task: list[Any]) -> list[dict[str, Any]]:
+    return fn(_ADOPTED[0], task)
 
 
 Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
@@ -776,19 +785,7 @@ def replan_values(
     chosen = {pid: bool(y[[j for j, p in enumerate(project) if p == pid]].any()) for pid in ids}
     held = {str(p) for p, c in zip(project, committed, strict=True) if c}
     items = [(pid, chosen[pid]) for pid in ids if pid not in held]
-    if not items:
-        results: list[dict[str, Any]] = []
-    else:
-        tasks = chunks(items, workers if workers is not None else default_workers())
-        if mapper is not None:
-            parts = mapper(replan_tasks, [(state, t) for t in tasks])
-        elif len(tasks) == 1:
-            parts = [replan_tasks(state, tasks[0])]
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
-                parts = list(pool.map(replan_tasks, [state] * len(tasks), tasks))
-        results = [r for part in parts for r in part]
+    results = run_items(replan_tasks, state, items, workers, mapper, dealt=True)
     by_id = {r["project"]: r for r in results}
     base = POINTS * float(allocation.objective)
     gap0 = float(allocation.mip_gap or 0.0)

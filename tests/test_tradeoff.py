@@ -253,6 +253,11 @@ def test_run_items_one_task_per_item_rows_in_order() -> None:
     assert [(r["state"], r["item"], r["task"]) for r in pool] == [("state", i, 1) for i in items]
     assert os.getpid() not in {r["pid"] for r in pool}
     assert tradeoff.run_items(_echo, "state", [], 2, None) == []
+    # dealt: round-robin into one task per process (the re-plans), rows still in order
+    for mapped in (None, mapper):
+        dealt = tradeoff.run_items(_echo, "state", [*items, 4.0], 2, mapped, dealt=True)
+        assert [r["item"] for r in dealt] == [*items, 4.0]
+        assert [r["task"] for r in dealt] == [3, 2, 3, 2, 3]
 
 
 class _Oracle:
