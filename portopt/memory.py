@@ -28,7 +28,7 @@ figures with and without declines, 1 for a run, and a plan's committed capital p
 with a block of B evaluation scenarios, their cash paths and the summaries; the optimisation
 scenarios written as Parquet beside the aggregates (:data:`PARQUET_BYTES`); and a plan's
 frontier (or its re-plans, ``plan.marginal: replan``) on the cut model: the plan's own
-memory while it redraws the declines and sends each worker its state (:math:`F_0`,
+memory while it redraws the declines and writes the workers' state (:math:`F_0`,
 :data:`FRONTIER_BYTES`), and n worker processes alive at once
 (:func:`frontier_workers`), each a fresh interpreter (:data:`WORKER_BASE_BYTES`) holding the
 state it was sent (:data:`WORKER_BYTES`), with the pool's resource tracker
@@ -158,11 +158,10 @@ STATE_BYTES = 80
 model's scenario data (25) and coverage split (7), the declines' mask (1). Measured: 76 B at
 1,000 optimisation scenarios of the bundled plan (``len(pickle.dumps(state))``)."""
 WORKER_BYTES = 2 * STATE_BYTES
-"""A worker's bytes per (scenario, model column) at its peak: the pickled state as read (the
-frontier's workers read it from a file in the system's temporary folder, which holds it while
-the frontier runs; the re-plans' workers from their start-up pipe, copied out of the reader's
-buffer), then unpickled beside those bytes (2 × 80); the cut model it compiles afterwards is
-smaller. Measured: the largest worker of the default plan peaked at 383 MiB at 2,000
+"""A worker's bytes per (scenario, model column) at its peak: the pickled state as read (from a
+file in the system's temporary folder, which holds it while the workers run:
+:func:`portopt.tradeoff.run_items`), then unpickled beside those bytes (2 × 80); the cut model
+it compiles afterwards is smaller. Measured: the largest worker of the default plan peaked at 383 MiB at 2,000
 optimisation scenarios and 1,139 MiB at 10,000 (675 model columns; the estimate is 406 and
 1,230 MiB; bench/RESULTS.md, "Memory of a plan"), 424 MiB at 2,000 once each worker solved
 its points one task after another ("The frontier one task per point")."""
