@@ -161,10 +161,10 @@ WORKER_BYTES = 2 * STATE_BYTES
 """A worker's bytes per (scenario, model column) at its peak: the pickled state as read (from a
 file in the system's temporary folder, which holds it while the workers run:
 :func:`portopt.tradeoff.run_items`), then unpickled beside those bytes (2 × 80); the cut model
-it compiles afterwards is smaller. Measured: the largest worker of the default plan peaked at 383 MiB at 2,000
-optimisation scenarios and 1,139 MiB at 10,000 (675 model columns; the estimate is 406 and
-1,230 MiB; bench/RESULTS.md, "Memory of a plan"), 424 MiB at 2,000 once each worker solved
-its points one task after another ("The frontier one task per point")."""
+it compiles afterwards is smaller. Measured: the largest worker of the default plan peaked at
+383 MiB at 2,000 optimisation scenarios and 1,139 MiB at 10,000 (675 model columns; the
+estimate is 406 and 1,230 MiB; bench/RESULTS.md, "Memory of a plan"), 424 MiB at 2,000 once
+each worker solved its points one task after another ("The frontier one task per point")."""
 FRONTIER_BASE_BYTES = 160 * MIB
 """:math:`F_0`, the fixed part of the plan's own memory while its frontier runs
 (:data:`FRONTIER_BYTES`)."""

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portopt.errors import ConfigError, Problem
+from portopt.errors import ConfigError, InputError, Problem
 from portopt.interrupts import raise_if_interrupted, signals_deferred
 from portopt.schema import ALLOCATION_FILE as ALLOCATION_FILE
 from portopt.schema import COVERAGE_FILE as COVERAGE_FILE
@@ -111,6 +111,44 @@ def write_table(table: pd.DataFrame, folder: Path, file: str) -> pd.DataFrame:
     written = conform(table, file)
     write_csv(written, Path(folder) / file)
     return written
+
+
+def read_output_csv(
+    path: Path,
+    what: str,
+    text: Sequence[str],
+    numbers: Sequence[str],
+    may_be_blank: Sequence[str] = (),
+    optional: Sequence[str] = (),
+) -> pd.DataFrame:
+    """``path``, a table portopt wrote (``what``: "a plan", "a frontier"), as the report reads
+    it: the ``text`` columns as strings (empty cells ""), the ``numbers`` as numbers (a blank
+    cell NaN where the column is in ``may_be_blank``), the ``optional`` number columns too when
+    present (blank: NaN).
+
+    Raises :class:`~portopt.errors.InputError` naming the file and each missing column, or
+    the file, row and column of each cell that is not a number (rows are CSV lines, the header
+    being line 1)."""
+    table = pd.read_csv(path, keep_default_na=False, dtype=dict.fromkeys(text, str))
+    missing = [c for c in (*text, *numbers) if c not in table.columns]
+    if missing:
+        raise InputError(
+            [Problem(str(path), None, c, "missing column") for c in missing],
+            f"{path} is not {what} written by portopt",
+        )
+    problems = []
+    for column in [*numbers, *(c for c in optional if c in table.columns)]:
+        values = pd.to_numeric(table[column], errors="coerce")
+        blank = table[column].astype(str) == ""
+        bad = values.isna() & ~(blank & (column in may_be_blank or column in optional))
+        problems += [
+            Problem(str(path), i + 2, column, f"'{table.at[i, column]}' is not a number")
+            for i in np.flatnonzero(bad)
+        ]
+        table[column] = values
+    if problems:
+        raise InputError(problems, f"{len(problems)} problem(s) in {path}")
+    return table
 
 
 def spreadsheet_safe(text: str) -> str:

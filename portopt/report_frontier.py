@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from portopt.errors import InputError, Problem
+from portopt.outputs import read_output_csv
 
 FRONTIER_FILE = "frontier.csv"
 NEXT_STEP_USD = 5e10
@@ -36,20 +36,14 @@ SOLVED = ("optimal", "time_limit", "greedy")
 
 def read_frontier(out_dir: str | Path) -> pd.DataFrame | None:
     """``out_dir/frontier.csv``, or None when the run wrote none. Raises :class:`InputError`
-    naming the file and each missing column."""
+    naming the file and each missing column, or the row and column of each cell that is not a
+    number (a point without a plan, infeasible, has its figures blank)."""
     path = Path(out_dir) / FRONTIER_FILE
     if not path.exists():
         return None
-    table = pd.read_csv(path, keep_default_na=False, dtype=dict.fromkeys(TEXT_COLUMNS, str))
-    missing = [c for c in (*NUMBER_COLUMNS, *TEXT_COLUMNS) if c not in table.columns]
-    if missing:
-        raise InputError(
-            [Problem(str(path), None, c, "missing column") for c in missing],
-            f"{path} is not a frontier written by portopt",
-        )
-    for column in (*NUMBER_COLUMNS, *OPTIONAL_NUMBERS):
-        if column in table:
-            table[column] = pd.to_numeric(table[column], errors="coerce")
+    table = read_output_csv(
+        path, "a frontier", TEXT_COLUMNS, NUMBER_COLUMNS, NUMBER_COLUMNS, OPTIONAL_NUMBERS
+    )
     table["configured"] = table["configured"].str.lower() == "true"
     return table
 

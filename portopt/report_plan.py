@@ -41,6 +41,7 @@ import plotly.graph_objects as go
 
 from portopt.config import quarter_index
 from portopt.errors import InputError, Problem
+from portopt.outputs import read_output_csv
 from portopt.schema import PLAN_FILE
 from portopt.vocabulary import SECTORS
 
@@ -104,23 +105,8 @@ def read_plan(out_dir: str | Path) -> pd.DataFrame | None:
     path = Path(out_dir) / PLAN_FILE
     if not path.exists():
         return None
-    plan = pd.read_csv(path, keep_default_na=False, dtype=dict.fromkeys(TEXT_COLUMNS, str))
-    missing = [c for c in (*TEXT_COLUMNS, *NUMBER_COLUMNS) if c not in plan.columns]
-    if missing:
-        raise InputError(
-            [Problem(str(path), None, c, "missing column") for c in missing],
-            f"{path} is not a plan written by portopt",
-        )
+    plan = read_output_csv(path, "a plan", TEXT_COLUMNS, NUMBER_COLUMNS, MAY_BE_BLANK)
     problems = []
-    for column in NUMBER_COLUMNS:
-        numbers = pd.to_numeric(plan[column], errors="coerce")
-        blank = plan[column].astype(str) == ""
-        bad = numbers.isna() & ~(blank & (column in MAY_BE_BLANK))
-        problems += [
-            Problem(str(path), i + 2, column, f"'{plan.at[i, column]}' is not a number")
-            for i in np.flatnonzero(bad)
-        ]
-        plan[column] = numbers
     for column in (*QUARTER_COLUMNS, "expected_completion"):
         for i, label in enumerate(plan[column]):
             if label == "" and column == "expected_completion":

@@ -137,6 +137,33 @@ def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) ->
     assert (again.out_dir / FRONTIER_FILE).read_bytes() == a
 
 
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        (lambda t: t.drop(columns="coverage"), "column 'coverage': missing column"),
+        (lambda t: t.assign(coverage=["lots"] * len(t)), "row 2, column 'coverage': 'lots' is"),
+        (lambda t: t.assign(mip_gap=["?"] * len(t)), "row 3, column 'mip_gap': '?' is not"),
+    ],
+)
+def test_a_malformed_frontier_names_file_row_and_column(
+    small_plan: Any, tmp_path: Path, edit: Any, where: str
+) -> None:
+    """The report reads frontier.csv as it reads plan.csv: a cell that is not a number is named
+    by file, row and column (it was read as a blank before); a blank figure, a point without
+    a plan, is read as missing."""
+    from portopt.errors import EXIT_BAD_INPUT, InputError
+
+    table = pd.read_csv(small_plan.out_dir / FRONTIER_FILE, keep_default_na=False, dtype=str)
+    path = tmp_path / FRONTIER_FILE
+    table.assign(coverage=["", *list(table["coverage"][1:])]).to_csv(path, index=False)
+    assert pd.isna(read_frontier(tmp_path)["coverage"].iloc[0])
+    edit(table).to_csv(path, index=False)
+    with pytest.raises(InputError) as caught:
+        read_frontier(tmp_path)
+    assert f"{path}" in str(caught.value) and where in str(caught.value)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+
+
 def test_report_leads_with_the_frontier(small_plan: Any) -> None:
     page = (small_plan.out_dir / "report.html").read_text()
     charts = re.findall(r'<div class="chart" id="([^"]+)"', page)
