@@ -240,21 +240,22 @@ def run_items(
     """``fn(state, task)`` over ``items``, the rows in ``items``' order (``fn`` returns one
     row per item of its task, in order).
 
-    Each item is its own task, independent of the others (``fn`` starts every item from
-    ``state``), so the rows do not depend on how the items are shared out: through
-    ``mapper`` when given (Dask), else in this process (``workers`` 1, or one item), else in
-    ``workers`` local processes, each given ``state`` once and the next task as it frees up
-    (the slowest item, not an unlucky split, sets the time). ``dealt``: the items dealt
-    round-robin into one task per process instead (:func:`chunks`; many short items, each
-    task paying its model's compile once)."""
+    Each item is independent of the others (``fn`` starts every item from ``state``), so the
+    rows do not depend on how the items are shared out: in this process (``workers`` 1, or one
+    item); in ``workers`` local processes, each given ``state`` once and then one item at a
+    time as it frees up (the slowest item, not an unlucky split, sets the time); or through
+    ``mapper`` (Dask), dealt round-robin into ``workers`` tasks (:func:`chunks`), as a task
+    carries its own copy of ``state`` (the cluster keeps a task's arguments, so that it
+    survives a worker's loss: fewer tasks send it fewer times). ``dealt``: dealt into
+    ``workers`` tasks locally too (many short items, each task compiling its model once)."""
     if not items:
         return []
     n = max(1, min(workers if workers is not None else default_workers(), len(items)))
+    dealt = dealt or mapper is not None
     tasks = chunks(items, n) if dealt else [[item] for item in items]
     if mapper is not None:
         parts = mapper(fn, [(state, task) for task in tasks])
-        if dealt:  # rows back in the items' order from the round-robin tasks
-            return [parts[i % n][i // n] for i in range(len(items))]
+        return [parts[i % n][i // n] for i in range(len(items))]  # back in the items' order
     elif n == 1:
         parts = [fn(state, list(items))]
     else:

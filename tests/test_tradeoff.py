@@ -137,6 +137,21 @@ def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) ->
     assert (again.out_dir / FRONTIER_FILE).read_bytes() == a
 
 
+@pytest.mark.slow
+def test_frontier_is_the_same_on_a_dask_cluster(small_plan: Any, tmp_path: Path) -> None:
+    """``portopt plan --scheduler``: the frontier's points as Dask tasks (dealt into two, each
+    carrying the state) give the same frontier.csv as two local processes."""
+    from portopt.cli.plan import dask_mapper
+    from portopt.sweeps import cluster
+
+    config = load_config(ROOT / "configs" / "default.yaml", [*SMALL, "output.report=false"])
+    config.plan.frontier.workers = 2
+    with cluster(None, n_workers=2) as client, dask_mapper(client.scheduler.address) as mapper:
+        again = run_plan(config, out_dir=tmp_path / "dask", mapper=mapper)
+    a = (small_plan.out_dir / FRONTIER_FILE).read_bytes()
+    assert (again.out_dir / FRONTIER_FILE).read_bytes() == a
+
+
 @pytest.mark.parametrize(
     ("edit", "where"),
     [
@@ -262,9 +277,9 @@ def _echo(state: Any, items: list[Any]) -> list[dict[str, Any]]:
 
 
 def test_run_items_one_task_per_item_rows_in_order() -> None:
-    """Each item is a task of its own, whichever way the items run (this process, a mapper
-    that runs them in another order, worker processes reading the state from a file), and
-    the rows come back in the items' order."""
+    """Whichever way the items run (this process; worker processes reading the state from a
+    file, one item a task; a mapper that runs its tasks in another order, the items dealt into
+    one task per worker), the rows come back in the items' order."""
     import os
 
     items = [3.0, 1.0, 2.0, 5.0]
@@ -274,8 +289,8 @@ def test_run_items_one_task_per_item_rows_in_order() -> None:
 
     here = tradeoff.run_items(_echo, "state", items, 1, None)
     assert [r["item"] for r in here] == items and {r["pid"] for r in here} == {os.getpid()}
-    mapped = tradeoff.run_items(_echo, "state", items, 2, mapper)
-    assert [r["item"] for r in mapped] == items and {r["task"] for r in mapped} == {1}
+    mapped = tradeoff.run_items(_echo, "state", items, 2, mapper)  # two tasks, dealt
+    assert [r["item"] for r in mapped] == items and {r["task"] for r in mapped} == {2}
     pool = tradeoff.run_items(_echo, "state", items, 2, None)
     assert [(r["state"], r["item"], r["task"]) for r in pool] == [("state", i, 1) for i in items]
     assert os.getpid() not in {r["pid"] for r in pool}
