@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,15 +120,16 @@ def read_output_csv(
     numbers: Sequence[str],
     may_be_blank: Sequence[str] = (),
     optional: Sequence[str] = (),
+    check: Callable[[pd.DataFrame], list[Problem]] | None = None,
 ) -> pd.DataFrame:
     """``path``, a table portopt wrote (``what``: "a plan", "a frontier"), as the report reads
     it: the ``text`` columns as strings (empty cells ""), the ``numbers`` as numbers (a blank
     cell NaN where the column is in ``may_be_blank``), the ``optional`` number columns too when
-    present (blank: NaN).
+    present (blank: NaN); ``check(table)``: the caller's own problems with the cells.
 
     Raises :class:`~portopt.errors.InputError` naming the file and each missing column, or
-    the file, row and column of each cell that is not a number (rows are CSV lines, the header
-    being line 1)."""
+    the file, row and column of each cell that is not a number and each problem ``check``
+    finds, all in one error (rows are CSV lines, the header being line 1)."""
     table = pd.read_csv(path, keep_default_na=False, dtype=dict.fromkeys(text, str))
     missing = [c for c in (*text, *numbers) if c not in table.columns]
     if missing:
@@ -146,6 +147,8 @@ def read_output_csv(
             for i in np.flatnonzero(bad)
         ]
         table[column] = values
+    if check is not None:
+        problems += check(table)
     if problems:
         raise InputError(problems, f"{len(problems)} problem(s) in {path}")
     return table

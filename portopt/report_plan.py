@@ -40,7 +40,7 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from portopt.config import quarter_index
-from portopt.errors import InputError, Problem
+from portopt.errors import Problem
 from portopt.outputs import read_output_csv
 from portopt.schema import PLAN_FILE
 from portopt.vocabulary import SECTORS
@@ -105,19 +105,20 @@ def read_plan(out_dir: str | Path) -> pd.DataFrame | None:
     path = Path(out_dir) / PLAN_FILE
     if not path.exists():
         return None
-    plan = read_output_csv(path, "a plan", TEXT_COLUMNS, NUMBER_COLUMNS, MAY_BE_BLANK)
-    problems = []
-    for column in (*QUARTER_COLUMNS, "expected_completion"):
-        for i, label in enumerate(plan[column]):
-            if label == "" and column == "expected_completion":
-                continue
-            try:
-                quarter_index(label, _ORIGIN)
-            except ValueError as exc:
-                problems.append(Problem(str(path), i + 2, column, str(exc)))
-    if problems:
-        raise InputError(problems, f"{len(problems)} problem(s) in {path}")
-    return plan
+
+    def quarters(plan: pd.DataFrame) -> list[Problem]:
+        problems = []
+        for column in (*QUARTER_COLUMNS, "expected_completion"):
+            for i, label in enumerate(plan[column]):
+                if label == "" and column == "expected_completion":
+                    continue
+                try:
+                    quarter_index(label, _ORIGIN)
+                except ValueError as exc:
+                    problems.append(Problem(str(path), i + 2, column, str(exc)))
+        return problems
+
+    return read_output_csv(path, "a plan", TEXT_COLUMNS, NUMBER_COLUMNS, MAY_BE_BLANK, (), quarters)
 
 
 # ---------------------------------------------------------------- the sections

@@ -255,9 +255,8 @@ def run_items(
     tasks = chunks(items, n) if dealt else [[item] for item in items]
     if mapper is not None:
         parts = mapper(fn, [(state, task) for task in tasks])
-        return [parts[i % n][i // n] for i in range(len(items))]  # back in the items' order
     elif n == 1:
-        parts = [fn(state, list(items))]
+        return fn(state, list(items))
     else:
         # the state goes through a file each worker reads as it starts: sent through the
         # start-up pipe, each worker's start waited for the one before it to read its state
@@ -269,8 +268,8 @@ def run_items(
                 n, mp_context=ctx, initializer=_adopt, initargs=(str(path),)
             ) as pool:
                 parts = list(pool.map(_adopted, [fn] * len(tasks), tasks))
-        if dealt:
-            return [parts[i % n][i // n] for i in range(len(items))]
+    if dealt:  # the round-robin tasks' rows back in the items' order
+        return [parts[i % n][i // n] for i in range(len(items))]
     return [row for part in parts for row in part]
 
 
@@ -484,7 +483,7 @@ def plan_frontier(
     below = floors[1:]
     # the highest levels first: they take the longest (a tighter search and solve), so the
     # processes finish together (the rows do not depend on the order)
-    items = [*(("level", x) for x in sorted(levels, reverse=True))]
+    items = [("level", x) for x in sorted(levels, reverse=True)]
     items += [("floor", below[-1])] if below else []
     solved = run_items(frontier_points, state, items, w, mapper)
     level_rows = solved[: len(levels)][::-1]
@@ -566,7 +565,7 @@ class LevelTests:
         self.explainer = explainer
         self.names = [g.name for g in explainer.groups]
         self.plans: dict[float, np.ndarray] = {}
-        self.verdicts: dict[tuple[float, bool], bool | None] = {}
+        self.lp_verdicts: dict[float, bool | None] = {}
         self.cut_model: Any = None
 
     def _model(self, floor: float) -> Any:
@@ -581,11 +580,10 @@ class LevelTests:
 
     def lp(self, floor: float) -> bool | None:
         """Whether the LP relaxation admits ``floor`` (False is a proof; None: no verdict)."""
-        key = (floor, True)
-        if key not in self.verdicts:
+        if floor not in self.lp_verdicts:
             status, _ = self._model(floor).solve_linear(self.explainer.deadline, lp_only=True)
-            self.verdicts[key] = {"infeasible": False, "feasible": True}.get(status)
-        return self.verdicts[key]
+            self.lp_verdicts[floor] = {"infeasible": False, "feasible": True}.get(status)
+        return self.lp_verdicts[floor]
 
     def milp(self, floor: float) -> bool:
         """Whether a plan meets ``floor`` (False also when no verdict came in time)."""

@@ -423,6 +423,20 @@ def test_a_malformed_plan_names_file_row_and_column(
     assert caught.value.exit_code == EXIT_BAD_INPUT
 
 
+def test_a_malformed_plan_names_every_problem_at_once(gap_folder: Path) -> None:
+    """A bad number and a bad quarter label: one error names both."""
+    path = gap_folder / PLAN_FILE
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    table.assign(fund_usd=["lots"] * len(table), proposal_quarter=["2027-1"] * len(table)).to_csv(
+        path, index=False
+    )
+    with pytest.raises(InputError) as caught:
+        read_plan(gap_folder)
+    said = str(caught.value)
+    assert "row 2, column 'fund_usd': 'lots' is not" in said
+    assert "row 2, column 'proposal_quarter'" in said
+
+
 @pytest.mark.browser
 def test_plan_charts_render_in_chromium(browser: Any, gap_folder: Path) -> None:
     from PIL import Image
