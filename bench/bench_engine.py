@@ -129,7 +129,7 @@ def child(impl: str, case: str, n: int, workers: int = 1) -> dict[str, float]:
     import portopt
 
     inputs, config = _inputs(case)
-    if impl == "engine":
+    if impl in ("engine", "numpy"):
         from portopt.engine import numpy_engine as engine_numpy
 
         def go() -> object:
@@ -167,10 +167,14 @@ def measure(
     impl: str, case: str, n: int, workers: int = 1, tree: Path | None = None
 ) -> dict[str, float]:
     """One measurement in a fresh Python process; ``tree``: the checkout whose ``portopt`` it
-    imports (first on PYTHONPATH; default the installed one)."""
+    imports (first on PYTHONPATH; default the installed one). ``impl``: ``engine`` (the NumPy
+    engine, its quarter compiled by Numba), ``numpy`` (the same with ``PORTOPT_NUMBA=0``: NumPy
+    calls only) or ``baseline``."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", impl, case, str(n)]
     cmd += ["--workers", str(workers)]
     env = dict(os.environ)
+    if impl == "numpy":
+        env["PORTOPT_NUMBA"] = "0"
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep

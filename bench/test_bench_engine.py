@@ -78,3 +78,25 @@ def test_plan_start_options_on_two_threads(benchmark):
         }
     )
     assert two["seconds"] <= TARGET_PLAN_SECONDS
+
+
+@pytest.mark.skipif(not bundled_available(), reason="the bundled catalog is not installed")
+def test_compiled_quarter_against_numpy_calls(benchmark):
+    """The plan-sized case on 1 thread, the quarter compiled by Numba (timed) and in NumPy calls
+    (``PORTOPT_NUMBA=0``): the same doubles (tests/test_engine_compiled.py), the ratio here. A
+    warm-up run first fills Numba's cache, so the timed run loads the kernels, as every run
+    after a machine's first does."""
+    measure("engine", "plan", 10, 1)
+    fast = benchmark.pedantic(
+        measure, args=("engine", "plan", PLAN_SCENARIOS, 1), rounds=1, iterations=1
+    )
+    slow = measure("numpy", "plan", PLAN_SCENARIOS, 1)
+    benchmark.extra_info.update(
+        {
+            "columns": fast["projects"],
+            "seconds_compiled": fast["seconds"],
+            "seconds_numpy": slow["seconds"],
+            "compiled_speedup": slow["seconds"] / fast["seconds"],
+        }
+    )
+    assert fast["seconds"] < slow["seconds"]

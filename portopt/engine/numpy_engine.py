@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from portopt.engine import compiled as _compiled
 from portopt.engine.inputs import EngineInputs
 from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
 from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
@@ -72,6 +73,7 @@ def run(
     chunk: int | None = None,
     memory_mb: float = 256.0,
     workers: int = 1,
+    compiled: bool | None = None,
 ) -> EngineResult:
     """Simulate ``scenarios`` (a range of scenario indices) for every project of ``inputs``.
 
@@ -79,6 +81,8 @@ def run(
     ``progress(done, total)`` is called after each chunk; ``chunk`` overrides the chunk size
     that ``memory_mb`` implies. ``workers > 1`` runs chunks on that many threads (NumPy releases
     the GIL inside its loops), sharing ``memory_mb`` between them; the numbers do not change.
+    ``compiled``: step the quarters with the Numba kernels of :mod:`portopt.engine.compiled`
+    (the same doubles; None: when Numba is available).
     """
     if scenarios.step != 1:
         raise ScenarioError("scenarios must be a contiguous range (step 1)")
@@ -92,6 +96,7 @@ def run(
                 f"weights must have one entry per project ({p}), got shape {weights.shape}"
             )
     workers = max(1, int(workers))
+    compiled = _compiled.AVAILABLE if compiled is None else bool(compiled)
     size = chunk or chunk_size(inputs, memory_mb / workers, weights is not None)
     if chunk is None and workers > 1 and n > 0:
         # a multiple of `workers` chunks of equal size, so every thread has the same work
@@ -113,7 +118,7 @@ def run(
     def work(lo: int, hi: int) -> int:
         idx = np.arange(scenarios.start + lo, scenarios.start + hi, dtype=np.uint64)
         with np.errstate(all="ignore"):  # a NaN or inf is reported by check_finite instead
-            _chunk(inputs, idx, weights, out, slice(lo, hi), halt)
+            _chunk(inputs, idx, weights, out, slice(lo, hi), halt, compiled)
         return hi - lo
 
     done = 0
@@ -147,9 +152,11 @@ def _chunk(
     out: EngineResult,
     rows: slice,
     halt: threading.Event | None = None,
+    compiled: bool = False,
 ) -> None:
     """Simulate the scenarios ``s`` and write their outputs at ``rows`` of ``out``; when
-    ``halt`` is set, raise :class:`_Stopped` at the next quarter.
+    ``halt`` is set, raise :class:`_Stopped` at the next quarter. ``compiled``: each quarter
+    by the Numba kernels (:meth:`_Quarterly.step_compiled`, the same doubles).
 
     Inside a chunk the per-(scenario, project) arrays are laid out (projects, scenarios), so a
     project's row is contiguous; outputs are transposed to (scenarios, projects) at the end.
@@ -180,6 +187,7 @@ def _chunk(
     order = np.argsort(-row_stop, kind="stable")
     sched.permute(order)
     state = _Quarterly(inp.subset(order), sched, n, weights, order)
+    step = state.step_compiled if compiled else state.step
     market = _Market(inp, s)
     ranked = row_stop[order]
     stop = int(ranked[0]) if ranked.size else 0
@@ -189,9 +197,7 @@ def _chunk(
         rate, log_price = market.step(t)
         if t < stop:
             state.cpi = market.cpi
-            state.step(
-                t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows
-            )
+            step(t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows)
     for name in out.cash:
         out.cash[name][rows, stop:] = 0.0
     state.freeze(h - ranked)
@@ -532,6 +538,7 @@ class _Quarterly:
         # never -0.0): only the rows with debt need the annuity arithmetic
         self.has_debt = inp.leverage != 1.0
         self.debt_rows = np.flatnonzero(self.has_debt)
+        self._kernel: SimpleNamespace | None = None
 
     def _narrow(self, m: int) -> None:
         """Point every per-project array (and the schedule) at its first ``m`` rows."""
@@ -892,6 +899,147 @@ class _Quarterly:
             if self.m < self.weights.size:
                 acc += 0.0
             out.cash[name][rows, t] = acc
+
+    def _kernel_setup(self) -> SimpleNamespace:
+        """The compiled step's per-row constants as contiguous 1-d arrays (all rows, in this
+        state's row order) and its scratch arrays, made on first use."""
+        if self._kernel is not None:
+            return self._kernel
+        full, sch = self.full, self.full_sch
+        p, n = self.balance_shape
+
+        def row(value: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+            return np.ascontiguousarray(np.asarray(value).reshape(p), dtype=dtype)
+
+        floats = ("unit", "opex_unit", "phi", "one_minus_phi", "floor", "iota", "iota_floor")
+        floats += ("iota_credit", "fuel", "one_minus_fuel", "ptc_unit", "senior_spread")
+        ints = ("offtake_q", "credit_q", "dep_base", "tenor")
+        debt_pos = np.full(p, -1, dtype=np.intp)
+        debt_pos[self.has_debt] = np.arange(int(self.has_debt.sum()))
+        self._kernel = SimpleNamespace(
+            # the schedule's quarters in 32 bits (they are below 2^31): half the memory read
+            **{
+                name: getattr(sch, name).astype(np.int32)
+                for name in ("comp", "op_last", "fq", "last_draw", "end")
+            },
+            q0=row(sch.q0, np.int64),
+            group=row(np.arange(p) if self.group is None else self.group, np.intp),
+            **{name: row(full[name]) for name in floats},
+            **{name: row(full[name], np.int64) for name in ints},
+            level=row(full["level"], np.bool_),
+            spread_row=row(full["spread_row"], np.intp),
+            fx_row=row(full["fx_row"], np.intp),
+            debt_pos=debt_pos,
+            debt_count=np.cumsum(self.has_debt),
+            stack_code=row(self.stack_code, np.int64),
+            omega=row(self.omega),
+            hurdle=row(self.hurdle),
+            discount=np.ascontiguousarray(full["discount"].T),
+            unpaid=self.unpaid if self.unpaid is not None else np.zeros((1, 1)),
+            stack_due=self.stack_due if self.stack_rows.size else np.zeros((1, 1)),
+            stack_capital=self.stack_capital if self.stack_rows.size else np.zeros((1, 1)),
+            prices=np.empty((self.betas.size, n)),
+            no_gas=np.zeros(0),
+            acc=np.empty(n),
+            **{name: np.empty((p, n)) for name in ("avail", "ramp", "japan", "us", "draw")},
+            # the annuity factor's base and exponent (1.0 until a cell is first written)
+            **{name: np.ones((debt_pos.max() + 1, n)) for name in ("base", "exponent", "power")},
+        )
+        return self._kernel
+
+    def step_compiled(
+        self,
+        t: int,
+        m: int,
+        rate: np.ndarray,
+        log_price: list[np.ndarray],
+        out: EngineResult,
+        rows: slice,
+    ) -> None:
+        """:meth:`step` by the kernels of :mod:`portopt.engine.compiled`: the same operations
+        on each cell in the same order, so the same doubles. What is per scenario (prices,
+        gas, the yen, the deemed growth) and the annuity factor's power are NumPy's, as in
+        :meth:`step`."""
+        k = self._kernel_setup()
+        if m != self.m:
+            self._narrow(m)
+        inp, sch, full = self.inp, self.sch, self.full_sch
+        building = t <= sch.last_draw_max
+        op_on = sch.first_op <= t <= sch.last_op
+        fail_on = t in sch.salvage_quarters
+        gas = k.no_gas
+        if op_on:  # the prices of the price groups, as _prices computes them
+            used = self.m if self.group is None else self.betas.size
+            y = k.prices[:used]
+            for g in range(used):
+                np.multiply(log_price[self.factors[g]], self.betas[g], out=y[g])
+            np.exp(y, out=y)
+            if self.fuels:
+                gas = np.exp(log_price[_GAS])
+                gas *= self.cpi
+        state = self.full
+        online = op_on and inp.w0 <= t <= inp.w1
+        _compiled.pre_step(
+            t, m, op_on, online, fail_on, self.escalates, self.fuels,
+            k.comp, k.op_last, k.fq, full.salvage, full.scheduled,
+            full.bonus_amount, full.itc_amount,
+            k.senior_spread, k.debt_pos, k.tenor, k.group, k.unit, k.opex_unit, k.phi,
+            k.one_minus_phi, k.floor, k.offtake_q, k.iota, k.iota_floor, k.iota_credit, k.fuel,
+            k.one_minus_fuel, self.dep_flat, self.dep_width, k.dep_base, k.ptc_unit, k.credit_q,
+            inp.ramp_quarters, inp.nol_limit, inp.tax_rate,
+            rate, k.prices, self.cpi, gas,
+            state["senior"], state["nol"],
+            k.avail, k.ramp, k.base, k.exponent,
+        )  # fmt: skip
+        debt = int(k.debt_count[m - 1]) if op_on else 0
+        if debt:  # (1 + i) ** m, NumPy's power as in _debt_service
+            np.power(k.base[:debt], k.exponent[:debt], out=k.power[:debt])
+        g = np.add(self.spread_values, rate[None, :], out=self.spread_growth)
+        if inp.semiannual:
+            g *= 0.5
+            g += 1.0
+            np.sqrt(g, out=g)
+        else:
+            g *= 0.25
+            g += 1.0
+        if self.parity:
+            f = np.multiply(self.fx_parity_discount[:, t : t + 1], np.exp(log_price[_USDJPY]))
+            np.multiply(self.fx_yen, f, out=self.fx_values)
+            f = self.fx_values
+            f += self.fx_one_minus_yen * self.fx_discount[:, t : t + 1]
+        else:
+            f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
+            np.add(self.fx_one_minus_yen, f, out=f)
+            f *= self.fx_discount[:, t : t + 1]
+        _compiled.post_step(
+            t, m, building, online, fail_on,
+            self.stack_rows.size > 0, self.unpaid is None, self.weights is not None,
+            k.comp, k.op_last, k.fq, k.last_draw, full.draw_amount, full.debt_draw, k.end,
+            k.avail, k.ramp, k.power,
+            k.q0, k.senior_spread, k.debt_pos, k.tenor, k.level, k.spread_row, k.fx_row,
+            k.discount[t], k.stack_code, k.omega, k.hurdle,
+            inp.realloc_quarters, float(inp.realloc_share), float(inp.share_before),
+            float(inp.share_after),
+            rate, g, f,
+            state["senior"], state["online"], k.stack_due, k.stack_capital, state["balance"],
+            k.unpaid, state["pv_japan"], state["pv_us"], state["pv_draw"],
+            state["zero_quarters"],
+            k.japan, k.us, k.draw,
+        )  # fmt: skip
+        if self.weights is not None:
+            if self._cat is None:
+                cat = np.sort(self.order[: self.m])
+                self._cat = (self.inv[cat], self.weights[cat][:, None])
+            pos, w = self._cat
+            weights = np.ascontiguousarray(w[:, 0])
+            padded = self.m < self.weights.size
+            for name, amount in zip(CASH_FIELDS, (k.japan, k.us, k.draw), strict=True):
+                if name == CASH_FIELDS[2] and not building:
+                    out.cash[name][rows, t] = 0.0
+                else:
+                    _compiled.portfolio_sums(
+                        amount, pos, weights, padded, k.acc, out.cash[name][rows], t
+                    )
 
     def owed(self) -> np.ndarray:
         """Japan's balance ``J`` (with the carried interest when that is kept apart)."""

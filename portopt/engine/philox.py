@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from portopt.engine import compiled
+
 __all__ = [
     "TWO_PI",
     "key_of_seed",
@@ -66,6 +68,15 @@ def philox_words(
     )
     k0 = int(key[0])
     k1 = int(key[1])
+    if compiled.AVAILABLE and x0.size:
+        keys = np.empty((10, 2), dtype=np.uint64)
+        for rnd in range(10):
+            keys[rnd] = (k0, k1)
+            k0 = (k0 + _W0) & 0xFFFFFFFF
+            k1 = (k1 + _W1) & 0xFFFFFFFF
+        words = [np.array(x, dtype=np.uint64, order="C") for x in (x0, x1, x2, x3)]
+        compiled.philox(*(w.reshape(-1) for w in words), keys)
+        return words[0], words[1], words[2], words[3]
     p0 = np.empty(x0.shape, dtype=np.uint64)
     p1 = np.empty(x0.shape, dtype=np.uint64)
     for rnd in range(10):

@@ -1,0 +1,426 @@
+"""The NumPy engine's quarter, compiled by Numba: the same doubles in two passes over the cells.
+
+:meth:`portopt.engine.numpy_engine._Quarterly.step` does a quarter in about a hundred NumPy
+calls, each a pass over every active (project, scenario) cell, so the engine is bound by memory
+traffic more than by arithmetic. :meth:`~portopt.engine.numpy_engine._Quarterly.step_compiled`
+does the same quarter cell by cell, each cell's numbers in registers:
+
+1. :func:`pre_step`: the cash available after tax and credits (docs/scenario-model.md, "Per
+   quarter"), and the base and exponent of each senior loan's annuity factor;
+2. NumPy: the annuity factor ``(1 + i) ** m`` (NumPy's ``power``, whose last bit depends on the
+   CPU's vector unit: kept NumPy's, as every exponential is);
+3. :func:`post_step`: the senior debt service and balance, the fund's place in the stack, the
+   MOU waterfall, the discounted cash, the zero-balance count; :func:`portfolio_sums` with a
+   portfolio.
+
+What is per scenario (the market path, the prices of each price group, gas, the yen, the deemed
+growth) stays NumPy's, computed once per quarter before the passes. Each cell gets the NumPy
+engine's operations in its order: sums, products, quotients and square roots are IEEE's
+correctly rounded ones in both; maxima and minima take NumPy's rule (NaN from either side, the
+second operand on a tie); Numba compiles without fast-math, so no multiply-add is fused. The
+outputs equal the NumPy engine's bit for bit (tests/test_engine_compiled.py, every branch of the
+quarter). :func:`philox` is Philox4x32-10 on the same integers.
+
+Speed, on the 2-core machine (bench/RESULTS.md, "The compiled quarter"): 2.2 times NumPy's on
+one thread. The first run on a machine compiles the kernels (about 2 s) into Numba's cache next
+to this file (or the user's cache folder); later runs load them. ``PORTOPT_NUMBA=0`` in the
+environment runs the NumPy calls instead; :data:`AVAILABLE` is False then, or without Numba.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # Numba is a dependency; the engine still runs (slower) where it cannot be imported
+    from numba import njit
+
+    AVAILABLE = os.environ.get("PORTOPT_NUMBA", "1") != "0"
+except ImportError:  # pragma: no cover - numba is installed with portopt
+    AVAILABLE = False
+
+    def njit(*_args, **_kwargs):  # type: ignore[no-redef]
+        return lambda fn: fn
+
+
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+
+@njit(**_JIT)
+def _max(a: float, b: float) -> float:
+    """NumPy's ``maximum``: NaN from either side, the second operand on a tie (+0.0 vs -0.0)."""
+    if a > b or a != a:
+        return a
+    return b
+
+
+@njit(**_JIT)
+def _min(a: float, b: float) -> float:
+    """NumPy's ``minimum``: NaN from either side, the second operand on a tie."""
+    if a < b or a != a:
+        return a
+    return b
+
+
+@njit(**_JIT)
+def pre_step(
+    t,
+    m,
+    op_on,
+    online_on,
+    fail_on,
+    escalates,
+    fuels,
+    # the schedule, per cell
+    comp,
+    op_last,
+    fq,
+    salvage,
+    scheduled,
+    bonus_amount,
+    itc_amount,
+    # per row
+    senior_spread,
+    debt_pos,
+    tenor,
+    group,
+    unit,
+    opex_unit,
+    phi,
+    one_minus_phi,
+    floor,
+    offtake_q,
+    iota,
+    iota_floor,
+    iota_credit,
+    fuel,
+    one_minus_fuel,
+    dep_flat,
+    dep_width,
+    dep_base,
+    ptc_unit,
+    credit_q,
+    ramp_quarters,
+    nol_limit,
+    tax_rate,
+    # per scenario
+    rate,
+    prices,
+    cpi,
+    gas,
+    # state
+    senior,
+    nol,
+    # out
+    avail_out,
+    ramp_out,
+    base_out,
+    power_out,
+):
+    """Quarter ``t`` of the first ``m`` rows up to the senior debt service
+    (:meth:`~portopt.engine.numpy_engine._Quarterly.step` to ``_senior_paid``): the cash
+    available (``avail_out``), the ramp (``ramp_out``, when ``online_on``: the quarter is in
+    the strategic window) and, for each operating
+    cell of a row with senior debt (``debt_pos[r] >= 0``, its row in ``base_out``), the base
+    ``1 + i`` and exponent ``m`` of the annuity factor ``(1 + i) ** m``; updates ``nol`` in
+    place. ``op_on``: some row may operate; ``fail_on``: some row fails this quarter."""
+    n = rate.shape[0]
+    t1 = float(t + 1)
+    for r in range(m):
+        sp_r = senior_spread[r]
+        g_r = group[r]
+        dp = debt_pos[r]
+        for j in range(n):
+            c = comp[r, j]
+            age = t - c
+            operating = age >= 0 and op_last[r, j] >= t
+            if dp >= 0 and operating:
+                left = tenor[r] - age
+                if left < 1:
+                    left = 1
+                base_out[dp, j] = (sp_r + rate[j]) * 0.25 + 1.0
+                power_out[dp, j] = float(left)
+            cfads = 0.0
+            if op_on:
+                ramp = (t1 - float(c)) / ramp_quarters
+                ramp = _min(_max(ramp, 0.0), 1.0)
+                ramp = ramp * (1.0 if operating else 0.0)
+                if online_on:
+                    ramp_out[r, j] = ramp
+                if operating:
+                    interest = senior[r, j] * ((sp_r + rate[j]) * 0.25)
+                    price = prices[g_r, j]
+                    fl = floor[r]
+                    esc = 1.0
+                    gi = 0.0
+                    if escalates:
+                        gi = cpi[j] - 1.0
+                        esc = iota[r] * gi + 1.0
+                        price = price * esc
+                        fl = (iota_floor[r] * gi + 1.0) * floor[r]
+                    floored = _max(price, fl)
+                    if age >= offtake_q[r]:
+                        floored = price
+                    floored = floored * phi[r]
+                    price = price * one_minus_phi[r]
+                    price = price + floored
+                    rev = unit[r] * ramp
+                    rev = rev * price
+                    ebitda = opex_unit[r] * ramp
+                    if escalates or fuels:
+                        om = one_minus_fuel[r] * esc if escalates else one_minus_fuel[r]
+                        if fuels:
+                            om = om + fuel[r] * gas[j]
+                        ebitda = ebitda * om
+                    ebitda = rev - ebitda
+                    k = age >> 2
+                    if k > dep_width:
+                        k = dep_width
+                    dep = scheduled[r, j] * dep_flat[k + dep_base[r]]
+                    if age == 0:
+                        dep = dep + bonus_amount[r, j]
+                    taxable = ebitda - dep
+                    taxable = taxable - interest
+                    gain = _max(taxable, 0.0)
+                    loss = _max(-taxable, 0.0)
+                    use = _min(nol[r, j], nol_limit * gain)
+                    nol[r, j] = (nol[r, j] + loss) - use
+                    tax = (gain - use) * tax_rate
+                    credit = ptc_unit[r] * ramp
+                    if escalates:
+                        credit = credit * (iota_credit[r] * gi + 1.0)
+                    if age >= credit_q[r]:
+                        credit = 0.0
+                    if age == 0:
+                        credit = credit + itc_amount[r, j]
+                    cfads = ebitda - tax
+                    cfads = cfads + credit
+                    cfads = _max(cfads, 0.0)
+            if fail_on and fq[r, j] == t:
+                cfads = cfads + salvage[r, j]
+            avail_out[r, j] = cfads
+
+
+@njit(**_JIT)
+def post_step(
+    t,
+    m,
+    building_on,
+    online_on,
+    fail_on,
+    stack_on,
+    accrues,
+    keep,
+    # the schedule, per cell
+    comp,
+    op_last,
+    fq,
+    last_draw,
+    draw_amount,
+    debt_draw_amount,
+    end,
+    # per cell, from pre_step and NumPy's power
+    avail,
+    ramp,
+    powered,
+    # per row
+    q0,
+    senior_spread,
+    debt_pos,
+    tenor,
+    level_row,
+    spread_row,
+    fx_row,
+    d_t,
+    stack_code,
+    omega,
+    hurdle,
+    realloc_quarters,
+    realloc_share,
+    share_before,
+    share_after,
+    # per scenario, and per (group, scenario)
+    rate,
+    growth_of,
+    dfx_of,
+    # state
+    senior,
+    online,
+    stack_due,
+    stack_capital,
+    balance,
+    unpaid,
+    pv_japan,
+    pv_us,
+    pv_draw,
+    zero_quarters,
+    # out, per cell
+    japan_out,
+    us_out,
+    draw_out,
+):
+    """Quarter ``t`` of the first ``m`` rows from the senior debt service on
+    (:meth:`~portopt.engine.numpy_engine._Quarterly._debt_service` and the rest of ``step``):
+    every state array in place; Japan's and the US's cash and the draw of the quarter into
+    ``japan_out``, ``us_out`` and ``draw_out`` (for the portfolio's sums). ``building_on``
+    False: no row draws (the draws are 0.0, ``pv_draw`` is left alone); ``online_on``: the
+    quarter is in the window and some row may operate; ``fail_on``: some row fails this
+    quarter; ``stack_on``: some row is not pari passu; ``accrues``: ``unpaid`` is unused (the
+    carried interest earns the deemed rate); ``keep``: write the ``*_out`` arrays (a portfolio's
+    cash is summed)."""
+    n = avail.shape[1]
+    for r in range(m):
+        after = t - q0[r] >= realloc_quarters
+        share = realloc_share if after else share_before
+        q0_r = q0[r]
+        sp_r = senior_spread[r]
+        dp = debt_pos[r]
+        level_r = level_row[r]
+        sr = spread_row[r]
+        fr = fx_row[r]
+        dr = d_t[r]
+        stacked = stack_on and stack_code[r] != 0
+        for j in range(n):
+            b = senior[r, j]
+            i = (sp_r + rate[j]) * 0.25
+            interest = b * i
+            cash = avail[r, j]
+            paid_s = 0.0
+            if dp >= 0:
+                # the senior debt service (_debt_service) of a row with debt: interest plus
+                # the annuity or level principal, everything in a failed project's last quarter
+                age = t - comp[r, j]
+                due = 0.0
+                if age >= 0 and op_last[r, j] >= t:
+                    left = tenor[r] - age
+                    if left < 1:
+                        left = 1
+                    level = b / float(left)
+                    principal = (b * i) / (powered[dp, j] - 1.0) if i > 0.0 else level
+                    if level_r:
+                        principal = level
+                    due = interest + principal
+                if fail_on and fq[r, j] == t:
+                    due = b + interest
+                paid_s = _min(cash, due)
+            s = b + interest
+            s = s - paid_s
+            if building_on:
+                bw = 1.0 if (t <= last_draw[r, j] and q0_r <= t) else 0.0
+                dw = bw * draw_amount[r, j]
+                dd = bw * debt_draw_amount[r, j]
+            else:
+                dw = 0.0
+                dd = 0.0
+            senior[r, j] = s + dd
+            cash = cash - paid_s
+            if online_on:
+                online[r, j] = online[r, j] + ramp[r, j]
+            if stacked:
+                om = omega[r]
+                h = hurdle[r]
+                due = stack_due[r, j]
+                capital = stack_capital[r, j]
+                grown = due * h
+                if stack_code[r] == 2:
+                    due = grown + dw
+                else:
+                    due = grown + capital * (h - 1.0)
+                    capital = capital + dw
+                p = _min(cash / om, due)
+                due = due - p
+                rest = cash - om * p
+                if stack_code[r] != 2:
+                    capital = capital - _min(rest, capital)
+                stack_due[r, j] = due
+                stack_capital[r, j] = capital
+                cash = cash + (1.0 - om) * p
+            growth = growth_of[sr, j]
+            if end[r, j] < t:
+                growth = 1.0
+            bal = balance[r, j]
+            if accrues:
+                bal = bal * growth
+                bal = bal + dw
+                owed = bal
+                u = 0.0
+            else:
+                u = unpaid[r, j] + bal * (growth - 1.0)
+                bal = bal + dw
+                owed = bal + u
+            paid = _min(share * cash, owed)
+            japan = _max(cash - owed / share, 0.0)
+            japan = japan * share_after
+            japan = japan + paid
+            if accrues:
+                bal = bal - paid
+            else:
+                from_unpaid = _min(paid, u)
+                u = u - from_unpaid
+                bal = bal - (paid - from_unpaid)
+                if paid >= owed:
+                    bal = 0.0
+                unpaid[r, j] = u
+            balance[r, j] = bal
+            us = cash - japan
+            dfx = dfx_of[fr, j]
+            pv_japan[r, j] = pv_japan[r, j] + dfx * japan
+            pv_us[r, j] = pv_us[r, j] + dr * us
+            if building_on:
+                pv_draw[r, j] = pv_draw[r, j] + dfx * dw
+            owed_now = bal if accrues else bal + u
+            if owed_now <= 0.0:
+                zero_quarters[r, j] += 1
+            if keep:
+                japan_out[r, j] = japan
+                us_out[r, j] = us
+                draw_out[r, j] = dw
+
+
+@njit(**_JIT)
+def portfolio_sums(amount, pos, weights, padded, acc, out, col):
+    """``out[:, col] = sum_k weights[k] amount[pos[k], :]``, the rows ``pos`` (catalog order)
+    added one after the other (the NumPy engine's running row, in ``acc``), then ``+ 0.0``
+    when ``padded`` (some row has ended: it turns a -0.0 into the +0.0 of the full sum)."""
+    n = amount.shape[1]
+    first = pos[0]
+    w = weights[0]
+    for j in range(n):
+        acc[j] = amount[first, j] * w
+    for k in range(1, pos.shape[0]):
+        row = pos[k]
+        w = weights[k]
+        for j in range(n):
+            acc[j] = acc[j] + amount[row, j] * w
+    for j in range(n):
+        out[j, col] = acc[j] + 0.0 if padded else acc[j]
+
+
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_LO = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+@njit(**_JIT)
+def philox(x0, x1, x2, x3, keys):
+    """Philox4x32-10 in place on the counters ``x0 .. x3`` (1-d uint64 arrays holding 32-bit
+    values), ``keys`` the (10, 2) uint64 round keys: :func:`portopt.engine.philox.philox_words`
+    cell by cell (integer arithmetic, so the same words)."""
+    for e in range(x0.shape[0]):
+        a0 = x0[e]
+        a1 = x1[e]
+        a2 = x2[e]
+        a3 = x3[e]
+        for rnd in range(10):
+            p0 = a0 * _M0
+            p1 = a2 * _M1
+            a0 = (p1 >> _S32) ^ a1 ^ keys[rnd, 0]
+            a2 = (p0 >> _S32) ^ a3 ^ keys[rnd, 1]
+            a1 = p1 & _LO
+            a3 = p0 & _LO
+        x0[e] = a0
+        x1[e] = a1
+        x2[e] = a2
+        x3[e] = a3
