@@ -591,7 +591,11 @@ class FrontierConfig(_Strict):
         " far apart, each at the highest floor that admits it; 0: none",
     )
     workers: int | None = Field(
-        None, ge=1, le=256, description="processes solving the points; null: every core"
+        None,
+        ge=1,
+        le=256,
+        description="solvers of the points (this process and workers - 1 processes beside it);"
+        " null: every core",
     )
 
 

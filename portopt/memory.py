@@ -29,10 +29,12 @@ with a block of B evaluation scenarios, their cash paths and the summaries; the 
 scenarios written as Parquet beside the aggregates (:data:`PARQUET_BYTES`); and a plan's
 frontier (or its re-plans, ``plan.marginal: replan``) on the cut model: the plan's own
 memory while it redraws the declines and writes the workers' state (:math:`F_0`,
-:data:`FRONTIER_BYTES`), and n worker processes alive at once
-(:func:`frontier_workers`), each a fresh interpreter (:data:`WORKER_BASE_BYTES`) holding the
-state it was sent (:data:`WORKER_BYTES`), with the pool's resource tracker
-(:data:`TRACKER_BYTES`). The measured peak is the whole process tree's: the largest sum of the
+:data:`FRONTIER_BYTES`), and n solvers at once (:func:`frontier_workers`), counted as n
+worker processes, each a fresh interpreter (:data:`WORKER_BASE_BYTES`) holding the state it
+was sent (:data:`WORKER_BYTES`), with the pool's resource tracker (:data:`TRACKER_BYTES`): the
+solvers are this process and n - 1 workers (:class:`portopt.tradeoff.Helpers`), so the count
+is over by one interpreter and one copy of the state, which this process solves from without
+reading it. The measured peak is the whole process tree's: the largest sum of the
 resident memory of the plan and its workers at one moment (``bench/bench_memory.py``). Every
 constant is measured (bench/RESULTS.md, "Memory of a plan"; the command is ``python
 bench/bench_memory.py plan KEY=VALUE ...``).
@@ -184,12 +186,12 @@ TRACKER_BYTES = 16 * MIB
 
 
 def frontier_workers(config: RunConfig, columns: Columns, formulation: str) -> int | None:
-    """Worker processes a plan starts at once beside itself for its frontier's points
-    (:func:`portopt.tradeoff.plan_frontier`) or its re-plans (``plan.marginal: replan``):
-    ``plan.frontier.workers``, else every core this process may use, at most one per point
-    when there are no deployment levels; 0 when the points are solved in this process (one
-    worker); None when there is no frontier and no re-plan (a one-shot run, the full CVXPY
-    model, ``plan.frontier.enabled`` false)."""
+    """Solvers a plan's frontier points (:func:`portopt.tradeoff.plan_frontier`) or its
+    re-plans (``plan.marginal: replan``) run on at once, this process and the worker processes
+    beside it: ``plan.frontier.workers``, else every core this process may use, at most one per
+    point when there are no deployment levels; 0 when the points are solved in this process
+    alone (one solver); None when there is no frontier and no re-plan (a one-shot run, the full
+    CVXPY model, ``plan.frontier.enabled`` false)."""
     from portopt.plan.frontier import default_workers, frontier_floors
 
     if not columns.planned or formulation != "cuts":

@@ -242,12 +242,14 @@ def choose(
     config: RunConfig,
     catalog: Catalog | None = None,
     stage: Stages | None = None,
+    warm: bool = False,
 ) -> Choice:
     """The stages ``catalog``, ``scenarios_optimisation`` and ``optimise`` of ``job`` (its
     ``prepare`` already applied to ``config``): the columns over ``catalog`` (else the one
     ``config.catalog`` names), the memory check, the optimisation scenarios and the allocation
     with its in-sample figures. What-if and the sweeps call it for a job's choice without the
-    evaluation."""
+    evaluation. ``warm``: as the optimise stage starts, ``job.warm(config, columns)`` (where the
+    job has one) starts what its later stages will use; the caller calls ``job.release()``."""
     stage = stage or Stages(None, job.labels)
     s_opt = config.scenarios.optimisation
     with stage("catalog"):
@@ -273,6 +275,8 @@ def choose(
     cat = columns.catalog
     forcing = getattr(job, "forcing", None)
     with stage("optimise"):
+        if warm and hasattr(job, "warm"):
+            job.warm(config, columns)
         model = build_model(cat, opt, config)
         if forcing:
             forcing.attach(model)
@@ -315,7 +319,16 @@ def execute(
             "no evaluation scenarios",
         )
     stage = Stages(progress, job.labels)
-    chosen_plan = choose(job, config, stage=stage)
+    try:
+        return _execute(job, config, out_dir, stage)
+    finally:
+        if hasattr(job, "release"):
+            job.release()
+
+
+def _execute(job: Job, config: RunConfig, out_dir: Path | None, stage: Stages) -> PlanResult:
+    s_eval = config.scenarios.evaluation
+    chosen_plan = choose(job, config, stage=stage, warm=True)
     catalog, columns, engine = chosen_plan.catalog, chosen_plan.columns, chosen_plan.engine
     opt, allocation, model = chosen_plan.scenarios, chosen_plan.allocation, chosen_plan.model
     cat = columns.catalog

@@ -30,7 +30,9 @@ from portopt.compare import COMPARE_FILE, compare_plans, load_previous
 from portopt.config import RunConfig, quarter_index
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ConfigError, Problem
+from portopt.memory import frontier_workers
 from portopt.model import Allocation, DirectSweep
+from portopt.model.api import formulation
 from portopt.model.forcing import Forcing
 from portopt.model.marginal import as_records, plan_values
 from portopt.outputs import check_target
@@ -53,6 +55,7 @@ from portopt.report_plan import PLAN_FILE
 from portopt.schema import TABLES
 from portopt.tradeoff import (
     FRONTIER_FILE,
+    Helpers,
     Mapper,
     plan_frontier,
     replan_values,
@@ -147,6 +150,23 @@ class Plan:
         """Projects forced in (at a round, or their best) or out: a what-if's variant."""
         self.mapper = mapper
         """Runs the frontier's tasks (the CLI's Dask cluster); None: local processes."""
+        self.helpers: Helpers | None = None
+        """The worker processes of the frontier and the re-plans, started by :meth:`warm`."""
+
+    def warm(self, config: RunConfig, columns: Columns) -> None:
+        """As the plan's solve starts (one core busy), start the worker processes its frontier
+        or re-plans will use beside this process (:class:`portopt.tradeoff.Helpers`): their
+        start-up overlaps the solve. None when they run in this process alone or on a Dask
+        cluster."""
+        solvers = frontier_workers(config, columns, formulation(config))
+        if self.mapper is None and solvers and solvers > 1 and self.helpers is None:
+            self.helpers = Helpers(solvers - 1)
+
+    def release(self) -> None:
+        """Stop the worker processes :meth:`warm` started."""
+        if self.helpers is not None:
+            self.helpers.close()
+            self.helpers = None
 
     def explore(
         self,
@@ -193,7 +213,9 @@ class Plan:
                 columns.unfunded_prob,  # expected committed capital's basis
                 mask,
                 mapper=self.mapper,
+                helpers=self.helpers,
             )
+        self.release()
         if table is not None:
             out[FRONTIER_FILE] = table
         return out
@@ -227,6 +249,7 @@ class Plan:
                 [str(p) for p in columns.project],
                 committed,
                 mapper=self.mapper,
+                helpers=self.helpers,
             )
             note = (
                 "each project's value is the best plan with it minus the best plan without it:"

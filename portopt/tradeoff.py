@@ -31,8 +31,9 @@ import copy
 import multiprocessing
 import pickle
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,18 +237,21 @@ def run_items(
     workers: int | None,
     mapper: Mapper | None,
     dealt: bool = False,
+    helpers: Helpers | None = None,
 ) -> list[dict[str, Any]]:
     """``fn(state, task)`` over ``items``, the rows in ``items``' order (``fn`` returns one
     row per item of its task, in order).
 
     Each item is independent of the others (``fn`` starts every item from ``state``), so the
     rows do not depend on how the items are shared out: in this process (``workers`` 1, or one
-    item); in ``workers`` local processes, each given ``state`` once and then one item at a
-    time as it frees up (the slowest item, not an unlucky split, sets the time); or through
-    ``mapper`` (Dask), dealt round-robin into ``workers`` tasks (:func:`chunks`), as a task
-    carries its own copy of ``state`` (the cluster keeps a task's arguments, so that it
-    survives a worker's loss: fewer tasks send it fewer times). ``dealt``: dealt into
-    ``workers`` tasks locally too (many short items, each task compiling its model once)."""
+    item); by ``workers`` solvers on this machine, this process and ``workers - 1`` worker
+    processes (``helpers``, started ahead by the caller, else started here), each taking the
+    next item as it frees up, in order (the slowest item, not an unlucky split, sets the time;
+    a worker reads ``state`` from a file once); or through ``mapper`` (Dask), dealt round-robin
+    into ``workers`` tasks (:func:`chunks`), as a task carries its own copy of ``state`` (the
+    cluster keeps a task's arguments, so that it survives a worker's loss: fewer tasks send it
+    fewer times). ``dealt``: dealt into ``workers`` tasks locally too (many short items, each
+    task compiling its model once)."""
     if not items:
         return []
     n = max(1, min(workers if workers is not None else default_workers(), len(items)))
@@ -257,32 +261,111 @@ def run_items(
         parts = mapper(fn, [(state, task) for task in tasks])
     elif n == 1:
         return fn(state, list(items))
+    elif helpers is not None and helpers.n > 0:
+        parts = helpers.run(fn, state, tasks)
     else:
-        # the state goes through a file each worker reads as it starts: sent through the
-        # start-up pipe, each worker's start waited for the one before it to read its state
-        ctx = multiprocessing.get_context("spawn")  # HiGHS threads do not survive a fork
-        with tempfile.TemporaryDirectory(prefix="portopt-frontier-") as folder:
-            path = Path(folder) / "state.pickle"
-            path.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-            with ProcessPoolExecutor(
-                n, mp_context=ctx, initializer=_adopt, initargs=(str(path),)
-            ) as pool:
-                parts = list(pool.map(_adopted, [fn] * len(tasks), tasks))
+        with Helpers(n - 1) as started:
+            parts = started.run(fn, state, tasks)
     if dealt:  # the round-robin tasks' rows back in the items' order
         return [parts[i % n][i // n] for i in range(len(items))]
     return [row for part in parts for row in part]
 
 
-_ADOPTED: list[FrontierState] = []
-"""A worker process's state (:func:`run_items`), read once when the process starts."""
+class Helpers:
+    """``n`` worker processes that solve :func:`run_items`' tasks beside this process.
+
+    A worker is a fresh interpreter (spawned: HiGHS's threads do not survive a fork) that
+    imports portopt as it starts, about 1.6 s of one core: a plan starts its workers when its
+    own solve begins (:meth:`portopt.planning.Plan.warm`), which leaves the other core idle,
+    so that they are ready when the frontier starts. Close them (or use ``with``) when done."""
+
+    def __init__(self, n: int) -> None:
+        self.n = max(0, int(n))
+        self.pool: ProcessPoolExecutor | None = None
+        if self.n:
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_warm)
+            for _ in range(self.n):  # start every process now (the pool starts them lazily)
+                self.pool.submit(int)
+
+    def __enter__(self) -> Helpers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (a task running is let finish; the queued ones are dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def run(
+        self, fn: Callable[..., list[dict[str, Any]]], state: FrontierState, tasks: list[Any]
+    ) -> list[list[dict[str, Any]]]:
+        """``fn(state, task)`` of each task, in order: this process and the workers each take
+        the next task as they free up. The state goes through a file each worker reads once
+        (sent through a worker's start-up pipe, each worker's start waited for the one before
+        it to read its state)."""
+        assert self.pool is not None
+        pool = self.pool
+        parts: list[Any] = [None] * len(tasks)
+        lock = threading.Lock()
+        queue = iter(range(len(tasks)))
+        futures: list[tuple[int, Future]] = []
+        stopping = []
+
+        with tempfile.TemporaryDirectory(prefix="portopt-frontier-") as folder:
+            path = Path(folder) / "state.pickle"
+            path.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+            def feed(_: object = None) -> None:
+                with lock:  # a task is taken and its future recorded at once
+                    i = None if stopping else next(queue, None)
+                    if i is None:
+                        return
+                    future = pool.submit(_adopted, str(path), fn, tasks[i])
+                    futures.append((i, future))
+                future.add_done_callback(feed)
+
+            try:
+                for _ in range(self.n):
+                    feed()
+                while True:
+                    with lock:
+                        i = next(queue, None)
+                    if i is None:
+                        break
+                    parts[i] = fn(state, tasks[i])
+                wait([f for _, f in futures])  # every task is taken: no future is added now
+            except BaseException:
+                with lock:
+                    stopping.append(True)
+                for _, f in futures:
+                    f.cancel()
+                raise
+        for i, future in futures:
+            parts[i] = future.result()
+        return parts
 
 
-def _adopt(path: str) -> None:
-    _ADOPTED[:] = [pickle.loads(Path(path).read_bytes())]
+_ADOPTED: dict[str, FrontierState] = {}
+"""A worker process's state (:meth:`Helpers.run`), read from its file once."""
 
 
-def _adopted(fn: Callable[..., list[dict[str, Any]]], task: list[Any]) -> list[dict[str, Any]]:
-    return fn(_ADOPTED[0], task)
+def _warm() -> None:
+    """A worker's start: the modules its tasks use, imported before the first task."""
+    import portopt.model.explain
+    import portopt.model.marginal  # noqa: F401
+
+
+def _adopted(
+    path: str, fn: Callable[..., list[dict[str, Any]]], task: list[Any]
+) -> list[dict[str, Any]]:
+    if path not in _ADOPTED:
+        _ADOPTED.clear()
+        _ADOPTED[path] = pickle.loads(Path(path).read_bytes())
+    return fn(_ADOPTED[path], task)
 
 
 Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
@@ -294,10 +377,11 @@ def solve_frontier(
     floors: Sequence[float],
     workers: int | None = None,
     mapper: Mapper | None = None,
+    helpers: Helpers | None = None,
 ) -> list[dict[str, Any]]:
     """Every point of ``floors``, in their order (:func:`run_items`: through ``mapper`` when
-    given (Dask), else in ``workers`` local processes, one: in this process)."""
-    return run_items(solve_points, state, floors, workers, mapper)
+    given (Dask), else by ``workers`` local solvers, one: in this process)."""
+    return run_items(solve_points, state, floors, workers, mapper, helpers=helpers)
 
 
 def solve_floors(
@@ -323,6 +407,7 @@ def floors_above(
     bottom: dict[str, Any],
     workers: int | None = None,
     mapper: Mapper | None = None,
+    helpers: Helpers | None = None,
 ) -> list[dict[str, Any]]:
     """Every point of ``floors`` (highest first), given ``bottom``, the plan solved at the
     lowest of them.
@@ -342,7 +427,7 @@ def floors_above(
     covered = [f for f in floors[:-1] if reach is not None and f <= reach]
     rest = [f for f in floors[:-1] if f not in covered]
     by_floor = {low: bottom} | {f: covered_point(bottom, f) for f in covered}
-    by_floor |= {r["floor"]: r for r in solve_frontier(state, rest, workers, mapper)}
+    by_floor |= {r["floor"]: r for r in solve_frontier(state, rest, workers, mapper, helpers)}
     return [by_floor[f] for f in floors]
 
 
@@ -464,10 +549,12 @@ def plan_frontier(
     declined: np.ndarray,
     workers: int | None = None,
     mapper: Mapper | None = None,
+    helpers: Helpers | None = None,
 ) -> pd.DataFrame | None:
     """frontier.csv of a plan (the module docstring); None when there is no frontier to draw
     (``plan.frontier.enabled`` false, no recovery floor, or the plan not chosen by the cut
-    model)."""
+    model). ``helpers``: worker processes started ahead (:class:`Helpers`), else started here
+    when the points are solved locally by more than one solver."""
     floors = frontier_floors(config)
     if not floors or not isinstance(sweep, DirectSweep) or allocation.objective is None:
         return None
@@ -485,14 +572,14 @@ def plan_frontier(
     # processes finish together (the rows do not depend on the order)
     items = [("level", x) for x in sorted(levels, reverse=True)]
     items += [("floor", below[-1])] if below else []
-    solved = run_items(frontier_points, state, items, w, mapper)
+    solved = run_items(frontier_points, state, items, w, mapper, helpers=helpers)
     level_rows = solved[: len(levels)][::-1]
-    rows = floors_above(state, below, solved[-1], w, mapper) if below else []
+    rows = floors_above(state, below, solved[-1], w, mapper, helpers) if below else []
     # a level some floor's plan reaches above the most found reachable (that MILP ends within
     # its gap): solved too, so the levels run to the most any point commits
     top = max([high, *(float(r["committed_expected_usd"]) for r in rows if r.get("objective"))])
     more = [x for x in frontier_levels(config, low, top) if x not in levels]
-    level_rows += run_items(solve_levels, state, more, w, mapper)
+    level_rows += run_items(solve_levels, state, more, w, mapper, helpers=helpers)
     return frontier_table([first, *rows], level_rows)
 
 
@@ -768,6 +855,7 @@ def replan_values(
     committed: Sequence[bool],
     workers: int | None = None,
     mapper: Mapper | None = None,
+    helpers: Helpers | None = None,
 ) -> list[Any]:
     """Each project's value to the plan as the difference of two full plans (coverage points,
     :class:`portopt.model.marginal.MarginalValue`): the base plan minus the plan with it
@@ -784,7 +872,7 @@ def replan_values(
     chosen = {pid: bool(y[[j for j, p in enumerate(project) if p == pid]].any()) for pid in ids}
     held = {str(p) for p, c in zip(project, committed, strict=True) if c}
     items = [(pid, chosen[pid]) for pid in ids if pid not in held]
-    results = run_items(replan_tasks, state, items, workers, mapper, dealt=True)
+    results = run_items(replan_tasks, state, items, workers, mapper, dealt=True, helpers=helpers)
     by_id = {r["project"]: r for r in results}
     base = POINTS * float(allocation.objective)
     gap0 = float(allocation.mip_gap or 0.0)

@@ -277,9 +277,10 @@ def _echo(state: Any, items: list[Any]) -> list[dict[str, Any]]:
 
 
 def test_run_items_one_task_per_item_rows_in_order() -> None:
-    """Whichever way the items run (this process; worker processes reading the state from a
-    file, one item a task; a mapper that runs its tasks in another order, the items dealt into
-    one task per worker), the rows come back in the items' order."""
+    """Whichever way the items run (this process; this process and a worker process reading
+    the state from a file, one item a task, the first item the worker's; a mapper that runs its
+    tasks in another order, the items dealt into one task per worker), the rows come back in
+    the items' order."""
     import os
 
     items = [3.0, 1.0, 2.0, 5.0]
@@ -293,7 +294,11 @@ def test_run_items_one_task_per_item_rows_in_order() -> None:
     assert [r["item"] for r in mapped] == items and {r["task"] for r in mapped} == {2}
     pool = tradeoff.run_items(_echo, "state", items, 2, None)
     assert [(r["state"], r["item"], r["task"]) for r in pool] == [("state", i, 1) for i in items]
-    assert os.getpid() not in {r["pid"] for r in pool}
+    assert pool[0]["pid"] != os.getpid()
+    with tradeoff.Helpers(1) as helpers:  # started ahead, used twice
+        for _ in range(2):
+            rows = tradeoff.run_items(_echo, "state", items, 2, None, helpers=helpers)
+            assert [r["item"] for r in rows] == items and rows[0]["pid"] != os.getpid()
     assert tradeoff.run_items(_echo, "state", [], 2, None) == []
     # dealt: round-robin into one task per process (the re-plans), rows still in order
     for mapped in (None, mapper):
