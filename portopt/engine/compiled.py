@@ -34,20 +34,30 @@ import os
 import numpy as np
 
 try:  # Numba is a dependency; the engine still runs (slower) where it cannot be imported
-    from numba import njit
+    from numba import njit as _numba_jit
 
     AVAILABLE = os.environ.get("PORTOPT_NUMBA", "1") != "0"
 except ImportError:  # pragma: no cover - numba is installed with portopt
+    _numba_jit = None
     AVAILABLE = False
 
-    def njit(*_args, **_kwargs):  # type: ignore[no-redef]
-        return lambda fn: fn
+_JIT = {"nogil": True, "fastmath": False, "error_model": "numpy"}
 
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+def njit(fn):  # type: ignore[no-untyped-def]
+    """``fn`` compiled by Numba (lazily, at its first call), its machine code cached on disk
+    where Numba finds a writable folder (next to this file, else the user's cache folder), not
+    cached where it finds none (a read-only install without a home folder: each process then
+    compiles, about 2 s); ``fn`` itself without Numba."""
+    if _numba_jit is None:  # pragma: no cover
+        return fn
+    try:
+        return _numba_jit(cache=True, **_JIT)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return _numba_jit(cache=False, **_JIT)(fn)
 
 
-@njit(**_JIT)
+@njit
 def _max(a: float, b: float) -> float:
     """NumPy's ``maximum``: NaN from either side, the second operand on a tie (+0.0 vs -0.0)."""
     if a > b or a != a:
@@ -55,7 +65,7 @@ def _max(a: float, b: float) -> float:
     return b
 
 
-@njit(**_JIT)
+@njit
 def _min(a: float, b: float) -> float:
     """NumPy's ``minimum``: NaN from either side, the second operand on a tie."""
     if a < b or a != a:
@@ -63,7 +73,7 @@ def _min(a: float, b: float) -> float:
     return b
 
 
-@njit(**_JIT)
+@njit
 def pre_step(
     t,
     m,
@@ -202,7 +212,7 @@ def pre_step(
             avail_out[r, j] = cfads
 
 
-@njit(**_JIT)
+@njit
 def post_step(
     t,
     m,
@@ -378,7 +388,7 @@ def post_step(
                 draw_out[r, j] = dw
 
 
-@njit(**_JIT)
+@njit
 def portfolio_sums(amount, pos, weights, padded, acc, out, col):
     """``out[:, col] = sum_k weights[k] amount[pos[k], :]``, the rows ``pos`` (catalog order)
     added one after the other (the NumPy engine's running row, in ``acc``), then ``+ 0.0``
@@ -403,7 +413,7 @@ _LO = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 
 
-@njit(**_JIT)
+@njit
 def philox(x0, x1, x2, x3, keys):
     """Philox4x32-10 in place on the counters ``x0 .. x3`` (1-d uint64 arrays holding 32-bit
     values), ``keys`` the (10, 2) uint64 round keys: :func:`portopt.engine.philox.philox_words`
