@@ -550,14 +550,20 @@ class _Quarterly:
         self.debt_rows = np.flatnonzero(self.has_debt[:m])
         self.stack_rows = np.flatnonzero(self.has_stack[:m])
 
-    def _prices(self, log_price: list[np.ndarray], out: np.ndarray) -> np.ndarray:
-        """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario), into ``out``."""
+    def _group_prices(self, log_price: list[np.ndarray]) -> np.ndarray:
+        """``exp(beta (x_k + J_k c))`` of each price group (the rows' pairs of factor and
+        beta), the first rows of :attr:`y` (the active prefix's without groups)."""
         # without groups row g is group g, so the active prefix needs the first m only
         used = self.m if self.group is None else self.betas.size
         y = self.y[:used]
         for g in range(used):
             np.multiply(log_price[self.factors[g]], self.betas[g], out=y[g])
         np.exp(y, out=y)
+        return y
+
+    def _prices(self, log_price: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+        """``Pb = exp(beta (x_k + J_k c))`` per (project, scenario), into ``out``."""
+        y = self._group_prices(log_price)
         if self.group is None:
             np.copyto(out, y)
             return out
@@ -736,6 +742,34 @@ class _Quarterly:
             np.copyto(due, np.add(b, interest, out=level), where=fails_now)
         return np.minimum(avail, due, out=due)
 
+    def _deemed_growth(self, rate: np.ndarray) -> np.ndarray:
+        """The deemed rate's growth of the quarter per distinct spread: ``g = 1 + (sp + rate) /
+        4``, or ``sqrt(1 + (sp + rate) / 2)`` semi-annually (copied to the rows after)."""
+        g = np.add(self.spread_values, rate[None, :], out=self.spread_growth)
+        if self.inp.semiannual:
+            g *= 0.5
+            g += 1.0
+            np.sqrt(g, out=g)
+        else:
+            g *= 0.25
+            g += 1.0
+        return g
+
+    def _fx_discounts(self, t: int, log_price: list[np.ndarray]) -> np.ndarray:
+        """Japan's discount of quarter ``t`` per distinct (funding, yen share), copied to the
+        rows after: ``dfx = d (1 - y + y e^x)``; at parity ``dfx = d (1 - y) + y (d_p e^x)``,
+        ``d_p`` the swapped yen's discount."""
+        if self.parity:
+            f = np.multiply(self.fx_parity_discount[:, t : t + 1], np.exp(log_price[_USDJPY]))
+            np.multiply(self.fx_yen, f, out=self.fx_values)
+            f = self.fx_values
+            f += self.fx_one_minus_yen * self.fx_discount[:, t : t + 1]
+            return f
+        f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
+        np.add(self.fx_one_minus_yen, f, out=f)
+        f *= self.fx_discount[:, t : t + 1]
+        return f
+
     def step(
         self,
         t: int,
@@ -787,14 +821,7 @@ class _Quarterly:
         # deemed growth g = 1 + (sp + rate) / 4, or sqrt(1 + (sp + rate) / 2) semi-annually;
         # Japan's claim stops growing after the project's end (it is lost then)
         # computed once per distinct spread, then copied to its rows (the same doubles)
-        g = np.add(self.spread_values, rate[None, :], out=self.spread_growth)
-        if inp.semiannual:
-            g *= 0.5
-            g += 1.0
-            np.sqrt(g, out=g)
-        else:
-            g *= 0.25
-            g += 1.0
+        g = self._deemed_growth(rate)
         growth = np.take(g, self.spread_row, axis=0, out=buf("growth"))
         np.copyto(growth, 1.0, where=np.less(sch.end, t, out=buf("flag", bool)))
         after = (t - sch.q0 >= inp.realloc_quarters)[:, None]
@@ -811,17 +838,7 @@ class _Quarterly:
         )
 
         d = self.discount[:, t : t + 1]
-        # dfx = d (1 - y + y e^x) once per distinct (funding, yen share), copied to its rows;
-        # at parity dfx = d (1 - y) + y (d_p e^x), d_p the swapped yen's discount
-        if self.parity:
-            f = np.multiply(self.fx_parity_discount[:, t : t + 1], np.exp(log_price[_USDJPY]))
-            np.multiply(self.fx_yen, f, out=self.fx_values)
-            f = self.fx_values
-            f += self.fx_one_minus_yen * self.fx_discount[:, t : t + 1]
-        else:
-            f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
-            np.add(self.fx_one_minus_yen, f, out=f)
-            f *= self.fx_discount[:, t : t + 1]
+        f = self._fx_discounts(t, log_price)
         dfx = np.take(f, self.fx_row, axis=0, out=buf("dfx"))
         term = np.multiply(dfx, japan, out=growth)
         self.pv_japan += term
@@ -938,7 +955,6 @@ class _Quarterly:
             unpaid=self.unpaid if self.unpaid is not None else np.zeros((1, 1)),
             stack_due=self.stack_due if self.stack_rows.size else np.zeros((1, 1)),
             stack_capital=self.stack_capital if self.stack_rows.size else np.zeros((1, 1)),
-            prices=np.empty((self.betas.size, n)),
             no_gas=np.zeros(0),
             acc=np.empty(n),
             **{name: np.empty((p, n)) for name in ("avail", "ramp", "japan", "us", "draw")},
@@ -968,12 +984,8 @@ class _Quarterly:
         op_on = sch.first_op <= t <= sch.last_op
         fail_on = t in sch.salvage_quarters
         gas = k.no_gas
-        if op_on:  # the prices of the price groups, as _prices computes them
-            used = self.m if self.group is None else self.betas.size
-            y = k.prices[:used]
-            for g in range(used):
-                np.multiply(log_price[self.factors[g]], self.betas[g], out=y[g])
-            np.exp(y, out=y)
+        if op_on:
+            self._group_prices(log_price)
             if self.fuels:
                 gas = np.exp(log_price[_GAS])
                 gas *= self.cpi
@@ -987,30 +999,15 @@ class _Quarterly:
             k.one_minus_phi, k.floor, k.offtake_q, k.iota, k.iota_floor, k.iota_credit, k.fuel,
             k.one_minus_fuel, self.dep_flat, self.dep_width, k.dep_base, k.ptc_unit, k.credit_q,
             inp.ramp_quarters, inp.nol_limit, inp.tax_rate,
-            rate, k.prices, self.cpi, gas,
+            rate, self.y, self.cpi, gas,
             state["senior"], state["nol"],
             k.avail, k.ramp, k.base, k.exponent,
         )  # fmt: skip
         debt = int(k.debt_count[m - 1]) if op_on else 0
         if debt:  # (1 + i) ** m, NumPy's power as in _debt_service
             np.power(k.base[:debt], k.exponent[:debt], out=k.power[:debt])
-        g = np.add(self.spread_values, rate[None, :], out=self.spread_growth)
-        if inp.semiannual:
-            g *= 0.5
-            g += 1.0
-            np.sqrt(g, out=g)
-        else:
-            g *= 0.25
-            g += 1.0
-        if self.parity:
-            f = np.multiply(self.fx_parity_discount[:, t : t + 1], np.exp(log_price[_USDJPY]))
-            np.multiply(self.fx_yen, f, out=self.fx_values)
-            f = self.fx_values
-            f += self.fx_one_minus_yen * self.fx_discount[:, t : t + 1]
-        else:
-            f = np.multiply(self.fx_yen, np.exp(log_price[_USDJPY]), out=self.fx_values)
-            np.add(self.fx_one_minus_yen, f, out=f)
-            f *= self.fx_discount[:, t : t + 1]
+        g = self._deemed_growth(rate)
+        f = self._fx_discounts(t, log_price)
         _compiled.post_step(
             t, m, building, online, fail_on,
             self.stack_rows.size > 0, self.unpaid is None, self.weights is not None,
