@@ -30,6 +30,8 @@ environment runs the NumPy calls instead; :data:`AVAILABLE` is False then, or wi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +46,7 @@ except ImportError:  # pragma: no cover - numba is installed with portopt
 _JIT = {"nogil": True, "fastmath": False, "error_model": "numpy"}
 
 
-def njit(fn):  # type: ignore[no-untyped-def]
+def njit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` compiled by Numba (lazily, at its first call), its machine code cached on disk
     where Numba finds a writable folder (next to this file, else the user's cache folder), not
     cached where it finds none (a read-only install without a home folder: each process then
@@ -75,59 +77,59 @@ def _min(a: float, b: float) -> float:
 
 @njit
 def pre_step(
-    t,
-    m,
-    op_on,
-    online_on,
-    fail_on,
-    escalates,
-    fuels,
+    t: int,
+    m: int,
+    op_on: bool,
+    online_on: bool,
+    fail_on: bool,
+    escalates: bool,
+    fuels: bool,
     # the schedule, per cell
-    comp,
-    op_last,
-    fq,
-    salvage,
-    scheduled,
-    bonus_amount,
-    itc_amount,
+    comp: np.ndarray,
+    op_last: np.ndarray,
+    fq: np.ndarray,
+    salvage: np.ndarray,
+    scheduled: np.ndarray,
+    bonus_amount: np.ndarray,
+    itc_amount: np.ndarray,
     # per row
-    senior_spread,
-    debt_pos,
-    tenor,
-    group,
-    unit,
-    opex_unit,
-    phi,
-    one_minus_phi,
-    floor,
-    offtake_q,
-    iota,
-    iota_floor,
-    iota_credit,
-    fuel,
-    one_minus_fuel,
-    dep_flat,
-    dep_width,
-    dep_base,
-    ptc_unit,
-    credit_q,
-    ramp_quarters,
-    nol_limit,
-    tax_rate,
+    senior_spread: np.ndarray,
+    debt_pos: np.ndarray,
+    tenor: np.ndarray,
+    group: np.ndarray,
+    unit: np.ndarray,
+    opex_unit: np.ndarray,
+    phi: np.ndarray,
+    one_minus_phi: np.ndarray,
+    floor: np.ndarray,
+    offtake_q: np.ndarray,
+    iota: np.ndarray,
+    iota_floor: np.ndarray,
+    iota_credit: np.ndarray,
+    fuel: np.ndarray,
+    one_minus_fuel: np.ndarray,
+    dep_flat: np.ndarray,
+    dep_width: int,
+    dep_base: np.ndarray,
+    ptc_unit: np.ndarray,
+    credit_q: np.ndarray,
+    ramp_quarters: int,
+    nol_limit: float,
+    tax_rate: float,
     # per scenario
-    rate,
-    prices,
-    cpi,
-    gas,
+    rate: np.ndarray,
+    prices: np.ndarray,
+    cpi: np.ndarray,
+    gas: np.ndarray,
     # state
-    senior,
-    nol,
+    senior: np.ndarray,
+    nol: np.ndarray,
     # out
-    avail_out,
-    ramp_out,
-    base_out,
-    power_out,
-):
+    avail_out: np.ndarray,
+    ramp_out: np.ndarray,
+    base_out: np.ndarray,
+    power_out: np.ndarray,
+) -> None:
     """Quarter ``t`` of the first ``m`` rows up to the senior debt service
     (:meth:`~portopt.engine.numpy_engine._Quarterly.step` to ``_senior_paid``): the cash
     available (``avail_out``), the ramp (``ramp_out``, when ``online_on``: the quarter is in
@@ -214,62 +216,62 @@ def pre_step(
 
 @njit
 def post_step(
-    t,
-    m,
-    building_on,
-    online_on,
-    fail_on,
-    stack_on,
-    accrues,
-    keep,
+    t: int,
+    m: int,
+    building_on: bool,
+    online_on: bool,
+    fail_on: bool,
+    stack_on: bool,
+    accrues: bool,
+    keep: bool,
     # the schedule, per cell
-    comp,
-    op_last,
-    fq,
-    last_draw,
-    draw_amount,
-    debt_draw_amount,
-    end,
+    comp: np.ndarray,
+    op_last: np.ndarray,
+    fq: np.ndarray,
+    last_draw: np.ndarray,
+    draw_amount: np.ndarray,
+    debt_draw_amount: np.ndarray,
+    end: np.ndarray,
     # per cell, from pre_step and NumPy's power
-    avail,
-    ramp,
-    powered,
+    avail: np.ndarray,
+    ramp: np.ndarray,
+    powered: np.ndarray,
     # per row
-    q0,
-    senior_spread,
-    debt_pos,
-    tenor,
-    level_row,
-    spread_row,
-    fx_row,
-    d_t,
-    stack_code,
-    omega,
-    hurdle,
-    realloc_quarters,
-    realloc_share,
-    share_before,
-    share_after,
+    q0: np.ndarray,
+    senior_spread: np.ndarray,
+    debt_pos: np.ndarray,
+    tenor: np.ndarray,
+    level_row: np.ndarray,
+    spread_row: np.ndarray,
+    fx_row: np.ndarray,
+    d_t: np.ndarray,
+    stack_code: np.ndarray,
+    omega: np.ndarray,
+    hurdle: np.ndarray,
+    realloc_quarters: int,
+    realloc_share: float,
+    share_before: float,
+    share_after: float,
     # per scenario, and per (group, scenario)
-    rate,
-    growth_of,
-    dfx_of,
+    rate: np.ndarray,
+    growth_of: np.ndarray,
+    dfx_of: np.ndarray,
     # state
-    senior,
-    online,
-    stack_due,
-    stack_capital,
-    balance,
-    unpaid,
-    pv_japan,
-    pv_us,
-    pv_draw,
-    zero_quarters,
+    senior: np.ndarray,
+    online: np.ndarray,
+    stack_due: np.ndarray,
+    stack_capital: np.ndarray,
+    balance: np.ndarray,
+    unpaid: np.ndarray,
+    pv_japan: np.ndarray,
+    pv_us: np.ndarray,
+    pv_draw: np.ndarray,
+    zero_quarters: np.ndarray,
     # out, per cell
-    japan_out,
-    us_out,
-    draw_out,
-):
+    japan_out: np.ndarray,
+    us_out: np.ndarray,
+    draw_out: np.ndarray,
+) -> None:
     """Quarter ``t`` of the first ``m`` rows from the senior debt service on
     (:meth:`~portopt.engine.numpy_engine._Quarterly._debt_service` and the rest of ``step``):
     every state array in place; Japan's and the US's cash and the draw of the quarter into
@@ -389,7 +391,15 @@ def post_step(
 
 
 @njit
-def portfolio_sums(amount, pos, weights, padded, acc, out, col):
+def portfolio_sums(
+    amount: np.ndarray,
+    pos: np.ndarray,
+    weights: np.ndarray,
+    padded: bool,
+    acc: np.ndarray,
+    out: np.ndarray,
+    col: int,
+) -> None:
     """``out[:, col] = sum_k weights[k] amount[pos[k], :]``, the rows ``pos`` (catalog order)
     added one after the other (the NumPy engine's running row, in ``acc``), then ``+ 0.0``
     when ``padded`` (some row has ended: it turns a -0.0 into the +0.0 of the full sum)."""
@@ -414,7 +424,9 @@ _S32 = np.uint64(32)
 
 
 @njit
-def philox(x0, x1, x2, x3, keys):
+def philox(
+    x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, keys: np.ndarray
+) -> None:
     """Philox4x32-10 in place on the counters ``x0 .. x3`` (1-d uint64 arrays holding 32-bit
     values), ``keys`` the (10, 2) uint64 round keys: :func:`portopt.engine.philox.philox_words`
     cell by cell (integer arithmetic, so the same words)."""
