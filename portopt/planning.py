@@ -178,7 +178,22 @@ class Plan:
         stage: Any,
     ) -> dict[str, pd.DataFrame]:
         """frontier.csv (:mod:`portopt.tradeoff`): the plan at each expected-recovery floor
-        from the configured one down to ``plan.frontier.lowest_floor``, in a stage of its own."""
+        from the configured one down to ``plan.frontier.lowest_floor``, in a stage of its own.
+        The worker processes :meth:`warm` started stop here (the last stage to use them)."""
+        try:
+            return self._explore(config, columns, scenarios, allocation, model, stage)
+        finally:
+            self.release()
+
+    def _explore(
+        self,
+        config: RunConfig,
+        columns: Columns,
+        scenarios: ScenarioSet,
+        allocation: Allocation,
+        model: object,
+        stage: Any,
+    ) -> dict[str, pd.DataFrame]:
         if not isinstance(model, DirectSweep) or not proved(allocation, model):
             return {}
         out: dict[str, pd.DataFrame] = {}
@@ -215,7 +230,6 @@ class Plan:
                 mapper=self.mapper,
                 helpers=self.helpers,
             )
-        self.release()
         if table is not None:
             out[FRONTIER_FILE] = table
         return out

@@ -95,6 +95,9 @@ def _committed(out: Path) -> float:
 
 
 def test_plan_writes_its_frontier(small_plan: Any) -> None:
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []  # the plan's worker process has stopped
     table = _frontier(small_plan.out_dir)
     _check_frontier(table, 0.95, 0.05, GAP, _committed(small_plan.out_dir))
     assert (table["kind"] == "floor").sum() == 8
@@ -184,6 +187,20 @@ def test_report_leads_with_the_frontier(small_plan: Any) -> None:
     charts = re.findall(r'<div class="chart" id="([^"]+)"', page)
     assert charts[0] == "chart-frontier"
     assert any(s in page for s in ("The next $50B", "Its last $50B", "does not reach $50B"))
+
+
+def test_an_infeasible_plan_stops_its_worker_processes(tmp_path: Path) -> None:
+    """The frontier's worker starts as the plan's solve begins; a plan that stops there (no
+    portfolio meets a hard target) stops it too, and writes nothing."""
+    import multiprocessing
+
+    from portopt.errors import InfeasibleError
+
+    with pytest.raises(InfeasibleError):
+        _plan(tmp_path / "out", "plan.frontier.workers=2", "plan.target=hard",
+              "plan.target_usd=5e11")  # fmt: skip
+    assert multiprocessing.active_children() == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_no_frontier_when_off(tmp_path: Path) -> None:
