@@ -4,8 +4,8 @@ The Numba kernels step each (project, scenario) cell with the NumPy engine's ope
 order, so every output double must be identical: on the plan's engine columns of the bundled
 catalog (every start option), with a portfolio's cash, under each option that takes another
 branch of the quarter (the stack's positions, carried interest apart, re-allocation, salvage,
-the yen unhedged, quarterly compounding, fuel not following gas, no senior debt), and Philox's
-words with and without Numba.
+the yen unhedged, quarterly compounding, fuel not following gas, no inflation, no senior debt),
+and Philox's words with and without Numba.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ VARIANTS = {
         "deal.compounding=quarterly",
         "scenarios.fuel_follows_gas=false",
     ],
+    "no inflation (real money), fuel": ["scenarios.inflation.mean=0", "scenarios.inflation.vol=0"],
 }
 
 

@@ -931,8 +931,9 @@ class _Quarterly:
         floats = ("unit", "opex_unit", "phi", "one_minus_phi", "floor", "iota", "iota_floor")
         floats += ("iota_credit", "fuel", "one_minus_fuel", "ptc_unit", "senior_spread")
         ints = ("offtake_q", "credit_q", "dep_base", "tenor")
+        debts = int(self.has_debt.sum())
         debt_pos = np.full(p, -1, dtype=np.intp)
-        debt_pos[self.has_debt] = np.arange(int(self.has_debt.sum()))
+        debt_pos[self.has_debt] = np.arange(debts)
         self._kernel = SimpleNamespace(
             # the schedule's quarters in 32 bits (they are below 2^31): half the memory read
             **{
@@ -959,7 +960,7 @@ class _Quarterly:
             acc=np.empty(n),
             **{name: np.empty((p, n)) for name in ("avail", "ramp", "japan", "us", "draw")},
             # the annuity factor's base and exponent (1.0 until a cell is first written)
-            **{name: np.ones((debt_pos.max() + 1, n)) for name in ("base", "exponent", "power")},
+            **{name: np.ones((debts, n)) for name in ("base", "exponent", "power")},
         )
         return self._kernel
 
