@@ -333,8 +333,6 @@ def _execute(job: Job, config: RunConfig, out_dir: Path | None, stage: Stages) -
     opt, allocation, model = chosen_plan.scenarios, chosen_plan.allocation, chosen_plan.model
     cat = columns.catalog
     with stage("marginal"):
-        if hasattr(job, "begin"):  # what later stages can start now (a plan's frontier)
-            job.begin(config, chosen_plan)
         marginal = job.marginal(config, chosen_plan, stage.advance)
     explore = getattr(job, "explore", None)
     explored = {} if explore is None else explore(config, columns, opt, allocation, model, stage)

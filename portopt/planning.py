@@ -59,7 +59,6 @@ from portopt.tradeoff import (
     Mapper,
     plan_frontier,
     replan_values,
-    start_lowest_floor,
 )
 from portopt.vocabulary import SECTORS
 
@@ -153,8 +152,6 @@ class Plan:
         """Runs the frontier's tasks (the CLI's Dask cluster); None: local processes."""
         self.helpers: Helpers | None = None
         """The worker processes of the frontier and the re-plans, started by :meth:`warm`."""
-        self.started: tuple[Any, Any] | None = None
-        """The frontier's state and its lowest floor's point, started by :meth:`begin`."""
 
     def warm(self, config: RunConfig, columns: Columns) -> None:
         """As the plan's solve starts (one core busy), start the worker processes its frontier
@@ -165,33 +162,8 @@ class Plan:
         if self.mapper is None and solvers and solvers > 1 and self.helpers is None:
             self.helpers = Helpers(solvers - 1)
 
-    def begin(self, config: RunConfig, chosen: Choice) -> None:
-        """As soon as the plan is chosen, before its marginal values: the frontier's lowest
-        floor started on a worker (:func:`portopt.tradeoff.start_lowest_floor`), so that it runs
-        while this process computes the marginal values. Only where the stages in between
-        leave the frontier's starting state as it is (``plan.marginal: held``, which re-solves
-        on the plan's model without adding to its cuts, and no alternatives)."""
-        model, allocation, columns = chosen.model, chosen.allocation, chosen.columns
-        if self.helpers is None or config.plan.marginal != "held":
-            return
-        if config.plan.alternatives.count > 0 or not isinstance(model, DirectSweep):
-            return
-        if not proved(allocation, model) or len(frontier_floors(config)) < 2:
-            return
-        _, mask = columns.declines(chosen.scenarios, columns.decline_prob, config)
-        self.started = start_lowest_floor(
-            config,
-            model,
-            allocation,
-            [str(p) for p in columns.project],
-            columns.unfunded_prob,
-            mask,
-            self.helpers,
-        )
-
     def release(self) -> None:
         """Stop the worker processes :meth:`warm` started."""
-        self.started = None
         if self.helpers is not None:
             self.helpers.close()
             self.helpers = None
@@ -247,12 +219,7 @@ class Plan:
             return out
         label = f"Solving the plan at {len(floors)} expected-recovery floors"
         with stage("frontier", label=label):
-            started = self.started
-            mask = (
-                None
-                if started is not None
-                else columns.declines(scenarios, columns.decline_prob, config)[1]
-            )
+            _, mask = columns.declines(scenarios, columns.decline_prob, config)
             table = plan_frontier(
                 config,
                 model,
@@ -262,7 +229,6 @@ class Plan:
                 mask,
                 mapper=self.mapper,
                 helpers=self.helpers,
-                started=started,
             )
         if table is not None:
             out[FRONTIER_FILE] = table

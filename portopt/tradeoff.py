@@ -238,7 +238,6 @@ def run_items(
     mapper: Mapper | None,
     dealt: bool = False,
     helpers: Helpers | None = None,
-    busy: Sequence[Future] = (),
 ) -> list[dict[str, Any]]:
     """``fn(state, task)`` over ``items``, the rows in ``items``' order (``fn`` returns one
     row per item of its task, in order).
@@ -252,8 +251,7 @@ def run_items(
     into ``workers`` tasks (:func:`chunks`), as a task carries its own copy of ``state`` (the
     cluster keeps a task's arguments, so that it survives a worker's loss: fewer tasks send it
     fewer times). ``dealt``: dealt into ``workers`` tasks locally too (many short items, each
-    task compiling its model once). ``busy``: tasks of ``helpers`` started before
-    (:meth:`Helpers.start`), whose workers join when they end."""
+    task compiling its model once)."""
     if not items:
         return []
     n = max(1, min(workers if workers is not None else default_workers(), len(items)))
@@ -264,7 +262,7 @@ def run_items(
     elif n == 1:
         return fn(state, list(items))
     elif helpers is not None and helpers.n > 0:
-        parts = helpers.run(fn, state, tasks, busy)
+        parts = helpers.run(fn, state, tasks)
     else:
         with Helpers(n - 1) as started:
             parts = started.run(fn, state, tasks)
@@ -279,17 +277,11 @@ class Helpers:
     A worker is a fresh interpreter (spawned: HiGHS's threads do not survive a fork) that
     imports portopt as it starts, about 1.6 s of one core: a plan starts its workers when its
     own solve begins (:meth:`portopt.planning.Plan.warm`), which leaves the other core idle,
-    so that they are ready when the frontier starts. The state the tasks start from goes
-    through a file each worker reads once (:meth:`share`; sent through a worker's start-up
-    pipe, each worker's start waited for the one before it to read its state). Close them (or
-    use ``with``) when done: it stops the workers and deletes the file."""
+    so that they are ready when the frontier starts. Close them (or use ``with``) when done."""
 
     def __init__(self, n: int) -> None:
         self.n = max(0, int(n))
         self.pool: ProcessPoolExecutor | None = None
-        self.shared: FrontierState | None = None
-        self.folder: tempfile.TemporaryDirectory | None = None
-        self.path = ""
         if self.n:
             ctx = multiprocessing.get_context("spawn")
             self.pool = ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_warm)
@@ -303,82 +295,55 @@ class Helpers:
         self.close()
 
     def close(self) -> None:
-        """Stop the workers (a task running is let finish; the queued ones are dropped) and
-        delete the state's file."""
+        """Stop the workers (a task running is let finish; the queued ones are dropped)."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
-        if self.folder is not None:
-            self.folder.cleanup()
-            self.folder, self.shared, self.path = None, None, ""
-
-    def share(self, state: FrontierState) -> None:
-        """Write ``state`` to the file the workers' tasks read (once per state)."""
-        if state is self.shared:
-            return
-        if self.folder is None:
-            self.folder = tempfile.TemporaryDirectory(prefix="portopt-frontier-")
-        path = Path(self.folder.name) / f"state-{id(state)}.pickle"
-        path.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        self.shared, self.path = state, str(path)
-
-    def start(
-        self, fn: Callable[..., list[dict[str, Any]]], state: FrontierState, task: list[Any]
-    ) -> Future:
-        """``fn(state, task)`` on a worker, started now (its rows: the future's result); pass
-        the future to :meth:`run` as ``busy`` so that its worker joins that run when free."""
-        assert self.pool is not None
-        self.share(state)
-        return self.pool.submit(_adopted, self.path, fn, task)
 
     def run(
-        self,
-        fn: Callable[..., list[dict[str, Any]]],
-        state: FrontierState,
-        tasks: list[Any],
-        busy: Sequence[Future] = (),
+        self, fn: Callable[..., list[dict[str, Any]]], state: FrontierState, tasks: list[Any]
     ) -> list[list[dict[str, Any]]]:
         """``fn(state, task)`` of each task, in order: this process and the workers each take
-        the next task as they free up; a worker still on a task of ``busy`` (:meth:`start`)
-        takes its first when that one ends."""
+        the next task as they free up. The state goes through a file each worker reads once
+        (sent through a worker's start-up pipe, each worker's start waited for the one before
+        it to read its state)."""
         assert self.pool is not None
         pool = self.pool
-        self.share(state)
-        path = self.path
         parts: list[Any] = [None] * len(tasks)
         lock = threading.Lock()
         queue = iter(range(len(tasks)))
         futures: list[tuple[int, Future]] = []
         stopping = []
 
-        def feed(_: object = None) -> None:
-            with lock:  # a task is taken and its future recorded at once
-                i = None if stopping else next(queue, None)
-                if i is None:
-                    return
-                future = pool.submit(_adopted, path, fn, tasks[i])
-                futures.append((i, future))
-            future.add_done_callback(feed)
+        with tempfile.TemporaryDirectory(prefix="portopt-frontier-") as folder:
+            path = Path(folder) / "state.pickle"
+            path.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
-        try:
-            pending = [f for f in busy if not f.done()]
-            for _ in range(self.n - len(pending)):
-                feed()
-            for f in pending:  # called at once if it has just ended
-                f.add_done_callback(feed)
-            while True:
+            def feed(_: object = None) -> None:
+                with lock:  # a task is taken and its future recorded at once
+                    i = None if stopping else next(queue, None)
+                    if i is None:
+                        return
+                    future = pool.submit(_adopted, str(path), fn, tasks[i])
+                    futures.append((i, future))
+                future.add_done_callback(feed)
+
+            try:
+                for _ in range(self.n):
+                    feed()
+                while True:
+                    with lock:
+                        i = next(queue, None)
+                    if i is None:
+                        break
+                    parts[i] = fn(state, tasks[i])
+                wait([f for _, f in futures])  # every task is taken: no future is added now
+            except BaseException:
                 with lock:
-                    i = next(queue, None)
-                if i is None:
-                    break
-                parts[i] = fn(state, tasks[i])
-            wait([f for _, f in futures])  # every task is taken: no future is added now
-        except BaseException:
-            with lock:
-                stopping.append(True)
-            for _, f in futures:
-                f.cancel()
-            raise
+                    stopping.append(True)
+                for _, f in futures:
+                    f.cancel()
+                raise
         for i, future in futures:
             parts[i] = future.result()
         return parts
@@ -581,25 +546,19 @@ def plan_frontier(
     allocation: Any,
     project: Sequence[str],
     decline_prob: np.ndarray,
-    declined: np.ndarray | None,
+    declined: np.ndarray,
     workers: int | None = None,
     mapper: Mapper | None = None,
     helpers: Helpers | None = None,
-    started: tuple[FrontierState, Future] | None = None,
 ) -> pd.DataFrame | None:
     """frontier.csv of a plan (the module docstring); None when there is no frontier to draw
     (``plan.frontier.enabled`` false, no recovery floor, or the plan not chosen by the cut
     model). ``helpers``: worker processes started ahead (:class:`Helpers`), else started here
-    when the points are solved locally by more than one solver. ``started``: the state and the
-    lowest floor's point already started on one of ``helpers`` (:func:`start_lowest_floor`)."""
+    when the points are solved locally by more than one solver."""
     floors = frontier_floors(config)
     if not floors or not isinstance(sweep, DirectSweep) or allocation.objective is None:
         return None
-    if started is not None:
-        state, early = started
-    else:
-        assert declined is not None
-        state, early = frontier_state(sweep, allocation, declined, decline_prob, project), None
+    state = frontier_state(sweep, allocation, declined, decline_prob, project)
     first = configured_point(state, config, allocation, floors[0])
     w = workers if workers is not None else config.plan.frontier.workers
     # the deployment levels, from the committed tranche to the most any plan reaches at the
@@ -612,40 +571,16 @@ def plan_frontier(
     # the highest levels first: they take the longest (a tighter search and solve), so the
     # processes finish together (the rows do not depend on the order)
     items = [("level", x) for x in sorted(levels, reverse=True)]
-    items += [("floor", below[-1])] if below and early is None else []
-    busy = [early] if early is not None else []
-    solved = run_items(frontier_points, state, items, w, mapper, helpers=helpers, busy=busy)
+    items += [("floor", below[-1])] if below else []
+    solved = run_items(frontier_points, state, items, w, mapper, helpers=helpers)
     level_rows = solved[: len(levels)][::-1]
-    bottom = early.result()[0] if early is not None else (solved[-1] if below else None)
-    rows = floors_above(state, below, bottom, w, mapper, helpers) if below else []
+    rows = floors_above(state, below, solved[-1], w, mapper, helpers) if below else []
     # a level some floor's plan reaches above the most found reachable (that MILP ends within
     # its gap): solved too, so the levels run to the most any point commits
     top = max([high, *(float(r["committed_expected_usd"]) for r in rows if r.get("objective"))])
     more = [x for x in frontier_levels(config, low, top) if x not in levels]
     level_rows += run_items(solve_levels, state, more, w, mapper, helpers=helpers)
     return frontier_table([first, *rows], level_rows)
-
-
-def start_lowest_floor(
-    config: RunConfig,
-    sweep: DirectSweep,
-    allocation: Any,
-    project: Sequence[str],
-    decline_prob: np.ndarray,
-    declined: np.ndarray,
-    helpers: Helpers,
-) -> tuple[FrontierState, Future] | None:
-    """The frontier's state, and its lowest floor's point started on one of ``helpers`` now,
-    before the plan's own next stage, for :func:`plan_frontier` (``started``) to finish; None
-    when there is no frontier below the configured floor or no worker. The point is the one
-    :func:`plan_frontier` would solve (the same state, the same task), only earlier."""
-    floors = frontier_floors(config)
-    if len(floors) < 2 or helpers.n < 1 or not isinstance(sweep, DirectSweep):
-        return None
-    if allocation.objective is None:
-        return None
-    state = frontier_state(sweep, allocation, declined, decline_prob, project)
-    return state, helpers.start(frontier_points, state, [("floor", floors[-1])])
 
 
 # ---------------------------------------------------------------- deployment levels

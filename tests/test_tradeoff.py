@@ -189,27 +189,6 @@ def test_report_leads_with_the_frontier(small_plan: Any) -> None:
     assert any(s in page for s in ("The next $50B", "Its last $50B", "does not reach $50B"))
 
 
-def test_the_lowest_floor_starts_before_the_marginal_values(
-    small_plan: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With a worker process, the lowest floor's point starts as soon as the plan is chosen
-    (while this process computes the marginal values); the frontier is the same file as the
-    small plan's and as one process's (test_frontier_is_the_same_in_one_process)."""
-    import portopt.planning
-
-    started = []
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        out = tradeoff.start_lowest_floor(*args, **kwargs)
-        started.append(out is not None)
-        return out
-
-    monkeypatch.setattr(portopt.planning, "start_lowest_floor", spy)
-    again = _plan(tmp_path / "early", "plan.frontier.workers=2")
-    assert started == [True]
-    assert _frontier(again.out_dir).equals(_frontier(small_plan.out_dir))
-
-
 def test_an_infeasible_plan_stops_its_worker_processes(tmp_path: Path) -> None:
     """The frontier's worker starts as the plan's solve begins; a plan that stops there (no
     portfolio meets a hard target) stops it too, and writes nothing."""
