@@ -181,58 +181,48 @@ class Plan:
         from the configured one down to ``plan.frontier.lowest_floor``, in a stage of its own.
         The worker processes :meth:`warm` started stop here (the last stage to use them)."""
         try:
-            return self._explore(config, columns, scenarios, allocation, model, stage)
-        finally:
-            self.release()
-
-    def _explore(
-        self,
-        config: RunConfig,
-        columns: Columns,
-        scenarios: ScenarioSet,
-        allocation: Allocation,
-        model: object,
-        stage: Any,
-    ) -> dict[str, pd.DataFrame]:
-        if not isinstance(model, DirectSweep) or not proved(allocation, model):
-            return {}
-        out: dict[str, pd.DataFrame] = {}
-        k = config.plan.alternatives.count
-        if k > 0:
-            label = f"Finding {k} near-optimal alternative plans"
-            with stage("alternatives", label=label):
-                found = alternatives(
+            if not isinstance(model, DirectSweep) or not proved(allocation, model):
+                return {}
+            out: dict[str, pd.DataFrame] = {}
+            project = [str(p) for p in columns.project]
+            k = config.plan.alternatives.count
+            if k > 0:
+                label = f"Finding {k} near-optimal alternative plans"
+                with stage("alternatives", label=label):
+                    found = alternatives(
+                        config,
+                        model,
+                        allocation,
+                        project,
+                        columns.unfunded_prob,  # expected committed capital's basis
+                    )
+                if found is not None:
+                    out[ALTERNATIVES_FILE] = found
+                with stage("bench", label="Finding each round's substitutes"):
+                    substitutes = bench(config, model, allocation)
+                if substitutes is not None:
+                    out[BENCH_FILE] = substitutes
+            floors = frontier_floors(config)
+            if len(floors) < 2:
+                return out
+            label = f"Solving the plan at {len(floors)} expected-recovery floors"
+            with stage("frontier", label=label):
+                _, mask = columns.declines(scenarios, columns.decline_prob, config)
+                table = plan_frontier(
                     config,
                     model,
                     allocation,
-                    [str(p) for p in columns.project],
+                    project,
                     columns.unfunded_prob,  # expected committed capital's basis
+                    mask,
+                    mapper=self.mapper,
+                    helpers=self.helpers,
                 )
-            if found is not None:
-                out[ALTERNATIVES_FILE] = found
-            with stage("bench", label="Finding each round's substitutes"):
-                substitutes = bench(config, model, allocation)
-            if substitutes is not None:
-                out[BENCH_FILE] = substitutes
-        floors = frontier_floors(config)
-        if len(floors) < 2:
+            if table is not None:
+                out[FRONTIER_FILE] = table
             return out
-        label = f"Solving the plan at {len(floors)} expected-recovery floors"
-        with stage("frontier", label=label):
-            _, mask = columns.declines(scenarios, columns.decline_prob, config)
-            table = plan_frontier(
-                config,
-                model,
-                allocation,
-                [str(p) for p in columns.project],
-                columns.unfunded_prob,  # expected committed capital's basis
-                mask,
-                mapper=self.mapper,
-                helpers=self.helpers,
-            )
-        if table is not None:
-            out[FRONTIER_FILE] = table
-        return out
+        finally:
+            self.release()
 
     def prepare(self, config: RunConfig) -> RunConfig:
         return plan_config(config)

@@ -879,6 +879,14 @@ class _Quarterly:
         self.stack_capital[rows] = capital
         cash[rows] = c + (1.0 - omega) * p
 
+    def _catalog_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The active rows in increasing catalog order (their positions in this state's rows)
+        and their weights as a column, computed once per active prefix."""
+        if self._cat is None:
+            cat = np.sort(self.order[: self.m])
+            self._cat = (self.inv[cat], self.weights[cat][:, None])
+        return self._cat
+
     def _portfolio(
         self,
         t: int,
@@ -900,10 +908,7 @@ class _Quarterly:
         column with a stride; it was a third of the evaluation stage; bench/RESULTS.md, issue
         17). Not ``np.add.reduce``: on a chunk of one scenario the rows are the contiguous
         axis, which NumPy sums pairwise, and the doubles would depend on the chunk."""
-        if self._cat is None:
-            cat = np.sort(self.order[: self.m])
-            self._cat = (self.inv[cat], self.weights[cat][:, None])
-        pos, w = self._cat
+        pos, w = self._catalog_rows()
         for name, amount in zip(CASH_FIELDS, (japan, us, draw), strict=True):
             if np.isscalar(amount):
                 out.cash[name][rows, t] = 0.0
@@ -1025,10 +1030,7 @@ class _Quarterly:
             k.japan, k.us, k.draw,
         )  # fmt: skip
         if self.weights is not None:
-            if self._cat is None:
-                cat = np.sort(self.order[: self.m])
-                self._cat = (self.inv[cat], self.weights[cat][:, None])
-            pos, w = self._cat
+            pos, w = self._catalog_rows()
             weights = np.ascontiguousarray(w[:, 0])
             padded = self.m < self.weights.size
             for name, amount in zip(CASH_FIELDS, (k.japan, k.us, k.draw), strict=True):

@@ -66,32 +66,30 @@ def philox_words(
     x0, x1, x2, x3 = np.broadcast_arrays(
         *(np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3))
     )
-    k0 = int(key[0])
-    k1 = int(key[1])
+    # the round keys: the key bumped by the Weyl constants between rounds
+    keys = np.empty((10, 2), dtype=np.uint64)
+    k0, k1 = int(key[0]), int(key[1])
+    for rnd in range(10):
+        keys[rnd] = (k0, k1)
+        k0 = (k0 + _W0) & 0xFFFFFFFF
+        k1 = (k1 + _W1) & 0xFFFFFFFF
     if compiled.AVAILABLE and x0.size:
-        keys = np.empty((10, 2), dtype=np.uint64)
-        for rnd in range(10):
-            keys[rnd] = (k0, k1)
-            k0 = (k0 + _W0) & 0xFFFFFFFF
-            k1 = (k1 + _W1) & 0xFFFFFFFF
         words = [np.array(x, dtype=np.uint64, order="C") for x in (x0, x1, x2, x3)]
         compiled.philox(*(w.reshape(-1) for w in words), keys)
         return words[0], words[1], words[2], words[3]
     p0 = np.empty(x0.shape, dtype=np.uint64)
     p1 = np.empty(x0.shape, dtype=np.uint64)
     for rnd in range(10):
-        if rnd:
-            k0 = (k0 + _W0) & 0xFFFFFFFF
-            k1 = (k1 + _W1) & 0xFFFFFFFF
+        k0, k1 = keys[rnd]
         np.multiply(x0, _M0, out=p0)
         np.multiply(x2, _M1, out=p1)
         # new x0 = hi(p1) ^ x1 ^ k0; new x2 = hi(p0) ^ x3 ^ k1; new x1 = lo(p1); new x3 = lo(p0)
         n0 = np.right_shift(p1, _S32)
         n0 ^= x1
-        n0 ^= np.uint64(k0)
+        n0 ^= k0
         n2 = np.right_shift(p0, _S32)
         n2 ^= x3
-        n2 ^= np.uint64(k1)
+        n2 ^= k1
         if rnd == 0:  # the inputs may be broadcast views: never write into them
             x1 = np.empty(x0.shape, dtype=np.uint64)
             x3 = np.empty(x0.shape, dtype=np.uint64)
