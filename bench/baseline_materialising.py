@@ -117,6 +117,7 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
     unit = inp.unit[None, :, None]
     fuel = inp.fuel_share[None, :, None]
     gas = (np.exp(log_price[..., 1]) * cpi)[:, None, :]
+    top = phi * (floored - price) * unit * ramp  # the floor's guarantor pays this
     ebitda = unit * ramp * ((1 - phi) * price + phi * floored) - inp.opex_share[
         None, :, None
     ] * unit * ramp * ((1 - fuel) * esc + fuel * gas)
@@ -229,6 +230,7 @@ def simulate(inputs: EngineInputs, scenarios: range) -> dict[str, np.ndarray]:
         "pv_draw": (draw * dfx).sum(axis=-1),
         "pv_japan": (japan * dfx).sum(axis=-1),
         "pv_us": (us * disc).sum(axis=-1),
+        "pv_floor": (top * disc).sum(axis=-1),
         "recoup_q": np.where(recouped.any(axis=-1), recouped.argmax(axis=-1), -1).astype(np.int32),
         "complete_q": np.where(failed, -1, comp).astype(np.int32),
         "online_share": ramp[:, :, inp.w0 : inp.w1 + 1].sum(axis=-1) / inp.window_len,

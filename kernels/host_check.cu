@@ -110,7 +110,8 @@ int run(const char* input, const char* output) {
     const portopt::Params p = portopt::make_params(pf.data(), pi.data(), centity.data(),
                                                    exposed.data(), sc.data(), ic.data());
     const size_t np = static_cast<size_t>(n) * p.P;
-    std::vector<double> pv_draw(np), pv_japan(np), pv_us(np), online(np), balance(np);
+    std::vector<double> pv_draw(np), pv_japan(np), pv_us(np), online(np), balance(np),
+        pv_floor(np);
     std::vector<int> recoup(np), complete(np), episodes(n);
     std::vector<double> stress(static_cast<size_t>(n) * p.C), share(n);
     const size_t nh = cash ? static_cast<size_t>(n) * p.H : 0;
@@ -151,6 +152,7 @@ int run(const char* input, const char* output) {
             complete[at] = o.complete_q;
             online[at] = o.online_share;
             balance[at] = o.balance_end;
+            pv_floor[at] = o.pv_floor;
         }
     }
 
@@ -166,6 +168,7 @@ int run(const char* input, const char* output) {
     write_ints(f, "complete_q", complete);
     write_doubles(f, "online_share", online);
     write_doubles(f, "balance_end", balance);
+    write_doubles(f, "pv_floor", pv_floor);
     write_doubles(f, "stress", stress);
     write_doubles(f, "coercion_share", share);
     write_ints(f, "coercion_episodes", episodes);

@@ -43,6 +43,7 @@ struct Outputs {
     int* complete_q;
     double* online_share;
     double* balance_end;
+    double* pv_floor;
     double* stress;
     double* coercion_share;
     int* coercion_episodes;
@@ -61,6 +62,7 @@ __device__ __forceinline__ void write_project(const Outputs& out, u64 at, const 
     out.complete_q[at] = o.complete_q;
     out.online_share[at] = o.online_share;
     out.balance_end[at] = o.balance_end;
+    out.pv_floor[at] = o.pv_floor;
 }
 
 template <bool CASH>
@@ -166,13 +168,14 @@ __device__ void simulate(const Params& p, u32 first, int n, const Outputs& out,
     const double *pf, const int *pi, const unsigned int *centity, const double *exposed,         \
         const double *sc, const int *ic, unsigned int first, int n, double *pv_draw,             \
         double *pv_japan, double *pv_us, int *recoup_q, int *complete_q, double *online_share,   \
-        double *balance_end, double *stress, double *coercion_share, int *coercion_episodes
+        double *balance_end, double *pv_floor, double *stress, double *coercion_share,           \
+        int *coercion_episodes
 
 #define PORTOPT_SETUP                                                                            \
     const portopt::Params p = portopt::make_params(pf, pi, centity, exposed, sc, ic);            \
-    const portopt::Outputs out = {pv_draw,      pv_japan,    pv_us,  recoup_q,       complete_q, \
-                                  online_share, balance_end, stress, coercion_share,             \
-                                  coercion_episodes}
+    const portopt::Outputs out = {pv_draw,      pv_japan,    pv_us,    recoup_q,                \
+                                  complete_q,   online_share, balance_end, pv_floor, stress,      \
+                                  coercion_share, coercion_episodes}
 
 // Outcomes of scenarios first .. first + n - 1 (one block per scenario).
 extern "C" __global__ void __launch_bounds__(PORTOPT_BLOCK, PORTOPT_MIN_BLOCKS)

@@ -340,7 +340,7 @@ struct Project {
     const double* discount;   // its funding source's row
     const double* parity;     // the row of yen funding swapped at covered interest parity
     // state carried through the quarters
-    double balance, unpaid, senior, nol, pv_draw, pv_japan, pv_us, online;  // J = balance + unpaid
+    double balance, unpaid, senior, nol, pv_draw, pv_japan, pv_us, pv_floor, online;  // J = balance + unpaid
     double stack_due, stack_capital;  // the fund's priority account (not pari passu)
     int zero_quarters;
 };
@@ -428,6 +428,7 @@ PORTOPT_HD Project project_setup(const Params& p, u32 scenario, int i, const Sce
     s.pv_draw = 0.0;
     s.pv_japan = 0.0;
     s.pv_us = 0.0;
+    s.pv_floor = 0.0;
     s.online = 0.0;
     s.zero_quarters = 0;
     return s;
@@ -453,6 +454,7 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
     // ramp = min(1, (t + 1 - comp) / ramp_quarters) while operating, else 0
     double avail = 0.0;
     double ramp = 0.0;
+    double top = 0.0;  // the offtake floor's top-up, paid by its guarantor
     if (operating) {
         // once age + 1 >= ramp_quarters the quotient is >= 1 exactly and clips to 1: skip it
         const int age1 = age + 1;
@@ -472,6 +474,8 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
         double fl = pb;
         if (age < s.offtake_quarters && floor_nom > pb) fl = floor_nom;
         const double price = pb * s.one_minus_phi + fl * s.phi;
+        const double unit_ramp = s.unit * ramp;
+        top = ((fl - pb) * s.phi) * unit_ramp;
         // opex x ((1 - fs) esc + fs (G I)), the fuel at the gas price G = exp(x_gas + J c)
         double opex = s.opex_unit * ramp;
         if (p.escalates || s.fuel != 0.0) {
@@ -479,7 +483,7 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
             om = om + s.fuel * (exp(row[FACTOR_GAS]) * row[PATH_CPI]);
             opex = opex * om;
         }
-        const double ebitda = (s.unit * ramp) * price - opex;
+        const double ebitda = unit_ramp * price - opex;
         // dep = bonus [age = 0] + scheduled (rate_k / 4); tax after the loss carried forward
         const int k = age >> 2;
         const double dep_rate = k < p.dep_years ? s.dep_rates[k] * 0.25 : 0.0;
@@ -577,13 +581,14 @@ PORTOPT_HD QuarterCash project_quarter(const Params& p, Project& s, int t, const
                            : d * (s.one_minus_yen + s.yen_share * exp(row[FACTOR_USDJPY]));
     s.pv_japan += dfx * q.japan;
     s.pv_us += d * q.us;
+    s.pv_floor += d * top;
     s.pv_draw += dfx * draw_t;
     s.zero_quarters += s.balance + s.unpaid <= 0.0 ? 1 : 0;
     return q;
 }
 
 struct ProjectOut {
-    double pv_draw, pv_japan, pv_us, online_share, balance_end;
+    double pv_draw, pv_japan, pv_us, online_share, balance_end, pv_floor;
     int recoup_q, complete_q;
 };
 
@@ -594,6 +599,7 @@ PORTOPT_HD ProjectOut project_finish(const Params& p, const Project& s) {
     o.pv_draw = s.pv_draw;
     o.pv_japan = s.pv_japan;
     o.pv_us = s.pv_us;
+    o.pv_floor = s.pv_floor;
     const int before = s.q0 < p.H ? s.q0 : p.H;
     const int after = s.zero_quarters - before;
     o.recoup_q = after > 0 ? p.H - after : -1;

@@ -673,6 +673,19 @@ class ProjectSupportConfig(_Strict):
     delay_reduction_quarters: float = Field(
         0.0, ge=0.0, le=80.0, description="quarters of median delay expedited permitting saves"
     )
+    price_floor: float | None = Field(
+        None,
+        ge=0.0,
+        le=10.0,
+        description="a floor on the price term (1.0 = today's price) the US guarantees on"
+        " price_floor_share of the output, fixed in nominal dollars; replaces the row's offtake",
+    )
+    price_floor_share: float = Field(
+        1.0, gt=0.0, le=1.0, description="share of the output under the price floor"
+    )
+    price_floor_years: float | None = Field(
+        None, ge=0.0, le=100.0, description="the floor's term from completion; null: the life"
+    )
     basis: str = "policy choice"
 
 

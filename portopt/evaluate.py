@@ -73,8 +73,8 @@ class Aggregates:
     a_{iks} y_i)` (``cov``) and the portfolio's cash per quarter (``cash``, when the engine was
     given weights). Per project: sums over scenarios of
     :math:`[\\mathrm{pvjapan}_{is} \\ge \\mathrm{pvdraw}_{is}]` (Japan recoups), the online
-    share, pvjapan and pvdraw. Memory is ``n`` × (3 + K + 3 H) values, whatever the
-    blocks.
+    share, pvjapan, pvdraw and pvfloor (the offtake floors' top-ups). Memory is ``n`` × (3 +
+    K + 3 H) values, whatever the blocks.
     """
 
     def __init__(
@@ -96,6 +96,7 @@ class Aggregates:
         p = len(self.y)
         self.recouped, self.online = np.zeros(p), np.zeros(p)
         self.pv_japan, self.pv_draw = np.zeros(p), np.zeros(p)
+        self.pv_floor = np.zeros(p)
         self.first: int | None = None
         self.n = 0
         committed = committed_mask(catalog)
@@ -120,6 +121,7 @@ class Aggregates:
         stress_all = aligned_stress(scenarios, self.catalog)
         japan_all = aligned(scenarios, self.catalog, "pv_japan")
         draw_all = aligned(scenarios, self.catalog, "pv_draw")
+        self.pv_floor += aligned(scenarios, self.catalog, "pv_floor").sum(axis=0)
         for a in range(0, scenarios.n, self.chunk):
             b = min(scenarios.n, a + self.chunk)
             rows = slice(self.n + a, self.n + b)
@@ -140,6 +142,16 @@ class Aggregates:
                 self.cash[name] = np.empty((len(self.score), paths.shape[1]), dtype=KEPT_DTYPE)
             self.cash[name][self.n : self.n + scenarios.n] = paths
         self.n += scenarios.n
+
+    def floor_cost(self) -> dict[str, float]:
+        """Each project's expected PV, in dollars, of what its offtake floor pays above the
+        market price (``pv_floor`` times the base cost, over the scenarios seen): its
+        guarantor's cost."""
+        if self.n == 0:
+            return {}
+        base = self.catalog.projects["base_cost_usd"].to_numpy(dtype=float)
+        mean = self.pv_floor / self.n * base
+        return dict(zip(self.catalog.project_ids, mean.tolist(), strict=True))
 
     def recovery(self) -> np.ndarray:
         """Japan's recovery ratio :math:`R_s` per scenario seen (0 where nothing was drawn)."""

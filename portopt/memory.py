@@ -29,12 +29,11 @@ with a block of B evaluation scenarios, their cash paths and the summaries; the 
 scenarios written as Parquet beside the aggregates (:data:`PARQUET_BYTES`); and a plan's
 frontier (or its re-plans, ``plan.marginal: replan``) on the cut model: the plan's own
 memory while it redraws the declines and writes the workers' state (:math:`F_0`,
-:data:`FRONTIER_BYTES`), and n solvers at once (:func:`frontier_workers`), counted as n
-worker processes, each a fresh interpreter (:data:`WORKER_BASE_BYTES`) holding the state it
-was sent (:data:`WORKER_BYTES`), with the pool's resource tracker (:data:`TRACKER_BYTES`): the
-solvers are this process and n - 1 workers (:class:`portopt.tradeoff.Helpers`), so the count
-is over by one interpreter and one copy of the state, which this process solves from without
-reading it. The measured peak is the whole process tree's: the largest sum of the
+:data:`FRONTIER_BYTES`), and n solvers at once (:func:`frontier_workers`): this process and
+n - 1 worker processes (:class:`portopt.tradeoff.Helpers`), each a fresh interpreter
+(:data:`WORKER_BASE_BYTES`) holding the state it was sent (:data:`WORKER_BYTES`), with the
+pool's resource tracker (:data:`TRACKER_BYTES`); this process solves from its own state,
+without reading a copy. The measured peak is the whole process tree's: the largest sum of the
 resident memory of the plan and its workers at one moment (``bench/bench_memory.py``). Every
 constant is measured (bench/RESULTS.md, "Memory of a plan"; the command is ``python
 bench/bench_memory.py plan KEY=VALUE ...``).
@@ -154,11 +153,12 @@ WORKER_BASE_BYTES = 200 * MIB
 """W_0: a worker process of the frontier (or of ``plan.marginal: replan``) before its task: a
 fresh interpreter with what :mod:`portopt.tradeoff` imports (its high-water mark is 192 MiB,
 ``python -c "import portopt.tradeoff, portopt.model.explain"``), rounded up."""
-STATE_BYTES = 80
+STATE_BYTES = 88
 """Bytes per (scenario, model column) of the state each worker receives
-(:class:`portopt.tradeoff.FrontierState`, pickled): the model's declined columns (48), the cut
-model's scenario data (25) and coverage split (7), the declines' mask (1). Measured: 76 B at
-1,000 optimisation scenarios of the bundled plan (``len(pickle.dumps(state))``)."""
+(:class:`portopt.tradeoff.FrontierState`, pickled): the model's declined columns (56), the cut
+model's scenario data (25) and coverage split (7), the declines' mask (1). Measured: 84 B at
+1,000 optimisation scenarios of the bundled plan (``len(pickle.dumps(state))``; 76 B before
+the engine's ``pv_floor``)."""
 WORKER_BYTES = 2 * STATE_BYTES
 """A worker's bytes per (scenario, model column) at its peak: the pickled state as read (from a
 file in the system's temporary folder, which holds it while the workers run:
@@ -261,12 +261,15 @@ def run_estimate(
         }
     n = frontier_workers(config, columns, formulation)
     if n is not None:
-        n = n if local_workers else 0
+        helpers = max(0, n - 1) if local_workers else 0  # this process is the n-th solver
         each = WORKER_BASE_BYTES + s * p_model * WORKER_BYTES
         stages["frontier"] = {
             **kept,
             "frontier's share in this process": FRONTIER_BASE_BYTES + s * p_model * FRONTIER_BYTES,
-            f"frontier's {n} worker processes": n * each + TRACKER_BYTES if n else 0,
+            f"frontier's {helpers} worker process{'es' if helpers != 1 else ''}": helpers * each
+            + TRACKER_BYTES
+            if helpers
+            else 0,
         }
     return MemoryEstimate.at_peak(stages)
 

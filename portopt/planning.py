@@ -50,7 +50,7 @@ from portopt.plan import PlanOptions, load_commitments, plan_options
 from portopt.plan.calendar import deadline_quarter, disbursement_shares, shift
 from portopt.plan.columns import Columns
 from portopt.plan.frontier import frontier_floors
-from portopt.plan.support import support_cost, with_support
+from portopt.plan.support import floor_payers, support_cost, with_support
 from portopt.report_plan import PLAN_FILE
 from portopt.schema import TABLES
 from portopt.tradeoff import (
@@ -285,10 +285,12 @@ class Plan:
             "columns": len(columns.catalog.project_ids),
             "engine_columns": len(columns.engine_catalog.project_ids),
         }
+        floors = outcome.evaluation.aggregates.floor_cost()
         extra: dict[str, Any] = {"plan": summary, "projects": projects}
+        extra["offtake_floors"] = floor_payers(outcome.evaluation.aggregates.catalog, floors)
         if config.support.projects:
             extra["support"] = support_cost(
-                getattr(self, "loaded", columns.projects), config, table
+                getattr(self, "loaded", columns.projects), config, table, floors
             )
         return {PLAN_FILE: table}, extra
 

@@ -138,6 +138,7 @@ PARQUET_COLUMNS: dict[str, tuple[str, ...]] = {
         "complete_q",
         "online_share",
         "balance_end",
+        "pv_floor",
     ),
     "chokepoints.parquet": ("scenario", "chokepoint_id", "stress"),
     "scenarios.parquet": ("scenario", "coercion_share", "coercion_episodes"),

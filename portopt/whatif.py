@@ -53,7 +53,7 @@ from portopt.catalog import (
     load_catalog,
     project_entity,
 )
-from portopt.config import RunConfig
+from portopt.config import ProjectSupportConfig, RunConfig
 from portopt.errors import CatalogError, ConfigError, InfeasibleError, Problem
 from portopt.evaluate import Aggregates
 from portopt.model import Allocation
@@ -300,6 +300,18 @@ def describe(variant: Variant, base_config: RunConfig, lost: dict[str, str]) -> 
             for key, old, new in _changed_keys(base_config, variant.config)
         ]
     return "; ".join(parts) or "no change"
+
+
+def _entry_default(key: str) -> Any:
+    """The default of a key of a ``support.projects.<id>`` entry (a new entry's keys the user
+    did not set are not listed as changes); a sentinel no value equals for any other key."""
+    field = key.rsplit(".", 1)[-1]
+    if key.startswith("support.projects.") and field in ProjectSupportConfig.model_fields:
+        return ProjectSupportConfig.model_fields[field].default
+    return _NO_DEFAULT
+
+
+_NO_DEFAULT = object()
 
 
 def _changed_keys(base: RunConfig, other: RunConfig) -> list[tuple[str, Any, Any]]:
@@ -646,7 +658,7 @@ def whatif_plan(
     parts += [
         f"set {key}={new!r} (base {old!r})"
         for key, old, new in _changed_keys(config, variant_config)
-        if not (old is None and new in (0.0, "policy choice"))  # a new entry's defaults
+        if not (old is None and new == _entry_default(key))  # a new entry's defaults
     ]
     description = "; ".join(parts) or "no change"
     try:

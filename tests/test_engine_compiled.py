@@ -69,9 +69,10 @@ def test_compiled_equals_numpy_bitwise(variant: str) -> None:
     numpy = engine_numpy.run(inputs, SCENARIOS, weights, compiled=False)
     fast = engine_numpy.run(inputs, SCENARIOS, weights, compiled=True)
     _assert_identical(numpy, fast)
-    # the outputs are not trivially equal: the portfolio had cash, projects failed
+    # the outputs are not trivially equal: the portfolio had cash, projects failed, floors paid
     assert np.abs(fast.cash["cash_japan"]).sum() > 0
     assert (fast.project["complete_q"] == -1).any()
+    assert (fast.project["pv_floor"] > 0).any()
 
 
 def test_compiled_equals_numpy_without_senior_debt_and_in_chunks() -> None:

@@ -118,17 +118,19 @@ def test_the_frontiers_worker_processes_are_counted_and_named() -> None:
     each = WORKER_BASE_BYTES + 10000 * p_model * WORKER_BYTES
     assert by[4].stage == "frontier"
     assert by[4].total - by[2].total == 2 * each
-    assert by[2].total - by[1].total == 2 * each + TRACKER_BYTES  # one: in the plan's process
+    # one solver is the plan's own process: two solvers are one worker process
+    frontier = {w: e.stages["frontier"] for w, e in by.items()}
+    assert frontier[2] - frontier[1] == each + TRACKER_BYTES
     off = estimate("plan.frontier.enabled=false")
     assert "frontier" not in off.stages
-    assert off.total < by[1].total
+    assert off.total <= by[1].total
     # a Dask cluster solves the points elsewhere: only the plan's own share is counted here
     assert estimate("plan.frontier.workers=4", local=False).total == by[1].total
     with pytest.raises(ConfigError) as refused:
         check_fits(by[4], "scenarios.optimisation=10000", limit=by[4].total - 1)
     message = str(refused.value.problems[0])
     assert "in the frontier stage" in message
-    assert "frontier's 4 worker processes" in message
+    assert "frontier's 3 worker processes" in message
     assert "plan.frontier.workers" in message
 
 

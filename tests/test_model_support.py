@@ -99,6 +99,7 @@ def synthetic_scenarios(
         "complete_q": np.where(failed, -1, rng.integers(8, 30, (n, p))).astype(np.int32),
         "online_share": online,
         "balance_end": np.clip(pv_draw - pv_japan, 0, None),
+        "pv_floor": np.zeros((n, p)),
     }
     stress = np.exp(rng.normal(-0.01, 0.15, (n, k)))
     scen = {

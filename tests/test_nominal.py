@@ -61,7 +61,7 @@ _ECONOMICS_DEAL = {
 def test_without_inflation_every_output_equals_engine_v2_bit_for_bit(case: str) -> None:
     """Inflation mean 0 and vol 0 (with fuel, FX parity and the tax code's straight-line
     conventions, the other changes of the frame, off): every output of every scenario is the
-    same double as before issue 23."""
+    same double as before issue 23 (``pv_floor``, an output added since, aside)."""
     catalog, deal = {
         "small_default": (build_small_catalog(), {}),
         "economics": (_economics_catalog(), _ECONOMICS_DEAL),
@@ -73,6 +73,7 @@ def test_without_inflation_every_output_equals_engine_v2_bit_for_bit(case: str) 
     got = numpy_engine.run(inputs, range(16), weights=weights)
     golden = np.load(GOLDEN)
     outputs = {**got.project, **got.scenario, **got.cash, "stress": got.stress}
+    outputs.pop("pv_floor")  # added after engine v2: the US guarantor's cost
     for name, value in outputs.items():
         np.testing.assert_array_equal(value, golden[f"{case}/{name}"], err_msg=name)
 

@@ -335,3 +335,30 @@ def test_a_support_lever_reports_its_cost_beside_its_effect(folder: Path) -> Non
     assert "US support costs" in cli(
         "whatif", str(config), "--variant-set", f"{key}=0.3", "--out", str(out)
     ).output.replace("\n", " ")
+
+
+def test_a_price_floor_reports_what_it_costs_the_us(folder: Path) -> None:
+    config = _small(folder, 0.85)
+    base = run_plan(load_config(config), write=False)
+    plan = base.plan.set_index("project_id")
+    catalog = load_catalog(None).projects
+    priced = catalog["price_factor"].astype(str) != "none"
+    pid = next(p for p in plan.index if plan.loc[p, "status"] != "committed" and priced[p])
+    key = f"support.projects.{pid}"
+    sets = [f"{key}.price_floor=1.3", f"{key}.price_floor_years=10"]
+    out = folder / "floor"
+    args = [x for s in sets for x in ("--variant-set", s)]
+    result = cli("whatif", str(config), *args, "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    support = json.loads(result.stdout)["us_support"]
+    [row] = support["variant"]["projects"]
+    assert row["price_floor"] == 1.3 and row["price_floor_share"] == 1.0
+    assert row["price_floor_years"] == 10
+    assert row["proposed"]  # a floor only adds to the project's cash: the plan keeps it
+    # 1.3 x today's price for ten years pays in some scenarios, at most the floor's whole
+    # value on every unit sold over the term
+    assert row["floor_cost_expected_usd"] > 0
+    assert support["cost_expected_usd"] == pytest.approx(row["floor_cost_expected_usd"])
+    assert row["capex_cost_expected_usd"] == 0.0
+    words = cli("whatif", str(config), *args, "--out", str(out)).output.replace("\n", " ")
+    assert "price floors' top-ups" in words

@@ -273,7 +273,9 @@ def _support_words(support: dict[str, Any]) -> str:
     variant = support.get("variant") or {}
     if not variant.get("projects"):
         return ""
-    words = f"; US support costs {_usd(support['cost_expected_usd'])} more (expected, capex)"
+    floors = any(p.get("price_floor") is not None for p in variant["projects"])
+    what = "capex and the PV of the price floors' top-ups" if floors else "capex"
+    words = f"; US support costs {_usd(support['cost_expected_usd'])} more (expected, {what})"
     if any(p.get("permitting_cost") for p in variant["projects"]):
         words += "; expedited permitting: cost not estimated (no source)"
     return words

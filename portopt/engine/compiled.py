@@ -124,6 +124,8 @@ def pre_step(
     # state
     senior: np.ndarray,
     nol: np.ndarray,
+    pv_floor: np.ndarray,
+    discount: np.ndarray,
     # out
     avail_out: np.ndarray,
     ramp_out: np.ndarray,
@@ -135,8 +137,9 @@ def pre_step(
     available (``avail_out``), the ramp (``ramp_out``, when ``online_on``: the quarter is in
     the strategic window) and, for each operating
     cell of a row with senior debt (``debt_pos[r] >= 0``, its row in ``base_out``), the base
-    ``1 + i`` and exponent ``m`` of the annuity factor ``(1 + i) ** m``; updates ``nol`` in
-    place. ``op_on``: some row may operate; ``fail_on``: some row fails this quarter."""
+    ``1 + i`` and exponent ``m`` of the annuity factor ``(1 + i) ** m``; updates ``nol`` and
+    ``pv_floor`` (the offtake floor's top-up at the row's ``discount`` of quarter t) in place.
+    ``op_on``: some row may operate; ``fail_on``: some row fails this quarter."""
     n = rate.shape[0]
     t1 = float(t + 1)
     for r in range(m):
@@ -174,10 +177,14 @@ def pre_step(
                     floored = _max(price, fl)
                     if age >= offtake_q[r]:
                         floored = price
+                    top = floored - price
+                    top = top * phi[r]
                     floored = floored * phi[r]
                     price = price * one_minus_phi[r]
                     price = price + floored
                     rev = unit[r] * ramp
+                    top = top * rev
+                    pv_floor[r, j] = pv_floor[r, j] + discount[r] * top
                     rev = rev * price
                     ebitda = opex_unit[r] * ramp
                     if escalates or fuels:

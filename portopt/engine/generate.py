@@ -25,7 +25,7 @@ from portopt.engine.inputs import EngineInputs, prepare_inputs
 from portopt.engine.scenario_set import ScenarioSet
 from portopt.errors import ScenarioError
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 """Version of the scenario model's numbers (docs/scenario-model.md); bump when they change."""
 
 

@@ -405,6 +405,7 @@ _ROW_ARRAYS = (
     "pv_draw",
     "pv_japan",
     "pv_us",
+    "pv_floor",
     "online",
     "zero_quarters",
     "unit",
@@ -467,6 +468,7 @@ class _Quarterly:
         self.pv_draw = np.zeros((p, n))
         self.pv_japan = np.zeros((p, n))
         self.pv_us = np.zeros((p, n))
+        self.pv_floor = np.zeros((p, n))
         self.online = np.zeros((p, n))
         self.zero_quarters = np.zeros((p, n), dtype=np.int32)
         self.unit = inp.unit[:, None]
@@ -585,10 +587,11 @@ class _Quarterly:
         age: np.ndarray,
         operating: np.ndarray,
         idle: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Quarter ``t``'s cash available after tax and credits and the ramp (None when
-        nothing operates). Every temporary is a scratch array; the operations and their order
-        are those of docs/scenario-model.md, so the doubles are the same."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Quarter ``t``'s cash available after tax and credits, the ramp and the offtake
+        floor's top-up ``(fl - Pn) phi (unit ramp)`` (None when nothing operates). Every
+        temporary is a scratch array; the operations and their order are those of
+        docs/scenario-model.md, so the doubles are the same."""
         inp, sch, buf = self.inp, self.sch, self._buf
         if not sch.first_op <= t <= sch.last_op:
             return None
@@ -613,10 +616,14 @@ class _Quarterly:
             floor *= self.floor
         floored = np.maximum(price, floor, out=buf("floored"))
         np.copyto(floored, price, where=np.greater_equal(age, self.offtake_q, out=flag))
+        # the floor's guarantor pays the contracted share's price up to the floor
+        top = np.subtract(floored, price, out=buf("top"))
+        top *= self.phi
         floored *= self.phi
         price *= self.one_minus_phi
         price += floored
         rev = np.multiply(self.unit, ramp, out=floored)
+        top *= rev
         rev *= price
         ebitda = np.multiply(self.opex_unit, ramp, out=price)
         if esc is not None or self.fuels:
@@ -666,7 +673,7 @@ class _Quarterly:
         cfads += credit
         np.maximum(cfads, 0.0, out=cfads)
         np.copyto(cfads, 0.0, where=idle)
-        return cfads, ramp
+        return cfads, ramp, top
 
     def _senior_paid(
         self,
@@ -843,6 +850,8 @@ class _Quarterly:
         term = np.multiply(dfx, japan, out=growth)
         self.pv_japan += term
         self.pv_us += np.multiply(d, us, out=term)
+        if op is not None:
+            self.pv_floor += np.multiply(d, op[2], out=term)
         if not np.isscalar(draw):
             self.pv_draw += np.multiply(dfx, draw, out=term)
         # Japan's balance is 0 before the first draw, positive from it to the last draw, and
@@ -1006,7 +1015,7 @@ class _Quarterly:
             k.one_minus_fuel, self.dep_flat, self.dep_width, k.dep_base, k.ptc_unit, k.credit_q,
             inp.ramp_quarters, inp.nol_limit, inp.tax_rate,
             rate, self.y, self.cpi, gas,
-            state["senior"], state["nol"],
+            state["senior"], state["nol"], state["pv_floor"], k.discount[t],
             k.avail, k.ramp, k.base, k.exponent,
         )  # fmt: skip
         debt = int(k.debt_count[m - 1]) if op_on else 0
@@ -1058,6 +1067,7 @@ class _Quarterly:
         pr["pv_draw"][rows] = self.pv_draw[inv].T
         pr["pv_japan"][rows] = self.pv_japan[inv].T
         pr["pv_us"][rows] = self.pv_us[inv].T
+        pr["pv_floor"][rows] = self.pv_floor[inv].T
         before = np.minimum(inp.q0, inp.horizon)[:, None]
         after = self.zero_quarters - before  # zero quarters from the recoup quarter to H - 1
         recoup = np.where(after > 0, inp.horizon - after, -1)

@@ -20,6 +20,7 @@ PROJECT_FIELDS: dict[str, type] = {
     "complete_q": np.int32,
     "online_share": np.float64,
     "balance_end": np.float64,
+    "pv_floor": np.float64,
 }
 """Per (scenario, project) outputs, per dollar of base cost (docs/scenario-model.md)."""
 

@@ -10,6 +10,15 @@ Each entry is a policy choice the user makes (no figure here is sourced; the bas
 - ``delay_reduction_quarters``: expedited permitting: the project's median delay
   (``delay_median_quarters``) shortened by that many quarters (not below zero). Its cost to
   the US is not estimated: no source prices a permitting acceleration; the report says so.
+- ``price_floor`` (with ``price_floor_share`` and ``price_floor_years``): a US guarantee of
+  the price term on that share of the output, fixed in nominal dollars, for that many years
+  from completion (the life when null): the MP Materials and DoD kind of deal. It replaces the
+  row's own offtake terms (``offtake_share``, ``offtake_floor``, ``offtake_years``,
+  ``offtake_indexed`` 0, ``offtake_guarantor``), so the engine pays the floor as it pays any
+  offtake floor (docs/scenario-model.md). Its cost to the US is what the floor pays above the
+  market price: the engine's ``pv_floor`` (discounted as the US's receipts ``pv_us`` are)
+  times the base cost, averaged over the evaluation scenarios with Japan's declines (a
+  declined proposal gets no floor), for each project the plan proposes.
 
 :func:`with_support` applies them to the catalog before the plan's columns are built;
 :func:`support_cost` gives each supported project's cost beside the plan's figures.
@@ -27,6 +36,8 @@ from portopt.config import RunConfig
 from portopt.errors import ConfigError, Problem
 
 NOT_COSTED = "not estimated: no source prices it"
+US_GUARANTOR = "US (support.projects)"
+"""The ``offtake_guarantor`` of a floor the support lever sets."""
 
 
 def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
@@ -49,15 +60,41 @@ def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
         )
         delay = float(projects.loc[pid, "delay_median_quarters"])
         projects.loc[pid, "delay_median_quarters"] = max(0.0, delay - s.delay_reduction_quarters)
+        if s.price_floor is not None:
+            years = np.nan if s.price_floor_years is None else s.price_floor_years
+            projects.loc[pid, "offtake_share"] = s.price_floor_share
+            projects.loc[pid, "offtake_floor"] = s.price_floor
+            projects.loc[pid, "offtake_years"] = years
+            projects.loc[pid, "offtake_indexed"] = 0.0
+            projects.loc[pid, "offtake_guarantor"] = US_GUARANTOR
     return Catalog(projects, catalog.chokepoints, catalog.capacity, catalog.source)
 
 
-def support_cost(catalog: Catalog, config: RunConfig, plan: pd.DataFrame | None) -> dict[str, Any]:
+def _own_offtake(row: pd.Series) -> str | None:
+    """The catalog row's own offtake floor, in words (None when it has none)."""
+    share, floor = float(row.get("offtake_share", 0.0)), float(row.get("offtake_floor", 0.0))
+    if not share > 0.0 or not floor > 0.0:
+        return None
+    who = str(row.get("offtake_guarantor") or "").strip() or "its offtaker"
+    years = row.get("offtake_years")
+    term = "the life" if years is None or pd.isna(years) else f"{float(years):g} years"
+    return f"share {share:g} at floor {floor:g} for {term}, paid by {who}"
+
+
+def support_cost(
+    catalog: Catalog,
+    config: RunConfig,
+    plan: pd.DataFrame | None,
+    floor_cost: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """metrics.json's ``support``: each supported project's levers, whether the plan proposes
-    it, and its cost to the US (``catalog``: the catalog as loaded, before support); the
-    total expected cost of the capex support."""
+    it, and its cost to the US (``catalog``: the catalog as loaded, before support;
+    ``floor_cost``: each proposed project's expected PV of its floor's top-ups, dollars, from
+    the evaluation, :meth:`portopt.evaluate.Aggregates.floor_cost`); the total expected cost
+    of the capex support and of the price floors."""
     given = config.support.projects
-    rows, total = [], 0.0
+    floor_cost = floor_cost or {}
+    rows, total, floors = [], 0.0, 0.0
     proposed = {}
     if plan is not None and len(plan):
         proposed = dict(
@@ -72,19 +109,63 @@ def support_cost(catalog: Catalog, config: RunConfig, plan: pd.DataFrame | None)
         share = proposed.get(pid, 0.0)
         cost = s.capex_reduction * base * share
         total += cost
+        floor = None
+        if s.price_floor is not None:
+            floor = float(np.round(floor_cost.get(pid, 0.0), 2)) if pid in proposed else 0.0
+            floors += floor
         rows.append(
             {
                 "project": pid,
                 "capex_reduction": s.capex_reduction,
                 "delay_reduction_quarters": s.delay_reduction_quarters,
+                "price_floor": s.price_floor,
+                "price_floor_share": s.price_floor_share if s.price_floor is not None else None,
+                "price_floor_years": s.price_floor_years,
                 "basis": s.basis,
                 "proposed": pid in proposed,
                 "capex_cost_usd": s.capex_reduction * base if pid in proposed else 0.0,
                 "capex_cost_expected_usd": cost,
+                "floor_cost_expected_usd": floor,
+                "replaces_offtake": _own_offtake(catalog.projects.loc[pid])
+                if s.price_floor is not None
+                else None,
                 "permitting_cost": NOT_COSTED if s.delay_reduction_quarters > 0 else None,
             }
         )
-    return {"projects": rows, "cost_expected_usd": float(np.round(total, 2))}
+    return {
+        "projects": rows,
+        "cost_expected_usd": float(np.round(total + floors, 2)),
+        "capex_cost_expected_usd": float(np.round(total, 2)),
+        "floor_cost_expected_usd": float(np.round(floors, 2)),
+    }
 
 
-__all__ = ["NOT_COSTED", "support_cost", "with_support"]
+def floor_payers(catalog: Catalog, floor_cost: dict[str, float]) -> dict[str, Any]:
+    """metrics.json's ``offtake_floors``: what the offtake floors of the plan's projects are
+    expected to pay above the market price (``floor_cost``: each project's expected PV of its
+    floor's top-ups, dollars, Japan's declines drawn), by project and by payer (the catalog's
+    ``offtake_guarantor``; the US for a floor the support lever set)."""
+    names = catalog.projects.get("offtake_guarantor")
+    rows = []
+    for pid, cost in floor_cost.items():
+        if cost > 0.0:
+            who = "" if names is None else str(names.get(pid) or "").strip()
+            rows.append(
+                {
+                    "project_id": pid,
+                    "guarantor": who or "not named",
+                    "cost_expected_usd": float(np.round(cost, 2)),
+                }
+            )
+    rows.sort(key=lambda r: (-r["cost_expected_usd"], r["project_id"]))
+    by: dict[str, float] = {}
+    for r in rows:
+        by[r["guarantor"]] = by.get(r["guarantor"], 0.0) + r["cost_expected_usd"]
+    return {
+        "projects": rows,
+        "by_guarantor": {k: float(np.round(v, 2)) for k, v in sorted(by.items())},
+        "total_usd": float(np.round(sum(by.values()), 2)),
+    }
+
+
+__all__ = ["NOT_COSTED", "US_GUARANTOR", "floor_payers", "support_cost", "with_support"]
