@@ -161,6 +161,71 @@ def lead_sections(plan: pd.DataFrame, metrics: dict[str, Any], kit: Kit) -> list
             _rounds_table(info, kit),
             _funding_years_table(info, kit),
         ),
+        *_support_section(metrics, kit),
+    ]
+
+
+def _support_section(metrics: dict[str, Any], kit: Kit) -> list[str]:
+    """What the plan's cash counts on beyond market prices: its offtake floors by payer, and
+    the US support of the run (``support.projects``) with its expected cost; none when
+    neither."""
+    floors = metrics.get("offtake_floors") or {}
+    support = metrics.get("support") or {}
+    if not floors.get("projects") and not support.get("projects"):
+        return []
+    body = []
+    if floors.get("projects"):
+        count: dict[str, list[str]] = {}
+        for r in floors["projects"]:
+            count.setdefault(r["guarantor"], []).append(r["project_id"])
+        rows = [
+            (who, (kit.usd_b(cost), cost), ", ".join(count.get(who, [])))
+            for who, cost in sorted(floors["by_guarantor"].items(), key=lambda kv: -kv[1])
+        ]
+        headers = [("Who pays the floor", "text"), ("Expected cost (PV)", "num")]
+        headers.append(("Projects", "text"))
+        body.append(
+            f"<p>The offtake floors of the plan's projects are expected to pay"
+            f" {kit.usd_b(floors['total_usd'])} above market prices.</p>"
+            + kit.table("plan-offtake-floors", headers, rows, sortable=True)
+        )
+    if support.get("projects"):
+        items = []
+        for r in support["projects"]:
+            levers = []
+            if r.get("capex_reduction"):
+                levers.append(f"{kit.pct(r['capex_reduction'])} of the cost")
+            if r.get("price_floor") is not None:
+                term = r.get("price_floor_years")
+                levers.append(
+                    f"a price floor of {r['price_floor']:g} on {kit.pct(r['price_floor_share'])}"
+                    f" of the output for {'the life' if term is None else f'{term:g} years'}"
+                )
+            if r.get("delay_reduction_quarters"):
+                levers.append(f"{r['delay_reduction_quarters']:g} quarters of permitting")
+            cost = (r.get("capex_cost_expected_usd") or 0.0) + (
+                r.get("floor_cost_expected_usd") or 0.0
+            )
+            state = "proposed" if r.get("proposed") else "not proposed"
+            items.append(
+                f"<li>{html.escape(str(r['project']))} ({state}): {html.escape(', '.join(levers))};"
+                f" expected cost {kit.usd_b(cost)}</li>"
+            )
+        body.append(
+            f"<p>US support given to this run (support.projects): expected cost"
+            f" {kit.usd_b(support.get('cost_expected_usd'))}.</p>"
+            f'<ul id="plan-us-support">{"".join(items)}</ul>'
+        )
+    return [
+        kit.section(
+            "plan-support",
+            "What the plan counts on beyond market prices",
+            "An offtake floor pays the contracted share's price up to the floor, for its term;"
+            " what it is expected to pay is its payer's cost, a present value over the"
+            " evaluation scenarios with Japan's declines (metrics.json's offtake_floors and"
+            " support).",
+            *body,
+        )
     ]
 
 

@@ -456,3 +456,44 @@ def test_plan_charts_render_in_chromium(browser: Any, gap_folder: Path) -> None:
         assert colours is not None and len(colours) > MIN_COLOURS, f"{key} looks blank"
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart-plan-calendar .yaxislayer-above text")
     assert len(bars) == len(PROPOSALS)
+
+
+def test_the_floors_and_the_us_support_the_plan_counts_on(gap_folder: Path) -> None:
+    path = gap_folder / "metrics.json"
+    metrics = json.loads(path.read_text())
+    assert 'id="plan-support"' not in write_report(gap_folder).read_text()  # neither: none
+    metrics["offtake_floors"] = {
+        "projects": [
+            {"project_id": "a", "guarantor": "DoD", "cost_expected_usd": 1.4e8},
+            {"project_id": "b", "guarantor": "utilities", "cost_expected_usd": 2.6e9},
+            {"project_id": "c", "guarantor": "DoD", "cost_expected_usd": 1.0e8},
+        ],
+        "by_guarantor": {"DoD": 2.4e8, "utilities": 2.6e9},
+        "total_usd": 2.84e9,
+    }
+    metrics["support"] = {
+        "projects": [
+            {
+                "project": "a",
+                "capex_reduction": 0.0,
+                "delay_reduction_quarters": 0.0,
+                "price_floor": 1.3,
+                "price_floor_share": 1.0,
+                "price_floor_years": 10.0,
+                "proposed": True,
+                "capex_cost_expected_usd": 0.0,
+                "floor_cost_expected_usd": 1.4e8,
+            }
+        ],
+        "cost_expected_usd": 1.4e8,
+    }
+    path.write_text(json.dumps(metrics))
+    section = _section(write_report(gap_folder).read_text(), "plan-support")
+    assert "expected to pay $2.8B above market prices" in section
+    table = section[section.index('id="plan-offtake-floors"') :]
+    assert table.index("utilities") < table.index("DoD")  # the largest payer first
+    assert "a, c" in table
+    assert (
+        "a (proposed): a price floor of 1.3 on 100% of the output for 10 years;"
+        " expected cost $0.1B" in section
+    )

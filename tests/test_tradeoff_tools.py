@@ -362,3 +362,15 @@ def test_a_price_floor_reports_what_it_costs_the_us(folder: Path) -> None:
     assert row["capex_cost_expected_usd"] == 0.0
     words = cli("whatif", str(config), *args, "--out", str(out)).output.replace("\n", " ")
     assert "price floors' top-ups" in words
+
+
+def test_a_lever_on_an_unknown_project_is_named_before_any_plan(folder: Path) -> None:
+    config = _small(folder, 0.85)
+    out = folder / "unknown-lever"
+    key = "support.projects.vulcan_magnets.price_floor"
+    result = cli("frontier", str(config), "--vary", f"{key}=1.0,1.3", "--out", str(out))
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    text = result.output.replace("\n", " ")
+    assert "support.projects.vulcan_magnets" in text and "is not a catalog project" in text
+    assert "vulcan_elements_benson_magnets" in text  # the near match
+    assert "Traceback" not in text and not out.exists()

@@ -26,6 +26,7 @@ Each entry is a policy choice the user makes (no figure here is sourced; the bas
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import numpy as np
@@ -46,8 +47,14 @@ def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
     given = config.support.projects
     if not given:
         return catalog
+    ids = [str(p) for p in catalog.projects.index]
     problems = [
-        Problem(f"support.projects.{pid}", None, None, f"'{pid}' is not a catalog project")
+        Problem(
+            f"support.projects.{pid}",
+            None,
+            None,
+            f"'{pid}' is not a catalog project{_near(pid, ids)}",
+        )
         for pid in given
         if pid not in catalog.projects.index
     ]
@@ -68,6 +75,11 @@ def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
             projects.loc[pid, "offtake_indexed"] = 0.0
             projects.loc[pid, "offtake_guarantor"] = US_GUARANTOR
     return Catalog(projects, catalog.chokepoints, catalog.capacity, catalog.source)
+
+
+def _near(pid: str, ids: list[str]) -> str:
+    close = difflib.get_close_matches(pid, ids, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _own_offtake(row: pd.Series) -> str | None:

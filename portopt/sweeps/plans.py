@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portopt.catalog import Catalog
+from portopt.catalog import Catalog, load_catalog
 from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import InfeasibleError, SolverError
 from portopt.model import Allocation, optimize
 from portopt.outputs import headline
+from portopt.plan.support import with_support
 from portopt.planning import Plan, run_plan
 from portopt.sweeps.cluster import gather_as_completed, submit_all
 from portopt.tradeoff import plan_only
@@ -46,11 +47,13 @@ PLAN_FIGURES = (
     "p_recoup",
     "n_selected",
     "selected",
+    "us_support_usd",
     "note",
 )
 """frontier.csv's columns of a plan grid after the point and the varied keys (``capital_usd``:
 capital expected committed by the deadline; ``coverage``: the plan's coverage score with
-Japan's declines, out of sample); then ``task``, ``resolve`` (always false: each point is a
+Japan's declines, out of sample; ``us_support_usd``: the expected cost of the point's US
+support, metrics.json's ``support.cost_expected_usd``, null without ``support.projects``); then ``task``, ``resolve`` (always false: each point is a
 plan of its own) and ``solve_s``, ``point_s``."""
 
 
@@ -91,12 +94,25 @@ def plan_point(config: RunConfig, commitments: str | Path | None = None) -> dict
         p_recoup=oos.get("p_recoup"),
         n_selected=len(plan_csv),
         selected=";".join(sorted(plan_csv["project_id"].astype(str))),
+        us_support_usd=(m.get("support") or {}).get("cost_expected_usd"),
         note="; ".join(m.get("notes", [])),
         resolve=False,
         solve_s=m.get("timings_s", {}).get("optimise"),
         point_s=time.perf_counter() - t0,
     )
     return row
+
+
+def check_points(points: Sequence[Any]) -> None:
+    """What a point's config asks of the catalog, checked here for every point before any is
+    sent: a ``support.projects`` id the catalog lacks is a :class:`ConfigError` naming its key
+    once, not a failed task in a worker's log."""
+    catalogs: dict[str | None, Catalog] = {}
+    for point in points:
+        path = point.config.catalog
+        if path not in catalogs:
+            catalogs[path] = load_catalog(path)
+        with_support(catalogs[path], point.config)
 
 
 def run_plan_frontier(
@@ -106,6 +122,7 @@ def run_plan_frontier(
     on_result: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Every grid point a plan, one task each on ``client``'s cluster; rows in grid order."""
+    check_points(points)
     keys = list(points[0].values) if points else []
     futures = submit_all(
         client, plan_point, [(p.config, commitments) for p in points], "plan-frontier"
