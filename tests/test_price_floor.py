@@ -83,3 +83,19 @@ def test_price_floor_keys_are_checked() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, ["support.projects.x.price_floor_share=1.5"])
     assert "price_floor_share" in str(err.value)
+
+
+def test_the_floors_payers_add_up() -> None:
+    from portopt.plan.support import floor_payers
+
+    catalog = load_catalog()
+    projects = catalog.projects.copy()
+    a, b, c = (str(p) for p in projects.index[:3])
+    projects.loc[a, "offtake_guarantor"] = "DoD"
+    projects.loc[b, "offtake_guarantor"] = float("nan")  # blank
+    projects.loc[c, "offtake_guarantor"] = "DoD"
+    catalog = dataclasses.replace(catalog, projects=projects)
+    got = floor_payers(catalog, {a: 1.0e8, b: 3.0e8, c: 2.0e8, "nothing": 0.0})
+    assert [r["project_id"] for r in got["projects"]] == [b, c, a]  # the largest first
+    assert got["by_guarantor"] == {"DoD": 3.0e8, "not named": 3.0e8}
+    assert got["total_usd"] == 6.0e8

@@ -77,6 +77,15 @@ def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
     return Catalog(projects, catalog.chokepoints, catalog.capacity, catalog.source)
 
 
+def _text(value: Any) -> str:
+    """A catalog text cell, "" when blank (None or NaN)."""
+    return (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else str(value).strip()
+    )
+
+
 def _near(pid: str, ids: list[str]) -> str:
     close = difflib.get_close_matches(pid, ids, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -87,7 +96,7 @@ def _own_offtake(row: pd.Series) -> str | None:
     share, floor = float(row.get("offtake_share", 0.0)), float(row.get("offtake_floor", 0.0))
     if not share > 0.0 or not floor > 0.0:
         return None
-    who = str(row.get("offtake_guarantor") or "").strip() or "its offtaker"
+    who = _text(row.get("offtake_guarantor")) or "its offtaker"
     years = row.get("offtake_years")
     term = "the life" if years is None or pd.isna(years) else f"{float(years):g} years"
     return f"share {share:g} at floor {floor:g} for {term}, paid by {who}"
@@ -161,7 +170,7 @@ def floor_payers(catalog: Catalog, floor_cost: dict[str, float]) -> dict[str, An
     rows = []
     for pid, cost in floor_cost.items():
         if cost > 0.0:
-            who = "" if names is None else str(names.get(pid) or "").strip()
+            who = "" if names is None else _text(names.get(pid))
             rows.append(
                 {
                     "project_id": pid,

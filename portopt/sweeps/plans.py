@@ -53,8 +53,9 @@ PLAN_FIGURES = (
 """frontier.csv's columns of a plan grid after the point and the varied keys (``capital_usd``:
 capital expected committed by the deadline; ``coverage``: the plan's coverage score with
 Japan's declines, out of sample; ``us_support_usd``: the expected cost of the point's US
-support, metrics.json's ``support.cost_expected_usd``, null without ``support.projects``); then ``task``, ``resolve`` (always false: each point is a
-plan of its own) and ``solve_s``, ``point_s``."""
+support, metrics.json's ``support.cost_expected_usd``, null without ``support.projects``);
+then ``task``, ``resolve`` (always false: each point is a plan of its own) and ``solve_s``,
+``point_s``."""
 
 
 def plan_point(config: RunConfig, commitments: str | Path | None = None) -> dict[str, Any]:
