@@ -176,18 +176,26 @@ def _support_section(metrics: dict[str, Any], kit: Kit) -> list[str]:
     body = []
     if floors.get("projects"):
         count: dict[str, list[str]] = {}
-        for r in floors["projects"]:
+        for r in floors["projects"]:  # the largest first
             count.setdefault(r["guarantor"], []).append(r["project_id"])
         rows = [
-            (who, (kit.usd_b(cost), cost), ", ".join(count.get(who, [])))
+            (
+                who,
+                (kit.usd_b(cost), cost),
+                (str(len(count.get(who, []))), len(count.get(who, []))),
+                (count.get(who) or [""])[0],
+            )
             for who, cost in sorted(floors["by_guarantor"].items(), key=lambda kv: -kv[1])
         ]
         headers = [("Who pays the floor", "text"), ("Expected cost (PV)", "num")]
-        headers.append(("Projects", "text"))
+        headers += [("Projects", "num"), ("The largest", "text")]
         body.append(
             f"<p>The offtake floors of the plan's projects are expected to pay"
             f" {kit.usd_b(floors['total_usd'])} above market prices.</p>"
-            + kit.table("plan-offtake-floors", headers, rows, sortable=True)
+            + kit.fold(
+                f"By payer ({len(rows)})",
+                kit.table("plan-offtake-floors", headers, rows, sortable=True),
+            )
         )
     if support.get("projects"):
         items = []
