@@ -149,10 +149,14 @@ scenario index (8) and the project codes (4), the never-masks of the integer fie
 null-masked copies; the float fields go to Arrow without a copy."""
 MODEL_BYTES = {"cuts": CUT_MODEL_BYTES, "full": CVXPY_MODEL_BYTES}
 """m_F by formulation (:func:`portopt.model.formulation`)."""
-WORKER_BASE_BYTES = 200 * MIB
-"""W_0: a worker process of the frontier (or of ``plan.marginal: replan``) before its task: a
-fresh interpreter with what :mod:`portopt.tradeoff` imports (its high-water mark is 192 MiB,
-``python -c "import portopt.tradeoff, portopt.model.explain"``), rounded up."""
+WORKER_BASE_BYTES = 320 * MIB
+"""W_0: a worker process of the frontier (or of ``plan.marginal: replan``) apart from its
+state: a fresh interpreter with what :mod:`portopt.tradeoff` imports (its high-water mark is
+192 MiB, ``python -c "import portopt.tradeoff, portopt.model.explain"``) and what its solves
+hold at their peak (the deployment levels' cut models and HiGHS). Measured: the worker of the
+default plan peaked at 359 MiB at 400 optimisation scenarios and 513 MiB at 2,000, less its
+state (:data:`WORKER_BYTES`) 319 and 315 MiB (7 December 2026, ``python
+bench/bench_memory.py plan``)."""
 STATE_BYTES = 88
 """Bytes per (scenario, model column) of the state each worker receives
 (:class:`portopt.tradeoff.FrontierState`, pickled): the model's declined columns (56), the cut
