@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from portopt.catalog import load_catalog
 from portopt.config import RunConfig, load_config
 from portopt.engine import numpy_engine
 from portopt.engine.inputs import prepare_inputs
-from portopt.plan.support import US_GUARANTOR, support_cost, with_support
+from portopt.engine.scenario_set import ScenarioSet
+from portopt.plan.declines import apply_declines
+from portopt.plan.support import US_GUARANTOR, floor_payers, support_cost, with_support
 
 SCENARIOS = range(5, 205)
 
@@ -65,8 +68,6 @@ def test_the_lever_replaces_the_rows_offtake() -> None:
     after = with_support(catalog, config).projects.loc[other]
     assert after.equals(catalog.projects.loc[other])
     # the cost: the floor's top-ups of a proposed project, none for one not proposed
-    import pandas as pd
-
     plan = pd.DataFrame({"project": [pid], "decline_prob": [0.2]})
     cost = support_cost(catalog, config, plan, {pid: 3.0e8})
     [entry] = cost["projects"]
@@ -86,8 +87,6 @@ def test_price_floor_keys_are_checked() -> None:
 
 
 def test_the_floors_payers_add_up() -> None:
-    from portopt.plan.support import floor_payers
-
     catalog = load_catalog()
     projects = catalog.projects.copy()
     a, b, c = (str(p) for p in projects.index[:3])
@@ -99,3 +98,22 @@ def test_the_floors_payers_add_up() -> None:
     assert [r["project_id"] for r in got["projects"]] == [b, c, a]  # the largest first
     assert got["by_guarantor"] == {"DoD": 3.0e8, "not named": 3.0e8}
     assert got["total_usd"] == 6.0e8
+
+
+def test_a_declined_proposal_gets_no_floor(small_catalog) -> None:
+    inputs = prepare_inputs(small_catalog, RunConfig())
+    out = numpy_engine.run(inputs, SCENARIOS)
+    scenarios = ScenarioSet(
+        first=SCENARIOS.start,
+        project_ids=list(inputs.project_ids),
+        chokepoint_ids=list(inputs.chokepoint_ids),
+        project=out.project,
+        stress=out.stress,
+        scenario=out.scenario,
+    )
+    row = int(np.argmax(out.project["pv_floor"].sum(axis=0)))
+    mask = np.zeros_like(out.project["pv_floor"], dtype=bool)
+    mask[::2, row] = True
+    declined = apply_declines(scenarios, mask).project["pv_floor"]
+    assert (declined[::2, row] == 0.0).all()
+    np.testing.assert_array_equal(declined[1::2], out.project["pv_floor"][1::2])

@@ -31,7 +31,7 @@ from portopt.engine.scenario_set import ScenarioSet
 DECLINE_PURPOSE = 3
 """Counter purpose of the decline draw (a project's purposes 0..2 are its own shocks)."""
 
-ZEROED = ("pv_draw", "pv_japan", "pv_us", "online_share", "balance_end")
+ZEROED = ("pv_draw", "pv_japan", "pv_us", "online_share", "balance_end", "pv_floor")
 """Fields a declined proposal has as zero in that scenario."""
 
 
