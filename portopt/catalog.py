@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portopt.errors import CatalogError, Problem
+from portopt.errors import CatalogError, Problem, did_you_mean
 from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
 
 BUNDLED = "<bundled>"
@@ -459,9 +459,10 @@ def _typed(col: Column, text: str) -> tuple[Any, str | None]:
     if col.pattern is not None and not col.pattern.fullmatch(text):
         return None, f"expected {want}, got {_shown(text)}"
     if col.choices and text not in col.choices:
-        near = difflib.get_close_matches(text, col.choices, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
-        return None, f"unknown value {_shown(text)}{hint}; expected {want}"
+        return (
+            None,
+            f"unknown value {_shown(text)}{did_you_mean(text, col.choices)}; expected {want}",
+        )
     return text, None
 
 

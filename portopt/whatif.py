@@ -32,7 +32,6 @@ change to a project the variant did not touch is marked *within the solver's gap
 
 from __future__ import annotations
 
-import difflib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -54,7 +53,7 @@ from portopt.catalog import (
     project_entity,
 )
 from portopt.config import ProjectSupportConfig, RunConfig
-from portopt.errors import CatalogError, ConfigError, InfeasibleError, Problem
+from portopt.errors import CatalogError, ConfigError, InfeasibleError, Problem, did_you_mean
 from portopt.evaluate import Aggregates
 from portopt.model import Allocation
 from portopt.outputs import staged_output, write_csv, write_json
@@ -269,8 +268,7 @@ def dropped_projects(catalog: Catalog, drop: tuple[str, ...]) -> dict[str, str]:
     problems = []
     for pid in drop:
         if pid not in catalog.projects.index:
-            near = difflib.get_close_matches(pid, ids, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            hint = did_you_mean(pid, ids)
             problems.append(Problem("--drop", None, None, f"unknown project '{pid}'{hint}"))
     if problems:
         raise ConfigError(problems, "bad --drop")
@@ -640,7 +638,7 @@ def whatif_plan(
             )
     ids = catalog.project_ids
     problems = [
-        Problem(option, None, None, f"unknown project '{pid}'{_near(pid, ids)}")
+        Problem(option, None, None, f"unknown project '{pid}'{did_you_mean(pid, ids)}")
         for option, pids in (("--force-in", forcing.force_in), ("--force-out", forcing.force_out))
         for pid in pids
         if pid not in catalog.projects.index
@@ -695,11 +693,6 @@ def _plan_frame(plan: pd.DataFrame | None) -> pd.DataFrame:
     out["project"] = out["project"].astype(str)
     out["proposal_quarter"] = out["proposal_quarter"].astype(str)
     return out
-
-
-def _near(pid: str, ids: list[str]) -> str:
-    near = difflib.get_close_matches(pid, ids, n=1)
-    return f" (did you mean '{near[0]}'?)" if near else ""
 
 
 def _plan_changes(

@@ -9,14 +9,13 @@ model's HiGHS instance after each build or re-target (:attr:`DirectSweep.forcing
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from portopt.errors import ConfigError, InfeasibleError, Problem
+from portopt.errors import ConfigError, InfeasibleError, Problem, did_you_mean
 from portopt.model.data import ModelData
 
 
@@ -123,9 +122,7 @@ class Forcing:
 
 
 def _unknown(option: str, pid: str, ids: list[str]) -> Problem:
-    near = difflib.get_close_matches(pid, ids, n=1)
-    hint = f" (did you mean '{near[0]}'?)" if near else ""
-    return Problem(option, None, None, f"unknown project '{pid}'{hint}")
+    return Problem(option, None, None, f"unknown project '{pid}'{did_you_mean(pid, ids)}")
 
 
 def parse_force_in(items: list[str] | None) -> dict[str, str | None]:

@@ -26,7 +26,6 @@ Each entry is a policy choice the user makes (no figure here is sourced; the bas
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ import pandas as pd
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
-from portopt.errors import ConfigError, Problem
+from portopt.errors import ConfigError, Problem, did_you_mean
 
 NOT_COSTED = "not estimated: no source prices it"
 US_GUARANTOR = "US (support.projects)"
@@ -53,7 +52,7 @@ def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
             f"support.projects.{pid}",
             None,
             None,
-            f"'{pid}' is not a catalog project{_near(pid, ids)}",
+            f"'{pid}' is not a catalog project{did_you_mean(pid, ids)}",
         )
         for pid in given
         if pid not in catalog.projects.index
@@ -84,11 +83,6 @@ def _text(value: Any) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value))
         else str(value).strip()
     )
-
-
-def _near(pid: str, ids: list[str]) -> str:
-    close = difflib.get_close_matches(pid, ids, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _own_offtake(row: pd.Series) -> str | None:
