@@ -7,6 +7,7 @@ DataFrames, metrics.json as a dict) and writing nothing unless ``out_dir`` is gi
     r.plan                                   # one row per proposal
     r = portopt.run("korea_terms", overrides=["scenarios.evaluation=2000"])  # `portopt run`
     r.write("runs/korea")
+    b = portopt.bankability()                # what makes each project bankable (`portopt bankable`)
 
 And the pieces, imported lazily so that ``import portopt`` stays fast and never needs CuPy::
 
@@ -48,6 +49,8 @@ _EXPORTS = {
     "InfeasibleError": "portopt.errors",
     "ScenarioError": "portopt.errors",
     "SolverError": "portopt.errors",
+    "bankability": "portopt.api",
+    "BankableResult": "portopt.bankable",
 }
 
 JOBS = ("plan", "run")

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from portopt.bankable import BankableResult
+from portopt.bankable import bankable as find_bankable
+from portopt.catalog import load_catalog
 from portopt.config import Override, RunConfig, bundled_configs, find_config, load_config
 from portopt.pipeline import PlanResult, RunProgress
 from portopt.planning import run_plan
@@ -91,4 +94,25 @@ def run(
     )
 
 
-__all__ = ["ConfigLike", "PlanResult", "plan", "resolve_config", "run"]
+def bankability(
+    config: ConfigLike = None,
+    *,
+    overrides: Sequence[str] = (),
+    target: float | None = None,
+    projects: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    backend: str | None = None,
+) -> BankableResult:
+    """What makes each project bankable (``portopt bankable``): for each of ``projects`` (all
+    when None), alone, the least US capex share and the least US price floor that lift Japan's
+    expected recovery on it to ``target`` (default: the config's recovery floor, else 1.0),
+    with what each costs the US (:mod:`portopt.bankable`). ``.table`` is bankable.csv,
+    ``.summary`` bankable.json; the folder is written only when ``out_dir`` is given."""
+    cfg = resolve_config(config, overrides)
+    result = find_bankable(load_catalog(cfg.catalog), cfg, target, projects, backend or cfg.backend)
+    if out_dir is not None:
+        result.write(out_dir)
+    return result
+
+
+__all__ = ["ConfigLike", "PlanResult", "bankability", "plan", "resolve_config", "run"]

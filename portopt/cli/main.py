@@ -36,6 +36,7 @@ COMMANDS = (
     "robustness",
     "whatif",
     "synth",
+    "bankable",
 )
 debug_mode = {"on": False}
 """Whether ``--debug`` was given: an internal error then prints its traceback."""

@@ -85,7 +85,7 @@ def _text(value: Any) -> str:
     )
 
 
-def _own_offtake(row: pd.Series) -> str | None:
+def own_offtake(row: pd.Series) -> str | None:
     """The catalog row's own offtake floor, in words (None when it has none)."""
     share, floor = float(row.get("offtake_share", 0.0)), float(row.get("offtake_floor", 0.0))
     if not share > 0.0 or not floor > 0.0:
@@ -141,7 +141,7 @@ def support_cost(
                 "capex_cost_usd": s.capex_reduction * base if pid in proposed else 0.0,
                 "capex_cost_expected_usd": cost,
                 "floor_cost_expected_usd": floor,
-                "replaces_offtake": _own_offtake(catalog.projects.loc[pid])
+                "replaces_offtake": own_offtake(catalog.projects.loc[pid])
                 if s.price_floor is not None
                 else None,
                 "permitting_cost": NOT_COSTED if s.delay_reduction_quarters > 0 else None,
