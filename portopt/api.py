@@ -23,7 +23,14 @@ import pandas as pd
 from portopt.bankable import BankableResult
 from portopt.bankable import bankable as find_bankable
 from portopt.catalog import load_catalog
-from portopt.config import Override, RunConfig, bundled_configs, find_config, load_config
+from portopt.config import (
+    Override,
+    RunConfig,
+    bundled_configs,
+    find_config,
+    load_config,
+    refuse_plan_keys,
+)
 from portopt.pipeline import PlanResult, RunProgress
 from portopt.planning import run_plan
 from portopt.run import run as run_once
@@ -88,6 +95,7 @@ def run(
     is given. Raises a :class:`~portopt.errors.PortoptError` for bad input or an infeasible
     configuration."""
     cfg = resolve_config(config, overrides)
+    refuse_plan_keys("run", cfg)  # as the CLI does: the one-shot question would ignore them
     target = None if out_dir is None else Path(out_dir)
     return run_once(
         cfg, out_dir=target, backend=backend, progress=progress, write=target is not None

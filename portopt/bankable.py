@@ -61,7 +61,7 @@ BANKABLE_CSV = "bankable.csv"
 BANKABLE_JSON = "bankable.json"
 
 COLUMNS = (
-    "project",
+    "project_id",
     "name",
     "sector",
     "base_cost_usd",
@@ -294,7 +294,7 @@ def bankable(
             cheaper = "out of reach"
         rows.append(
             {
-                "project": pid,
+                "project_id": pid,
                 "name": str(row["name"]),
                 "sector": str(row["sector"]),
                 "base_cost_usd": cost[i],
@@ -344,6 +344,6 @@ def summarise(table: pd.DataFrame, config: RunConfig, target: float) -> dict[str
             **part(by_floor),
             "cost_usd": float(table.loc[by_floor, "price_floor_cost_usd"].sum()),
         },
-        "out_of_reach": {**part(neither), "ids": table.loc[neither, "project"].tolist()},
+        "out_of_reach": {**part(neither), "ids": table.loc[neither, "project_id"].tolist()},
         "cheapest_cost_usd": float(cheapest.dropna().sum()),
     }

@@ -444,12 +444,16 @@ class PlanResult:
         return scenario_frames(self.scenarios)
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
-        """Every table by name: plan (in a plan), allocation, coverage, figures, and the
-        scenario tables as ``scenarios/<table>``."""
+        """Every table by name: plan (in a plan), allocation, coverage, figures, the job's
+        other tables by file name without ``.csv`` (a plan's ``frontier``, and ``compare``,
+        ``alternatives``, ``bench`` when asked for), and the scenario tables as
+        ``scenarios/<table>``."""
         out: dict[str, pd.DataFrame] = {}
         if self.plan is not None:
             out["plan"] = self.plan
         out |= {"allocation": self.allocation, "coverage": self.coverage, "figures": self.figures}
+        for name, frame in self.tables.items():
+            out.setdefault(name.removesuffix(".csv"), frame)
         for name, frame in self.scenario_tables().items():
             out[f"{SCENARIOS_DIR}/{name.removesuffix('.parquet')}"] = frame
         return out

@@ -30,10 +30,13 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import pickle
+import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,9 +287,10 @@ class Helpers:
         self.pool: ProcessPoolExecutor | None = None
         if self.n:
             ctx = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_warm)
-            for _ in range(self.n):  # start every process now (the pool starts them lazily)
-                self.pool.submit(int)
+            with _main_hidden():
+                self.pool = ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_warm)
+                for _ in range(self.n):  # start every process now (the pool starts them lazily)
+                    self.pool.submit(int)
 
     def __enter__(self) -> Helpers:
         return self
@@ -347,6 +351,22 @@ class Helpers:
         for i, future in futures:
             parts[i] = future.result()
         return parts
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start processes without the caller's ``__main__``: a spawned process imports the
+    parent's main module first, so a user's script that calls ``portopt.plan()`` at its top
+    level (no ``if __name__ == "__main__"`` guard) would plan again in each worker and break
+    the pool. The workers run portopt's functions on portopt's objects only (the state and
+    the tasks pickle by reference to portopt's modules), so an empty module stands in."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 _ADOPTED: dict[str, FrontierState] = {}

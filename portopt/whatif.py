@@ -577,7 +577,7 @@ class PlanWhatIf:
             "note": "each side is a full plan; the figures are each plan's own, not paired per"
             " scenario (no standard error)",
             "projects": {
-                change: self.changes.loc[self.changes["change"] == change, "id"].tolist()
+                change: self.changes.loc[self.changes["change"] == change, "project_id"].tolist()
                 for change in ("in", "out", "moved", "more", "less")
             },
         }
@@ -734,7 +734,7 @@ def _plan_changes(
             continue
         rows.append(
             {
-                "id": pid,
+                "project_id": pid,
                 "name": str(catalog.projects.loc[pid, "name"]),
                 "sector": str(catalog.projects.loc[pid, "sector"]),
                 "change": change,
@@ -752,7 +752,7 @@ def _plan_changes(
             }
         )
     columns = [
-        "id",
+        "project_id",
         "name",
         "sector",
         "change",

@@ -60,6 +60,7 @@ def test_a_commitments_frame_plans_as_the_file_does(tmp_path: Path) -> None:
     assert (out / "plan.csv").read_bytes() == (GOLDEN / "plan" / "plan.csv").read_bytes()
     frames = result.to_frames()
     assert {"plan", "allocation", "coverage", "figures", "scenarios/projects"} <= set(frames)
+    assert "frontier" in frames and len(frames["frontier"]) >= 8
 
 
 def test_a_bad_commitments_frame_names_its_row_and_column() -> None:
@@ -98,3 +99,26 @@ def test_the_docs_notebook_runs(tmp_path: Path) -> None:
         os.chdir(here)
     assert list(tmp_path.iterdir()) == []
     assert isinstance(namespace["r"].plan, pd.DataFrame)  # type: ignore[attr-defined]
+
+
+def test_a_script_without_a_main_guard_plans_with_its_frontier_workers(tmp_path: Path) -> None:
+    """The frontier's worker processes are spawned; they must not re-run the caller's script
+    (a top-level ``portopt.plan()`` without ``if __name__ == "__main__"``)."""
+    import subprocess
+
+    script = tmp_path / "plan_it.py"
+    sets = ["scenarios.optimisation=60", "scenarios.evaluation=100", "plan.frontier.workers=2"]
+    script.write_text(
+        f"import portopt\nr = portopt.plan(overrides={sets!r})\nprint('tables', sorted(r.tables))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "frontier.csv" in done.stdout
+    assert "BrokenProcessPool" not in done.stderr
+
+
+def test_the_run_api_refuses_the_plans_inputs_as_the_cli_does() -> None:
+    with pytest.raises(portopt.ConfigError, match="plan.target"):
+        portopt.run(overrides=["plan.target=hard"])

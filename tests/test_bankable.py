@@ -47,7 +47,7 @@ def result() -> Any:
 
 
 def test_each_levers_least_level_is_one_grid_step_from_failing(result: Any) -> None:
-    table = result.table.set_index("project")
+    table = result.table.set_index("project_id")
     target = 0.95
     for pid in SHORT:
         row = table.loc[pid]
@@ -71,7 +71,7 @@ def test_each_levers_least_level_is_one_grid_step_from_failing(result: Any) -> N
 
 
 def test_a_project_that_meets_the_target_needs_nothing(result: Any) -> None:
-    row = result.table.set_index("project").loc[MET]
+    row = result.table.set_index("project_id").loc[MET]
     assert row["recovery"] >= 0.95
     assert row["capex_reduction"] == 0 and row["capex_cost_usd"] == 0
     assert row["price_floor"] == 0 and row["price_floor_cost_usd"] == 0
@@ -83,7 +83,7 @@ def test_a_projects_answer_does_not_depend_on_the_others_analysed(result: Any) -
     alone = bankable(load_catalog(), load_config(None, SETS), projects=[SHORT[1]], backend="numpy")
     pd.testing.assert_frame_equal(
         alone.table.reset_index(drop=True),
-        result.table[result.table["project"] == SHORT[1]].reset_index(drop=True),
+        result.table[result.table["project_id"] == SHORT[1]].reset_index(drop=True),
     )
 
 
@@ -123,7 +123,7 @@ def test_cli_writes_the_files_and_the_api_matches(tmp_path: Path, result: Any) -
     assert done.exit_code == 0, done.output
     table = pd.read_csv(out / "bankable.csv")
     assert list(table.columns) == list(COLUMNS)
-    assert table["project"].tolist() == result.table["project"].tolist()
+    assert table["project_id"].tolist() == result.table["project_id"].tolist()
     np.testing.assert_allclose(table["recovery"], result.table["recovery"], rtol=1e-9)
     summary = json.loads((out / "bankable.json").read_text())
     assert summary["projects"] == 4 and summary["meet_target"]["projects"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from portopt.cli.main import app
@@ -25,9 +26,21 @@ def test_there_are_the_three_configs() -> None:
     assert {p.name for p in CONFIGS} >= {"default.yaml", "stress_coercion.yaml", "gpu_large.yaml"}
 
 
+def _leaf_keys(tree: dict, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out |= _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            out.add(f"{prefix}{key}")
+    return out
+
+
 def test_default_yaml_states_the_schema_defaults() -> None:
     # the file lists every key; the schema's own defaults are the same numbers
     assert load_config(ROOT / "configs" / "default.yaml") == RunConfig()
+    listed = _leaf_keys(yaml.safe_load((ROOT / "configs" / "default.yaml").read_text()))
+    assert listed == _leaf_keys(RunConfig().model_dump(mode="json"))
 
 
 def test_dotted_override_sets_nested_value() -> None:

@@ -60,6 +60,19 @@ def test_robustness_does_not_rewrite_a_plans_report(tmp_path: Path) -> None:
     assert (folder / "report.html").read_text() == "<html>the plan</html>"
 
 
+def test_robustness_of_plans_does_not_rewrite_a_one_shot_report(tmp_path: Path) -> None:
+    folder = tmp_path / "one_shot_run"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({"capital_committed_usd": 1.0}))
+    (folder / "report.html").write_text("<html>the run</html>")
+    args = ["robustness", "default", "--batches", "2", "--report", str(folder)]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "one-shot run" in result.output.replace("\n", "")
+    assert (folder / "report.html").read_text() == "<html>the run</html>"
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_default_config_is_not_refused(tmp_path: Path) -> None:
     # the bundled default lists every plan key at its default: a one-shot command takes it
     args = [

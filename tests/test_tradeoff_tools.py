@@ -101,7 +101,7 @@ def test_whatif_force_in_alaska_lng_runs_on_plans(folder: Path) -> None:
     assert summary["model"] == "plan"
     assert summary["variant"].startswith("force alaska_lng in")
     changes = pd.read_csv(out / "whatif.csv", keep_default_na=False)
-    row = changes.set_index("id").loc["alaska_lng"]
+    row = changes.set_index("project_id").loc["alaska_lng"]
     assert row["cause"] == "forced in"
     assert row["variant_quarter"] != ""  # the variant plan proposes it
 
@@ -130,7 +130,7 @@ def test_a_candidate_the_base_left_out_is_reported_as_such(folder: Path) -> None
     assert summary["not_in_base_plan"] == [left_out]
     assert summary["variant_solve"]["kept_base"] is True
     assert summary["deltas"]["committed_expected_usd"]["delta"] == 0.0
-    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False).set_index("id")
+    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False).set_index("project_id")
     assert changes.loc[left_out, "note"] == "not in the base plan"
 
 
@@ -329,7 +329,7 @@ def test_a_support_lever_reports_its_cost_beside_its_effect(folder: Path) -> Non
     assert support["cost_expected_usd"] == pytest.approx(row["capex_cost_expected_usd"])
     assert 0 < support["cost_expected_usd"] <= 0.3 * base_cost
     # the effect beside it: the project's amount is a share of a lower cost
-    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False).set_index("id")
+    changes = pd.read_csv(out / "whatif.csv", keep_default_na=False).set_index("project_id")
     assert changes.loc[pid, "variant_fund_usd"] < changes.loc[pid, "base_fund_usd"]
     assert set(summary["deltas"]) >= {"committed_expected_usd", "coverage_score", "recovery_ratio"}
     assert "US support costs" in cli(

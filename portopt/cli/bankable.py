@@ -90,7 +90,7 @@ def show(console: Console, table: object, summary: dict) -> None:
     goal = summary["target"]
     short = table[table["recovery"] < goal].copy()
     short["cheapest"] = short[["capex_cost_usd", "price_floor_cost_usd"]].min(axis=1)
-    short = short.sort_values(["cheapest", "project"], na_position="last")
+    short = short.sort_values(["cheapest", "project_id"], na_position="last")
     view = Table(
         title=f"portopt bankable: what lifts Japan's expected recovery to {goal:.2f}"
         f" ({summary['scenarios']:,} scenarios, each project alone)",
@@ -108,7 +108,7 @@ def show(console: Console, table: object, summary: dict) -> None:
 
     for r in short.itertuples():
         view.add_row(
-            str(r.project),
+            str(r.project_id),
             f"{r.recovery:.2f}",
             level(r.capex_reduction, ".0%"),
             usd(r.capex_cost_usd),

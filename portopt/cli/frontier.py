@@ -20,10 +20,9 @@ from portopt.cli.options import (
     WorkersOption,
     config_with_overrides,
     print_json,
-    refuse_plan_keys,
     sweep_progress,
 )
-from portopt.config import find_config
+from portopt.config import find_config, refuse_plan_keys
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
 

@@ -20,8 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from portopt.config import PlanConfig, RunConfig, find_config, load_config
-from portopt.errors import ConfigError, Problem
+from portopt.config import RunConfig, find_config, load_config
 from portopt.outputs import jsonable
 
 
@@ -82,57 +81,6 @@ def config_with_overrides(
     if seed is not None:
         sets.append(f"seed={seed}")
     return load_config(None if path is None else find_config(path), sets)
-
-
-def refuse_plan_keys(
-    command: str, *configs: RunConfig, report: dict[str, Any] | None = None
-) -> None:
-    """Refuse a plan's inputs given to a command that answers the one-shot question and would
-    ignore them (``run``, ``whatif``, ``frontier``, ``robustness``): any ``plan.*`` key away from
-    its default, from the config file, ``--set`` or ``--vary``, and a plan's output folder
-    (``report``: its metrics.json). Raises :class:`ConfigError` (exit 2) naming them.
-
-    One check in one place: remove it when these commands run plans (research/layout-sketch.md).
-    """
-    default = _leaves(PlanConfig().model_dump(mode="json"))
-    given: dict[str, Any] = {}
-    for cfg in configs:
-        for key, value in _leaves(cfg.plan.model_dump(mode="json")).items():
-            if default.get(key) != value:
-                given.setdefault(f"plan.{key}", value)
-    problems = [
-        Problem(
-            key,
-            None,
-            None,
-            f"{value!r} is an input of `portopt plan`; `portopt {command}` answers the one-shot"
-            " question without the plan's rounds, commitments or target and would ignore it:"
-            " remove it, or run `portopt plan`",
-        )
-        for key, value in sorted(given.items())
-    ]
-    if report is not None and "plan" in report:
-        problems.append(
-            Problem(
-                "--report",
-                None,
-                None,
-                f"is the output folder of a plan; `portopt {command}` re-optimises the one-shot"
-                " question and would describe another model in the plan's report",
-            )
-        )
-    if problems:
-        raise ConfigError(problems, f"plan inputs given to `portopt {command}`")
-
-
-def _leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_leaves(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def print_json(summary: dict[str, Any]) -> None:

@@ -21,9 +21,9 @@ from portopt.cli.options import (
     WorkersOption,
     config_with_overrides,
     print_json,
-    refuse_plan_keys,
     sweep_progress,
 )
+from portopt.config import refuse_plan_keys
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
 from portopt.priorities import Mode, has_ranges
@@ -110,6 +110,19 @@ def command(
                 "bad robustness",
             )
         refuse_plan_keys("robustness", cfg, report=None if report is None else _metrics(report))
+    elif report is not None and "plan" not in _metrics(report):
+        raise ConfigError(
+            [
+                Problem(
+                    "--report",
+                    None,
+                    None,
+                    f"'{report}' is the output folder of a one-shot run (`portopt run`), and"
+                    " robustness plans: give a `portopt plan` folder, or add --one-shot",
+                )
+            ],
+            "bad --report",
+        )
     target = out if out is not None else DEFAULT_OUT
     check_target(target, overwrite=True)
     catalog = load_catalog(cfg.catalog)

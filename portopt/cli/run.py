@@ -27,8 +27,8 @@ from portopt.cli.options import (
     SetOption,
     config_with_overrides,
     print_json,
-    refuse_plan_keys,
 )
+from portopt.config import refuse_plan_keys
 from portopt.outputs import headline
 
 DEFAULT_CONFIG = Path("configs") / "default.yaml"

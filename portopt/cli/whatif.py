@@ -19,10 +19,10 @@ from portopt.cli.options import (
     config_with_overrides,
     path_option,
     print_json,
-    refuse_plan_keys,
     repeated,
     switch,
 )
+from portopt.config import refuse_plan_keys
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import check_target
 
