@@ -120,5 +120,5 @@ def test_a_script_without_a_main_guard_plans_with_its_frontier_workers(tmp_path:
 
 
 def test_the_run_api_refuses_the_plans_inputs_as_the_cli_does() -> None:
-    with pytest.raises(portopt.ConfigError, match="plan.target"):
+    with pytest.raises(portopt.ConfigError, match=r"plan\.target"):
         portopt.run(overrides=["plan.target=hard"])
