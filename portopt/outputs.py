@@ -189,6 +189,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 def check_target(target: Path, overwrite: bool) -> None:
     """Fail before any work when ``target`` exists and may not be replaced; remove the staging
     folders a killed run left next to it (:func:`remove_stale_staging`)."""
+    _check_place(target)
     if target.parent.is_dir():
         remove_stale_staging(target)
     if target.exists() and not overwrite:
@@ -209,6 +210,32 @@ def check_target(target: Path, overwrite: bool) -> None:
             [Problem("output.dir", None, None, f"'{target}' is a file, not a folder")],
             "output folder is a file",
         )
+
+
+def _check_place(target: Path) -> None:
+    """Fail before any work when ``target`` cannot be an output folder: the folder this process
+    is in, one above it or the root (replacing it whole would fail, or worse); a path under a
+    file; or a place where no folder can be made (read-only, or not a real file system)."""
+
+    def bad(message: str) -> ConfigError:
+        return ConfigError([Problem("output.dir", None, None, message)], "bad output folder")
+
+    here = Path.cwd().resolve()
+    whole = target.resolve()
+    if whole == here or whole in here.parents or whole == Path(whole.anchor):
+        raise bad(
+            f"'{target}' is the current folder, one above it or the root: portopt replaces its"
+            " output folder whole; name a folder of its own (e.g. --out runs/mine)"
+        )
+    above = whole.parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise bad(f"'{above}' is a file, not a folder, so '{target}' cannot be made")
+    try:
+        Path(tempfile.mkdtemp(prefix=".portopt-probe-", dir=above)).rmdir()
+    except OSError as exc:
+        raise bad(f"cannot make a folder in '{above}': {exc.strerror or exc}") from None
 
 
 @contextmanager

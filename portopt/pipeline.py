@@ -57,7 +57,7 @@ from portopt.engine.scenario_set import (
     CASH_FIELDS,
     ScenarioSet,
 )
-from portopt.errors import ConfigError, Problem
+from portopt.errors import ConfigError, InfeasibleError, Problem
 from portopt.evaluate import (
     Aggregates,
     Evaluation,
@@ -340,6 +340,13 @@ def _execute(job: Job, config: RunConfig, out_dir: Path | None, stage: Stages) -
     cols = columns.evaluation_columns(allocation.y)
     every = columns.evaluation_catalog(cols)
     chosen = np.asarray(allocation.y)[cols] > 0.5
+    if not chosen.any():
+        raise InfeasibleError(
+            f"the best {'plan' if columns.planned else 'portfolio'} holds no project: under"
+            " these rules no candidate adds coverage within the budget and the other limits,"
+            " so there is nothing to propose or evaluate; loosen them (model.budget_usd, the"
+            " recovery floor, the capacities) or add candidates"
+        )
     fund_all = np.where(chosen, np.asarray(allocation.fund_usd, dtype=np.float64)[cols], 0.0)
     # only the chosen projects are simulated afresh: a project's outcomes do not depend on
     # which others are simulated beside it (its own draws, the shared market path), so the

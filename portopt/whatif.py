@@ -664,6 +664,23 @@ def whatif_plan(
     except InfeasibleError as exc:
         raise InfeasibleError("the base plan is infeasible", exc.explanation) from None
     plan_b = _plan_frame(base.plan)
+    status = base.plan["status"].astype(str) if base.plan is not None else pd.Series(dtype=str)
+    held_ids = base.plan["project_id"].astype(str) if base.plan is not None else status
+    committed = set(held_ids[status == "committed"])
+    fixed = [
+        Problem(
+            "--drop" if pid in lost else "--force-out",
+            None,
+            None,
+            f"'{pid}' is committed (the commitments): the plan holds it whatever the variant, so"
+            " it cannot be forced out or dropped; plan without it with a commitments file that"
+            " leaves it out",
+        )
+        for pid in out_all
+        if pid in committed
+    ]
+    if fixed:
+        raise ConfigError(fixed, "bad what-if")
     chosen = set(plan_b["project"])
     not_in_base = [p for p in out_all if p not in chosen]
     rounds = dict(zip(plan_b["project"], plan_b["proposal_quarter"], strict=True))

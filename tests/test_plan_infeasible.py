@@ -113,3 +113,13 @@ def test_committing_tranche_2_names_the_highest_floor_it_admits(tmp_path: Path) 
     assert met.metrics["status"] == "optimal"
     with pytest.raises(InfeasibleError):
         _plan(tmp_path / "above", [f"{FLOOR}={floor + 0.01:.2f}"], path)
+
+
+def test_a_plan_that_holds_no_project_exits_3_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    sets = ["scenarios.optimisation=50", "model.budget_usd=1e6", "plan.target_usd=1e6"]
+    code, output = _cli(out, sets, "--no-commitments")
+    assert code == EXIT_INFEASIBLE, output
+    assert "holds no project" in " ".join(output.split())
+    assert "internal error" not in output
+    assert not out.exists()

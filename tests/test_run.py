@@ -21,7 +21,7 @@ from portopt.catalog import bundled_path
 from portopt.cli.main import app
 from portopt.config import load_config
 from portopt.errors import ConfigError
-from portopt.outputs import staged_output, write_csv
+from portopt.outputs import check_target, staged_output, write_csv
 
 __all__ = ["default_run"]  # a fixture, imported so pytest finds it here
 
@@ -356,3 +356,24 @@ def test_default_config_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "default.yaml").write_text("seed: 1\n")
     assert resolve_config(None) == tmp_path / "configs" / "default.yaml"
+
+
+@pytest.mark.parametrize("where", ["here", "above", "under-a-file", "not-a-file-system"])
+def test_an_output_folder_that_cannot_be_is_refused_before_any_work(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inner = tmp_path / "work" / "deeper"
+    inner.mkdir(parents=True)
+    monkeypatch.chdir(inner)
+    (tmp_path / "a_file.txt").write_text("x")
+    target = {
+        "here": Path("."),
+        "above": Path(".."),
+        "under-a-file": tmp_path / "a_file.txt" / "out",
+        "not-a-file-system": Path("/proc/portopt-out"),
+    }[where]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(ConfigError) as caught:
+        check_target(target, overwrite=True)
+    assert "output.dir" in str(caught.value.problems[0])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -141,8 +141,17 @@ def test_a_candidate_the_base_left_out_is_reported_as_such(folder: Path) -> None
         (["--force-in", "alaska_lng@2027Q5"], "'2027Q5' is not a quarter"),
         (["--one-shot", "--force-in", "alaska_lng"], "--force-in: works on plans"),
         (["--commitments", "x.csv", "--one-shot", "--drop", "a"], "--commitments: works on plans"),
+        (["--force-out", "texas_gulflink"], "--force-out: 'texas_gulflink' is committed"),
+        (["--drop", "texas_gulflink"], "--drop: 'texas_gulflink' is committed"),
     ],
-    ids=["unknown", "bad-quarter", "one-shot-force", "one-shot-commitments"],
+    ids=[
+        "unknown",
+        "bad-quarter",
+        "one-shot-force",
+        "one-shot-commitments",
+        "committed-out",
+        "committed-drop",
+    ],
 )
 def test_bad_forcing_exits_2(folder: Path, args: list[str], message: str) -> None:
     out = folder / "bad"

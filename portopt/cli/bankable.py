@@ -51,9 +51,12 @@ def command(
     from portopt.catalog import load_catalog
     from portopt.engine.backend import resolve_backend
     from portopt.memory import check_fits, scenarios_estimate
+    from portopt.outputs import check_target
 
     cfg = config_with_overrides(config, set_, seed)
     goal = target_of(cfg, target)  # fail before any work
+    if out is not None:
+        check_target(out, overwrite=True)
     chosen = resolve_backend(backend or cfg.backend)
     catalog = load_catalog(cfg.catalog)
     ids = chosen_projects(catalog, project)

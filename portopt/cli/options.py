@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from portopt.config import RunConfig, find_config, load_config
+from portopt.config import Override, RunConfig, find_config, load_config
 from portopt.outputs import jsonable
 
 
@@ -77,9 +77,9 @@ def config_with_overrides(
 ) -> RunConfig:
     """The validated config at ``path`` (a file or a bundled name; None: the schema's defaults)
     with ``--set`` overrides and ``--seed`` applied."""
-    sets = list(overrides or [])
+    sets: list[str | Override] = list(overrides or [])
     if seed is not None:
-        sets.append(f"seed={seed}")
+        sets.append(Override("seed", seed, f"--seed {seed}"))
     return load_config(None if path is None else find_config(path), sets)
 
 

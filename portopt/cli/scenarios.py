@@ -27,7 +27,7 @@ from portopt.cli.options import (
 )
 from portopt.errors import InputError, Problem
 from portopt.memory import check_fits, scenarios_estimate
-from portopt.outputs import staged_output
+from portopt.outputs import check_target, staged_output
 
 SCENARIO_INDICES = 2**32
 """Scenario indices are Philox counters of 32 bits (docs/scenario-model.md)."""
@@ -66,6 +66,7 @@ def command(
         )
     if problems:
         raise InputError(problems, "bad scenario range")
+    check_target(out, overwrite=True)
     chosen = resolve_backend(backend or cfg.backend)  # fail before any work
     catalog = load_catalog(cfg.catalog)
     estimate = scenarios_estimate(n, len(catalog.project_ids), len(catalog.chokepoint_ids))

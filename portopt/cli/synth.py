@@ -16,6 +16,7 @@ def command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same catalog).")] = 0,
 ) -> None:
     """Write a synthetic catalog whose per-sector distributions follow the bundled catalog's."""
+    from portopt.outputs import check_target
     from portopt.synth import write_synth
 
     if projects < 1:
@@ -24,5 +25,6 @@ def command(
         raise InputError([Problem("--seed", None, None, f"expected >= 0, got {seed}")])
     if out.exists() and not out.is_dir():
         raise InputError([Problem(str(out), None, None, "is a file; expected a folder path")])
+    check_target(out, overwrite=True)
     path = write_synth(projects, seed, out)
     typer.echo(f"wrote a synthetic catalog of {projects} projects (seed {seed}) to {path}")

@@ -177,6 +177,8 @@ def _variant_config(config: Path | str, run_sets: list[str], variant_sets: list[
         named = [
             replace(p, file=f"--variant-set {p.file.removeprefix('--set ')}")
             if p.file.removeprefix("--set ") in variant_sets
+            else replace(p, file="--variant-set")
+            if p.file == "--set" and any(f"'{v}'" in p.message for v in variant_sets)
             else p
             for p in error.problems
         ]

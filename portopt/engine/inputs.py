@@ -443,7 +443,8 @@ def simulated_quarters(catalog: Catalog, config: RunConfig) -> int:
     pr = catalog.projects
     q0 = np.array([max(0, quarter_index(str(q), sc.start)) for q in pr["earliest_start"]])
     end = q0 + _ints(pr["build_quarters"]) + 4 * _ints(pr["life_years"])
-    return int(max(int(end.max()) + int(sc.max_delay_quarters), sc.window_quarters()[1] + 1))
+    last = int(end.max(initial=0))  # no project: the window alone
+    return int(max(last + int(sc.max_delay_quarters), sc.window_quarters()[1] + 1))
 
 
 def prepare_inputs(catalog: Catalog, config: RunConfig) -> EngineInputs:

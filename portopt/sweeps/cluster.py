@@ -56,6 +56,19 @@ def cluster(scheduler: str | None = None, n_workers: int = 2) -> Iterator[Any]:
                 ],
                 "Dask scheduler unreachable",
             ) from None
+        except ValueError as exc:  # distributed's word for an address it cannot parse
+            raise ConfigError(
+                [
+                    Problem(
+                        "--scheduler",
+                        None,
+                        None,
+                        f"'{scheduler}' is not a Dask scheduler address ({exc}); pass it as"
+                        " tcp://host:8786",
+                    )
+                ],
+                "bad --scheduler",
+            ) from None
         with client:
             yield client
         return
