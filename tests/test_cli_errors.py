@@ -286,3 +286,11 @@ def test_a_solver_failure_exits_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = cli("run", DEFAULT, "--out", str(tmp_path / "out"), *SMALL)
     assert result.exit_code == EXIT_INTERNAL, result.output
     assert "every solver failed" in result.output and "Traceback" not in result.output
+
+
+def test_robustness_batches_past_the_scenario_index_space_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "rb"
+    result = cli("robustness", "default", "--batches", "1000000000", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "--batches" in result.output and "2^32" in result.output
+    assert not out.exists()

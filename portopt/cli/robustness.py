@@ -98,6 +98,20 @@ def command(
             [Problem("--batches", None, None, f"needs at least 2 batches, got {batches}")],
             "bad --batches",
         )
+    s_opt = cfg.scenarios.optimisation
+    if s_opt * (batches + 1) > 2**32:  # batch b draws scenarios [S (b + 1), S (b + 2))
+        raise ConfigError(
+            [
+                Problem(
+                    "--batches",
+                    None,
+                    None,
+                    f"{batches:,} batches of {s_opt:,} scenarios pass the last scenario index"
+                    f" 2^32 (scenarios are 32-bit Philox counters): at most {2**32 // s_opt - 1:,}",
+                )
+            ],
+            "bad --batches",
+        )
     if report is not None and not (report / METRICS_FILE).is_file():
         raise ConfigError(
             [Problem("--report", None, None, f"'{report}' is not the output folder of a run")],
