@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from portopt.errors import ConfigError, Problem
+from portopt.errors import ConfigError, Problem, did_you_mean
 from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
@@ -395,14 +395,48 @@ class JapanContentConfig(GroupConfig):
     floor: float = Field(0.15, ge=0.0, le=1.0)
 
 
+@lru_cache(maxsize=1)
+def _grid_regions() -> tuple[str, ...]:
+    """The grid regions of the bundled regions.csv (package data; every catalog's
+    ``grid_region`` is checked against the same table)."""
+    text = (resources.files("portopt") / "data" / "regions.csv").read_text(encoding="utf-8")
+    return tuple(line.split(",", 1)[0] for line in text.splitlines()[1:] if line.strip())
+
+
+def _known_regions(limits: dict[str, float], with_year: bool) -> dict[str, float]:
+    """Refuse a per-region limit keyed by an unknown region (``REGION`` or, ``with_year``,
+    ``REGION:YEAR``): it would apply to nothing, silently."""
+    regions = _grid_regions()
+    for key in limits:
+        region = key.split(":", 1)[0] if with_year else key
+        if region not in regions:
+            raise ValueError(
+                f"'{key}': '{region}' is not a grid region{did_you_mean(region, regions)}"
+                f" (portopt/data/regions.csv)"
+            )
+    return limits
+
+
 class PowerBalanceConfig(GroupConfig):
-    headroom_mw: dict[str, float] = Field(default_factory=dict)
+    headroom_mw: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     default_headroom_mw: float = Field(2000.0, ge=0.0)
+
+    @field_validator("headroom_mw")
+    @classmethod
+    def _regions(cls, v: dict[str, float]) -> dict[str, float]:
+        return _known_regions(v, with_year=False)
 
 
 class WorkforceConfig(GroupConfig):
-    available_per_region_year: dict[str, float] = Field(default_factory=dict)
+    available_per_region_year: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict
+    )
     default_available: float = Field(60000.0, ge=0.0)
+
+    @field_validator("available_per_region_year")
+    @classmethod
+    def _regions(cls, v: dict[str, float]) -> dict[str, float]:
+        return _known_regions(v, with_year=True)
 
 
 class MaxProjectsConfig(GroupConfig):

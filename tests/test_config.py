@@ -172,3 +172,26 @@ def test_bundled_config_by_name() -> None:
     with pytest.raises(ConfigError) as info:
         find_config("gpu_largest")
     assert ", ".join(sorted(p.stem for p in CONFIGS)) in _problems(info.value)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (
+            "model.groups.workforce.available_per_region_year={PJM: -5}",
+            "greater than or equal to 0",
+        ),
+        ("model.groups.power_balance.headroom_mw={PJM: -100}", "greater than or equal to 0"),
+        ("model.groups.power_balance.headroom_mw={ERCT: 100}", "did you mean 'ERCOT'"),
+        ("model.groups.workforce.available_per_region_year={'NOPE:2028': 5}", "'NOPE' is not a"),
+    ],
+)
+def test_a_per_region_limit_must_be_a_known_region_and_not_negative(item: str, message: str):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [item])
+    assert message in str(caught.value)
+
+
+def test_a_per_region_limit_of_a_known_region_and_year_is_taken() -> None:
+    cfg = load_config(None, ["model.groups.workforce.available_per_region_year={'PJM:2028': 5}"])
+    assert cfg.model.groups.workforce.available_per_region_year == {"PJM:2028": 5.0}
