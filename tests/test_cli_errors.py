@@ -294,3 +294,19 @@ def test_robustness_batches_past_the_scenario_index_space_exit_2(tmp_path: Path)
     assert result.exit_code == 2, result.output
     assert "--batches" in result.output and "2^32" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("item", "code", "said"),
+    [
+        ("plan.first_quarter=2030Q1", 2, "no round is open"),
+        ("plan.commitments=/nonexistent/c.csv", 2, "commitments file not found"),
+        ("support.projects.nope.capex_reduction=0.2", 2, "'nope' is not a catalog project"),
+        ("model.budget_usd=1e10", 0, "`portopt plan` would refuse this config"),
+        ("seed=3", 0, "plan inputs OK"),
+    ],
+)
+def test_validate_runs_the_plans_own_checks(item: str, code: int, said: str) -> None:
+    result = cli("validate", "--config", "default", "--set", item)
+    assert result.exit_code == code, result.output
+    assert said in " ".join(result.output.split())

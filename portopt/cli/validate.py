@@ -13,8 +13,10 @@ from rich.table import Table
 
 from portopt.catalog import BUNDLED, Catalog, load_catalog
 from portopt.cli.options import SetOption, config_with_overrides
-from portopt.config import RunConfig
+from portopt.config import PlanConfig, RunConfig
+from portopt.errors import InputError
 from portopt.plan.commitments import load_commitments
+from portopt.plan.support import with_support
 from portopt.vocabulary import SECTORS
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -68,6 +70,36 @@ def command(
             f"[bold green]commitments OK[/]: {len(made)} project(s), ${total:,.1f}B,"
             f" {escape(str(commitments))}"
         )
+    if config is not None or set_ or commitments is not None:
+        with_support(catalog, cfg)  # an unknown project there is refused by every command
+        _check_plan(console, catalog, cfg, commitments)
+
+
+def _check_plan(console: Console, catalog: Catalog, cfg: RunConfig, commitments: Path | None):
+    """The checks `portopt plan` makes before any work (its target against the budget, the
+    support levers, the commitments against the catalog and the config, the rounds open): a
+    problem exits 2 when the inputs are a plan's (a commitments file, or a ``plan.*`` key away
+    from its default), else it is shown as what `portopt plan` would refuse (a config for
+    `portopt run` need not suit a plan)."""
+    from portopt.planning import Plan
+
+    job = Plan(commitments)
+    try:
+        columns = job.columns(catalog, job.prepare(cfg))
+    except InputError as exc:
+        if commitments is not None or cfg.plan != PlanConfig():
+            raise
+        console.print(
+            f"[yellow]note[/]: `portopt plan` would refuse this config ({escape(str(exc))});"
+            " `portopt run` takes it"
+        )
+        return
+    rounds = len(columns.plan.rounds) if columns.plan is not None else 0
+    console.print(
+        f"[bold green]plan inputs OK[/]: {rounds} rounds open,"
+        f" {len(columns.catalog.project_ids)} (project, round) columns, as `portopt plan` would"
+        " build them"
+    )
 
 
 def _summary(console: Console, catalog: Catalog) -> None:
