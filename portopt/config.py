@@ -324,6 +324,12 @@ class ScenarioConfig(_Strict):
     @classmethod
     def _psd(cls, v: list[list[float]]) -> list[list[float]]:
         n = len(FACTORS) + 1
+        lengths = [len(row) for row in v]
+        if len(v) != n or any(k != n for k in lengths):
+            raise ValueError(
+                f"correlation must be {n}x{n} (factors {list(FACTORS)} then sofr), got"
+                f" {len(v)} rows of {', '.join(map(str, lengths)) or 'no'} values"
+            )
         a = np.asarray(v, dtype=float)
         if a.shape != (n, n):
             raise ValueError(

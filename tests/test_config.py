@@ -195,3 +195,10 @@ def test_a_per_region_limit_must_be_a_known_region_and_not_negative(item: str, m
 def test_a_per_region_limit_of_a_known_region_and_year_is_taken() -> None:
     cfg = load_config(None, ["model.groups.workforce.available_per_region_year={'PJM:2028': 5}"])
     assert cfg.model.groups.workforce.available_per_region_year == {"PJM:2028": 5.0}
+
+
+def test_a_ragged_correlation_matrix_is_named_by_its_rows() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["scenarios.correlation=[[1,0],[0,1,0]]"])
+    text = str(caught.value)
+    assert "got 2 rows of 2, 3 values" in text and "inhomogeneous" not in text

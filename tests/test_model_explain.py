@@ -105,7 +105,8 @@ CASES = {
             "groups": {"recoupment": {"max_shortfall_share": 0.3, "min_expected_recovery": None}},
         },
         {"capital", "recoupment"},
-        "minimum deployment $150.0B of expected committed capital is out of reach: with every"
+        "minimum deployment (model.min_deployment_usd) $150.0B of expected committed capital is"
+        " out of reach: with every"
         " other group as configured, at most",
     ),
     "expected recovery floor out of reach": (

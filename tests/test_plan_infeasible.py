@@ -63,7 +63,7 @@ def test_a_hard_target_out_of_reach_names_the_highest_floor_that_admits_it(
     code, output = _cli(tmp_path / "no", [*hard, f"{FLOOR}={HIGH}"])
     assert code == EXIT_INFEASIBLE, output
     assert not (tmp_path / "no").exists()
-    assert "capital: minimum deployment $300.0B" in output
+    assert "capital: the hard target (plan.target_usd) $300.0B" in " ".join(output.split())
     assert re.search(r"at the 1\.05 expected-recovery floor, at most \$\d+\.\dB can be", output)
     assert "recoupment: expected recovery floor 1.05 is out of reach" in output
     assert "$300.0B of expected committed capital" in output

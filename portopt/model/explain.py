@@ -32,7 +32,7 @@ import numpy as np
 
 from portopt.config import RunConfig
 from portopt.model.data import BILLION, ModelData
-from portopt.model.groups import GROUPS
+from portopt.model.groups import GROUPS, deployment_floor
 from portopt.model.problem import AllocationModel
 from portopt.model.solve import solve_milp
 from portopt.model.terms import Knob, Solution, Term, money
@@ -358,8 +358,8 @@ class CutExplainer:
         status, x = model.solve_linear(self.deadline)
         least = self.config.model.min_deployment_usd
         head = (
-            f"capital: minimum deployment {_usd(least)} of expected committed capital is out"
-            " of reach"
+            f"capital: {deployment_floor(self.config)} {_usd(least)} of expected committed"
+            " capital is out of reach"
         )
         if status != "optimal" or x is None:
             return [f"{head} (the most any plan reaches was not found: {status})"]

@@ -65,6 +65,16 @@ def _usd(x: float) -> str:
     return money(x / BILLION)
 
 
+def deployment_floor(config: RunConfig) -> str:
+    """The least expected committed capital in the user's words: a plan's hard target
+    (``plan.target_usd``, which the plan sets as the minimum deployment), else
+    ``model.min_deployment_usd``."""
+    plan = config.plan
+    if plan.target == "hard" and config.model.min_deployment_usd == plan.target_usd:
+        return "the hard target (plan.target_usd)"
+    return "minimum deployment (model.min_deployment_usd)"
+
+
 def _most_expected(d: ModelData) -> float:
     """The most expected committed capital the candidates can take ($B): each project once,
     at its maximum share in its best round, times the share Japan is expected to commit."""
@@ -151,8 +161,8 @@ class Capital(Term):
         least, most = float(self.bounds["min_deployment"].value), _most_expected(d)
         if exceeds(least, most, least):
             out.append(
-                f"capital: minimum deployment {money(least)} is above what all candidates can"
-                f" take, {money(most)}: lower it by {money(least - most)}"
+                f"capital: {deployment_floor(config)} {money(least)} is above what all"
+                f" candidates can take, {money(most)}: lower it by {money(least - most)}"
             )
         return out
 
@@ -167,7 +177,8 @@ class Capital(Term):
             )
         if "min_deployment" in give:
             out.append(
-                f"capital: minimum deployment {money(config.model.min_deployment_usd / BILLION)}"
+                f"capital: {deployment_floor(config)}"
+                f" {money(config.model.min_deployment_usd / BILLION)}"
                 f" is out of reach while the other groups named here hold: lower it by"
                 f" {money(float(give['min_deployment'].sum()))} (the committed tranche is"
                 f" {money(committed)}, all candidates at their maximum share"
