@@ -48,8 +48,24 @@ def parse_quarter(label: str) -> tuple[int, int]:
     return _parse_quarter(label)
 
 
+def _numeric(annotation: Any) -> bool:
+    """Whether a field holds a number (int or float, or None), and never a bool."""
+    args = get_args(annotation) if get_origin(annotation) is not None else (annotation,)
+    kinds = {a for a in args if a is not type(None)}
+    return bool(kinds) and kinds <= {int, float}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: Any) -> Any:
+        """YAML's ``true``/``false`` is not a number: pydantic would read it as 1 or 0."""
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError("expected a number, not true or false")
+        return value
 
 
 class _Loader(yaml.SafeLoader):

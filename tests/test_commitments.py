@@ -200,3 +200,22 @@ def test_plan_with_no_commitments_plans_the_marked_projects_as_candidates(
     assert summary["cvar_shortfall_share"] == oos["shortfall_cvar_0.95_share"]
     for key in ("committed_expected_usd", "committed_p10_usd", "committed_p90_usd", "coverage"):
         assert summary[key] == metrics["plan"][key]
+
+
+def test_a_capex_reduction_on_a_committed_project_is_named_with_the_amount() -> None:
+    key = "support.projects.sb_energy_portsmouth_gas.capex_reduction"
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--config",
+            "default",
+            "--set",
+            f"{key}=0.5",
+            "--commitments",
+            str(bundled_path()),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "column 'amount_usd'" in said and f"{key} 0.5 lowered the base cost" in said

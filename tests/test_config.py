@@ -202,3 +202,10 @@ def test_a_ragged_correlation_matrix_is_named_by_its_rows() -> None:
         load_config(None, ["scenarios.correlation=[[1,0],[0,1,0]]"])
     text = str(caught.value)
     assert "got 2 rows of 2, 3 values" in text and "inhomogeneous" not in text
+
+
+@pytest.mark.parametrize("item", ["scenarios.optimisation=true", "model.budget_usd=false"])
+def test_true_or_false_is_not_a_number(item: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [item])
+    assert "expected a number, not true or false" in str(caught.value)

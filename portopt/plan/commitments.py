@@ -220,7 +220,7 @@ def _rows(
                 )
             )
         elif pid in pr.index:
-            found += _share_problems(name, line, pid, usd, catalog)
+            found += _share_problems(name, line, pid, usd, catalog, config)
         if pid in pr.index and pid not in lines:
             lines[pid] = line
         if not found:
@@ -229,9 +229,11 @@ def _rows(
     return out, lines
 
 
-def _share_problems(name: str, line: int, pid: str, usd: float, catalog: Catalog) -> list[Problem]:
+def _share_problems(
+    name: str, line: int, pid: str, usd: float, catalog: Catalog, config: RunConfig
+) -> list[Problem]:
     """The amount against the project's fund-share bounds (the catalog's min and max share of
-    its base cost)."""
+    its base cost, after a ``support.projects`` capex reduction, which the problem names)."""
     row = catalog.projects.loc[pid]
     cost = float(row["base_cost_usd"])
     lo, hi = float(row["min_fund_share"]), float(row["max_fund_share"])
@@ -247,9 +249,22 @@ def _share_problems(name: str, line: int, pid: str, usd: float, catalog: Catalog
             f"{usd_text(usd)} is a fund share of {share:.4g} of the project's base cost"
             f" {usd_text(cost)}, {side};"
             f" expected {usd_text(lo * cost)} to {usd_text(hi * cost)} (min_fund_share {lo:g},"
-            f" max_fund_share {hi:g} in the catalog)",
+            f" max_fund_share {hi:g} in the catalog)" + _supported(pid, cost, config),
         )
     ]
+
+
+def _supported(pid: str, cost: float, config: RunConfig) -> str:
+    """Words for a base cost that ``support.projects.<pid>.capex_reduction`` lowered."""
+    given = config.support.projects.get(pid)
+    if given is None or not given.capex_reduction:
+        return ""
+    before = cost / (1.0 - given.capex_reduction)
+    return (
+        f"; support.projects.{pid}.capex_reduction {given.capex_reduction:g} lowered the base"
+        f" cost from {usd_text(before)}: a committed amount is fixed, so lower the reduction or"
+        " the amount"
+    )
 
 
 def _together(
