@@ -47,6 +47,37 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
 Injection")."""
 STAGING_MARK = ".portopt-staging"
+OUTPUT_NAMES = frozenset(
+    {
+        "allocation.csv",
+        "alternatives.csv",
+        "bankable.csv",
+        "bankable.json",
+        "batches.csv",
+        "bench.csv",
+        "capacity.csv",
+        "chokepoints.csv",
+        "chokepoints.parquet",
+        "compare.csv",
+        "coverage.csv",
+        "frontier.csv",
+        "frontier.html",
+        "metrics.json",
+        "plan.csv",
+        "projects.csv",
+        "projects.parquet",
+        "report.html",
+        "robustness.csv",
+        "robustness.html",
+        "scenarios",
+        "scenarios.parquet",
+        "whatif.csv",
+        "whatif.json",
+    }
+)
+"""The names portopt writes into an output folder (every command's; a synthetic catalog's
+CSV files; ``portopt scenarios``' tables). An existing folder is replaced whole only when it
+is empty or holds one of them (:func:`check_target`): never a folder of the user's own."""
 """The file inside each staging folder that says it is portopt's, and which process made it."""
 
 HISTOGRAM_BINS = 60
@@ -210,6 +241,23 @@ def check_target(target: Path, overwrite: bool) -> None:
             [Problem("output.dir", None, None, f"'{target}' is a file, not a folder")],
             "output folder is a file",
         )
+    if target.is_dir():
+        names = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
+        if names and not set(names) & OUTPUT_NAMES:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise ConfigError(
+                [
+                    Problem(
+                        "output.dir",
+                        None,
+                        None,
+                        f"'{target}' holds files portopt did not write ({shown}), and portopt"
+                        " replaces its output folder whole: choose another folder, or empty"
+                        " this one",
+                    )
+                ],
+                "output folder not portopt's",
+            )
 
 
 def _check_place(target: Path) -> None:

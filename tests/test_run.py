@@ -315,11 +315,11 @@ def test_staged_output_replaces_atomically(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "out"
     with staged_output(target) as tmp:
         assert tmp.parent == target.parent and not target.exists()
-        (tmp / "x.txt").write_text("1")
-    assert (target / "x.txt").read_text() == "1"
+        (tmp / "plan.csv").write_text("1")
+    assert (target / "plan.csv").read_text() == "1"
     with staged_output(target, overwrite=True) as tmp:
-        (tmp / "y.txt").write_text("2")
-    assert [p.name for p in target.iterdir()] == ["y.txt"]
+        (tmp / "allocation.csv").write_text("2")
+    assert [p.name for p in target.iterdir()] == ["allocation.csv"]
     assert leftovers(target) == []
     with pytest.raises(ConfigError), staged_output(target, overwrite=False):
         pass
@@ -377,3 +377,41 @@ def test_an_output_folder_that_cannot_be_is_refused_before_any_work(
         check_target(target, overwrite=True)
     assert "output.dir" in str(caught.value.problems[0])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_a_folder_of_the_users_own_is_never_replaced(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("keep")
+    with pytest.raises(ConfigError) as caught, staged_output(mine, overwrite=True):
+        pass
+    assert "holds files portopt did not write (keep.txt)" in str(caught.value)
+    assert (mine / "keep.txt").read_text() == "keep"
+    (tmp_path / "empty").mkdir()
+    with staged_output(tmp_path / "empty", overwrite=True) as tmp:  # an empty one is taken
+        (tmp / "plan.csv").write_text("1")
+    assert (tmp_path / "empty" / "plan.csv").exists()
+
+
+def test_every_output_file_name_is_known_to_the_folder_guard() -> None:
+    import importlib
+    import pkgutil
+
+    import portopt
+    from portopt.outputs import OUTPUT_NAMES
+
+    inputs = {"FUEL_FILE", "REGIONS_FILE"}  # the catalog's package data, never written
+    suffixes = ("_FILE", "_CSV", "_JSON", "_HTML", "_DIR", "_TABLE")
+    written = set()
+    for info in pkgutil.walk_packages(portopt.__path__, "portopt."):
+        if info.name.endswith("__main__"):  # runs the command line when imported
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # CuPy's engine without CuPy
+            continue
+        for key, value in vars(module).items():
+            if key.endswith(suffixes) and key not in inputs and isinstance(value, str):
+                written.add(value)
+    assert written, "no output names found"
+    assert written <= OUTPUT_NAMES, sorted(written - OUTPUT_NAMES)
