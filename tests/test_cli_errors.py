@@ -310,3 +310,18 @@ def test_validate_runs_the_plans_own_checks(item: str, code: int, said: str) -> 
     result = cli("validate", "--config", "default", "--set", item)
     assert result.exit_code == code, result.output
     assert said in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["plan", "default", "--slack", "1%"], "--slack: is the alternatives' slack, but none"),
+        (["whatif", "default", "--force-in", "alaska_lng@"], "'alaska_lng@' is not ID[@QUARTER]"),
+    ],
+)
+def test_an_option_that_would_be_ignored_exits_2(tmp_path: Path, args: list[str], said: str):
+    out = tmp_path / "o"
+    result = cli(*args, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.output.split())
+    assert not out.exists()

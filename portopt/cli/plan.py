@@ -120,6 +120,19 @@ def command(
     if slack is not None:
         sets.append(f"plan.alternatives.slack={_share(slack)}")
     cfg = config_with_overrides(resolve_config(config), sets, seed)
+    if slack is not None and cfg.plan.alternatives.count == 0:
+        raise ConfigError(
+            [
+                Problem(
+                    "--slack",
+                    None,
+                    None,
+                    "is the alternatives' slack, but none are asked for: add --alternatives K"
+                    " (or plan.alternatives.count)",
+                )
+            ],
+            "bad --slack",
+        )
     console = Console(stderr=True)
     with dask_mapper(scheduler) as mapper, RichProgress(console) as progress:
         result = run_plan(

@@ -133,9 +133,9 @@ def parse_force_in(items: list[str] | None) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     problems = []
     for item in items or []:
-        pid, _, quarter = item.partition("@")
+        pid, at, quarter = item.partition("@")
         pid, quarter = pid.strip(), quarter.strip()
-        if not pid:
+        if not pid or (at and not quarter):
             problems.append(Problem("--force-in", None, None, f"'{item}' is not ID[@QUARTER]"))
             continue
         if quarter:
