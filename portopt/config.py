@@ -79,6 +79,26 @@ _Loader.add_constructor(
 )
 
 
+def _unique_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A mapping whose keys are each given once: PyYAML keeps the last of a repeated key
+    silently, so a config that sets ``seed`` twice would run with the second."""
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"'{key}' is given twice in one mapping (also line {seen[key].line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=True)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def parse_yaml(text: str) -> Any:
     """``text`` read as YAML by :class:`_Loader`; raises :class:`yaml.YAMLError` when it is not
     YAML."""

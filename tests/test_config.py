@@ -209,3 +209,12 @@ def test_true_or_false_is_not_a_number(item: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(None, [item])
     assert "expected a number, not true or false" in str(caught.value)
+
+
+def test_a_key_given_twice_in_the_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "twice.yaml"
+    f.write_text("seed: 1\nscenarios:\n  optimisation: 50\nseed: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(f)
+    problem = caught.value.problems[0]
+    assert problem.row == 4 and "'seed' is given twice" in problem.message
