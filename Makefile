@@ -1,7 +1,7 @@
 # Two commands for a new user: `make run` and `make test`. Both create .venv when it is missing.
 # `make run` installs the runtime only; `make test`, `lint`, `format` and `bench` add the dev extra.
 # EXTRAS adds extras to both, e.g. on a CUDA box `make run EXTRAS=cuda12` (or cuda13), and CI's
-# `make test EXTRAS=nvrtc` brings the NVIDIA compiler wheels that tests/test_nvrtc.py needs.
+# `make test EXTRAS=nvrtc` brings the NVIDIA compiler wheels that tests/engine/test_nvrtc.py needs.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

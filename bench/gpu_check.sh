@@ -66,7 +66,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, log it, remem
     if [[ $rc -ne 0 && $required -eq 1 ]]; then status=1; fi
 }
 
-stage "pytest -m gpu" 150 "$py" -m pytest -m gpu tests/test_gpu.py -q -p no:cacheprovider -rs
+stage "pytest -m gpu" 150 "$py" -m pytest -m gpu tests/engine/test_gpu.py -q -p no:cacheprovider -rs
 stage "kernel benchmark" 240 "$py" bench/gpu_bench.py --json "$out/gpu_bench.json"
 stage "plan start options (bundled catalog x its construction starts)" 90 \
     "$py" bench/gpu_bench.py --plan --json "$out/gpu_plan.json"

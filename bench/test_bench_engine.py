@@ -83,8 +83,8 @@ def test_plan_start_options_on_two_threads(benchmark):
 @pytest.mark.skipif(not bundled_available(), reason="the bundled catalog is not installed")
 def test_compiled_quarter_against_numpy_calls(benchmark):
     """The plan-sized case on 1 thread, the quarter compiled by Numba (timed) and in NumPy calls
-    (``PORTOPT_NUMBA=0``): the same doubles (tests/test_engine_compiled.py), the ratio here. A
-    warm-up run first fills Numba's cache, so the timed run loads the kernels, as every run
+    (``PORTOPT_NUMBA=0``): the same doubles (tests/engine/test_engine_compiled.py), the ratio
+    here. A warm-up run first fills Numba's cache, so the timed run loads the kernels, as every run
     after a machine's first does."""
     measure("engine", "plan", 10, 1)
     fast = benchmark.pedantic(

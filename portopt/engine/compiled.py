@@ -18,8 +18,8 @@ growth) stays NumPy's, computed once per quarter before the passes. Each cell ge
 engine's operations in its order: sums, products, quotients and square roots are IEEE's
 correctly rounded ones in both; maxima and minima take NumPy's rule (NaN from either side, the
 second operand on a tie); Numba compiles without fast-math, so no multiply-add is fused. The
-outputs equal the NumPy engine's bit for bit (tests/test_engine_compiled.py, every branch of the
-quarter). :func:`philox` is Philox4x32-10 on the same integers.
+outputs equal the NumPy engine's bit for bit (tests/engine/test_engine_compiled.py, every
+branch of the quarter). :func:`philox` is Philox4x32-10 on the same integers.
 
 Speed, on the 2-core machine (bench/RESULTS.md, "The compiled quarter"): 2.2 times NumPy's on
 one thread. The first run on a machine compiles the kernels (about 2 s) into Numba's cache next

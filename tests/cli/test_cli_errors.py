@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from portopt.cli.main import app
 from portopt.errors import EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = str(ROOT / "configs" / "default.yaml")
 SMALL = ["--set", "scenarios.optimisation=100", "--set", "scenarios.evaluation=10"]
 

@@ -19,7 +19,7 @@ from portopt.plan import load_commitments, plan_options
 from portopt.planning import model_scenarios, plan_config, with_declines
 from tests.conftest import build_small_catalog, write_catalog_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sets(folder: Path, **extra: object) -> list[str]:

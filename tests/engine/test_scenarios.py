@@ -23,7 +23,7 @@ from portopt.engine.philox import key_of_seed, uniforms
 from portopt.engine.scenario_set import PROJECT_FIELDS, EngineResult, ScenarioSet
 from portopt.errors import BackendError, ScenarioError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _equal(

@@ -21,7 +21,7 @@ from portopt.config import RunConfig
 from portopt.engine import numpy_engine
 from portopt.engine.inputs import prepare_inputs
 
-GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "engine_v2.npz"
+GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden" / "engine_v2.npz"
 """Engine v2's outputs (main at fb26d3e, before issue 23) on conftest's catalogs, 16 scenarios
 with portfolio weights: written by the engine of that commit, never by this one."""
 
@@ -329,7 +329,7 @@ def test_bundled_fuel_table_covers_the_gas_plants() -> None:
     assert not prepare_inputs(catalog, off).fuel_share.any()
     import pandas as pd
 
-    table = pd.read_csv(Path(__file__).parents[1] / "portopt" / "data" / "fuel.csv", comment="#")
+    table = pd.read_csv(Path(__file__).parents[2] / "portopt" / "data" / "fuel.csv", comment="#")
     assert set(table["project_id"]) <= set(catalog.project_ids)  # no stale row
     assert table["fuel_share"].between(0, 1).all() and table["source"].str.len().gt(0).all()
 
@@ -490,7 +490,7 @@ def test_materialising_baseline_agrees_with_nominal_money_and_the_stack() -> Non
 
     from portopt.engine.scenario_set import PROJECT_FIELDS
 
-    path = Path(__file__).parents[1] / "bench" / "baseline_materialising.py"
+    path = Path(__file__).parents[2] / "bench" / "baseline_materialising.py"
     spec = importlib.util.spec_from_file_location("baseline_materialising", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -43,7 +43,7 @@ def test_a_chain_of_prerequisites_carries_the_decline() -> None:
 
 
 def _default_options():
-    config = plan_config(load_config(Path(__file__).parents[1] / "configs" / "default.yaml"))
+    config = plan_config(load_config(Path(__file__).parents[2] / "configs" / "default.yaml"))
     catalog = load_catalog(config.catalog)
     commitments = load_commitments(config.plan.commitments, catalog, config)
     return config, catalog, Columns.of_plan(catalog, plan_options(catalog, config, commitments))
@@ -218,7 +218,7 @@ def test_the_default_plans_capital_rules_hold_on_their_stated_basis(default_run)
     target, sector shares, Japanese content, sponsor cap, annual cap, JBIC's capacity) holds on
     expected committed money, each proposal counted at its probability of being funded (its
     own decline or a prerequisite's), computed here from plan.csv and the catalog alone."""
-    config = load_config(Path(__file__).parents[1] / "configs" / "default.yaml")
+    config = load_config(Path(__file__).parents[2] / "configs" / "default.yaml")
     plan = pd.read_csv(default_run.out_dir / "plan.csv")
     expected = plan["fund_usd"] * (1.0 - plan["decline_prob"])
     # plan.csv's probability is rounded to 6 decimals
@@ -275,7 +275,7 @@ def test_a_small_plans_capital_rules_hold_on_expected_committed_money(tmp_path: 
         "output.report=false",
         "output.scenarios_parquet=false",
     ]
-    config = load_config(Path(__file__).parents[1] / "configs" / "default.yaml", sets)
+    config = load_config(Path(__file__).parents[2] / "configs" / "default.yaml", sets)
     result = run_plan(config)
     assert result.metrics["status"] == "optimal"
     plan = pd.read_csv(result.out_dir / "plan.csv")

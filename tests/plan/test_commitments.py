@@ -18,7 +18,7 @@ from portopt.plan import load_commitments
 from portopt.plan.commitments import bundled_path
 from tests.conftest import write_catalog_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "configs" / "default.yaml"
 HEADER = "project,quarter,amount_usd\n"
 TRANCHE = bundled_path().read_text()

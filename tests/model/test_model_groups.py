@@ -1,5 +1,5 @@
 """Every constraint group: re-checked from numbers and violations caught (infeasibility
-explanations: tests/test_model_explain.py)."""
+explanations: tests/model/test_model_explain.py)."""
 
 from __future__ import annotations
 

@@ -343,7 +343,7 @@ def test_engine_cupy_passes_the_start_options_entities(
 @pytest.mark.slow
 def test_loader_reads_the_kernels_of_an_installed_wheel(tmp_path: Path) -> None:
     """From an unpacked wheel, the loader finds portopt/kernels (not the repository's)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
         check=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "adding-a-group.md"
 BLOCK = re.compile(r"```python (\S+), ([^\n]+)\n(.*?)```", re.S)
 COPIED = (
@@ -23,8 +23,8 @@ COPIED = (
     "configs",
     "pyproject.toml",
     "tests/conftest.py",
-    "tests/test_model_support.py",
-    "tests/test_model_groups.py",
+    "tests/model/test_model_support.py",
+    "tests/model/test_model_groups.py",
     "tests/test_config.py",
 )
 """What the copy holds: the package, the configs and the tests the new group must pass."""
@@ -94,7 +94,7 @@ def test_the_documented_group_works_in_a_copy_of_the_package(tmp_path: Path) -> 
         target.write_text(place(text, where, code))
     tests = [
         "tests/test_region_cap.py",
-        "tests/test_model_groups.py::test_the_registry_and_the_config_name_the_same_groups",
+        "tests/model/test_model_groups.py::test_the_registry_and_the_config_name_the_same_groups",
         "tests/test_config.py::test_default_yaml_states_the_schema_defaults",
         "tests/test_config.py::test_every_shipped_config_validates",
     ]
