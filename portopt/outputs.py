@@ -47,6 +47,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
 Injection")."""
 STAGING_MARK = ".portopt-staging"
+"""The file inside each staging folder that says it is portopt's, and which process made it."""
 OUTPUT_NAMES = frozenset(
     {
         "allocation.csv",
@@ -78,7 +79,6 @@ OUTPUT_NAMES = frozenset(
 """The names portopt writes into an output folder (every command's; a synthetic catalog's
 CSV files; ``portopt scenarios``' tables). An existing folder is replaced whole only when it
 is empty or holds one of them (:func:`check_target`): never a folder of the user's own."""
-"""The file inside each staging folder that says it is portopt's, and which process made it."""
 
 HISTOGRAM_BINS = 60
 QUANTILES = (0.1, 0.5, 0.9)
