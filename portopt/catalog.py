@@ -28,28 +28,17 @@ import numpy as np
 import pandas as pd
 
 from portopt.errors import CatalogError, Problem, did_you_mean
-from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
+from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS, grid_regions
 
 BUNDLED = "<bundled>"
 ROW_CONVENTION = "rows are line numbers in the CSV file, the header being line 1"
 
 FILES = ("projects.csv", "chokepoints.csv", "capacity.csv")
-REGIONS_FILE = "regions.csv"
 
 
 def bundled_path() -> Path:
     """The folder of the bundled catalog inside the installed package."""
     return Path(str(resources.files("portopt") / "data"))
-
-
-def grid_regions() -> tuple[str, ...]:
-    """The known grid regions: the ``id`` column of the bundled ``regions.csv``.
-
-    The table is package data, not part of a user's catalog: every catalog's ``grid_region``
-    is checked against it, so a typo cannot slip past the per-region power and workforce rules.
-    """
-    with open(bundled_path() / REGIONS_FILE, newline="", encoding="utf-8") as fh:
-        return tuple(row["id"] for row in csv.DictReader(fh))
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from portopt.errors import ConfigError, Problem, did_you_mean
-from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS
+from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS, grid_regions
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 
@@ -437,18 +437,10 @@ class JapanContentConfig(GroupConfig):
     floor: float = Field(0.15, ge=0.0, le=1.0)
 
 
-@lru_cache(maxsize=1)
-def _grid_regions() -> tuple[str, ...]:
-    """The grid regions of the bundled regions.csv (package data; every catalog's
-    ``grid_region`` is checked against the same table)."""
-    text = (resources.files("portopt") / "data" / "regions.csv").read_text(encoding="utf-8")
-    return tuple(line.split(",", 1)[0] for line in text.splitlines()[1:] if line.strip())
-
-
 def _known_regions(limits: dict[str, float], with_year: bool) -> dict[str, float]:
     """Refuse a per-region limit keyed by an unknown region (``REGION`` or, ``with_year``,
     ``REGION:YEAR``): it would apply to nothing, silently."""
-    regions = _grid_regions()
+    regions = grid_regions()
     for key in limits:
         region = key.split(":", 1)[0] if with_year else key
         if region not in regions:
