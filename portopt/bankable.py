@@ -44,7 +44,7 @@ from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
 from portopt.errors import InputError, Problem, did_you_mean
 from portopt.outputs import jsonable, staged_output, write_csv
-from portopt.plan.support import US_GUARANTOR, own_offtake, with_support
+from portopt.plan.support import cut_capex, own_offtake, set_price_floor, with_support
 
 CAPEX_STEP = 0.01
 MAX_CAPEX_REDUCTION = 0.95
@@ -81,10 +81,11 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class Lever:
-    """One lever's grid: ``levels[k]`` for k = 0 .. K; level 0 is no support."""
+    """One lever's grid, ``levels[k]`` for k = 0 .. K (level 0 is no support), and how it
+    changes catalog rows (:mod:`portopt.plan.support`'s own edit of the lever)."""
 
-    name: str
     levels: np.ndarray
+    apply: Callable[[pd.DataFrame, Sequence[str], np.ndarray], None]
 
     @property
     def top(self) -> int:
@@ -92,12 +93,12 @@ class Lever:
 
 
 CAPEX = Lever(
-    "capex_reduction",
     np.round(np.arange(0, round(MAX_CAPEX_REDUCTION / CAPEX_STEP) + 1) * CAPEX_STEP, 10),
+    cut_capex,
 )
 FLOOR = Lever(
-    "price_floor",
     np.round(np.arange(0, round(MAX_PRICE_FLOOR / FLOOR_STEP) + 1) * FLOOR_STEP, 10),
+    lambda projects, ids, floor: set_price_floor(projects, ids, floor),
 )
 
 
@@ -157,17 +158,8 @@ def chosen_projects(catalog: Catalog, projects: Sequence[str] | None) -> list[st
 def _with_levels(catalog: Catalog, lever: Lever, ids: list[str], level: np.ndarray) -> Catalog:
     """``catalog`` restricted to ``ids``, each with ``lever`` at its ``level`` (an index)."""
     projects = catalog.projects.loc[ids].copy()
-    value = lever.levels[level]
-    if lever is CAPEX:
-        projects["base_cost_usd"] = projects["base_cost_usd"].to_numpy(float) * (1.0 - value)
-    else:
-        on = level > 0
-        idx = projects.index[on]
-        projects.loc[idx, "offtake_share"] = 1.0
-        projects.loc[idx, "offtake_floor"] = value[on]
-        projects.loc[idx, "offtake_years"] = np.nan
-        projects.loc[idx, "offtake_indexed"] = 0.0
-        projects.loc[idx, "offtake_guarantor"] = US_GUARANTOR
+    on = level > 0
+    lever.apply(projects, list(projects.index[on]), lever.levels[level[on]])
     return Catalog(projects, catalog.chokepoints, catalog.capacity, catalog.source)
 
 
@@ -208,56 +200,47 @@ def least_levels(
     target: float,
     backend: str = "auto",
     advance: Callable[[], None] | None = None,
-) -> tuple[np.ndarray, dict[int, _Outcome], np.ndarray]:
-    """Each project's least level index of ``lever`` meeting ``target`` (-1: out of reach),
-    the outcome at each project's answer (by project position), and the recovery at level 0.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per project: the least level index of ``lever`` meeting ``target`` (-1: out of reach),
+    the recovery and the mean ``pv_floor`` per dollar at that level (NaN out of reach), and
+    the recovery at level 0.
 
     A bisection on the level grid, every unresolved project in one engine call per step: first
     levels 0 and the top (each project's bracket), then the midpoints."""
-    p = len(ids)
-    at: dict[int, _Outcome] = {}
-    zero = np.zeros(p, dtype=np.int64)
-    base = _evaluate(catalog, config, lever, ids, zero, backend)
-    if advance:
-        advance()
-    found = np.full(p, -1, dtype=np.int64)
-    ok0 = base.recovery >= target
-    found[ok0] = 0
-    for i in np.flatnonzero(ok0):
-        at[int(i)] = _Outcome(base.recovery[i : i + 1], base.floor_pv[i : i + 1])
-    rest = np.flatnonzero(~ok0)
-    if rest.size:
-        top = _evaluate(
-            catalog, config, lever, [ids[i] for i in rest], np.full(rest.size, lever.top), backend
-        )
+
+    def run(rows: np.ndarray, level: np.ndarray) -> _Outcome:
+        out = _evaluate(catalog, config, lever, [ids[i] for i in rows], level, backend)
         if advance:
             advance()
-        reach = top.recovery >= target
-        lo = np.zeros(rest.size, dtype=np.int64)  # fails
-        hi = np.full(rest.size, lever.top, dtype=np.int64)  # meets (where reach)
-        best = {int(rest[k]): (top.recovery[k], top.floor_pv[k]) for k in np.flatnonzero(reach)}
-        live = np.flatnonzero(reach)
-        while live.size:
-            live = live[hi[live] - lo[live] > 1]
-            if not live.size:
-                break
-            mid = (lo[live] + hi[live]) // 2
-            out = _evaluate(catalog, config, lever, [ids[rest[k]] for k in live], mid, backend)
-            if advance:
-                advance()
+        return out
+
+    every = np.arange(len(ids))
+    base = run(every, np.zeros(every.size, dtype=np.int64))
+    found = np.where(base.recovery >= target, 0, -1)
+    recovery = np.where(found == 0, base.recovery, np.nan)
+    floor_pv = np.where(found == 0, base.floor_pv, np.nan)
+
+    def take(rows: np.ndarray, level: np.ndarray, out: _Outcome, meets: np.ndarray) -> None:
+        found[rows[meets]] = level[meets]
+        recovery[rows[meets]] = out.recovery[meets]
+        floor_pv[rows[meets]] = out.floor_pv[meets]
+
+    rest = np.flatnonzero(found < 0)
+    if rest.size:
+        top = np.full(rest.size, lever.top)
+        out = run(rest, top)
+        meets = out.recovery >= target
+        take(rest, top, out, meets)
+        rest = rest[meets]  # each bracketed: fails at lo, meets at found
+        lo = np.zeros(rest.size, dtype=np.int64)
+        while (live := np.flatnonzero(found[rest] - lo > 1)).size:
+            rows = rest[live]
+            mid = (lo[live] + found[rows]) // 2
+            out = run(rows, mid)
             meets = out.recovery >= target
-            for j, k in enumerate(live):
-                if meets[j]:
-                    hi[k] = mid[j]
-                    best[int(rest[k])] = (out.recovery[j], out.floor_pv[j])
-                else:
-                    lo[k] = mid[j]
-        for k in np.flatnonzero(reach):
-            i = int(rest[k])
-            found[i] = hi[k]
-            r, f = best[i]
-            at[i] = _Outcome(np.array([r]), np.array([f]))
-    return found, at, base.recovery
+            take(rows, mid, out, meets)
+            lo[live[~meets]] = mid[~meets]
+    return found, recovery, floor_pv, base.recovery
 
 
 def bankable(
@@ -274,8 +257,12 @@ def bankable(
     ids = chosen_projects(catalog, projects)
     supported = with_support(catalog, config)
     cost = supported.projects.loc[ids, "base_cost_usd"].to_numpy(float)
-    capex, capex_at, recovery = least_levels(supported, config, CAPEX, ids, goal, backend, advance)
-    floor, floor_at, _ = least_levels(supported, config, FLOOR, ids, goal, backend, advance)
+    capex, capex_recovery, _, recovery = least_levels(
+        supported, config, CAPEX, ids, goal, backend, advance
+    )
+    floor, floor_recovery, floor_pv, _ = least_levels(
+        supported, config, FLOOR, ids, goal, backend, advance
+    )
     rows = []
     for i, pid in enumerate(ids):
         row = supported.projects.loc[pid]
@@ -284,7 +271,7 @@ def bankable(
         f_level = float(FLOOR.levels[floor[i]]) if floor[i] >= 0 else None
         f_cost = None
         if f_level is not None:
-            f_cost = 0.0 if f_level == 0 else round(float(floor_at[i].floor_pv[0]) * cost[i], 2)
+            f_cost = 0.0 if f_level == 0 else round(float(floor_pv[i]) * cost[i], 2)
         options = {k: v for k, v in (("capex", c_cost), ("price floor", f_cost)) if v is not None}
         if recovery[i] >= goal:
             cheaper = "none needed"
@@ -301,10 +288,10 @@ def bankable(
                 "recovery": float(recovery[i]),
                 "target": goal,
                 "capex_reduction": c_share,
-                "capex_recovery": float(capex_at[i].recovery[0]) if i in capex_at else None,
+                "capex_recovery": float(capex_recovery[i]) if c_share is not None else None,
                 "capex_cost_usd": c_cost,
                 "price_floor": f_level,
-                "price_floor_recovery": float(floor_at[i].recovery[0]) if i in floor_at else None,
+                "price_floor_recovery": float(floor_recovery[i]) if f_level is not None else None,
                 "price_floor_cost_usd": f_cost,
                 "replaces_offtake": own_offtake(row) if f_level else None,
                 "cheaper": cheaper,

@@ -26,6 +26,7 @@ Each entry is a policy choice the user makes (no figure here is sourced; the bas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -61,19 +62,38 @@ def with_support(catalog: Catalog, config: RunConfig) -> Catalog:
         raise ConfigError(problems, "bad support")
     projects = catalog.projects.copy()
     for pid, s in given.items():
-        projects.loc[pid, "base_cost_usd"] = float(projects.loc[pid, "base_cost_usd"]) * (
-            1.0 - s.capex_reduction
-        )
+        cut_capex(projects, [pid], s.capex_reduction)
         delay = float(projects.loc[pid, "delay_median_quarters"])
         projects.loc[pid, "delay_median_quarters"] = max(0.0, delay - s.delay_reduction_quarters)
         if s.price_floor is not None:
-            years = np.nan if s.price_floor_years is None else s.price_floor_years
-            projects.loc[pid, "offtake_share"] = s.price_floor_share
-            projects.loc[pid, "offtake_floor"] = s.price_floor
-            projects.loc[pid, "offtake_years"] = years
-            projects.loc[pid, "offtake_indexed"] = 0.0
-            projects.loc[pid, "offtake_guarantor"] = US_GUARANTOR
+            set_price_floor(
+                projects, [pid], s.price_floor, s.price_floor_share, s.price_floor_years
+            )
     return Catalog(projects, catalog.chokepoints, catalog.capacity, catalog.source)
+
+
+def cut_capex(projects: pd.DataFrame, ids: Sequence[str], share: Any) -> None:
+    """The ``capex_reduction`` lever on the catalog rows ``ids``, in place: the base cost falls
+    by ``share`` (a number, or one per row)."""
+    cost = projects.loc[ids, "base_cost_usd"].to_numpy(float)
+    projects.loc[ids, "base_cost_usd"] = cost * (1.0 - np.asarray(share, float))
+
+
+def set_price_floor(
+    projects: pd.DataFrame,
+    ids: Sequence[str],
+    floor: Any,
+    share: float = 1.0,
+    years: float | None = None,
+) -> None:
+    """The ``price_floor`` lever on the catalog rows ``ids``, in place: the row's offtake terms
+    replaced by a US floor ``floor`` (a number, or one per row) on ``share`` of the output for
+    ``years`` from completion (None: the life), fixed in nominal dollars."""
+    projects.loc[ids, "offtake_share"] = share
+    projects.loc[ids, "offtake_floor"] = floor
+    projects.loc[ids, "offtake_years"] = np.nan if years is None else years
+    projects.loc[ids, "offtake_indexed"] = 0.0
+    projects.loc[ids, "offtake_guarantor"] = US_GUARANTOR
 
 
 def _text(value: Any) -> str:
@@ -183,4 +203,12 @@ def floor_payers(catalog: Catalog, floor_cost: dict[str, float]) -> dict[str, An
     }
 
 
-__all__ = ["NOT_COSTED", "US_GUARANTOR", "floor_payers", "support_cost", "with_support"]
+__all__ = [
+    "NOT_COSTED",
+    "US_GUARANTOR",
+    "cut_capex",
+    "floor_payers",
+    "set_price_floor",
+    "support_cost",
+    "with_support",
+]
