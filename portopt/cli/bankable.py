@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from portopt.cli.options import (
     print_json,
     repeated,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def command(
@@ -85,11 +88,10 @@ def command(
         console.print(f"wrote {out}", highlight=False)
 
 
-def show(console: Console, table: object, summary: dict) -> None:
+def show(console: Console, table: pd.DataFrame, summary: dict[str, Any]) -> None:
     """The projects that miss the target, cheapest lever first, and the totals."""
     import pandas as pd
 
-    assert isinstance(table, pd.DataFrame)
     goal = summary["target"]
     short = table[table["recovery"] < goal].copy()
     short["cheapest"] = short[["capex_cost_usd", "price_floor_cost_usd"]].min(axis=1)
