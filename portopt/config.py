@@ -26,6 +26,9 @@ from portopt.errors import ConfigError, Problem, did_you_mean
 from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS, grid_regions
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+SCENARIO_INDICES = 2**32
+"""Scenario indices are Philox counters of 32 bits: every scenario lies in [0, 2^32)
+(docs/scenario-model.md)."""
 
 
 def quarter_index(label: str, start: str) -> int:

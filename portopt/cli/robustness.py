@@ -23,7 +23,7 @@ from portopt.cli.options import (
     print_json,
     sweep_progress,
 )
-from portopt.config import refuse_plan_keys
+from portopt.config import SCENARIO_INDICES, refuse_plan_keys
 from portopt.errors import ConfigError, Problem
 from portopt.outputs import METRICS_FILE, REPORT_FILE, check_target
 from portopt.priorities import Mode, has_ranges
@@ -99,7 +99,7 @@ def command(
             "bad --batches",
         )
     s_opt = cfg.scenarios.optimisation
-    if s_opt * (batches + 1) > 2**32:  # batch b draws scenarios [S (b + 1), S (b + 2))
+    if s_opt * (batches + 1) > SCENARIO_INDICES:  # batch b draws [S (b + 1), S (b + 2))
         raise ConfigError(
             [
                 Problem(
@@ -107,7 +107,8 @@ def command(
                     None,
                     None,
                     f"{batches:,} batches of {s_opt:,} scenarios pass the last scenario index"
-                    f" 2^32 (scenarios are 32-bit Philox counters): at most {2**32 // s_opt - 1:,}",
+                    f" 2^32 (scenarios are 32-bit Philox counters): at most"
+                    f" {SCENARIO_INDICES // s_opt - 1:,}",
                 )
             ],
             "bad --batches",

@@ -25,12 +25,10 @@ from portopt.cli.options import (
     config_with_overrides,
     print_json,
 )
+from portopt.config import SCENARIO_INDICES
 from portopt.errors import InputError, Problem
 from portopt.memory import check_fits, scenarios_estimate
 from portopt.outputs import check_target, staged_output
-
-SCENARIO_INDICES = 2**32
-"""Scenario indices are Philox counters of 32 bits (docs/scenario-model.md)."""
 
 
 def command(

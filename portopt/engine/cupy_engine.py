@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from portopt.config import SCENARIO_INDICES
 from portopt.engine.inputs import EngineInputs
 from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 from portopt.errors import BackendError, ScenarioError
@@ -335,7 +336,7 @@ def run(
 
     if scenarios.step != 1:
         raise ScenarioError("scenarios must be a contiguous range (step 1)")
-    if scenarios.start < 0 or scenarios.stop > 2**32:
+    if scenarios.start < 0 or scenarios.stop > SCENARIO_INDICES:
         raise ScenarioError(f"scenario indices must lie in [0, 2^32), got {scenarios}")
     engine = DeviceEngine(inputs, weights, block, min_blocks)
     n, p, c, h = len(scenarios), inputs.n_projects, inputs.n_chokepoints, inputs.horizon

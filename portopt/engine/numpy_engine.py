@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from portopt.config import SCENARIO_INDICES
 from portopt.engine import compiled as _compiled
 from portopt.engine.inputs import EngineInputs
 from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
@@ -86,7 +87,7 @@ def run(
     """
     if scenarios.step != 1:
         raise ScenarioError("scenarios must be a contiguous range (step 1)")
-    if scenarios.start < 0 or scenarios.stop > 2**32:
+    if scenarios.start < 0 or scenarios.stop > SCENARIO_INDICES:
         raise ScenarioError(f"scenario indices must lie in [0, 2^32), got {scenarios}")
     n, p, c, h = len(scenarios), inputs.n_projects, inputs.n_chokepoints, inputs.horizon
     if weights is not None:
