@@ -117,6 +117,7 @@ def bankability(
     with what each costs the US (:mod:`portopt.bankable`). ``.table`` is bankable.csv,
     ``.summary`` bankable.json; the folder is written only when ``out_dir`` is given."""
     cfg = resolve_config(config, overrides)
+    refuse_plan_keys("bankable", cfg)  # as the CLI does: each project alone
     result = find_bankable(load_catalog(cfg.catalog), cfg, target, projects, backend or cfg.backend)
     if out_dir is not None:
         result.write(out_dir)

@@ -137,6 +137,7 @@ def test_cli_writes_the_files_and_the_api_matches(tmp_path: Path, result: Any) -
         (["--project", "alaska_lgn"], "--project: 'alaska_lgn' is not a catalog project"),
         (["--target", "0"], "--target: must be above 0"),
         (["--set", "support.projects.nope.capex_reduction=0.2"], "support.projects.nope"),
+        (["--set", "plan.target=hard"], "plan.target: 'hard' is an input of `portopt plan`"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], message: str):

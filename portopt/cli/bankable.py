@@ -52,11 +52,13 @@ def command(
     costs the US (the config's scenarios, deal and support; docs/outputs.md)."""
     from portopt.bankable import bankable, chosen_projects, target_of
     from portopt.catalog import load_catalog
+    from portopt.config import refuse_plan_keys
     from portopt.engine.backend import resolve_backend
     from portopt.memory import check_fits, scenarios_estimate
     from portopt.outputs import check_target
 
     cfg = config_with_overrides(config, set_, seed)
+    refuse_plan_keys("bankable", cfg)  # each project alone: no rounds, commitments or target
     goal = target_of(cfg, target)  # fail before any work
     if out is not None:
         check_target(out, overwrite=True)
