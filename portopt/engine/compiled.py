@@ -13,8 +13,10 @@ does the same quarter cell by cell, each cell's numbers in registers:
    MOU waterfall, the discounted cash, the zero-balance count; :func:`portfolio_sums` with a
    portfolio.
 
-What is per scenario (the market path, the prices of each price group, gas, the yen, the deemed
-growth) stays NumPy's, computed once per quarter before the passes. Each cell gets the NumPy
+What is per scenario is computed once per quarter before the passes. The market path is
+:func:`market_uniforms` (its Philox words and uniforms) and :func:`market_step` (the factors,
+the rate, inflation and coercion), around NumPy's Box-Muller normals; the prices of each price
+group, gas, the yen and the deemed growth stay NumPy's. Each cell gets the NumPy
 engine's operations in its order: sums, products, quotients and square roots are IEEE's
 correctly rounded ones in both; maxima and minima take NumPy's rule (NaN from either side, the
 second operand on a tie); Numba compiles without fast-math, so no multiply-add is fused. The
@@ -453,3 +455,122 @@ def philox(
         x1[e] = a1
         x2[e] = a2
         x3[e] = a3
+
+
+_TWO_M53 = 1.1102230246251565e-16  # 2^-53
+
+
+@njit
+def market_uniforms(
+    scen: np.ndarray,
+    entity: int,
+    t: int,
+    first: int,
+    stop: int,
+    keys: np.ndarray,
+    ua: np.ndarray,
+    ub: np.ndarray,
+) -> None:
+    """The market's uniforms of quarter ``t``: for each purpose ``p`` in ``[first, stop)`` and
+    scenario ``e``, Philox4x32-10 of the counter ``(scen[e], entity, t, p)`` (``keys`` as in
+    :func:`philox`), ``ua[p, e]`` from its words 0 and 1 and ``ub[p, e]`` from 2 and 3:
+    :func:`portopt.engine.philox.philox_words` then ``uniforms_of_words``, cell by cell (the
+    same integers, and the same exact conversion to doubles)."""
+    for p in range(first, stop):
+        for e in range(scen.shape[0]):
+            a0 = scen[e]
+            a1 = np.uint64(entity)
+            a2 = np.uint64(t)
+            a3 = np.uint64(p)
+            for rnd in range(10):
+                p0 = a0 * _M0
+                p1 = a2 * _M1
+                a0 = (p1 >> _S32) ^ a1 ^ keys[rnd, 0]
+                a2 = (p0 >> _S32) ^ a3 ^ keys[rnd, 1]
+                a1 = p1 & _LO
+                a3 = p0 & _LO
+            na = ((a0 >> np.uint64(5)) << np.uint64(26)) | (a1 >> np.uint64(6))
+            nb = ((a2 >> np.uint64(5)) << np.uint64(26)) | (a3 >> np.uint64(6))
+            ua[p, e] = (np.float64(na) + 0.5) * _TWO_M53
+            ub[p, e] = (np.float64(nb) + 0.5) * _TWO_M53
+
+
+@njit
+def market_step(
+    factors: bool,
+    in_window: bool,
+    za: np.ndarray,
+    zb: np.ndarray,
+    uc: np.ndarray,
+    vc: np.ndarray,
+    chol: np.ndarray,
+    ou_a: np.ndarray,
+    ou_b: np.ndarray,
+    escalates: bool,
+    infl_theta: float,
+    infl_a: float,
+    infl_b: float,
+    infl_rho: float,
+    infl_perp: float,
+    sofr_theta: float,
+    sofr_floor: float,
+    p_start: float,
+    p_end: float,
+    jump: np.ndarray,
+    x: np.ndarray,
+    r: np.ndarray,
+    infl: np.ndarray,
+    cpi: np.ndarray,
+    coerced: np.ndarray,
+    episodes: np.ndarray,
+    window: np.ndarray,
+    rate: np.ndarray,
+    log_price: np.ndarray,
+) -> None:
+    """One quarter of the market path, scenario by scenario: the NumPy engine's
+    ``_Market.step`` after its normals (``za``, ``zb``: rows 0..3 of the Box-Muller pairs, so
+    ``z_k`` is ``za[k // 2]`` for even k, ``zb[k // 2]`` for odd) and the coercion uniforms
+    ``uc``, ``vc``, in its order of operations. ``factors`` False: the coercion state alone (the
+    quarters past a chunk's last step, where only the episodes are still counted)."""
+    nf = x.shape[0]
+    for e in range(r.shape[0]):
+        if factors:
+            for j in range(nf + 1):
+                v = chol[j, 0] * za[0, e]
+                for k in range(1, j + 1):
+                    zk = za[k // 2, e] if k % 2 == 0 else zb[k // 2, e]
+                    v = v + chol[j, k] * zk
+                if j < nf:
+                    v = v * ou_b[j]
+                    x[j, e] = x[j, e] * ou_a[j] + v
+                else:
+                    if escalates:
+                        shock = infl_rho * v
+                        shock = shock + infl_perp * zb[3, e]
+                        shock = shock * infl_b
+                        pi = infl[e] - infl_theta
+                        pi = pi * infl_a
+                        pi = pi + infl_theta
+                        pi = pi + shock
+                        infl[e] = pi
+                        grow = pi * 0.25
+                        grow = grow + 1.0
+                        cpi[e] = cpi[e] * grow
+                    v = v * ou_b[j]
+                    rr = r[e] - sofr_theta
+                    rr = rr * ou_a[j]
+                    rr = rr + sofr_theta
+                    r[e] = rr + v
+        was = coerced[e]
+        started = (not was) and (uc[e] < p_start)
+        now = (vc[e] >= p_end) if was else started
+        coerced[e] = now
+        if started:
+            episodes[e] += 1
+        if in_window and now:
+            window[e] = window[e] + 1.0
+        if factors:
+            rate[e] = _max(r[e], sofr_floor)
+            jumped = 1.0 if now else 0.0
+            for j in range(nf):
+                log_price[j, e] = x[j, e] + jump[j] * jumped

@@ -23,7 +23,13 @@ import numpy as np
 from portopt.config import SCENARIO_INDICES
 from portopt.engine import compiled as _compiled
 from portopt.engine.inputs import EngineInputs
-from portopt.engine.philox import normals_of_words, philox_words, uniforms_of_words
+from portopt.engine.philox import (
+    TWO_PI,
+    normals_of_words,
+    philox_words,
+    round_keys,
+    uniforms_of_words,
+)
 from portopt.engine.scenario_set import CASH_FIELDS, PROJECT_FIELDS, SCENARIO_FIELDS, EngineResult
 from portopt.engine.waterfall import waterfall_step
 from portopt.errors import ScenarioError
@@ -189,16 +195,18 @@ def _chunk(
     sched.permute(order)
     state = _Quarterly(inp.subset(order), sched, n, weights, order)
     step = state.step_compiled if compiled else state.step
-    market = _Market(inp, s)
+    market = _Market(inp, s, compiled)
     ranked = row_stop[order]
     stop = int(ranked[0]) if ranked.size else 0
     for t in range(h):
         if halt is not None and halt.is_set():
             raise _Stopped
+        if t >= stop:  # no row is stepped: only the coercion episodes are still counted
+            market.coerce(t)
+            continue
         rate, log_price = market.step(t)
-        if t < stop:
-            state.cpi = market.cpi
-            step(t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows)
+        state.cpi = market.cpi
+        step(t, int(np.searchsorted(-ranked, -t, side="left")), rate, log_price, out, rows)
     for name in out.cash:
         out.cash[name][rows, stop:] = 0.0
     state.freeze(h - ranked)
@@ -224,12 +232,18 @@ class _Stopped(Exception):
 class _Market:
     """The market path of a chunk of scenarios, advanced one quarter at a time."""
 
-    def __init__(self, inp: EngineInputs, s: np.ndarray) -> None:
+    def __init__(self, inp: EngineInputs, s: np.ndarray, compiled: bool = False) -> None:
         n = s.shape[0]
         self.inp = inp
         self.scen = s[None, :]
         self.purposes = np.arange(5, dtype=np.uint64)[:, None]
-        self.x = [np.zeros(n) for _ in range(_N_FACTORS)]
+        self.compiled = compiled
+        if compiled:  # the kernels' arrays: the factors one row each, the quarter's outputs
+            self.keys = round_keys(inp.key)
+            self.words = np.ascontiguousarray(s, dtype=np.uint64)
+            self.ua, self.ub = np.empty((5, n)), np.empty((5, n))
+            self.rate, self.log_price = np.empty(n), np.empty((_N_FACTORS, n))
+        self.x = np.zeros((_N_FACTORS, n)) if compiled else [np.zeros(n) for _ in range(_N_FACTORS)]
         self.r = np.full(n, inp.sofr_r0)
         self.infl = np.full(n, inp.infl_r0)
         self.cpi = np.ones(n)
@@ -237,9 +251,11 @@ class _Market:
         self.episodes = np.zeros(n, dtype=np.int32)
         self.in_window = np.zeros(n)
 
-    def step(self, t: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    def step(self, t: int) -> tuple[np.ndarray, list[np.ndarray] | np.ndarray]:
         """Advance to quarter ``t``; returns ``rate[t]`` and the log prices ``x_k + J_k c``
         (the CPI index of quarter t is then :attr:`cpi`)."""
+        if self.compiled:
+            return self._step_compiled(t, True)
         inp, L = self.inp, self.inp.chol
         # normals z[0..7] from purposes 0..3, coercion uniforms from purpose 4
         w = philox_words(self.scen, _MARKET, t, self.purposes, inp.key)
@@ -285,6 +301,51 @@ class _Market:
         jumped = self.coerced.astype(np.float64)
         log_price = [xj + inp.jump[j] * jumped for j, xj in enumerate(self.x)]
         return rate, log_price
+
+    def coerce(self, t: int) -> None:
+        """Advance the coercion state alone to quarter ``t`` (its episodes and window share):
+        past a chunk's last step nothing else of the market is read. The same draws as
+        :meth:`step` (purpose 4 of the quarter's counters), so the same counts."""
+        if self.compiled:
+            self._step_compiled(t, False)
+            return
+        inp = self.inp
+        ua, ub = uniforms_of_words(philox_words(self.scen[0], _MARKET, t, 4, inp.key))
+        started = ~self.coerced & (ua < inp.p_start)
+        self.coerced = np.where(self.coerced, ub >= inp.p_end, started)
+        self.episodes += started
+        if inp.w0 <= t <= inp.w1:
+            self.in_window += self.coerced
+
+    def _step_compiled(self, t: int, factors: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` (``factors`` False: :meth:`coerce`) by the kernels of
+        :mod:`portopt.engine.compiled`: the words and uniforms, NumPy's normals (as
+        :func:`~portopt.engine.philox.normals_of_words` makes them: the same calls on the same
+        (4, n) arrays), then the factors and the coercion cell by cell; the same doubles."""
+        inp, ua, ub = self.inp, self.ua, self.ub
+        first = 0 if factors else 4
+        _compiled.market_uniforms(self.words, _MARKET, t, first, 5, self.keys, ua, ub)
+        za = zb = ua[:4]
+        if factors:
+            a, b = ua[:4], ub[:4]
+            np.log(a, out=a)
+            a *= -2.0
+            r = np.sqrt(a, out=a)
+            b *= TWO_PI
+            za = np.cos(b)
+            np.sin(b, out=b)
+            za *= r
+            b *= r
+            zb = b
+        _compiled.market_step(
+            factors, inp.w0 <= t <= inp.w1, za, zb, ua[4], ub[4],
+            inp.chol, inp.ou_a, inp.ou_b, bool(inp.escalates), inp.infl_theta, inp.infl_a,
+            inp.infl_b, inp.infl_rho, inp.infl_perp, inp.sofr_theta, inp.sofr_floor,
+            inp.p_start, inp.p_end, inp.jump,
+            self.x, self.r, self.infl, self.cpi, self.coerced, self.episodes, self.in_window,
+            self.rate, self.log_price,
+        )  # fmt: skip
+        return self.rate, self.log_price
 
 
 class _Schedule:

@@ -30,6 +30,7 @@ __all__ = [
     "normals",
     "philox4x32",
     "philox_words",
+    "round_keys",
     "uniforms",
 ]
 
@@ -51,6 +52,18 @@ def key_of_seed(seed: int) -> np.ndarray:
     return np.array([int(seed) & 0xFFFFFFFF, int(seed) >> 32], dtype=np.uint32)
 
 
+def round_keys(key: np.ndarray) -> np.ndarray:
+    """The ten round keys of ``key`` (2,) as a (10, 2) uint64 array: the key bumped by the
+    Weyl constants between rounds."""
+    keys = np.empty((10, 2), dtype=np.uint64)
+    k0, k1 = int(key[0]), int(key[1])
+    for rnd in range(10):
+        keys[rnd] = (k0, k1)
+        k0 = (k0 + _W0) & 0xFFFFFFFF
+        k1 = (k1 + _W1) & 0xFFFFFFFF
+    return keys
+
+
 def philox_words(
     c0: np.ndarray | int,
     c1: np.ndarray | int,
@@ -67,12 +80,7 @@ def philox_words(
         *(np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3))
     )
     # the round keys: the key bumped by the Weyl constants between rounds
-    keys = np.empty((10, 2), dtype=np.uint64)
-    k0, k1 = int(key[0]), int(key[1])
-    for rnd in range(10):
-        keys[rnd] = (k0, k1)
-        k0 = (k0 + _W0) & 0xFFFFFFFF
-        k1 = (k1 + _W1) & 0xFFFFFFFF
+    keys = round_keys(key)
     if compiled.AVAILABLE and x0.size:
         words = [np.array(x, dtype=np.uint64, order="C") for x in (x0, x1, x2, x3)]
         compiled.philox(*(w.reshape(-1) for w in words), keys)

@@ -97,3 +97,31 @@ def test_philox_words_with_and_without_numba(monkeypatch: pytest.MonkeyPatch) ->
     assert fast[0].shape == (5, 300)
     expected = philox.philox_words(5, 6, 7, 8, key)
     assert [int(np.asarray(w)) for w in scalar] == [int(np.asarray(w)) for w in expected]
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["numpy", "compiled"])
+def test_coercion_counted_over_the_whole_horizon(fast: bool) -> None:
+    """The coercion episodes and the window's share, read off the spec (docs/scenario-model.md:
+    purpose 4 of the market's counters, every quarter to the horizon), equal the engine's,
+    which past a chunk's last stepped quarter advances the coercion state alone."""
+    inputs = _plan_inputs(["scenarios.coercion.rate_per_year=0.5"])
+    out = engine_numpy.run(inputs, SCENARIOS, compiled=fast)
+    s = np.arange(SCENARIOS.start, SCENARIOS.stop, dtype=np.uint64)
+    coerced = np.zeros(s.size, dtype=bool)
+    episodes = np.zeros(s.size, dtype=np.int64)
+    window = np.zeros(s.size)
+    complete = out.project["complete_q"]
+    last = int(np.where(complete >= 0, complete + inputs.life_quarters[None, :] - 1, -1).max())
+    late = 0
+    for t in range(inputs.horizon):
+        ua, ub = philox.uniforms(s, 0, t, 4, inputs.key)
+        started = ~coerced & (ua < inputs.p_start)
+        coerced = np.where(coerced, ub >= inputs.p_end, started)
+        episodes += started
+        if inputs.w0 <= t <= inputs.w1:
+            window += coerced
+        if t > last:  # past every project's last operating quarter
+            late += int(started.sum())
+    assert np.array_equal(out.scenario["coercion_episodes"], episodes)
+    assert np.array_equal(out.scenario["coercion_share"], window / inputs.window_len)
+    assert late > 0  # episodes start after every project has ended: those quarters count
