@@ -100,6 +100,11 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["synth", "--projects", "0", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "--projects" in result.output
+    # 10^8 candidates would run for hours and fill the disk: refused before any work
+    result = runner.invoke(app, ["synth", "--projects", "100000000", "--out", str(tmp_path / "y")])
+    assert result.exit_code == 2
+    assert "--projects" in result.output and "100,000" in result.output
+    assert not (tmp_path / "y").exists()
     afile = tmp_path / "file"
     afile.write_text("")
     result = runner.invoke(app, ["synth", "--projects", "5", "--out", str(afile)])

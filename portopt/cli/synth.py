@@ -17,10 +17,12 @@ def command(
 ) -> None:
     """Write a synthetic catalog whose per-sector distributions follow the bundled catalog's."""
     from portopt.outputs import check_target
-    from portopt.synth import write_synth
+    from portopt.synth import MAX_PROJECTS, write_synth
 
-    if projects < 1:
-        raise InputError([Problem("--projects", None, None, f"expected >= 1, got {projects}")])
+    if not 1 <= projects <= MAX_PROJECTS:
+        raise InputError(
+            [Problem("--projects", None, None, f"expected 1 to {MAX_PROJECTS:,}, got {projects}")]
+        )
     if seed < 0:
         raise InputError([Problem("--seed", None, None, f"expected >= 0, got {seed}")])
     if out.exists() and not out.is_dir():
