@@ -270,6 +270,25 @@ def invoke(*args: str) -> tuple[Result, str]:
 # The good catalog and the typed tables
 
 
+def test_a_catalog_without_capacity_is_valid_and_said_so(catalog_copy: Path) -> None:
+    """A header-only capacity.csv is a catalog in which no project covers a chokepoint: valid
+    (a deployment-only analysis), but validate and the plan's notes say what it means."""
+    from portopt.config import load_config
+    from portopt.planning import Plan
+
+    capacity = catalog_copy / "capacity.csv"
+    capacity.write_text(capacity.read_text().splitlines()[0] + "\n")
+    result, out = invoke(str(catalog_copy))
+    assert result.exit_code == 0, out
+    assert "0 capacity pairs" in out and "no project covers a chokepoint" in out
+    job = Plan(None)
+    config = job.prepare(load_config(None, [f"catalog={catalog_copy}"]))
+    columns = job.columns(load_catalog(catalog_copy), config)
+    assert any("no project covers a chokepoint" in n for n in columns.notes)
+    result, out = invoke(str(GOOD))
+    assert "no project covers a chokepoint" not in out
+
+
 def test_good_fixture_validates_and_loads_typed() -> None:
     assert validate_catalog(GOOD) == []
     cat = load_catalog(GOOD)

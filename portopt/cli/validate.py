@@ -16,6 +16,7 @@ from portopt.cli.options import SetOption, config_with_overrides
 from portopt.config import PlanConfig, RunConfig
 from portopt.errors import InputError
 from portopt.plan.commitments import load_commitments
+from portopt.plan.options import NO_COVERAGE
 from portopt.plan.support import with_support
 from portopt.vocabulary import SECTORS
 
@@ -126,6 +127,8 @@ def _summary(console: Console, catalog: Catalog) -> None:
         f"committed: {len(committed)} project(s), ${cost:,.1f}B base cost,"
         f" ${fund:,.1f}B of it from the fund"
     )
+    if pairs == 0:
+        console.print(f"[yellow]note[/]: {NO_COVERAGE}")
     console.print("[bold green]catalog OK[/]: no problems found")
 
 

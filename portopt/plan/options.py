@@ -89,6 +89,9 @@ def plan_options(catalog: Catalog, config: RunConfig, commitments: list[Commitme
                 " it is planned as a candidate"
             )
 
+    if not (catalog.capacity_matrix() > 0).any():
+        notes.append(NO_COVERAGE)
+
     limit = plan.rounds_per_project
     rows, labels = [], []
     # rows as dicts (a Series grown key by key costs a reindex each: 1.3 s for 675 rows)
@@ -131,6 +134,13 @@ def plan_options(catalog: Catalog, config: RunConfig, commitments: list[Commitme
     )
     engine_catalog = Catalog(engine_rows, catalog.chokepoints, engine_capacity, catalog.source)
     return PlanOptions(model_catalog, engine_catalog, open_rounds, list(commitments), notes)
+
+
+NO_COVERAGE = (
+    "no project covers a chokepoint (the catalog's capacity.csv has no rows): every plan's"
+    " coverage is 0, so the plan follows its deployment target and the tie-breaks alone"
+)
+"""The note of a catalog without capacity (``portopt validate`` and the plan's notes)."""
 
 
 def _rounds_of(open_rounds: list[Round], earliest: str, limit: int | None) -> list[Round]:
