@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -135,16 +136,53 @@ def frontier_state(
     )
 
 
+_HELD: dict[str, tuple[weakref.ref[FrontierState], DirectModel]] = {}
+"""This process's compiled cut models of the frontier state it is solving, by kind (the
+points' model, its LP variant, the levels' tests): each task re-targets them (a Parameter
+change, the same HiGHS input as a fresh compile) instead of compiling its own. A re-target
+starts a fresh HiGHS instance without cuts, so a point does not depend on which task ran
+before it in the process."""
+
+
+def held(state: FrontierState, kind: str) -> DirectModel | None:
+    """The model of ``kind`` this process compiled for ``state``, if any."""
+    entry = _HELD.get(kind)
+    return entry[1] if entry is not None and entry[0]() is state else None
+
+
+def hold(state: FrontierState, kind: str, model: DirectModel | None) -> None:
+    """Keep ``model`` as this process's ``kind`` for ``state`` (one state's at a time)."""
+    if model is None:
+        return
+    if any(ref() is not state for ref, _ in _HELD.values()):
+        _HELD.clear()
+    _HELD[kind] = (weakref.ref(state), model)
+
+
+def release_held() -> None:
+    """Drop this process's held models (the frontier is done: their data go with them)."""
+    _HELD.clear()
+
+
+def points_sweep(state: FrontierState) -> DirectSweep:
+    """A copy of the state's sweep for a task, with this process's held models: the points'
+    model (every solve re-targets it to the point's config) and its LP variant (every
+    shadow-price solve re-targets it to the point)."""
+    base = state.sweep
+    sweep = copy.copy(base)
+    sweep.milp = held(state, "points") or DirectModel(base.data, base.cover, base.config)
+    sweep.lp = held(state, "points_lp")
+    return sweep
+
+
 def solve_points(state: FrontierState, floors: Sequence[float]) -> list[dict[str, Any]]:
     """A task: the plan at each of ``floors``, each from the state's pools and selection.
 
-    The cut model is compiled once at the configured floor and re-targeted per point, so every
-    point (whichever task holds it) is solved by the same sequence of HiGHS calls.
+    The cut model is compiled once (per process: :func:`held`) and re-targeted per point, so
+    every point (whichever task holds it) is solved by the same sequence of HiGHS calls.
     """
     base = state.sweep
-    sweep = copy.copy(base)
-    sweep.milp = DirectModel(base.data, base.cover, base.config)
-    sweep.lp = None
+    sweep = points_sweep(state)
     rows = []
     for floor in floors:
         sweep.coverage_pool = dict(base.coverage_pool)
@@ -153,6 +191,8 @@ def solve_points(state: FrontierState, floors: Sequence[float]) -> list[dict[str
         cfg = at_floor(base.config, floor)
         sweep.update(cfg)
         rows.append(_point(state, sweep, cfg, floor))
+    hold(state, "points", sweep.milp)
+    hold(state, "points_lp", sweep.lp)
     return rows
 
 
@@ -578,6 +618,27 @@ def plan_frontier(
     floors = frontier_floors(config)
     if not floors or not isinstance(sweep, DirectSweep) or allocation.objective is None:
         return None
+    try:
+        return _plan_frontier(
+            config, sweep, allocation, project, decline_prob, declined, floors, workers, mapper,
+            helpers,
+        )  # fmt: skip
+    finally:
+        release_held()
+
+
+def _plan_frontier(
+    config: RunConfig,
+    sweep: DirectSweep,
+    allocation: Any,
+    project: Sequence[str],
+    decline_prob: np.ndarray,
+    declined: np.ndarray,
+    floors: list[float],
+    workers: int | None,
+    mapper: Mapper | None,
+    helpers: Helpers | None,
+) -> pd.DataFrame:
     state = frontier_state(sweep, allocation, declined, decline_prob, project)
     first = configured_point(state, config, allocation, floors[0])
     w = workers if workers is not None else config.plan.frontier.workers
@@ -674,11 +735,14 @@ class LevelTests:
         self.plans: dict[float, np.ndarray] = {}
         self.lp_verdicts: dict[float, bool | None] = {}
         self.cut_model: Any = None
+        self.reuse: Any = None
+        """A cut model compiled earlier for these data, re-targeted instead of compiling."""
 
     def _model(self, floor: float) -> Any:
         """The cut model at ``floor``, its objective zero (any plan)."""
         if self.cut_model is None:
-            self.cut_model = self.explainer.model(self.names, {FLOOR_KEY: floor})
+            overrides = {FLOOR_KEY: floor}
+            self.cut_model = self.explainer.model(self.names, overrides, reuse=self.reuse)
         else:
             self.cut_model.retarget(at_floor(self.cut_model.config, floor))
         model = self.cut_model
@@ -754,9 +818,7 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
     from portopt.model.terms import Solution
 
     base = state.sweep
-    sweep = copy.copy(base)
-    sweep.milp = DirectModel(base.data, base.cover, base.config)
-    sweep.lp = None
+    sweep = points_sweep(state)
     ceiling = floor_ceiling(state)
     rows = []
     for level in sorted(levels):
@@ -766,7 +828,9 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
         cfg.model.min_deployment_usd = max(cfg.model.min_deployment_usd, level)
         deadline = time.perf_counter() + float(cfg.solver.time_limit_s)
         tests = LevelTests(CutExplainer(base.data, base.cover, cfg, deadline))
+        tests.reuse = held(state, "level_tests")
         floor = highest_floor(tests, ceiling)
+        hold(state, "level_tests", tests.cut_model)
         if floor is None:
             row.update(status="infeasible", proposals=0, binding="", projects="")
             row["note"] = f"no floor down to 0 admits {level / 1e9:,.0f}B"
@@ -780,6 +844,8 @@ def solve_levels(state: FrontierState, levels: Sequence[float]) -> list[dict[str
         row.update(_point(state, sweep, cfg, floor))
         row.update(kind="level", level_usd=level, configured=False)
         rows.append(row)
+    hold(state, "points", sweep.milp)
+    hold(state, "points_lp", sweep.lp)
     return rows
 
 

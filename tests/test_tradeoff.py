@@ -140,6 +140,37 @@ def test_frontier_is_the_same_in_one_process(small_plan: Any, tmp_path: Path) ->
     assert (again.out_dir / FRONTIER_FILE).read_bytes() == a
 
 
+def test_a_point_does_not_depend_on_the_models_held_before_it() -> None:
+    """A process re-targets the cut models an earlier task compiled (:func:`held`) instead of
+    compiling its own: every point, after others in the same process, equals the point
+    solved in a process that held nothing."""
+    from portopt import tradeoff
+    from portopt.pipeline import choose
+    from portopt.planning import Plan
+
+    job = Plan()
+    config = job.prepare(load_config(ROOT / "configs" / "default.yaml", SMALL))
+    chosen = choose(job, config)
+    columns = chosen.columns
+    _, mask = columns.declines(chosen.scenarios, columns.decline_prob, config)
+    project = [str(p) for p in columns.project]
+    state = tradeoff.frontier_state(
+        chosen.model, chosen.allocation, mask, columns.unfunded_prob, project
+    )
+    items = [("level", 150e9), ("floor", 0.6), ("level", 100e9)]
+    tradeoff.release_held()
+    together = tradeoff.frontier_points(state, items)
+    assert tradeoff.held(state, "points") is not None
+    assert tradeoff.held(state, "level_tests") is not None
+    alone = []
+    for item in items:
+        tradeoff.release_held()
+        alone += tradeoff.frontier_points(state, [item])
+    tradeoff.release_held()
+    assert pd.DataFrame(together).equals(pd.DataFrame(alone))
+    assert [r["status"] for r in together] == ["optimal"] * 3
+
+
 @pytest.mark.slow
 def test_frontier_is_the_same_on_a_dask_cluster(small_plan: Any, tmp_path: Path) -> None:
     """``portopt plan --scheduler``: the frontier's points as Dask tasks (dealt into two, each

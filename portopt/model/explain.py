@@ -174,13 +174,36 @@ class CutExplainer:
         enabled: Collection[str],
         overrides: dict[str, Any] | None = None,
         slack: tuple[set[str], set[str]] | None = None,
+        reuse: DirectModel | None = None,
     ) -> DirectModel:
         """The cut model with only the groups ``enabled`` (and config ``overrides``; ``slack``:
         the groups kept hard and those given slack), built afresh: what each feasibility test
-        here solves, and what :mod:`portopt.tradeoff` re-targets for its own tests."""
+        here solves, and what :mod:`portopt.tradeoff` re-targets for its own tests. ``reuse``:
+        a model built earlier on the same data, re-targeted instead (the same HiGHS input as a
+        fresh build, without compiling) when only Parameter values differ."""
         from portopt.model.direct import DirectModel
+        from portopt.model.parameters import (
+            StructuralChange,
+            model_parameter_keys,
+            structural_changes,
+        )
 
         config = self._config(enabled, overrides or {})
+        if (
+            reuse is not None
+            and reuse.data is self.data
+            and reuse.cover is self.cover
+            and reuse.lp_lower is None
+            and reuse.slack_groups == slack
+        ):
+            try:
+                keys = model_parameter_keys(self.data, config, reuse.groups)
+                structural_changes(reuse.config, config, keys)
+            except StructuralChange:
+                pass
+            else:
+                reuse.retarget(config)
+                return reuse
         return DirectModel(self.data, self.cover, config, slack=slack)
 
     def feasible(
