@@ -619,49 +619,33 @@ def plan_frontier(
     if not floors or not isinstance(sweep, DirectSweep) or allocation.objective is None:
         return None
     try:
-        return _plan_frontier(
-            config, sweep, allocation, project, decline_prob, declined, floors, workers, mapper,
-            helpers,
-        )  # fmt: skip
+        state = frontier_state(sweep, allocation, declined, decline_prob, project)
+        first = configured_point(state, config, allocation, floors[0])
+        w = workers if workers is not None else config.plan.frontier.workers
+        # the deployment levels, from the committed tranche to the most any plan reaches at the
+        # lowest floor, solved beside the lowest floor's plan (each task independent)
+        low = committed_capital(state, allocation)
+        reached = [float(first["committed_expected_usd"])] if first.get("objective") else []
+        high = max(
+            [*reached, most_reachable(state, config.plan.frontier.lowest_floor)], default=0.0
+        )
+        levels = frontier_levels(config, low, high)
+        below = floors[1:]
+        # the highest levels first: they take the longest (a tighter search and solve), so the
+        # processes finish together (the rows do not depend on the order)
+        items = [("level", x) for x in sorted(levels, reverse=True)]
+        items += [("floor", below[-1])] if below else []
+        solved = run_items(frontier_points, state, items, w, mapper, helpers=helpers)
+        level_rows = solved[: len(levels)][::-1]
+        rows = floors_above(state, below, solved[-1], w, mapper, helpers) if below else []
+        # a level some floor's plan reaches above the most found reachable (that MILP ends within
+        # its gap): solved too, so the levels run to the most any point commits
+        top = max([high, *(float(r["committed_expected_usd"]) for r in rows if r.get("objective"))])
+        more = [x for x in frontier_levels(config, low, top) if x not in levels]
+        level_rows += run_items(solve_levels, state, more, w, mapper, helpers=helpers)
+        return frontier_table([first, *rows], level_rows)
     finally:
         release_held()
-
-
-def _plan_frontier(
-    config: RunConfig,
-    sweep: DirectSweep,
-    allocation: Any,
-    project: Sequence[str],
-    decline_prob: np.ndarray,
-    declined: np.ndarray,
-    floors: list[float],
-    workers: int | None,
-    mapper: Mapper | None,
-    helpers: Helpers | None,
-) -> pd.DataFrame:
-    state = frontier_state(sweep, allocation, declined, decline_prob, project)
-    first = configured_point(state, config, allocation, floors[0])
-    w = workers if workers is not None else config.plan.frontier.workers
-    # the deployment levels, from the committed tranche to the most any plan reaches at the
-    # lowest floor, solved beside the lowest floor's plan (each task independent)
-    low = committed_capital(state, allocation)
-    reached = [float(first["committed_expected_usd"])] if first.get("objective") else []
-    high = max([*reached, most_reachable(state, config.plan.frontier.lowest_floor)], default=0.0)
-    levels = frontier_levels(config, low, high)
-    below = floors[1:]
-    # the highest levels first: they take the longest (a tighter search and solve), so the
-    # processes finish together (the rows do not depend on the order)
-    items = [("level", x) for x in sorted(levels, reverse=True)]
-    items += [("floor", below[-1])] if below else []
-    solved = run_items(frontier_points, state, items, w, mapper, helpers=helpers)
-    level_rows = solved[: len(levels)][::-1]
-    rows = floors_above(state, below, solved[-1], w, mapper, helpers) if below else []
-    # a level some floor's plan reaches above the most found reachable (that MILP ends within
-    # its gap): solved too, so the levels run to the most any point commits
-    top = max([high, *(float(r["committed_expected_usd"]) for r in rows if r.get("objective"))])
-    more = [x for x in frontier_levels(config, low, top) if x not in levels]
-    level_rows += run_items(solve_levels, state, more, w, mapper, helpers=helpers)
-    return frontier_table([first, *rows], level_rows)
 
 
 # ---------------------------------------------------------------- deployment levels

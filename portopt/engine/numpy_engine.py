@@ -24,7 +24,7 @@ from portopt.config import SCENARIO_INDICES
 from portopt.engine import compiled as _compiled
 from portopt.engine.inputs import EngineInputs
 from portopt.engine.philox import (
-    TWO_PI,
+    box_muller,
     normals_of_words,
     philox_words,
     round_keys,
@@ -325,18 +325,7 @@ class _Market:
         inp, ua, ub = self.inp, self.ua, self.ub
         first = 0 if factors else 4
         _compiled.market_uniforms(self.words, _MARKET, t, first, 5, self.keys, ua, ub)
-        za = zb = ua[:4]
-        if factors:
-            a, b = ua[:4], ub[:4]
-            np.log(a, out=a)
-            a *= -2.0
-            r = np.sqrt(a, out=a)
-            b *= TWO_PI
-            za = np.cos(b)
-            np.sin(b, out=b)
-            za *= r
-            b *= r
-            zb = b
+        za, zb = box_muller(ua[:4], ub[:4]) if factors else (ua[:4], ub[:4])
         _compiled.market_step(
             factors, inp.w0 <= t <= inp.w1, za, zb, ua[4], ub[4],
             inp.chol, inp.ou_a, inp.ou_b, bool(inp.escalates), inp.infl_theta, inp.infl_a,

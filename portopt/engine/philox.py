@@ -26,6 +26,7 @@ from portopt.engine import compiled
 
 __all__ = [
     "TWO_PI",
+    "box_muller",
     "key_of_seed",
     "normals",
     "philox4x32",
@@ -152,6 +153,12 @@ def normals_of_words(
     scenario are bitwise the same alone or in a batch.
     """
     ua, ub = uniforms_of_words(x)
+    return box_muller(ua, ub)
+
+
+def box_muller(ua: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(z0, z1)`` from the uniforms ``ua``, ``ub`` (contiguous float64 arrays, overwritten:
+    ``ub`` becomes ``z1``) by NumPy's ``log``, ``sqrt``, ``cos`` and ``sin``, in this order."""
     np.log(ua, out=ua)
     ua *= -2.0
     r = np.sqrt(ua, out=ua)
