@@ -53,6 +53,24 @@ def test_the_plan_columns_map_model_project_and_engine_columns() -> None:
     assert evaluated.project_ids == catalog.project_ids
 
 
+def test_a_candidate_that_starts_after_the_deadline_is_noted() -> None:
+    """A candidate whose earliest_start is after the deadline can be committed by it but not
+    built before: the plan says so in its notes (it used to pass silently), and simulates it
+    from that quarter."""
+    config = load_config(None)
+    catalog = load_catalog(None)
+    assert not any("deadline" in n for n in plan_options(catalog, config, []).notes)
+    pr = catalog.projects.copy()
+    late = str(pr.index[pr["status"] == "candidate"][0])
+    pr.loc[late, "earliest_start"] = "2040Q3"
+    later = type(catalog)(pr, catalog.chokepoints, catalog.capacity, catalog.source)
+    options = plan_options(later, config, [])
+    (note,) = [n for n in options.notes if "deadline" in n]
+    assert f"{late} (2040Q3)" in note and config.plan.deadline in note
+    starts = options.catalog.projects
+    assert set(starts.loc[starts["project"] == late, "construction_start"]) == {"2040Q3"}
+
+
 def test_a_run_has_one_column_per_project() -> None:
     catalog = load_catalog(None)
     columns = Columns.one_per_project(catalog)

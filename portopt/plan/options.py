@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from portopt.catalog import Catalog
 from portopt.config import RunConfig, quarter_index
 from portopt.errors import ConfigError, Problem
-from portopt.plan.calendar import Round, round_of, rounds, shift
+from portopt.plan.calendar import Round, quarter_of, round_of, rounds, shift
 from portopt.plan.commitments import Commitment
 
 
@@ -91,6 +92,19 @@ def plan_options(catalog: Catalog, config: RunConfig, commitments: list[Commitme
 
     if not (catalog.capacity_matrix() > 0).any():
         notes.append(NO_COVERAGE)
+    last = quarter_of(np.datetime64(plan.deadline, "D"))
+    late = [
+        f"{pid} ({q})"
+        for pid, q in zip(pr.index.astype(str), pr["earliest_start"].astype(str), strict=True)
+        if pid not in committed and _later(q, last)
+    ]
+    if late:
+        notes.append(
+            f"{len(late)} candidate(s) cannot start construction before the deadline"
+            f" ({plan.deadline}): {', '.join(late[:5])}{', ...' if len(late) > 5 else ''}; a"
+            " plan may commit to them by the deadline, and they are simulated from their"
+            " earliest_start"
+        )
 
     limit = plan.rounds_per_project
     rows, labels = [], []
