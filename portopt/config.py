@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -88,6 +89,13 @@ def _unique_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict, set)):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"a key must be a name, got a {type(key).__name__}",
+                key_node.start_mark,
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -105,7 +113,12 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_
 def parse_yaml(text: str) -> Any:
     """``text`` read as YAML by :class:`_Loader`; raises :class:`yaml.YAMLError` when it is not
     YAML."""
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no Python objects
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no Python objects
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise yaml.YAMLError(
+            f"nested more than about {sys.getrecursionlimit() // 4:,} levels deep"
+        ) from None
 
 
 class SofrConfig(_Strict):

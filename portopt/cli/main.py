@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import sys
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from portopt._version import __version__
-from portopt.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, PortoptError
+from portopt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, PortoptError
 from portopt.interrupts import handling_signals, interrupted
 
 app = typer.Typer(
@@ -96,6 +97,10 @@ def _guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if isinstance(exc, PortoptError):
             _print_error(str(exc))
             raise typer.Exit(code=exc.exit_code) from None
+        refused = _refused_path(exc)
+        if refused is not None:
+            _print_error(refused)
+            raise typer.Exit(code=EXIT_BAD_INPUT) from None
         if debug_mode["on"]:
             err_console.print(traceback.format_exc(), highlight=False, markup=False)
         hint = "Please report it" if debug_mode["on"] else "Rerun with --debug and report it"
@@ -104,6 +109,22 @@ def _guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             " with the command you ran."
         )
         raise typer.Exit(code=EXIT_INTERNAL) from None
+
+
+PATH_REFUSALS = {
+    errno.ENAMETOOLONG: "is too long for this system",
+    errno.ELOOP: "runs through a loop of symbolic links",
+}
+"""The operating system's refusals of a path the user gave (an input error, exit 2)."""
+
+
+def _refused_path(exc: BaseException) -> str | None:
+    """The message for a path the operating system refuses as given, else None."""
+    if not isinstance(exc, OSError) or exc.errno not in PATH_REFUSALS:
+        return None
+    name = str(exc.filename or "")
+    shown = name if len(name) <= 80 else f"{name[:60]}...{name[-16:]} ({len(name):,} characters)"
+    return f"the path '{shown}' {PATH_REFUSALS[exc.errno]}; give a shorter or plain path"
 
 
 def _interrupted() -> NoReturn:

@@ -27,6 +27,12 @@ MALFORMED_FILES = [
         "scenarios:\n  factors:\n    power:\n      vols: 0.2\n",
         "did you mean 'scenarios.factors.power.vol'",
     ),
+    ("a-list-as-key", "? [a, b]\n: 1\n", "a key must be a name, got a list"),
+    (
+        "nested-too-deep",
+        "".join(f"{' ' * k}k{k}:\n" for k in range(500)) + " " * 500 + "x: 1\n",
+        "nested more than",
+    ),
     ("seed-not-a-number", "seed: many\n", "key 'seed'"),
     ("seed-negative", "seed: -1\n", "key 'seed'"),
     ("seed-a-section", "seed:\n  x: 1\n", "key 'seed'"),
@@ -107,6 +113,8 @@ MALFORMED_OVERRIDES = [
     ("unknown-solver", ["solver.name=gurobi"], "--set solver.name=gurobi", "solver.name"),
     ("unknown-key", ["model.nonsense=1"], "--set model.nonsense=1", "model.nonsense"),
     ("no-equals", ["model.budget_usd"], "--set", "is not KEY=VALUE"),
+    ("a-list-as-key", ["scenarios={[a]: 1}"], "--set scenarios={[a]: 1}", "scenarios"),
+    ("nested-too-deep", ["seed=" + "[" * 3000 + "]" * 3000], "--set seed=[[[", "seed"),
     ("no-key", ["=3"], "--set", "is not KEY=VALUE"),
     ("empty-key-part", ["model..budget_usd=1"], "--set", "is not KEY=VALUE"),
     (
@@ -213,6 +221,8 @@ BAD_COMMANDS = [
         "--vary model.budgett=",
     ),
     ("init-unknown", ["init-config", "no_such_name"], "no_such_name"),
+    ("catalog-path-too-long", ["validate", "a" * 5000], "error: the path 'aaaa"),
+    ("out-path-too-long", ["plan", "default", "--out", "b" * 5000], "error: the path 'bbbb"),
 ]
 
 
