@@ -71,11 +71,15 @@ def chokepoint_entity(chokepoint_id: str) -> int:
 # The column schema: docs/catalog-columns.md as data.
 
 ID_PATTERN = re.compile(r"[a-z0-9_]+")
-PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]+(~\d{4}Q[1-4])?")
+PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]+(~\d{4}Q[1-4])?", re.ASCII)
 """A project's id: as :data:`ID_PATTERN`, or a start option ``<id>~<quarter>`` of project
 ``<id>`` (docs/scenario-model.md, "Start options")."""
-QUARTER_PATTERN = re.compile(r"(\d{4})Q([1-4])")
-DATE_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+QUARTER_PATTERN = re.compile(r"(\d{4})Q([1-4])", re.ASCII)
+QUARTER_YEARS = (1900, 2199)
+"""The years a catalog quarter may name: a tool limit, not a fact (the engine simulates every
+quarter from ``scenarios.start`` to each project's end; a typo'd 9999Q4 would ask for eight
+thousand years)."""
+DATE_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", re.ASCII)
 """An ISO date (``YYYY-MM-DD``): the ``checked`` column."""
 STATUSES = ("committed", "candidate")
 PRICE_FACTORS = (*FACTORS, "none")
@@ -88,8 +92,8 @@ US_STATES = tuple(_STATE_CODES.split())
 
 _BOUND = r"(-?inf|-?[\d.]+(?:e[+-]?\d+)?)"
 _INTERVAL = re.compile(rf"([\[(])\s*{_BOUND}\s*,\s*{_BOUND}\s*([\])])")
-NUMBER_PATTERN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_INTEGER = re.compile(r"[+-]?\d+")
+NUMBER_PATTERN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _INT64_MAX = 2**63 - 1
 
@@ -436,8 +440,12 @@ def _typed(col: Column, text: str) -> tuple[Any, str | None]:
             return None, f"expected {want}, got {_shown(text)}"
         return text.lower() == "true", None
     if col.kind == "quarter":
-        if not QUARTER_PATTERN.fullmatch(text):
+        match = QUARTER_PATTERN.fullmatch(text)
+        if not match:
             return None, f"expected {want}, got {_shown(text)}"
+        first, last = QUARTER_YEARS
+        if not first <= int(match.group(1)) <= last:
+            return None, f"expected a quarter from {first}Q1 to {last}Q4, got {_shown(text)}"
         return text, None
     if col.kind == "ids":
         ids = _split_ids(text)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from portopt.errors import ConfigError, Problem, did_you_mean
 from portopt.vocabulary import FACTORS, PERMITTING_TRACKS, SECTORS, grid_regions
 
-_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+_QUARTER = re.compile(r"(\d{4})Q([1-4])", re.ASCII)
 SCENARIO_INDICES = 2**32
 """Scenario indices are Philox counters of 32 bits: every scenario lies in [0, 2^32)
 (docs/scenario-model.md)."""
@@ -41,7 +41,7 @@ def quarter_index(label: str, start: str) -> int:
 
 @lru_cache(maxsize=4096)
 def _parse_quarter(label: str) -> tuple[int, int]:
-    m = _QUARTER.match(label)
+    m = _QUARTER.fullmatch(label)
     if not m:
         raise ValueError(f"'{label}' is not a quarter like 2026Q1")
     return int(m.group(1)), int(m.group(2))
@@ -648,7 +648,7 @@ class DealConfig(_Strict):
     stack: StackConfig = Field(default_factory=StackConfig)
 
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 class DeclineConfig(_Strict):
@@ -739,7 +739,7 @@ class PlanConfig(_Strict):
     @classmethod
     def _date(cls, v: object) -> str:
         v = str(v)  # YAML reads an unquoted 2029-01-19 as a date
-        if not _DATE.match(v):
+        if not _DATE.fullmatch(v):
             raise ValueError(f"'{v}' is not a date like 2029-01-19")
         try:
             np.datetime64(v, "D")

@@ -172,6 +172,8 @@ MUTATIONS: dict[str, Case] = {
     "bad_state": cell(P, 4, "state", "Arizona", "state code"),
     "bad_boolean": cell(C, 2, "china_exposed", "yes", "true or false"),
     "bad_quarter": cell(P, 4, "earliest_start", "2026-07", "2026Q3"),
+    "quarter_year_9999": cell(P, 4, "earliest_start", "9999Q4", "from 1900Q1 to 2199Q4"),
+    "quarter_arabic_digits": cell(P, 4, "earliest_start", "\u0662\u0660\u0662\u0668Q1", "2026Q3"),
     "non_integer": cell(P, 4, "build_quarters", "3.5", "whole"),
     "empty_required": cell(P, 7, "sponsor", "", "empty"),
     "bad_id": cell(P, 6, "id", "NdPr-Alt", "lowercase"),
