@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from portopt.errors import ConfigError, Problem
@@ -65,22 +66,28 @@ def load_previous(folder: str | Path) -> Previous:
             raise bad(f"'{path}' holds no {p.name}: not the output folder of `portopt plan`")
     try:
         plan = pd.read_csv(plan_path, keep_default_na=False, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise bad(f"{plan_path} cannot be read as CSV: {exc}") from None
     missing = [c for c in NEEDED if c not in plan.columns]
     if missing:
         raise bad(f"{plan_path} lacks the column(s) {', '.join(missing)}: not a plan.csv")
     fund = pd.to_numeric(plan["fund_usd"], errors="coerce")
-    if fund.isna().any():
-        row = int(fund.isna().to_numpy().argmax()) + 2
+    wrong = fund.isna() | ~np.isfinite(fund.fillna(0.0))
+    if wrong.any():
+        row = int(wrong.to_numpy().argmax()) + 2
         raise bad(f"{plan_path} row {row}, fund_usd: '{plan['fund_usd'].iloc[row - 2]}'")
     plan["fund_usd"] = fund
     try:
         metrics = json.loads(metrics_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise bad(f"{metrics_path} is not JSON: {exc}") from None
+    except RecursionError:
+        raise bad(f"{metrics_path} is not JSON portopt wrote: nested too deeply") from None
     if not isinstance(metrics, dict) or not isinstance(metrics.get("plan"), dict):
         raise bad(f"{metrics_path} has no plan figures: not the output of `portopt plan`")
+    made = metrics["plan"].get("commitments")
+    if made is not None and not (isinstance(made, list) and all(isinstance(c, dict) for c in made)):
+        raise bad(f"{metrics_path}: plan.commitments is not a list of commitments")
     return Previous(path, plan, metrics)
 
 

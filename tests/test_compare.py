@@ -158,6 +158,45 @@ def test_a_bad_compare_folder_exits_2_before_any_work(
     assert not out.exists()
 
 
+def _with_commitments_5(folder: Path) -> None:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["plan"]["commitments"] = 5
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def _fund_inf(folder: Path) -> None:
+    plan = pd.read_csv(folder / "plan.csv", keep_default_na=False, dtype=str)
+    plan.loc[1, "fund_usd"] = "inf"
+    plan.to_csv(folder / "plan.csv", index=False)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_with_commitments_5, "plan.commitments is not a list"),
+        (lambda f: (f / "metrics.json").write_text("[" * 100_000 + "]" * 100_000), "nested"),
+        (_fund_inf, "row 3, fund_usd: 'inf'"),
+    ],
+    ids=["commitments-not-a-list", "json-nested-deep", "fund-inf"],
+)
+def test_a_malformed_previous_plan_exits_2_before_any_work(
+    rounds: dict[str, Any], tmp_path: Path, edit: Any, message: str
+) -> None:
+    """A previous plan's files edited by hand: named, exit 2, before the plan runs (the first
+    two exited 4 after the whole plan; the third was read as unchanged)."""
+    import shutil
+
+    folder = tmp_path / "previous"
+    shutil.copytree(rounds["first"], folder)
+    edit(folder)
+    out = tmp_path / "out"
+    done = cli("plan", str(rounds["config"]), "--compare", str(folder), "--out", str(out))
+    assert done.exit_code == EXIT_BAD_INPUT, done.output
+    assert "--compare" in done.output and message in done.output
+    assert "Traceback" not in done.output
+    assert not out.exists()
+
+
 def test_the_docs_describe_compare_csv() -> None:
     text = (ROOT / "docs" / "outputs.md").read_text().split(f"## {COMPARE_FILE}", 1)[1]
     text = text.split("\n## ", 1)[0]
