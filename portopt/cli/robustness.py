@@ -84,6 +84,7 @@ def command(
     """
     from portopt.sweeps import (
         attach_to_report,
+        check_report,
         cluster,
         dashboard_link,
         run_robustness,
@@ -138,6 +139,8 @@ def command(
             ],
             "bad --report",
         )
+    if report is not None:
+        check_report(report)
     target = out if out is not None else DEFAULT_OUT
     check_target(target, overwrite=True)
     catalog = load_catalog(cfg.catalog)

@@ -25,6 +25,7 @@ from portopt.sweeps.frontier import (
 from portopt.sweeps.robustness import (
     attach_to_report,
     batch_range,
+    check_report,
     classify,
     core_indices,
     run_robustness,
@@ -41,6 +42,7 @@ __all__ = [
     "Point",
     "attach_to_report",
     "batch_range",
+    "check_report",
     "classify",
     "cluster",
     "core_indices",

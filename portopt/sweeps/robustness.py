@@ -32,6 +32,7 @@ which stays inside [0, 1] and is not degenerate at k = 0 or k = n. Projects with
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -45,7 +46,7 @@ from scipy.stats import binomtest
 from portopt.catalog import Catalog
 from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
-from portopt.errors import InfeasibleError, SolverError
+from portopt.errors import ConfigError, InfeasibleError, PortoptError, Problem, SolverError
 from portopt.model import optimize
 from portopt.outputs import REPORT_FILE, atomic_file, staged_output, write_csv
 from portopt.priorities import Mode, sample_priorities, vary_of
@@ -297,6 +298,23 @@ def _shown(core: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
+
+
+def check_report(run_dir: Path) -> None:
+    """Render ``run_dir``'s report to a scratch file: a folder whose files cannot be reported
+    (edited by hand, or not portopt's) exits 2 naming ``--report`` before any batch runs, and
+    leaves nothing behind."""
+    with tempfile.TemporaryDirectory(prefix="portopt-report-") as scratch:
+        try:
+            write_report(Path(run_dir), path=Path(scratch) / REPORT_FILE)
+        except PortoptError:
+            raise
+        except Exception as exc:  # the folder's files, not portopt: they are not its output
+            message = (
+                f"'{run_dir}' cannot be reported ({type(exc).__name__}: {exc}); give the"
+                " unedited output folder of a run"
+            )
+            raise ConfigError([Problem("--report", None, None, message)], "bad --report") from None
 
 
 def attach_to_report(run_dir: Path, core: pd.DataFrame) -> Path:

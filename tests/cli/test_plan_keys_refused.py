@@ -73,6 +73,32 @@ def test_robustness_of_plans_does_not_rewrite_a_one_shot_report(tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        ({"plan.csv": 'a,b\n"unterminated\n'}, "cannot be reported"),
+        ({"plan.csv": "project_id\nx\n", "metrics.json": '{"plan": 5}'}, "cannot be reported"),
+    ],
+    ids=["broken-plan-csv", "plan-not-a-mapping"],
+)
+def test_a_report_folder_that_cannot_be_reported_exits_2_before_any_batch(
+    tmp_path: Path, files: dict[str, str], said: str
+) -> None:
+    """Robustness re-renders the run's report at the end: a folder whose files cannot be
+    rendered used to exit 4 after every batch, with the robustness files written."""
+    folder = tmp_path / "plan_run"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({"plan": {"rounds": []}}))
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    args = ["robustness", "default", "--batches", "2", "--report", str(folder)]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "--report" in result.output and said in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_default_config_is_not_refused(tmp_path: Path) -> None:
     # the bundled default lists every plan key at its default: a one-shot command takes it
     args = [
