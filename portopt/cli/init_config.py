@@ -36,6 +36,16 @@ def command(
             "unknown bundled config",
         )
     target = out if out is not None else Path(key + CONFIG_SUFFIX)
+    if target.is_dir():
+        raise InputError(
+            [Problem(str(target), None, None, "is a folder; give the path of a file to write")],
+            "not a file",
+        )
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise InputError(
+            [Problem(str(target), None, None, f"{above} is a file, not a folder")], "not a file"
+        )
     if target.exists() and not force:
         raise InputError(
             [Problem(str(target), None, None, "exists; pass --force to replace it")],

@@ -221,6 +221,7 @@ BAD_COMMANDS = [
         "--vary model.budgett=",
     ),
     ("init-unknown", ["init-config", "no_such_name"], "no_such_name"),
+    ("init-onto-a-folder", ["init-config", "default", "--out", ".", "--force"], ".: is a folder"),
     ("catalog-path-too-long", ["validate", "a" * 5000], "error: the path 'aaaa"),
     ("out-path-too-long", ["plan", "default", "--out", "b" * 5000], "error: the path 'bbbb"),
 ]
