@@ -85,7 +85,7 @@ def cluster(scheduler: str | None = None, n_workers: int = 2) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
         )
     with local, Client(local) as client:
         yield client

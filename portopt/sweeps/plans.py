@@ -21,7 +21,7 @@ import pandas as pd
 from portopt.catalog import Catalog, load_catalog
 from portopt.config import RunConfig
 from portopt.engine.generate import generate_scenarios
-from portopt.errors import InfeasibleError, SolverError
+from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.model import Allocation, optimize
 from portopt.outputs import headline
 from portopt.plan.support import with_support
@@ -107,13 +107,28 @@ def plan_point(config: RunConfig, commitments: str | Path | None = None) -> dict
 def check_points(points: Sequence[Any]) -> None:
     """What a point's config asks of the catalog, checked here for every point before any is
     sent: a ``support.projects`` id the catalog lacks is a :class:`ConfigError` naming its key
-    once, not a failed task in a worker's log."""
+    once, not a failed task in a worker's log; so is a point without evaluation scenarios,
+    named by its ``--vary`` values."""
     catalogs: dict[str | None, Catalog] = {}
     for point in points:
         path = point.config.catalog
         if path not in catalogs:
             catalogs[path] = load_catalog(path)
         with_support(catalogs[path], point.config)
+        if point.config.scenarios.evaluation < 1:
+            where = ", ".join(f"{k}={v}" for k, v in point.values.items())
+            raise ConfigError(
+                [
+                    Problem(
+                        f"--vary point {where}",
+                        None,
+                        None,
+                        "scenarios.evaluation must be at least 1 for a plan: the out-of-sample"
+                        " figures come from these scenarios",
+                    )
+                ],
+                "bad --vary",
+            )
 
 
 def run_plan_frontier(

@@ -221,6 +221,11 @@ BAD_COMMANDS = [
         "--vary model.budgett=",
     ),
     ("init-unknown", ["init-config", "no_such_name"], "no_such_name"),
+    (
+        "vary-no-evaluation",
+        ["frontier", "default", "--vary", "scenarios.evaluation=0,40", "--workers", "1"],
+        "--vary point scenarios.evaluation=0",
+    ),
     ("init-onto-a-folder", ["init-config", "default", "--out", ".", "--force"], ".: is a folder"),
     ("catalog-path-too-long", ["validate", "a" * 5000], "error: the path 'aaaa"),
     ("out-path-too-long", ["plan", "default", "--out", "b" * 5000], "error: the path 'bbbb"),
