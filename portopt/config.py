@@ -936,7 +936,8 @@ def load_config(
 
     Both the file and the overrides merge into the defaults key by key: setting one field of a
     group leaves its siblings at their defaults (or at the file's values). ``overrides`` are
-    ``KEY=VALUE`` strings (from ``--set``), :class:`Override` s, or a nested dict.
+    ``KEY=VALUE`` strings (from ``--set``; one string alone is one override), :class:`Override`
+    s, or a nested dict.
 
     Raises :class:`ConfigError` naming every bad key by its full dotted path and its source:
     the file, or the ``--set KEY=VALUE`` that set it, with "did you mean" for a misspelt key.
@@ -994,6 +995,21 @@ def _as_overrides(overrides: Sequence[str | Override] | dict[str, Any] | None) -
             Override(".".join(leaf), _get(overrides, leaf), "overrides")
             for leaf in _leaves(overrides)
         ]
+    if isinstance(overrides, str):  # one KEY=VALUE, not a sequence of one-letter overrides
+        overrides = [overrides]
+    wrong = [o for o in overrides or [] if not isinstance(o, str | Override)]
+    if wrong:
+        raise ConfigError(
+            [
+                Problem(
+                    "overrides",
+                    None,
+                    None,
+                    f"expected 'KEY=VALUE' strings or a nested dict, got {wrong[0]!r}",
+                )
+            ],
+            "bad overrides",
+        )
     strings = [o for o in overrides or [] if isinstance(o, str)]
     parsed = iter(parse_overrides(strings))
     return [next(parsed) if isinstance(o, str) else o for o in overrides or []]

@@ -218,3 +218,13 @@ def test_a_key_given_twice_in_the_file_is_refused_with_its_line(tmp_path: Path) 
         load_config(f)
     problem = caught.value.problems[0]
     assert problem.row == 4 and "'seed' is given twice" in problem.message
+
+
+def test_overrides_as_one_string_or_of_the_wrong_type() -> None:
+    """The Python API: one ``KEY=VALUE`` string is one override (it was read letter by letter,
+    each refused), and an override that is not a string is named as such (it raised an
+    AttributeError)."""
+    assert load_config(None, "scenarios.optimisation=60").scenarios.optimisation == 60
+    for wrong in ([5], [None], ["seed=1", 2.5]):
+        with pytest.raises(ConfigError, match="expected 'KEY=VALUE' strings"):
+            load_config(None, wrong)  # type: ignore[arg-type]
