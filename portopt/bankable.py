@@ -127,11 +127,16 @@ def target_of(config: RunConfig, target: float | None) -> float:
         floor = config.model.groups.recoupment
         target = floor.min_expected_recovery if floor.enabled else None
         target = DEFAULT_TARGET if target is None else float(target)
-    if not np.isfinite(target) or target <= 0:
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value <= 0:
         raise InputError(
-            [Problem("--target", None, None, f"must be above 0, got {target}")], "bad target"
+            [Problem("--target", None, None, f"must be a finite number above 0, got {target!r}")],
+            "bad target",
         )
-    return float(target)
+    return value
 
 
 def chosen_projects(catalog: Catalog, projects: Sequence[str] | None) -> list[str]:

@@ -135,7 +135,8 @@ def test_cli_writes_the_files_and_the_api_matches(tmp_path: Path, result: Any) -
     ("args", "message"),
     [
         (["--project", "alaska_lgn"], "--project: 'alaska_lgn' is not a catalog project"),
-        (["--target", "0"], "--target: must be above 0"),
+        (["--target", "0"], "--target: must be a finite number above 0, got 0.0"),
+        (["--target", "inf"], "--target: must be a finite number above 0, got inf"),
         (["--set", "support.projects.nope.capex_reduction=0.2"], "support.projects.nope"),
         (["--set", "plan.target=hard"], "plan.target: 'hard' is an input of `portopt plan`"),
     ],
@@ -147,3 +148,11 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], m
     assert message in done.output
     assert "Traceback" not in done.output
     assert not out.exists()
+
+
+def test_a_target_that_is_not_a_number_is_named() -> None:
+    """The Python API: ``target="x"`` is refused naming the target (a NumPy TypeError before)."""
+    from portopt.errors import InputError
+
+    with pytest.raises(InputError, match="--target: must be a finite number above 0, got 'x'"):
+        portopt.bankability(overrides=SETS, projects=[MET], target="x")  # type: ignore[arg-type]
