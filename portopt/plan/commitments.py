@@ -103,8 +103,9 @@ def load_commitments(
     name = FRAME if frame else BUNDLED_COMMITMENTS if path is None else str(path)
     file = bundled_path() if path is None or frame else Path(path)
     if not frame and not file.is_file():
+        what = "is a folder, not a file" if file.is_dir() else "no such file"
         raise CommitmentsError(
-            [Problem(name, None, None, "no such file (plan.commitments or --commitments)")],
+            [Problem(name, None, None, f"{what} (plan.commitments or --commitments)")],
             "commitments file not found",
         )
     problems: list[Problem] = []
@@ -115,6 +116,12 @@ def load_commitments(
             [Problem(name, None, None, "empty: expected a header project,quarter,amount_usd")], name
         )
     (_, header), rows = records[0], records[1:]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        _raise(
+            [Problem(name, records[0][0], c, "column given twice in the header") for c in twice],
+            name,
+        )
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         _raise(

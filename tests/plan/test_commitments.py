@@ -120,6 +120,19 @@ def test_rows_one_field_longer_than_the_header_exit_2(tmp_path: Path) -> None:
     assert "internal error" not in result.output
 
 
+def test_a_column_given_twice_or_a_folder_is_named(tmp_path: Path) -> None:
+    """A header holding ``project`` twice used to be read silently (the first one taken); a
+    folder given as the file was "no such file"."""
+    path = _file(
+        tmp_path, "texas_gulflink,2026Q1,2.1e9,texas_gulflink\n", HEADER.strip() + ",project\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_commitments(path, load_catalog(None), load_config(None))
+    assert "row 1, column 'project': column given twice" in str(caught.value)
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        load_commitments(tmp_path, load_catalog(None), load_config(None))
+
+
 def test_a_header_only_file_is_refused_unless_no_commitments(tmp_path: Path) -> None:
     path = _file(tmp_path, "")
     catalog, config = load_catalog(None), load_config(DEFAULT)
