@@ -289,6 +289,24 @@ def choose(
     return Choice(catalog, columns, engine, opt, model, allocation)
 
 
+def check_evaluation(config: RunConfig, what: str) -> None:
+    """:class:`ConfigError` when ``config`` has no evaluation scenarios (a ``what``: a plan or
+    a run needs them), before any work."""
+    if config.scenarios.evaluation < 1:
+        raise ConfigError(
+            [
+                Problem(
+                    "scenarios.evaluation",
+                    None,
+                    None,
+                    f"must be at least 1 for a {what}: the out-of-sample figures and"
+                    " allocation.csv come from these scenarios",
+                )
+            ],
+            "no evaluation scenarios",
+        )
+
+
 def execute(
     job: Job,
     config: RunConfig,
@@ -304,20 +322,7 @@ def execute(
     config = job.prepare(config)
     if out_dir is not None:
         check_target(Path(out_dir), config.output.overwrite)
-    s_eval = config.scenarios.evaluation
-    if s_eval < 1:
-        raise ConfigError(
-            [
-                Problem(
-                    "scenarios.evaluation",
-                    None,
-                    None,
-                    f"must be at least 1 for a {job.name}: the out-of-sample figures and"
-                    " allocation.csv come from these scenarios",
-                )
-            ],
-            "no evaluation scenarios",
-        )
+    check_evaluation(config, job.name)
     stage = Stages(progress, job.labels)
     try:
         return _execute(job, config, out_dir, stage)
@@ -784,6 +789,7 @@ __all__ = [
     "RunResult",
     "Stages",
     "add_marginal_columns",
+    "check_evaluation",
     "choose",
     "distributions",
     "evaluation_blocks",

@@ -82,9 +82,11 @@ def _check_plan(console: Console, catalog: Catalog, cfg: RunConfig, commitments:
     problem exits 2 when the inputs are a plan's (a commitments file, or a ``plan.*`` key away
     from its default), else it is shown as what `portopt plan` would refuse (a config for
     `portopt run` need not suit a plan)."""
+    from portopt.pipeline import check_evaluation
     from portopt.planning import Plan
 
     job = Plan(commitments)
+    check_evaluation(cfg, "plan or a run")
     try:
         columns = job.columns(catalog, job.prepare(cfg))
     except InputError as exc:

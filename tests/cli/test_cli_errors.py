@@ -320,6 +320,7 @@ def test_robustness_batches_past_the_scenario_index_space_exit_2(tmp_path: Path)
         ("support.projects.nope.capex_reduction=0.2", 2, "'nope' is not a catalog project"),
         ("model.budget_usd=1e10", 0, "`portopt plan` would refuse this config"),
         ("seed=3", 0, "plan inputs OK"),
+        ("scenarios.evaluation=0", 2, "scenarios.evaluation: must be at least 1"),
     ],
 )
 def test_validate_runs_the_plans_own_checks(item: str, code: int, said: str) -> None:
