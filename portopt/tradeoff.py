@@ -28,6 +28,7 @@ own (metrics.json); frontier.csv compares the points on one footing.
 from __future__ import annotations
 
 import copy
+import gc
 import multiprocessing
 import pickle
 import sys
@@ -160,8 +161,11 @@ def hold(state: FrontierState, kind: str, model: DirectModel | None) -> None:
 
 
 def release_held() -> None:
-    """Drop this process's held models (the frontier is done: their data go with them)."""
-    _HELD.clear()
+    """Drop this process's held models (the frontier is done): collected now, not by a later
+    stage's garbage collection (a model and its HiGHS callbacks refer to each other)."""
+    if _HELD:
+        _HELD.clear()
+        gc.collect()
 
 
 def points_sweep(state: FrontierState) -> DirectSweep:
