@@ -58,7 +58,11 @@ def command(
         for flag, value, low in (("--scenarios", n, 1), ("--first", first, 0))
         if value < low
     ]
-    if first + n > SCENARIO_INDICES:
+    if n > SCENARIO_INDICES:
+        problems.append(
+            Problem("--scenarios", None, None, f"at most 2^32 (scenario indices), got {n:,}")
+        )
+    elif first + n > SCENARIO_INDICES:
         problems.append(
             Problem("--first", None, None, f"{first} + {n} scenarios passes the last index 2^32")
         )

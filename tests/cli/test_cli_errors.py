@@ -207,6 +207,11 @@ BAD_COMMANDS = [
     ("no-evaluation", ["run", "default", "--set", "scenarios.evaluation=0"], "scenarios.eval"),
     ("no-scenarios", ["scenarios", "default", "--out", "x", "--scenarios", "0"], "--scenarios"),
     (
+        "more-than-the-index-space",
+        ["scenarios", "default", "--out", "x", "--scenarios", "100000000000"],
+        "--scenarios",
+    ),
+    (
         "past-last-index",
         ["scenarios", "default", "--out", "x", "--first", "4294967290", "--scenarios", "10"],
         "--first",
