@@ -793,6 +793,13 @@ class RunConfig(_Strict):
     solver: SolverConfig = Field(default_factory=SolverConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
+    @field_validator("catalog")
+    @classmethod
+    def _catalog_named(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("an empty path; give a catalog folder, or null for the bundled one")
+        return v
+
     def digest(self) -> str:
         """A short hash of the full, resolved configuration (written to metrics.json)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)

@@ -113,6 +113,7 @@ MALFORMED_OVERRIDES = [
     ("unknown-solver", ["solver.name=gurobi"], "--set solver.name=gurobi", "solver.name"),
     ("unknown-key", ["model.nonsense=1"], "--set model.nonsense=1", "model.nonsense"),
     ("no-equals", ["model.budget_usd"], "--set", "is not KEY=VALUE"),
+    ("empty-catalog", ['catalog=""'], '--set catalog=""', "an empty path"),
     ("a-list-as-key", ["scenarios={[a]: 1}"], "--set scenarios={[a]: 1}", "scenarios"),
     ("nested-too-deep", ["seed=" + "[" * 3000 + "]" * 3000], "--set seed=[[[", "seed"),
     ("no-key", ["=3"], "--set", "is not KEY=VALUE"),
