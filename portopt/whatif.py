@@ -607,6 +607,35 @@ def _plan_solve(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _check_rounds(
+    forcing: Any, catalog: Any, config: RunConfig, commitments: str | Path | None
+) -> None:
+    """A project forced in at a round it has no column in, refused before any plan runs (the
+    model refuses it too, but after the base plan and the variant's scenarios)."""
+    from portopt.planning import Plan
+
+    asked = {pid: q for pid, q in forcing.force_in.items() if q}
+    if not asked:
+        return
+    job = Plan(commitments)
+    projects = job.columns(catalog, job.prepare(config)).catalog.projects
+    problems = []
+    for pid, quarter in asked.items():
+        rounds = sorted(set(projects.loc[projects["project"] == pid, "proposal_quarter"]))
+        if quarter not in rounds:
+            problems.append(
+                Problem(
+                    "--force-in",
+                    None,
+                    None,
+                    f"'{pid}' cannot be proposed in {quarter}; its rounds are "
+                    + (", ".join(rounds) or "none (it is committed or not open)"),
+                )
+            )
+    if problems:
+        raise ConfigError(problems, "bad what-if")
+
+
 def whatif_plan(
     config: RunConfig,
     variant_config: RunConfig | None = None,
@@ -643,8 +672,14 @@ def whatif_plan(
         for pid in pids
         if pid not in catalog.projects.index
     ]
+    problems += [
+        Problem("--force-in", None, None, f"'{pid}' is forced out too")
+        for pid in forcing.force_in
+        if pid in forcing.force_out
+    ]
     if problems:
         raise ConfigError(problems, "bad what-if")
+    _check_rounds(forcing, catalog, variant_config, commitments)
     out_forced = dict.fromkeys(forcing.force_out, "forced out")
     out_all = {**lost, **out_forced}
     side = Forcing(dict(forcing.force_in), tuple(out_all))

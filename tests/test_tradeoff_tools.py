@@ -143,6 +143,8 @@ def test_a_candidate_the_base_left_out_is_reported_as_such(folder: Path) -> None
         (["--commitments", "x.csv", "--one-shot", "--drop", "a"], "--commitments: works on plans"),
         (["--force-out", "texas_gulflink"], "--force-out: 'texas_gulflink' is committed"),
         (["--drop", "texas_gulflink"], "--drop: 'texas_gulflink' is committed"),
+        (["--force-in", "alaska_lng@2031Q1"], "'alaska_lng' cannot be proposed in 2031Q1"),
+        (["--force-in", "alaska_lng", "--force-out", "alaska_lng"], "is forced out too"),
     ],
     ids=[
         "unknown",
@@ -151,6 +153,8 @@ def test_a_candidate_the_base_left_out_is_reported_as_such(folder: Path) -> None
         "one-shot-commitments",
         "committed-out",
         "committed-drop",
+        "round-not-open",
+        "in-and-out",
     ],
 )
 def test_bad_forcing_exits_2(folder: Path, args: list[str], message: str) -> None:
