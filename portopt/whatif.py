@@ -612,6 +612,7 @@ def _check_rounds(
 ) -> None:
     """A project forced in at a round it has no column in, refused before any plan runs (the
     model refuses it too, but after the base plan and the variant's scenarios)."""
+    from portopt.model.forcing import not_proposable
     from portopt.planning import Plan
 
     asked = {pid: q for pid, q in forcing.force_in.items() if q}
@@ -621,17 +622,9 @@ def _check_rounds(
     projects = job.columns(catalog, job.prepare(config)).catalog.projects
     problems = []
     for pid, quarter in asked.items():
-        rounds = sorted(set(projects.loc[projects["project"] == pid, "proposal_quarter"]))
+        rounds = set(projects.loc[projects["project"] == pid, "proposal_quarter"])
         if quarter not in rounds:
-            problems.append(
-                Problem(
-                    "--force-in",
-                    None,
-                    None,
-                    f"'{pid}' cannot be proposed in {quarter}; its rounds are "
-                    + (", ".join(rounds) or "none (it is committed or not open)"),
-                )
-            )
+            problems.append(not_proposable(pid, quarter, rounds))
     if problems:
         raise ConfigError(problems, "bad what-if")
 
@@ -672,11 +665,7 @@ def whatif_plan(
         for pid in pids
         if pid not in catalog.projects.index
     ]
-    problems += [
-        Problem("--force-in", None, None, f"'{pid}' is forced out too")
-        for pid in forcing.force_in
-        if pid in forcing.force_out
-    ]
+    problems += forcing.both_ways()
     if problems:
         raise ConfigError(problems, "bad what-if")
     _check_rounds(forcing, catalog, variant_config, commitments)

@@ -9,7 +9,7 @@ model's HiGHS instance after each build or re-target (:attr:`DirectSweep.forcing
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,14 @@ class Forcing:
         ]
         return out + [f"force {pid} out" for pid in self.force_out]
 
+    def both_ways(self) -> list[Problem]:
+        """A problem per project forced both in and out."""
+        return [
+            Problem("--force-in", None, None, f"'{pid}' is forced out too")
+            for pid in self.force_in
+            if pid in self.force_out
+        ]
+
     def columns(self, d: ModelData) -> tuple[list[np.ndarray], np.ndarray]:
         """The column sets that must hold exactly one choice, and the columns fixed at zero.
         Raises :class:`ConfigError` naming an unknown project, a round it has no column in,
@@ -46,9 +54,9 @@ class Forcing:
         index = {pid: q for q, pid in enumerate(d.projects)}
         rows: list[np.ndarray] = []
         zero: list[int] = []
+        problems += self.both_ways()
         for pid, quarter in self.force_in.items():
             if pid in self.force_out:
-                problems.append(Problem("--force-in", None, None, f"'{pid}' is forced out too"))
                 continue
             if pid not in index:
                 problems.append(_unknown("--force-in", pid, d.projects))
@@ -57,16 +65,8 @@ class Forcing:
             if quarter:
                 at = [int(c) for c in cols if d.quarter_label(int(d.proposal_q[c])) == quarter]
                 if not at:
-                    rounds = sorted({d.quarter_label(int(d.proposal_q[c])) for c in cols})
-                    problems.append(
-                        Problem(
-                            "--force-in",
-                            None,
-                            None,
-                            f"'{pid}' cannot be proposed in {quarter}; its rounds are "
-                            + ", ".join(rounds),
-                        )
-                    )
+                    rounds = [d.quarter_label(int(d.proposal_q[c])) for c in cols]
+                    problems.append(not_proposable(pid, quarter, rounds))
                     continue
                 zero += [int(c) for c in cols if int(c) not in at]
                 cols = np.asarray(at)
@@ -119,6 +119,14 @@ class Forcing:
             raise InfeasibleError(
                 "no plan satisfies every rule with " + ", ".join(self.describe()), []
             )
+
+
+def not_proposable(pid: str, quarter: str, rounds: Collection[str]) -> Problem:
+    """The problem of ``pid`` forced in at ``quarter``, none of its ``rounds``."""
+    shown = ", ".join(sorted(set(rounds))) or "none (it is committed or not open)"
+    return Problem(
+        "--force-in", None, None, f"'{pid}' cannot be proposed in {quarter}; its rounds are {shown}"
+    )
 
 
 def _unknown(option: str, pid: str, ids: list[str]) -> Problem:
