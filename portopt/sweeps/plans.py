@@ -24,6 +24,7 @@ from portopt.engine.generate import generate_scenarios
 from portopt.errors import ConfigError, InfeasibleError, Problem, SolverError
 from portopt.model import Allocation, optimize
 from portopt.outputs import headline
+from portopt.pipeline import check_evaluation
 from portopt.plan.support import with_support
 from portopt.planning import Plan, run_plan
 from portopt.sweeps.cluster import gather_as_completed, submit_all
@@ -115,20 +116,12 @@ def check_points(points: Sequence[Any]) -> None:
         if path not in catalogs:
             catalogs[path] = load_catalog(path)
         with_support(catalogs[path], point.config)
-        if point.config.scenarios.evaluation < 1:
+        try:
+            check_evaluation(point.config, "plan")
+        except ConfigError as exc:
             where = ", ".join(f"{k}={v}" for k, v in point.values.items())
-            raise ConfigError(
-                [
-                    Problem(
-                        f"--vary point {where}",
-                        None,
-                        None,
-                        "scenarios.evaluation must be at least 1 for a plan: the out-of-sample"
-                        " figures come from these scenarios",
-                    )
-                ],
-                "bad --vary",
-            )
+            problems = [Problem(f"--vary point {where}", None, None, str(p)) for p in exc.problems]
+            raise ConfigError(problems, "bad --vary") from None
 
 
 def run_plan_frontier(
